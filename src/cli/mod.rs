@@ -1,0 +1,1 @@
+//! The `qk` command line.

@@ -1,0 +1,16 @@
+//! The storage contract (DESIGN §2): value types, traits, typed errors, and the shared
+//! argument checks every family applies so that all families fail the same way.
+
+mod error;
+mod storage;
+mod types;
+
+pub use error::{ContractError, Corruption, StorageError, StorageResult};
+pub use storage::{
+    check_append, check_new_snapshot_file, check_reset, range_after_truncate_prefix,
+    range_after_truncate_suffix, Family, RaftStorage, SnapshotWriter, StateView,
+};
+pub use types::{
+    snapshot_path_problem, Entry, EntryKind, Index, Meta, Payload, PeerId, SnapshotFileInfo,
+    SnapshotMeta, SnapshotPath, Term, SNAPSHOT_PATH_LEN_MAX, SNAPSHOT_PATH_SEGMENT_LEN_MAX,
+};

@@ -1,0 +1,178 @@
+//! The storage traits: the read side ([`StateView`]), the mutating side ([`RaftStorage`]),
+//! snapshot writing ([`SnapshotWriter`]) and the family that opens instances ([`Family`]).
+//!
+//! Semantics (normative, DESIGN §2):
+//! - The log's retained range is `[first, last]`, empty when `first == last + 1`; a new log
+//!   is `first = 1, last = 0`.
+//! - `append` takes contiguous entries starting at `last + 1`, anything else is
+//!   [`ContractError::NonContiguousAppend`] and changes nothing. An empty batch is a no-op.
+//! - `truncate_prefix(k)`: `first = max(first, k)`; past `last + 1` the log is empty at `k`.
+//! - `truncate_suffix(k)`: `last = min(last, k)`, never below `first - 1`.
+//! - `reset(next)`: the log is empty with `first = next` (`next >= 1`).
+//! - `save_meta` replaces term and vote together. A new instance reads [`Meta::INITIAL`].
+//! - Only the latest published snapshot is visible; publishing replaces it atomically.
+//! - In sync mode a mutation returns only once it is durable; after a failed sync the
+//!   instance is poisoned and every later mutation fails with [`StorageError::Poisoned`].
+
+use std::fmt;
+
+use super::error::{ContractError, StorageResult};
+use super::types::{Entry, Index, Meta, SnapshotFileInfo, SnapshotMeta, SnapshotPath, Term};
+use crate::vfs::VfsHandle;
+
+/// Read access to a Raft-visible state: a live instance, a pinned export cut, or the model.
+///
+/// Reads never change the state. Out-of-range reads return `Ok(None)`.
+pub trait StateView {
+    /// First retained index (`last + 1` when the log is empty).
+    fn first_index(&self) -> Index;
+    /// Last retained index (`first - 1` when the log is empty).
+    fn last_index(&self) -> Index;
+    /// The entry at `index`, or `None` outside `[first, last]`.
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>>;
+    /// The term of the entry at `index`, or `None` outside `[first, last]`.
+    fn term(&self, index: Index) -> StorageResult<Option<Term>> {
+        Ok(self.entry(index)?.map(|e| e.term))
+    }
+    /// The durable term and vote.
+    fn meta(&self) -> StorageResult<Meta>;
+    /// The latest published snapshot's meta, if any snapshot was published.
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>>;
+    /// The latest snapshot's files, sorted by path (byte order); empty without a snapshot.
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>>;
+    /// Reads bytes of a latest-snapshot file at `offset` into `buf`; returns how many were
+    /// read (0 at or past the end). An unknown path is a contract error.
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize>;
+}
+
+/// A storage instance of some family: log, meta and snapshots under one handle.
+pub trait RaftStorage: StateView + Send {
+    /// The scheme of the family this instance belongs to (`memory`, `local`, ...).
+    fn family(&self) -> &'static str;
+    /// Appends contiguous entries starting at `last + 1`.
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()>;
+    /// Drops every entry below `first_kept`.
+    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()>;
+    /// Drops every entry above `last_kept` (never below `first - 1`).
+    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()>;
+    /// Empties the log so that it starts at `next`.
+    fn reset(&mut self, next: Index) -> StorageResult<()>;
+    /// Replaces term and vote together.
+    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()>;
+    /// Begins a snapshot writer; nothing it does is visible until `publish`.
+    fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>>;
+    /// Pins a coherent cut of the current state. The returned view keeps showing exactly that
+    /// state while this instance goes on mutating.
+    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>>;
+}
+
+/// A snapshot under construction. Files are added, written front to back, the meta is set,
+/// and `publish` makes the whole snapshot the latest one atomically (retiring the previous).
+/// Dropping a writer without publishing leaves the visible state unchanged.
+pub trait SnapshotWriter {
+    /// Adds an empty file at `path` with optional opaque file metadata.
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()>;
+    /// Appends `data` to an added file; `offset` must equal the file's current length.
+    fn write_file(&mut self, path: &SnapshotPath, offset: u64, data: &[u8]) -> StorageResult<()>;
+    /// Sets the snapshot's meta (required before `publish`).
+    fn set_meta(&mut self, meta: SnapshotMeta);
+    /// Makes this snapshot the latest, durably and atomically.
+    fn publish(self: Box<Self>) -> StorageResult<()>;
+}
+
+/// A backend family: opens instances at a location under one URI scheme.
+pub trait Family: Send + Sync {
+    /// The URI scheme (`memory`, `local`, `redb`).
+    fn scheme(&self) -> &'static str;
+    /// Whether state survives a crash and reopen (false only for `memory`).
+    fn durable(&self) -> bool;
+    /// Opens (creating if absent) the instance at `location` (the URI without `scheme://`),
+    /// doing all file I/O through `vfs`.
+    fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>>;
+}
+
+impl fmt::Debug for dyn Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Family({})", self.scheme())
+    }
+}
+
+/// Checks that `entries` may be appended after `last`: contiguous from `last + 1`.
+/// Shared by every family so the error is the same everywhere.
+pub fn check_append(last: Index, entries: &[Entry]) -> Result<(), ContractError> {
+    let mut expected = last.checked_add(1).ok_or(ContractError::IndexOutOfRange {
+        index: last,
+        reason: "the log is full at u64::MAX",
+    })?;
+    for (position, entry) in entries.iter().enumerate() {
+        if entry.index != expected {
+            return Err(ContractError::NonContiguousAppend {
+                position,
+                got: entry.index,
+                expected,
+            });
+        }
+        if position + 1 < entries.len() {
+            expected = expected.checked_add(1).ok_or(ContractError::IndexOutOfRange {
+                index: expected,
+                reason: "the batch runs past u64::MAX",
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a `reset(next)` argument: `next` must be at least 1 so that `last = next - 1`
+/// is representable.
+pub fn check_reset(next: Index) -> Result<(), ContractError> {
+    if next == 0 {
+        return Err(ContractError::IndexOutOfRange {
+            index: 0,
+            reason: "reset(0): the first index is at least 1",
+        });
+    }
+    Ok(())
+}
+
+/// The range `(first, last)` after `truncate_prefix(first_kept)` on `(first, last)`.
+pub fn range_after_truncate_prefix(first: Index, last: Index, first_kept: Index) -> (Index, Index) {
+    if first_kept <= first {
+        (first, last)
+    } else if first_kept <= last {
+        (first_kept, last)
+    } else {
+        (first_kept, first_kept - 1)
+    }
+}
+
+/// The range `(first, last)` after `truncate_suffix(last_kept)` on `(first, last)`.
+pub fn range_after_truncate_suffix(first: Index, last: Index, last_kept: Index) -> (Index, Index) {
+    (first, last.min(last_kept).max(first - 1))
+}
+
+/// Checks that `path` may join a snapshot tree that already holds `files`: not a duplicate,
+/// and neither a file inside another file's path nor a directory over an existing file.
+pub fn check_new_snapshot_file<V>(
+    files: &std::collections::BTreeMap<SnapshotPath, V>,
+    path: &SnapshotPath,
+) -> Result<(), ContractError> {
+    if files.contains_key(path) {
+        return Err(ContractError::DuplicateSnapshotFile { path: path.to_string() });
+    }
+    let text = path.as_str();
+    for (i, _) in text.match_indices('/') {
+        if files.keys().any(|k| k.as_str() == &text[..i]) {
+            return Err(ContractError::SnapshotPathConflict { path: text[..i].to_string() });
+        }
+    }
+    let dir_prefix = format!("{text}/");
+    if files.keys().any(|k| k.as_str().starts_with(&dir_prefix)) {
+        return Err(ContractError::SnapshotPathConflict { path: text.to_string() });
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Value types of the storage contract: entries, meta, snapshot meta and snapshot paths.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::error::ContractError;
+
+/// A log index. The first index of a new log is 1.
+pub type Index = u64;
+/// A Raft term.
+pub type Term = u64;
+
+/// A peer in braft's PeerId text form (`ip:port:idx` or `ip:port:idx:role`).
+///
+/// The contract treats the text as opaque; families that store peers in a structured form
+/// (the `local://` family parses them) must give back exactly the text they were given.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PeerId(pub String);
+
+impl PeerId {
+    /// Wraps a PeerId text.
+    pub fn new(text: impl Into<String>) -> Self {
+        PeerId(text.into())
+    }
+
+    /// The PeerId text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kind of a log entry, with braft's `EntryType` numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A leader's no-op entry (braft `ENTRY_TYPE_NO_OP` = 1).
+    NoOp = 1,
+    /// A user data entry (braft `ENTRY_TYPE_DATA` = 2).
+    Data = 2,
+    /// A configuration change (braft `ENTRY_TYPE_CONFIGURATION` = 3).
+    Configuration = 3,
+}
+
+impl EntryKind {
+    /// braft's `EntryType` number for this kind.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with braft's `EntryType` number `n`, if there is one.
+    pub fn from_number(n: u8) -> Option<Self> {
+        match n {
+            1 => Some(EntryKind::NoOp),
+            2 => Some(EntryKind::Data),
+            3 => Some(EntryKind::Configuration),
+            _ => None,
+        }
+    }
+
+    /// The lower-case name used in reports and JSON (`no_op`, `data`, `configuration`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryKind::NoOp => "no_op",
+            EntryKind::Data => "data",
+            EntryKind::Configuration => "configuration",
+        }
+    }
+}
+
+/// What an entry carries. The variant is the entry's kind.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// No payload.
+    NoOp,
+    /// Opaque user bytes.
+    Data(Bytes),
+    /// A configuration: the new peers and, during a joint change, the old ones.
+    Configuration {
+        /// The (new) configuration's peers, in the order given.
+        peers: Vec<PeerId>,
+        /// The old configuration's peers; empty outside a joint change.
+        old_peers: Vec<PeerId>,
+    },
+}
+
+impl Payload {
+    /// The entry kind this payload belongs to.
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            Payload::NoOp => EntryKind::NoOp,
+            Payload::Data(_) => EntryKind::Data,
+            Payload::Configuration { .. } => EntryKind::Configuration,
+        }
+    }
+}
+
+/// One log entry: `(index, term, kind, payload)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    /// The entry's log index.
+    pub index: Index,
+    /// The term the entry was created in.
+    pub term: Term,
+    /// The payload; its variant is the entry's kind.
+    pub payload: Payload,
+}
+
+impl Entry {
+    /// The entry's kind.
+    pub fn kind(&self) -> EntryKind {
+        self.payload.kind()
+    }
+
+    /// A data entry.
+    pub fn data(index: Index, term: Term, bytes: impl Into<Bytes>) -> Self {
+        Entry { index, term, payload: Payload::Data(bytes.into()) }
+    }
+
+    /// A no-op entry.
+    pub fn no_op(index: Index, term: Term) -> Self {
+        Entry { index, term, payload: Payload::NoOp }
+    }
+}
+
+/// The durable term and vote. A new instance of every family reads as [`Meta::INITIAL`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Meta {
+    /// The current term.
+    pub term: Term,
+    /// The peer voted for in `term`, if any.
+    pub voted_for: Option<PeerId>,
+}
+
+impl Meta {
+    /// braft's default when `raft_meta` is absent: term 1, no vote.
+    pub const INITIAL: Meta = Meta { term: 1, voted_for: None };
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Meta::INITIAL
+    }
+}
+
+/// The meta of a published snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The last log index the snapshot covers.
+    pub last_included_index: Index,
+    /// The term of that entry.
+    pub last_included_term: Term,
+    /// The configuration at that index.
+    pub peers: Vec<PeerId>,
+    /// The old configuration at that index, during a joint change.
+    pub old_peers: Vec<PeerId>,
+}
+
+/// Longest snapshot path accepted, in bytes.
+pub const SNAPSHOT_PATH_LEN_MAX: usize = 4096;
+/// Longest single segment of a snapshot path accepted, in bytes.
+pub const SNAPSHOT_PATH_SEGMENT_LEN_MAX: usize = 255;
+
+/// A validated relative snapshot file path: `/`-separated, no empty, `.` or `..` segment,
+/// no NUL, not absolute, at most [`SNAPSHOT_PATH_LEN_MAX`] bytes with segments of at most
+/// [`SNAPSHOT_PATH_SEGMENT_LEN_MAX`] bytes. Holding one proves the path cannot escape the
+/// snapshot's directory.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SnapshotPath(String);
+
+impl SnapshotPath {
+    /// Validates `path`; the error says which rule it broke.
+    pub fn new(path: impl Into<String>) -> Result<Self, ContractError> {
+        let path = path.into();
+        match snapshot_path_problem(&path) {
+            None => Ok(SnapshotPath(path)),
+            Some(reason) => Err(ContractError::BadSnapshotPath { path, reason }),
+        }
+    }
+
+    /// The path text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path's segments, in order.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+}
+
+/// Why `path` is not a valid snapshot path, or `None` when it is.
+pub fn snapshot_path_problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("empty path");
+    }
+    if path.len() > SNAPSHOT_PATH_LEN_MAX {
+        return Some("path longer than 4096 bytes");
+    }
+    if path.contains('\0') {
+        return Some("NUL byte in path");
+    }
+    if path.starts_with('/') {
+        return Some("absolute path");
+    }
+    if path.contains('\\') {
+        return Some("backslash in path");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return Some("empty path segment"),
+            "." => return Some("`.` segment"),
+            ".." => return Some("`..` segment"),
+            s if s.len() > SNAPSHOT_PATH_SEGMENT_LEN_MAX => {
+                return Some("path segment longer than 255 bytes")
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+impl TryFrom<String> for SnapshotPath {
+    type Error = ContractError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        SnapshotPath::new(value)
+    }
+}
+
+impl From<SnapshotPath> for String {
+    fn from(value: SnapshotPath) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SnapshotPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One file of a snapshot's tree as a reader lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotFileInfo {
+    /// The file's relative path.
+    pub path: SnapshotPath,
+    /// The file's length in bytes.
+    pub len: u64,
+    /// The opaque per-file metadata given to `add_file` (braft's `LocalFileMeta`), if any.
+    pub file_meta: Option<Bytes>,
+}

@@ -1,0 +1,269 @@
+//! The `memory://NAME` family: volatile, for tests and as a dual-write partner.
+//!
+//! Every open is a new, empty instance (the name is a label). A crash loses everything by
+//! definition, so after a simulated crash the reopened instance is empty. Exports are pinned
+//! by sharing the current state (`Arc`); the next mutation copies it, so the pinned cut never
+//! changes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::contract::{
+    check_append, check_new_snapshot_file, check_reset, ContractError, Entry, Family, Index, Meta,
+    RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView,
+    StorageResult,
+};
+use crate::vfs::VfsHandle;
+
+/// The memory family (`memory://NAME`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryFamily;
+
+impl Family for MemoryFamily {
+    fn scheme(&self) -> &'static str {
+        "memory"
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+
+    fn open(&self, _location: &str, _vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
+        Ok(Box::new(MemoryStorage::new()))
+    }
+}
+
+#[derive(Clone, Debug)]
+struct StoredFile {
+    data: Bytes,
+    file_meta: Option<Bytes>,
+}
+
+#[derive(Clone, Debug)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    files: BTreeMap<SnapshotPath, StoredFile>,
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
+    first: Index,
+    entries: VecDeque<Entry>,
+    meta: Meta,
+    snapshot: Option<Arc<StoredSnapshot>>,
+}
+
+/// An in-memory instance.
+#[derive(Clone, Debug)]
+pub struct MemoryStorage {
+    inner: Arc<Inner>,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        MemoryStorage::new()
+    }
+}
+
+impl MemoryStorage {
+    /// A fresh, empty instance.
+    pub fn new() -> Self {
+        MemoryStorage {
+            inner: Arc::new(Inner {
+                first: 1,
+                entries: VecDeque::new(),
+                meta: Meta::INITIAL,
+                snapshot: None,
+            }),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::make_mut(&mut self.inner)
+    }
+}
+
+impl Inner {
+    fn last(&self) -> Index {
+        self.first + self.entries.len() as u64 - 1
+    }
+}
+
+impl StateView for MemoryStorage {
+    fn first_index(&self) -> Index {
+        self.inner.first
+    }
+
+    fn last_index(&self) -> Index {
+        self.inner.last()
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        if index < self.inner.first {
+            return Ok(None);
+        }
+        let offset = index - self.inner.first;
+        Ok(usize::try_from(offset).ok().and_then(|o| self.inner.entries.get(o)).cloned())
+    }
+
+    fn term(&self, index: Index) -> StorageResult<Option<u64>> {
+        if index < self.inner.first {
+            return Ok(None);
+        }
+        let offset = index - self.inner.first;
+        Ok(usize::try_from(offset).ok().and_then(|o| self.inner.entries.get(o)).map(|e| e.term))
+    }
+
+    fn meta(&self) -> StorageResult<Meta> {
+        Ok(self.inner.meta.clone())
+    }
+
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
+        Ok(self.inner.snapshot.as_ref().map(|s| s.meta.clone()))
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        Ok(match &self.inner.snapshot {
+            None => Vec::new(),
+            Some(s) => s
+                .files
+                .iter()
+                .map(|(path, f)| SnapshotFileInfo {
+                    path: path.clone(),
+                    len: f.data.len() as u64,
+                    file_meta: f.file_meta.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        let file = self
+            .inner
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.files.get(path))
+            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
+        let n = buf.len().min(file.data.len() - start);
+        buf[..n].copy_from_slice(&file.data[start..start + n]);
+        Ok(n)
+    }
+}
+
+impl RaftStorage for MemoryStorage {
+    fn family(&self) -> &'static str {
+        "memory"
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        check_append(self.inner.last(), entries)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.inner_mut().entries.extend(entries.iter().cloned());
+        Ok(())
+    }
+
+    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
+        if first_kept <= self.inner.first {
+            return Ok(());
+        }
+        let inner = self.inner_mut();
+        let drop = first_kept - inner.first;
+        if drop >= inner.entries.len() as u64 {
+            inner.entries.clear();
+        } else {
+            inner.entries.drain(..drop as usize);
+        }
+        inner.first = first_kept;
+        Ok(())
+    }
+
+    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
+        if last_kept >= self.inner.last() {
+            return Ok(());
+        }
+        let inner = self.inner_mut();
+        let keep = last_kept.saturating_sub(inner.first - 1);
+        inner.entries.truncate(keep as usize);
+        Ok(())
+    }
+
+    fn reset(&mut self, next: Index) -> StorageResult<()> {
+        check_reset(next)?;
+        let inner = self.inner_mut();
+        inner.entries.clear();
+        inner.first = next;
+        Ok(())
+    }
+
+    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        self.inner_mut().meta = meta.clone();
+        Ok(())
+    }
+
+    fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
+        Ok(Box::new(MemorySnapshotWriter { storage: self, files: BTreeMap::new(), meta: None }))
+    }
+
+    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+struct MemorySnapshotWriter<'a> {
+    storage: &'a mut MemoryStorage,
+    files: BTreeMap<SnapshotPath, (Vec<u8>, Option<Bytes>)>,
+    meta: Option<SnapshotMeta>,
+}
+
+impl SnapshotWriter for MemorySnapshotWriter<'_> {
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
+        check_new_snapshot_file(&self.files, path)?;
+        self.files.insert(path.clone(), (Vec::new(), file_meta.map(Bytes::copy_from_slice)));
+        Ok(())
+    }
+
+    fn write_file(&mut self, path: &SnapshotPath, offset: u64, data: &[u8]) -> StorageResult<()> {
+        let (bytes, _) = self
+            .files
+            .get_mut(path)
+            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
+        if offset != bytes.len() as u64 {
+            return Err(ContractError::SnapshotWriteNotAtEnd {
+                path: path.to_string(),
+                offset,
+                len: bytes.len() as u64,
+            }
+            .into());
+        }
+        bytes.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn set_meta(&mut self, meta: SnapshotMeta) {
+        self.meta = Some(meta);
+    }
+
+    fn publish(self: Box<Self>) -> StorageResult<()> {
+        let this = *self;
+        let meta = this.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
+        let files = this
+            .files
+            .into_iter()
+            .map(|(path, (data, file_meta))| {
+                (path, StoredFile { data: Bytes::from(data), file_meta })
+            })
+            .collect();
+        this.storage.inner_mut().snapshot = Some(Arc::new(StoredSnapshot { meta, files }));
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! QuorumKit's Raft storage layer and the deterministic harness that proves it.
+//!
+//! - [`contract`]: the storage contract every backend family implements.
+//! - [`vfs`]: the file-system seam every family does its I/O through.
+//! - [`families`]: the backend families and the URI registry.
+//! - [`state`]: the Raft-visible state as a value, its digest and first difference.
+//! - [`sim`]: operations as data, the reference model, the generator and the executor.
+//! - [`cli`]: the `qk` command line.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod contract;
+pub mod families;
+pub mod sim;
+pub mod state;
+pub mod vfs;

@@ -1,0 +1,334 @@
+//! The Raft-visible state as a plain value (DESIGN §2): retained range, every retained entry,
+//! term and vote, the latest snapshot's meta and its file tree with contents and file
+//! metadata. Two instances are equivalent exactly when their `RaftState`s are equal.
+//!
+//! [`RaftState::digest`] is a SHA-256 over a canonical encoding that depends only on the
+//! logical state, so it is stable across runs, machines and families.
+//! [`first_difference`] names the first place two states differ, in words.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::contract::{
+    Entry, Index, Meta, Payload, PeerId, SnapshotMeta, SnapshotPath, StateView, StorageResult,
+};
+
+/// One file of a snapshot tree held in full.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SnapshotFile {
+    /// The file's bytes.
+    pub data: Bytes,
+    /// Its opaque file metadata, if any.
+    pub file_meta: Option<Bytes>,
+}
+
+/// The latest snapshot held in full.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Snapshot {
+    /// The snapshot's meta.
+    pub meta: SnapshotMeta,
+    /// Its files by path (sorted by the path's bytes).
+    pub files: BTreeMap<SnapshotPath, SnapshotFile>,
+}
+
+/// The whole Raft-visible state of an instance, as a value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RaftState {
+    /// First retained index.
+    pub first: Index,
+    /// Every retained entry, in index order, from `first`.
+    pub entries: Vec<Entry>,
+    /// Term and vote.
+    pub meta: Meta,
+    /// The latest published snapshot.
+    pub snapshot: Option<Snapshot>,
+}
+
+impl Default for RaftState {
+    fn default() -> Self {
+        RaftState::new()
+    }
+}
+
+impl RaftState {
+    /// The state of a fresh instance of any family: empty log at 1, term 1, no vote, no
+    /// snapshot.
+    pub fn new() -> Self {
+        RaftState { first: 1, entries: Vec::new(), meta: Meta::INITIAL, snapshot: None }
+    }
+
+    /// Last retained index (`first - 1` when the log is empty).
+    pub fn last(&self) -> Index {
+        self.first + self.entries.len() as u64 - 1
+    }
+
+    /// Reads the full state out of any view (a live instance, an export cut, the model).
+    pub fn capture(view: &dyn StateView) -> StorageResult<RaftState> {
+        let first = view.first_index();
+        let last = view.last_index();
+        let mut entries = Vec::new();
+        let mut index = first;
+        while index <= last && last != first.wrapping_sub(1) {
+            let entry = view.entry(index)?.ok_or_else(|| missing_entry(index))?;
+            entries.push(entry);
+            if index == Index::MAX {
+                break;
+            }
+            index += 1;
+        }
+        let meta = view.meta()?;
+        let snapshot = match view.snapshot_meta()? {
+            None => None,
+            Some(meta) => {
+                let mut files = BTreeMap::new();
+                for info in view.snapshot_files()? {
+                    let data = read_whole_file(view, &info.path, info.len)?;
+                    files.insert(info.path, SnapshotFile { data, file_meta: info.file_meta });
+                }
+                Some(Snapshot { meta, files })
+            }
+        };
+        Ok(RaftState { first, entries, meta, snapshot })
+    }
+
+    /// SHA-256 of the canonical encoding, as 64 lower-case hex digits.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        self.encode_into(&mut |bytes| hasher.update(bytes));
+        hex::encode(hasher.finalize())
+    }
+
+    /// Feeds the canonical encoding to `out`: every integer little-endian u64, every byte
+    /// string length-prefixed, every optional value tagged, fields in a fixed order.
+    pub fn encode_into(&self, out: &mut dyn FnMut(&[u8])) {
+        let put_u64 = |out: &mut dyn FnMut(&[u8]), v: u64| out(&v.to_le_bytes());
+        out(b"quorumkit-state-v1");
+        put_u64(out, self.first);
+        put_u64(out, self.entries.len() as u64);
+        for entry in &self.entries {
+            put_u64(out, entry.index);
+            put_u64(out, entry.term);
+            out(&[entry.kind().number()]);
+            match &entry.payload {
+                Payload::NoOp => {}
+                Payload::Data(data) => put_bytes(out, data),
+                Payload::Configuration { peers, old_peers } => {
+                    put_peers(out, peers);
+                    put_peers(out, old_peers);
+                }
+            }
+        }
+        put_u64(out, self.meta.term);
+        match &self.meta.voted_for {
+            None => out(&[0]),
+            Some(peer) => {
+                out(&[1]);
+                put_bytes(out, peer.as_str().as_bytes());
+            }
+        }
+        match &self.snapshot {
+            None => out(&[0]),
+            Some(snapshot) => {
+                out(&[1]);
+                put_u64(out, snapshot.meta.last_included_index);
+                put_u64(out, snapshot.meta.last_included_term);
+                put_peers(out, &snapshot.meta.peers);
+                put_peers(out, &snapshot.meta.old_peers);
+                put_u64(out, snapshot.files.len() as u64);
+                for (path, file) in &snapshot.files {
+                    put_bytes(out, path.as_str().as_bytes());
+                    put_bytes(out, &file.data);
+                    match &file.file_meta {
+                        None => out(&[0]),
+                        Some(m) => {
+                            out(&[1]);
+                            put_bytes(out, m);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn put_bytes(out: &mut dyn FnMut(&[u8]), bytes: &[u8]) {
+    out(&(bytes.len() as u64).to_le_bytes());
+    out(bytes);
+}
+
+fn put_peers(out: &mut dyn FnMut(&[u8]), peers: &[PeerId]) {
+    out(&(peers.len() as u64).to_le_bytes());
+    for peer in peers {
+        put_bytes(out, peer.as_str().as_bytes());
+    }
+}
+
+fn missing_entry(index: Index) -> crate::contract::StorageError {
+    crate::contract::StorageError::Backend {
+        family: "view",
+        message: format!("entry {index} inside the retained range could not be read"),
+    }
+}
+
+fn read_whole_file(view: &dyn StateView, path: &SnapshotPath, len: u64) -> StorageResult<Bytes> {
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = view.read_snapshot_file(path, data.len() as u64, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    if data.len() as u64 != len {
+        return Err(crate::contract::StorageError::Backend {
+            family: "view",
+            message: format!(
+                "snapshot file {path} listed with {len} bytes but {} were read",
+                data.len()
+            ),
+        });
+    }
+    Ok(Bytes::from(data))
+}
+
+/// The first place where `a` and `b` differ, in words a person can act on, or `None` when
+/// they are equal. Order: retained range, entries (by index, then field), meta, snapshot
+/// meta, snapshot files (by path, then content and file metadata).
+pub fn first_difference(a: &RaftState, b: &RaftState) -> Option<String> {
+    if a.first != b.first || a.last() != b.last() {
+        return Some(format!(
+            "retained range differs: [{}, {}] vs [{}, {}]",
+            a.first,
+            a.last(),
+            b.first,
+            b.last()
+        ));
+    }
+    for (x, y) in a.entries.iter().zip(&b.entries) {
+        if let Some(what) = entry_difference(x, y) {
+            return Some(format!("entry {}: {what}", x.index));
+        }
+    }
+    if a.meta.term != b.meta.term {
+        return Some(format!("meta term differs: {} vs {}", a.meta.term, b.meta.term));
+    }
+    if a.meta.voted_for != b.meta.voted_for {
+        return Some(format!(
+            "meta voted_for differs: {} vs {}",
+            show_vote(&a.meta.voted_for),
+            show_vote(&b.meta.voted_for)
+        ));
+    }
+    match (&a.snapshot, &b.snapshot) {
+        (None, None) => None,
+        (Some(s), None) => Some(format!(
+            "snapshot differs: snapshot at index {} vs none",
+            s.meta.last_included_index
+        )),
+        (None, Some(s)) => Some(format!(
+            "snapshot differs: none vs snapshot at index {}",
+            s.meta.last_included_index
+        )),
+        (Some(x), Some(y)) => snapshot_difference(x, y),
+    }
+}
+
+fn show_vote(v: &Option<PeerId>) -> String {
+    match v {
+        None => "no vote".to_string(),
+        Some(p) => format!("{:?}", p.as_str()),
+    }
+}
+
+fn entry_difference(x: &Entry, y: &Entry) -> Option<String> {
+    if x.index != y.index {
+        return Some(format!("index field {} vs {}", x.index, y.index));
+    }
+    if x.term != y.term {
+        return Some(format!("term {} vs {}", x.term, y.term));
+    }
+    if x.kind() != y.kind() {
+        return Some(format!("kind {} vs {}", x.kind().name(), y.kind().name()));
+    }
+    match (&x.payload, &y.payload) {
+        (Payload::Data(p), Payload::Data(q)) if p != q => Some(bytes_difference("data", p, q)),
+        (
+            Payload::Configuration { peers: p, old_peers: op },
+            Payload::Configuration { peers: q, old_peers: oq },
+        ) => {
+            if p != q {
+                Some(format!("peers {p:?} vs {q:?}"))
+            } else if op != oq {
+                Some(format!("old_peers {op:?} vs {oq:?}"))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn bytes_difference(what: &str, p: &[u8], q: &[u8]) -> String {
+    let at = p.iter().zip(q).position(|(a, b)| a != b).unwrap_or(p.len().min(q.len()));
+    format!("{what} differs at byte {at} (lengths {} vs {})", p.len(), q.len())
+}
+
+fn snapshot_difference(x: &Snapshot, y: &Snapshot) -> Option<String> {
+    let (m, n) = (&x.meta, &y.meta);
+    if m.last_included_index != n.last_included_index {
+        return Some(format!(
+            "snapshot meta last_included_index differs: {} vs {}",
+            m.last_included_index, n.last_included_index
+        ));
+    }
+    if m.last_included_term != n.last_included_term {
+        return Some(format!(
+            "snapshot meta last_included_term differs: {} vs {}",
+            m.last_included_term, n.last_included_term
+        ));
+    }
+    if m.peers != n.peers {
+        return Some(format!("snapshot meta peers differ: {:?} vs {:?}", m.peers, n.peers));
+    }
+    if m.old_peers != n.old_peers {
+        return Some(format!(
+            "snapshot meta old_peers differ: {:?} vs {:?}",
+            m.old_peers, n.old_peers
+        ));
+    }
+    let mut left = x.files.iter().peekable();
+    let mut right = y.files.iter().peekable();
+    loop {
+        match (left.peek(), right.peek()) {
+            (None, None) => return None,
+            (Some((p, _)), None) => return Some(format!("snapshot file {p}: only in the first")),
+            (None, Some((q, _))) => return Some(format!("snapshot file {q}: only in the second")),
+            (Some((p, f)), Some((q, g))) => {
+                if p < q {
+                    return Some(format!("snapshot file {p}: only in the first"));
+                }
+                if q < p {
+                    return Some(format!("snapshot file {q}: only in the second"));
+                }
+                if f.data != g.data {
+                    return Some(format!(
+                        "snapshot file {p}: {}",
+                        bytes_difference("content", &f.data, &g.data)
+                    ));
+                }
+                if f.file_meta != g.file_meta {
+                    return Some(format!(
+                        "snapshot file {p}: file metadata differs: {:?} vs {:?}",
+                        f.file_meta.as_deref().map(hex::encode),
+                        g.file_meta.as_deref().map(hex::encode)
+                    ));
+                }
+                left.next();
+                right.next();
+            }
+        }
+    }
+}

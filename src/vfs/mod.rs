@@ -1,0 +1,177 @@
+//! The `Vfs` seam: the one way every family touches files and directories.
+//!
+//! Durability, per method (the contract a simulated disk enforces and a real disk keeps):
+//! - [`VfsFile::write_at`] and [`VfsFile::set_len`] change what the process sees at once;
+//!   they are durable only after [`VfsFile::sync`] on that file.
+//! - [`Vfs::open`] with `create`, [`Vfs::rename`], [`Vfs::remove_file`], [`Vfs::create_dir`]
+//!   and [`Vfs::remove_dir`] change a directory's entries; those changes are durable only
+//!   after [`Vfs::sync_dir`] on the parent directory (for a rename, both parents).
+//! - [`Vfs::read_dir`] returns entries sorted by name (byte order), never `.` or `..`.
+//! - After a failed `sync` the data it covered may be gone even if a later `sync` succeeds
+//!   (fsyncgate): callers must treat the first failure as final.
+//!
+//! Families hold a [`VfsHandle`] (a shared `Arc<dyn Vfs>`), so the same code runs on
+//! [`OsVfs`] and on the simulated disk.
+
+mod error;
+mod os;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::{VfsError, VfsErrorKind, VfsResult};
+pub use os::OsVfs;
+
+/// A shared handle to a file system.
+pub type VfsHandle = Arc<dyn Vfs>;
+
+/// How [`Vfs::open`] opens a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Create the file if it does not exist.
+    pub create: bool,
+    /// Fail with `AlreadyExists` if the file exists (implies `create`).
+    pub create_new: bool,
+    /// Cut the file to zero length on open.
+    pub truncate: bool,
+    /// Open for writing (reads are always allowed).
+    pub write: bool,
+}
+
+impl OpenOptions {
+    /// Read-only open of an existing file.
+    pub const READ: OpenOptions =
+        OpenOptions { create: false, create_new: false, truncate: false, write: false };
+    /// Read-write open of an existing file.
+    pub const WRITE: OpenOptions =
+        OpenOptions { create: false, create_new: false, truncate: false, write: true };
+    /// Read-write open, creating the file if absent.
+    pub const CREATE: OpenOptions =
+        OpenOptions { create: true, create_new: false, truncate: false, write: true };
+    /// Read-write open of a new file; fails if it exists.
+    pub const CREATE_NEW: OpenOptions =
+        OpenOptions { create: true, create_new: true, truncate: false, write: true };
+    /// Read-write open, creating the file if absent and cutting it to zero length.
+    pub const CREATE_TRUNCATE: OpenOptions =
+        OpenOptions { create: true, create_new: false, truncate: true, write: true };
+}
+
+/// What a directory entry or path is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+}
+
+/// One entry of [`Vfs::read_dir`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DirEntry {
+    /// The entry's name (one path segment).
+    pub name: String,
+    /// File or directory.
+    pub kind: FileKind,
+}
+
+/// What [`Vfs::metadata`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    /// File or directory.
+    pub kind: FileKind,
+    /// Length in bytes (0 for directories).
+    pub len: u64,
+}
+
+/// A file system: directories and names. Implementations must be deterministic for a given
+/// sequence of calls (the simulated disk) or faithful to the OS (`OsVfs`).
+pub trait Vfs: Send + Sync {
+    /// Opens a file. Creating one adds a directory entry, durable after `sync_dir(parent)`.
+    fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>>;
+    /// Creates one directory; the parent must exist. Durable after `sync_dir(parent)`.
+    fn create_dir(&self, path: &Path) -> VfsResult<()>;
+    /// Removes a file. Durable after `sync_dir(parent)`.
+    fn remove_file(&self, path: &Path) -> VfsResult<()>;
+    /// Removes an empty directory. Durable after `sync_dir(parent)`.
+    fn remove_dir(&self, path: &Path) -> VfsResult<()>;
+    /// Renames a file or directory, replacing an existing file at `to` atomically (a
+    /// directory may only replace an empty directory). Durable after `sync_dir` of both
+    /// parents.
+    fn rename(&self, from: &Path, to: &Path) -> VfsResult<()>;
+    /// Lists a directory, sorted by name.
+    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>>;
+    /// Kind and length of a path; `NotFound` when absent.
+    fn metadata(&self, path: &Path) -> VfsResult<Metadata>;
+    /// Makes the directory's entries (creates, renames, removals in it) durable.
+    fn sync_dir(&self, path: &Path) -> VfsResult<()>;
+
+    /// Whether `path` exists. A convenience over [`Vfs::metadata`].
+    fn exists(&self, path: &Path) -> VfsResult<bool> {
+        match self.metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == VfsErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates `path` and any missing parents, syncing each parent whose entries changed,
+    /// so the whole chain is durable when this returns.
+    fn create_dir_all(&self, path: &Path) -> VfsResult<()> {
+        if self.exists(path)? {
+            return Ok(());
+        }
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                self.create_dir_all(parent)?;
+            }
+        }
+        self.create_dir(path)?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        self.sync_dir(parent)
+    }
+}
+
+/// An open file. Reads and writes are positional; there is no cursor.
+pub trait VfsFile: Send + Sync {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at or past the end).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<usize>;
+    /// Writes all of `buf` at `offset`, extending the file (a gap reads as zeros). Visible
+    /// at once, durable after `sync`.
+    fn write_at(&self, buf: &[u8], offset: u64) -> VfsResult<()>;
+    /// The file's current (visible) length.
+    fn len(&self) -> VfsResult<u64>;
+    /// Sets the length: cuts, or extends with zeros. Durable after `sync`.
+    fn set_len(&self, len: u64) -> VfsResult<()>;
+    /// Makes the file's data and length durable (fsync).
+    fn sync(&self) -> VfsResult<()>;
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> VfsResult<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self.read_at(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(VfsError::new(
+                    "read_exact_at",
+                    "<open file>",
+                    VfsErrorKind::UnexpectedEof,
+                ));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads the whole file.
+    fn read_all(&self) -> VfsResult<Vec<u8>> {
+        let len = self.len()?;
+        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+        self.read_exact_at(&mut buf, 0)?;
+        Ok(buf)
+    }
+}

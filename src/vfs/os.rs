@@ -1,0 +1,139 @@
+//! `OsVfs`: the `Vfs` over `std::fs`, the only module allowed to touch the real file system.
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::{
+    DirEntry, FileKind, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind, VfsFile, VfsResult,
+};
+
+/// The real file system. Paths are used as given (relative paths resolve against the
+/// process's working directory).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsVfs;
+
+impl OsVfs {
+    /// A handle to the real file system.
+    pub fn new() -> Self {
+        OsVfs
+    }
+}
+
+struct OsFile {
+    file: fs::File,
+    path: PathBuf,
+    writable: bool,
+}
+
+impl Vfs for OsVfs {
+    fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
+        let mut o = fs::OpenOptions::new();
+        o.read(true)
+            .write(options.write || options.create || options.create_new || options.truncate)
+            .create(options.create && !options.create_new)
+            .create_new(options.create_new)
+            .truncate(options.truncate);
+        let file = o.open(path).map_err(|e| VfsError::from_io("open", path, &e))?;
+        if file.metadata().map_err(|e| VfsError::from_io("open", path, &e))?.is_dir() {
+            return Err(VfsError::new("open", path, VfsErrorKind::IsADirectory));
+        }
+        let writable = options.write || options.create || options.create_new || options.truncate;
+        Ok(Box::new(OsFile { file, path: path.to_path_buf(), writable }))
+    }
+
+    fn create_dir(&self, path: &Path) -> VfsResult<()> {
+        fs::create_dir(path).map_err(|e| VfsError::from_io("create_dir", path, &e))
+    }
+
+    fn remove_file(&self, path: &Path) -> VfsResult<()> {
+        let meta =
+            fs::symlink_metadata(path).map_err(|e| VfsError::from_io("remove_file", path, &e))?;
+        if meta.is_dir() {
+            return Err(VfsError::new("remove_file", path, VfsErrorKind::IsADirectory));
+        }
+        fs::remove_file(path).map_err(|e| VfsError::from_io("remove_file", path, &e))
+    }
+
+    fn remove_dir(&self, path: &Path) -> VfsResult<()> {
+        fs::remove_dir(path).map_err(|e| VfsError::from_io("remove_dir", path, &e))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> VfsResult<()> {
+        fs::rename(from, to).map_err(|e| VfsError::from_io("rename", from, &e))
+    }
+
+    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
+        let iter = fs::read_dir(path).map_err(|e| VfsError::from_io("read_dir", path, &e))?;
+        let mut entries = Vec::new();
+        for item in iter {
+            let item = item.map_err(|e| VfsError::from_io("read_dir", path, &e))?;
+            let file_type =
+                item.file_type().map_err(|e| VfsError::from_io("read_dir", path, &e))?;
+            let name = item
+                .file_name()
+                .into_string()
+                .map_err(|_| VfsError::new("read_dir", path, VfsErrorKind::InvalidInput))?;
+            let kind = if file_type.is_dir() { FileKind::Dir } else { FileKind::File };
+            entries.push(DirEntry { name, kind });
+        }
+        entries.sort();
+        Ok(entries)
+    }
+
+    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
+        let meta = fs::metadata(path).map_err(|e| VfsError::from_io("metadata", path, &e))?;
+        if meta.is_dir() {
+            Ok(Metadata { kind: FileKind::Dir, len: 0 })
+        } else {
+            Ok(Metadata { kind: FileKind::File, len: meta.len() })
+        }
+    }
+
+    fn sync_dir(&self, path: &Path) -> VfsResult<()> {
+        let dir = fs::File::open(path).map_err(|e| VfsError::from_io("sync_dir", path, &e))?;
+        dir.sync_all().map_err(|e| VfsError::from_io("sync_dir", path, &e))
+    }
+}
+
+impl OsFile {
+    fn check_writable(&self, op: &'static str) -> VfsResult<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(VfsError::new(op, &self.path, VfsErrorKind::PermissionDenied))
+        }
+    }
+}
+
+impl VfsFile for OsFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<usize> {
+        loop {
+            match self.file.read_at(buf, offset) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(VfsError::from_io("read_at", &self.path, &e)),
+            }
+        }
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> VfsResult<()> {
+        self.check_writable("write_at")?;
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| VfsError::from_io("write_at", &self.path, &e))
+    }
+
+    fn len(&self) -> VfsResult<u64> {
+        Ok(self.file.metadata().map_err(|e| VfsError::from_io("len", &self.path, &e))?.len())
+    }
+
+    fn set_len(&self, len: u64) -> VfsResult<()> {
+        self.check_writable("set_len")?;
+        self.file.set_len(len).map_err(|e| VfsError::from_io("set_len", &self.path, &e))
+    }
+
+    fn sync(&self) -> VfsResult<()> {
+        self.file.sync_all().map_err(|e| VfsError::from_io("sync", &self.path, &e))
+    }
+}
