@@ -69,6 +69,12 @@ pub enum ContractError {
         /// The file's length.
         len: u64,
     },
+    /// An import sink call out of the documented order.
+    #[error("import call out of order: {what}")]
+    ImportOutOfOrder {
+        /// What came out of order.
+        what: &'static str,
+    },
     /// Import into an instance that is not empty.
     #[error("destination is not empty: {what}")]
     NotEmpty {

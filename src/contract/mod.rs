@@ -8,7 +8,7 @@ mod types;
 pub use error::{ContractError, Corruption, StorageError, StorageResult};
 pub use storage::{
     check_append, check_new_snapshot_file, check_reset, range_after_truncate_prefix,
-    range_after_truncate_suffix, Family, RaftStorage, SnapshotWriter, StateView,
+    range_after_truncate_suffix, Family, ImportSink, RaftStorage, SnapshotWriter, StateView,
 };
 pub use types::{
     snapshot_path_problem, Entry, EntryKind, Index, Meta, Payload, PeerId, SnapshotFileInfo,

@@ -69,6 +69,42 @@ pub trait RaftStorage: StateView + Send {
     /// Pins a coherent cut of the current state. The returned view keeps showing exactly that
     /// state while this instance goes on mutating.
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>>;
+    /// Begins an atomic import into this instance, which must be empty (fresh state, no
+    /// snapshot); otherwise [`ContractError::NotEmpty`]. Nothing the sink receives is visible
+    /// (nor, after a crash, recovered as a bootstrapped state) until `commit` returns Ok.
+    fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>>;
+}
+
+/// The receiving end of an import: a staged state that becomes the instance's state only at
+/// `commit`, atomically. Calls come in this order: `set_first_index`, `append` (any number of
+/// contiguous batches), `set_meta`, then the snapshot (`add_snapshot_file` /
+/// `write_snapshot_file` per file, `set_snapshot_meta`), then `commit`. Dropping the sink
+/// without `commit` discards the staged state and leaves the instance empty.
+pub trait ImportSink {
+    /// Sets the first retained index of the (empty) staged log; at least 1.
+    fn set_first_index(&mut self, first: Index) -> StorageResult<()>;
+    /// Appends contiguous entries to the staged log.
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()>;
+    /// Sets the staged term and vote.
+    fn set_meta(&mut self, meta: &Meta) -> StorageResult<()>;
+    /// Adds an empty file to the staged snapshot.
+    fn add_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        file_meta: Option<&[u8]>,
+    ) -> StorageResult<()>;
+    /// Appends bytes to a staged snapshot file; `offset` must equal its current length.
+    fn write_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        offset: u64,
+        data: &[u8],
+    ) -> StorageResult<()>;
+    /// Sets the staged snapshot's meta; without it the import carries no snapshot (and then
+    /// must carry no snapshot files).
+    fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()>;
+    /// Makes the staged state the instance's state, durably and atomically.
+    fn commit(self: Box<Self>) -> StorageResult<()>;
 }
 
 /// A snapshot under construction. Files are added, written front to back, the meta is set,

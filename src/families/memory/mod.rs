@@ -11,9 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    check_append, check_new_snapshot_file, check_reset, ContractError, Entry, Family, Index, Meta,
-    RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView,
-    StorageResult,
+    check_append, check_new_snapshot_file, check_reset, ContractError, Entry, Family, ImportSink,
+    Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter,
+    StateView, StorageResult,
 };
 use crate::vfs::VfsHandle;
 
@@ -211,16 +211,129 @@ impl RaftStorage for MemoryStorage {
     }
 
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
-        Ok(Box::new(MemorySnapshotWriter { storage: self, files: BTreeMap::new(), meta: None }))
+        Ok(Box::new(MemorySnapshotWriter {
+            storage: Some(self),
+            files: BTreeMap::new(),
+            meta: None,
+        }))
     }
 
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
         Ok(Box::new(self.clone()))
     }
+
+    fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
+        if let Some(what) = non_empty_reason(self)? {
+            return Err(ContractError::NotEmpty { what }.into());
+        }
+        Ok(Box::new(MemoryImport {
+            storage: self,
+            staged: MemoryStorage::new(),
+            first_set: false,
+            snapshot: None,
+        }))
+    }
+}
+
+/// Why `view` is not an empty instance, or `None` when it is.
+pub fn non_empty_reason(view: &dyn StateView) -> StorageResult<Option<String>> {
+    let (first, last) = (view.first_index(), view.last_index());
+    if first != 1 || last != 0 {
+        return Ok(Some(format!("log holds range [{first}, {last}]")));
+    }
+    let meta = view.meta()?;
+    if meta != Meta::INITIAL {
+        return Ok(Some(format!("meta is term {} vote {:?}", meta.term, meta.voted_for)));
+    }
+    if let Some(s) = view.snapshot_meta()? {
+        return Ok(Some(format!("holds a snapshot at index {}", s.last_included_index)));
+    }
+    Ok(None)
+}
+
+struct MemoryImport<'a> {
+    storage: &'a mut MemoryStorage,
+    staged: MemoryStorage,
+    first_set: bool,
+    snapshot: Option<MemorySnapshotWriter<'static>>,
+}
+
+impl MemoryImport<'_> {
+    fn snapshot_writer(&mut self) -> &mut MemorySnapshotWriter<'static> {
+        self.snapshot.get_or_insert_with(|| MemorySnapshotWriter {
+            storage: None,
+            files: BTreeMap::new(),
+            meta: None,
+        })
+    }
+}
+
+impl ImportSink for MemoryImport<'_> {
+    fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
+        check_reset(first)?;
+        if self.first_set || !self.staged.inner.entries.is_empty() {
+            return Err(
+                ContractError::ImportOutOfOrder { what: "set_first_index after entries" }.into()
+            );
+        }
+        self.first_set = true;
+        self.staged.reset(first)
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        self.staged.append(entries)
+    }
+
+    fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        self.staged.save_meta(meta)
+    }
+
+    fn add_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        file_meta: Option<&[u8]>,
+    ) -> StorageResult<()> {
+        self.snapshot_writer().add_file(path, file_meta)
+    }
+
+    fn write_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        offset: u64,
+        data: &[u8],
+    ) -> StorageResult<()> {
+        self.snapshot_writer().write_file(path, offset, data)
+    }
+
+    fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
+        self.snapshot_writer().set_meta(meta);
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> StorageResult<()> {
+        let mut this = *self;
+        if let Some(writer) = this.snapshot.take() {
+            let meta = writer.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
+            Arc::make_mut(&mut this.staged.inner).snapshot =
+                Some(Arc::new(StoredSnapshot { meta, files: freeze_files(writer.files) }));
+        }
+        *this.storage = this.staged;
+        Ok(())
+    }
+}
+
+fn freeze_files(
+    files: BTreeMap<SnapshotPath, (Vec<u8>, Option<Bytes>)>,
+) -> BTreeMap<SnapshotPath, StoredFile> {
+    files
+        .into_iter()
+        .map(|(path, (data, file_meta))| (path, StoredFile { data: Bytes::from(data), file_meta }))
+        .collect()
 }
 
 struct MemorySnapshotWriter<'a> {
-    storage: &'a mut MemoryStorage,
+    /// The instance to publish into; `None` when the writer stages an import's snapshot.
+    storage: Option<&'a mut MemoryStorage>,
     files: BTreeMap<SnapshotPath, (Vec<u8>, Option<Bytes>)>,
     meta: Option<SnapshotMeta>,
 }
@@ -256,14 +369,10 @@ impl SnapshotWriter for MemorySnapshotWriter<'_> {
     fn publish(self: Box<Self>) -> StorageResult<()> {
         let this = *self;
         let meta = this.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
-        let files = this
-            .files
-            .into_iter()
-            .map(|(path, (data, file_meta))| {
-                (path, StoredFile { data: Bytes::from(data), file_meta })
-            })
-            .collect();
-        this.storage.inner_mut().snapshot = Some(Arc::new(StoredSnapshot { meta, files }));
+        let files = freeze_files(this.files);
+        if let Some(storage) = this.storage {
+            storage.inner_mut().snapshot = Some(Arc::new(StoredSnapshot { meta, files }));
+        }
         Ok(())
     }
 }
