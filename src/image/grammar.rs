@@ -121,6 +121,26 @@ impl Grammar {
             n_snapshot_files: 0,
             snapshot_bytes: 0,
         });
+        // A record that may legitimately follow a section arriving while the section still
+        // owes records means the section is short: a count mismatch. Anything else is out
+        // of order.
+        let short = match self.expect {
+            Expect::Entries => matches!(got, "META" | "END"),
+            Expect::Files | Expect::Chunks => matches!(got, "FILE" | "EXTENSION" | "END"),
+            _ => false,
+        };
+        if !short && matches!(self.expect, Expect::Entries | Expect::Files | Expect::Chunks) {
+            return fault(
+                ErrorClass::RecordOrder,
+                format!(
+                    "{got} inside the {} section",
+                    match self.expect {
+                        Expect::Entries => "log",
+                        _ => "snapshot file",
+                    }
+                ),
+            );
+        }
         match self.expect {
             Expect::Cut => fault(ErrorClass::RecordOrder, format!("{got} before the CUT record")),
             Expect::Entries => fault(
