@@ -401,6 +401,31 @@ fn hostile_corpus_is_current_and_every_file_is_rejected_leaving_the_destination_
     }
 }
 
+/// The fuzz targets' seed corpora (`corpus/image_decode/`, `corpus/image_roundtrip/`),
+/// generated deterministically: small valid images plus the hostile corpus for decoding, and seeded pseudo-random bytes for the round trip.
+#[test]
+fn fuzz_seed_corpora_are_current() {
+    let mut decode_seeds = BTreeMap::new();
+    // Small valid images only: large seeds slow every fuzz iteration.
+    for (name, state) in sample_states().into_iter().take(3) {
+        decode_seeds.insert(format!("valid-{name}.img"), encode(&state, "memory", 0));
+    }
+    for case in image_corpus::cases() {
+        decode_seeds.insert(format!("{}.img", case.name), case.bytes);
+    }
+    sync_corpus(&corpus_dir("image_decode"), &decode_seeds);
+
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    let mut roundtrip_seeds = BTreeMap::new();
+    for k in 0..24usize {
+        let len = 16 + k * k * 4;
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        roundtrip_seeds.insert(format!("seed-{k:02}"), bytes);
+    }
+    sync_corpus(&corpus_dir("image_roundtrip"), &roundtrip_seeds);
+}
+
 #[test]
 fn every_class_of_the_spec_has_a_hostile_file() {
     let classes: std::collections::BTreeSet<ErrorClass> = image_corpus::cases()
