@@ -6,8 +6,11 @@ use std::path::Path;
 
 use quorumkit_storage::image::fuzz_checks;
 
+/// A fuzz target's check: panics when its property fails.
+type Check = fn(&[u8]);
+
 /// Every fuzz target: its name (= `fuzz/fuzz_targets/NAME.rs` = `corpus/NAME/`) and check.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Check)] = &[
     ("image_decode", fuzz_checks::image_decode),
     ("image_roundtrip", fuzz_checks::image_roundtrip),
 ];
