@@ -138,14 +138,33 @@ impl fmt::Debug for dyn Family {
     }
 }
 
-/// Checks that `entries` may be appended after `last`: contiguous from `last + 1`.
-/// Shared by every family so the error is the same everywhere.
+/// The largest index any family must store: braft keeps indexes as `int64`, so every family
+/// agrees on `i64::MAX` and rejects anything above it with the same typed error.
+pub const INDEX_MAX: Index = i64::MAX as u64;
+/// The largest term any family must store (braft's `int64`).
+pub const TERM_MAX: Term = i64::MAX as u64;
+
+fn check_index(index: Index, reason: &'static str) -> Result<(), ContractError> {
+    if index > INDEX_MAX {
+        return Err(ContractError::IndexOutOfRange { index, reason });
+    }
+    Ok(())
+}
+
+/// Checks a term against [`TERM_MAX`].
+pub fn check_term(term: Term) -> Result<(), ContractError> {
+    if term > TERM_MAX {
+        return Err(ContractError::TermOutOfRange { term });
+    }
+    Ok(())
+}
+
+/// Checks that `entries` may be appended after `last`: contiguous from `last + 1`, indexes and
+/// terms within range. An empty batch always passes. Shared by every family so the error is
+/// the same everywhere.
 pub fn check_append(last: Index, entries: &[Entry]) -> Result<(), ContractError> {
-    let mut expected = last.checked_add(1).ok_or(ContractError::IndexOutOfRange {
-        index: last,
-        reason: "the log is full at u64::MAX",
-    })?;
     for (position, entry) in entries.iter().enumerate() {
+        let expected = last.saturating_add(1).saturating_add(position as u64);
         if entry.index != expected {
             return Err(ContractError::NonContiguousAppend {
                 position,
@@ -153,18 +172,13 @@ pub fn check_append(last: Index, entries: &[Entry]) -> Result<(), ContractError>
                 expected,
             });
         }
-        if position + 1 < entries.len() {
-            expected = expected.checked_add(1).ok_or(ContractError::IndexOutOfRange {
-                index: expected,
-                reason: "the batch runs past u64::MAX",
-            })?;
-        }
+        check_index(entry.index, "entry index above i64::MAX")?;
+        check_term(entry.term)?;
     }
     Ok(())
 }
 
-/// Checks a `reset(next)` argument: `next` must be at least 1 so that `last = next - 1`
-/// is representable.
+/// Checks a `reset(next)` argument: `1 <= next <= INDEX_MAX`.
 pub fn check_reset(next: Index) -> Result<(), ContractError> {
     if next == 0 {
         return Err(ContractError::IndexOutOfRange {
@@ -172,7 +186,23 @@ pub fn check_reset(next: Index) -> Result<(), ContractError> {
             reason: "reset(0): the first index is at least 1",
         });
     }
-    Ok(())
+    check_index(next, "reset past i64::MAX")
+}
+
+/// Checks a `truncate_prefix(first_kept)` argument: at most [`INDEX_MAX`].
+pub fn check_truncate_prefix(first_kept: Index) -> Result<(), ContractError> {
+    check_index(first_kept, "truncate_prefix past i64::MAX")
+}
+
+/// Checks a meta before it is saved: the term within range.
+pub fn check_meta(meta: &Meta) -> Result<(), ContractError> {
+    check_term(meta.term)
+}
+
+/// Checks a snapshot meta before it is published: index and term within range.
+pub fn check_snapshot_meta(meta: &SnapshotMeta) -> Result<(), ContractError> {
+    check_index(meta.last_included_index, "snapshot index above i64::MAX")?;
+    check_term(meta.last_included_term)
 }
 
 /// The range `(first, last)` after `truncate_prefix(first_kept)` on `(first, last)`.
