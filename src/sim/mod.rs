@@ -10,5 +10,7 @@ pub mod conformance;
 pub mod generator;
 pub mod model;
 pub mod ops;
+pub mod planted;
 pub mod runner;
 pub mod shrink;
+pub mod soak;
