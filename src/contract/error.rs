@@ -31,7 +31,7 @@ pub enum ContractError {
         reason: &'static str,
     },
     /// A term above [`crate::contract::TERM_MAX`].
-    #[error("term {term} is above the largest storable term {max}", max = crate::contract::TERM_MAX)]
+    #[error("term {term} is above the largest storable term (i64::MAX)")]
     TermOutOfRange {
         /// The term.
         term: u64,

@@ -344,7 +344,8 @@ fn quick_difference(
     let (model_first, model_last) = (model.first_index(), model.last_index());
     if (first, last) != (model_first, model_last) {
         return Ok(Some(format!(
-            "retained range differs: instance [{first}, {last}] vs model [{model_first}, {model_last}]"
+            "retained range differs: instance [{first}, {last}] vs model \
+             [{model_first}, {model_last}]"
         )));
     }
     let mut indexes: Vec<u64> = Vec::new();
