@@ -130,6 +130,18 @@ pub trait Family: Send + Sync {
     /// Opens (creating if absent) the instance at `location` (the URI without `scheme://`),
     /// doing all file I/O through `vfs`.
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>>;
+
+    /// Family-specific details for `qk inspect` of the instance at `location`: a human text
+    /// and the same as JSON, with anything odd flagged. Must not modify the instance. `None`
+    /// when the family has nothing beyond the generic state summary.
+    fn inspect_details(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Option<(String, serde_json::Value)>> {
+        let _ = (location, vfs);
+        Ok(None)
+    }
 }
 
 impl fmt::Debug for dyn Family {
