@@ -402,7 +402,8 @@ fn hostile_corpus_is_current_and_every_file_is_rejected_leaving_the_destination_
 }
 
 /// The fuzz targets' seed corpora (`corpus/image_decode/`, `corpus/image_roundtrip/`),
-/// generated deterministically: small valid images plus the hostile corpus for decoding, and seeded pseudo-random bytes for the round trip.
+/// generated deterministically: small valid images plus the hostile corpus for decoding,
+/// and seeded pseudo-random bytes for the round trip.
 #[test]
 fn fuzz_seed_corpora_are_current() {
     let mut decode_seeds = BTreeMap::new();

@@ -1,2 +1,3 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| quorumkit_storage::image::fuzz_checks::image_decode(data));
+use quorumkit_storage::image::fuzz_checks;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_checks::image_decode(data));

@@ -443,6 +443,26 @@ pub fn cases() -> Vec<Case> {
         5,
         Malformed,
     ));
+    let mut big_term = entry_no_op(5, 1 << 63);
+    big_term.flags = 0;
+    v.push(reject("term-over-limit", replace(&b, 2, big_term), 2, OverLimit));
+    v.push(reject("meta-term-over-limit", replace(&b, 4, meta(u64::MAX, None)), 4, OverLimit));
+    let mut snap_index = snapshot(1 << 63, 2);
+    snap_index.flags = 0;
+    v.push(reject("snapshot-index-over-limit", replace(&b, 5, snap_index), 5, OverLimit));
+    v.push(reject(
+        "first-index-over-limit",
+        replace(&b, 1, cut(1 << 63, (1 << 63) - 1, true, 2, 3)),
+        1,
+        OverLimit,
+    ));
+    v.push(reject("peer-not-a-peer-id", replace(&b, 4, meta(3, Some("host:80:0"))), 4, Malformed));
+    v.push(reject(
+        "vote-for-the-any-peer",
+        replace(&b, 4, meta(3, Some("0.0.0.0:0:0:0"))),
+        4,
+        Malformed,
+    ));
     let long_peer = "p".repeat(257);
     v.push(reject("peer-over-limit", replace(&b, 4, meta(3, Some(&long_peer))), 4, OverLimit));
     v.push(reject("peer-empty", replace(&b, 4, meta(3, Some(""))), 4, Malformed));

@@ -57,8 +57,10 @@ pub const FILE_META_LEN_MAX: usize = 1 << 20;
 pub const NAME_LEN_MAX: usize = 64;
 /// Most files in one snapshot.
 pub const SNAPSHOT_FILES_MAX: u64 = 1 << 20;
-/// Largest log index an image may hold, so that `last + 1` is representable.
-pub const INDEX_MAX: u64 = u64::MAX - 1;
+/// Largest log index an image may hold: the contract's (braft stores indexes as `int64`).
+pub const INDEX_MAX: u64 = crate::contract::INDEX_MAX;
+/// Largest term an image may hold: the contract's (braft's `int64`).
+pub const TERM_MAX: u64 = crate::contract::TERM_MAX;
 /// Longest snapshot path, in bytes (the contract's limit).
 pub const PATH_LEN_MAX: usize = SNAPSHOT_PATH_LEN_MAX;
 
@@ -152,14 +154,15 @@ pub fn name_problem(id: &str) -> Option<&'static str> {
     None
 }
 
-/// Why a peer text is not acceptable in an image, or `None`.
+/// Why a peer text is not acceptable in an image, or `None`: it must be a braft PeerId the
+/// contract can store ([`PeerId::problem`]) of at most [`PEER_LEN_MAX`] bytes.
 pub fn peer_problem(peer: &PeerId) -> Option<&'static str> {
     if peer.as_str().is_empty() {
         Some("empty peer id")
     } else if peer.as_str().len() > PEER_LEN_MAX {
         Some("peer id longer than 256 bytes")
     } else {
-        None
+        peer.problem()
     }
 }
 
@@ -354,9 +357,11 @@ impl<'a> BodyReader<'a> {
         }
         let mut peers = Vec::with_capacity(n);
         for _ in 0..n {
+            let at = self.pos;
             let peer = PeerId::new(self.str16(field, PEER_LEN_MAX)?);
             if let Some(problem) = peer_problem(&peer) {
-                return Err(self.err(field, problem));
+                self.pos = at;
+                return Err(self.err(field, format!("{:?}: {problem}", peer.as_str())));
             }
             peers.push(peer);
         }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 
-use super::format::{CHUNK_LEN, FORMAT_MINOR};
+use super::format::{CHUNK_LEN, FORMAT_MINOR, INDEX_MAX, TERM_MAX};
 use super::{decode, encode_state, import, DecodedImage, Extension};
 use crate::contract::{
     check_new_snapshot_file, Entry, Meta, Payload, PeerId, SnapshotMeta, SnapshotPath,
@@ -64,8 +64,13 @@ fn reencode(image: &DecodedImage) -> Vec<u8> {
     bytes
 }
 
-const PEER_NAMES: &[&str] =
-    &["127.0.0.1:8000:0", "127.0.0.1:8001:0", "10.0.0.3:9000:1:1", "[::1]:7000:0", "h:1:2"];
+const PEER_NAMES: &[&str] = &[
+    "127.0.0.1:8000:0",
+    "127.0.0.1:8001:0",
+    "10.0.0.3:9000:1:1",
+    "192.168.1.1:65535:2147483647:0",
+    "1.2.3.4:5:6",
+];
 const SEGMENTS: &[&str] = &["a", "b", "data", "meta", "__raft_snapshot_meta", "x-y", "a.b", "é"];
 
 fn peers(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<PeerId>> {
@@ -73,21 +78,22 @@ fn peers(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<PeerId>> {
     (0..n).map(|_| Ok(PeerId::new(*u.choose(PEER_NAMES)?))).collect()
 }
 
-/// Draws a state that obeys the contract's rules (first index at least 1, contiguous
-/// entries, valid and conflict-free snapshot paths), with payloads and files sized around
+/// Draws a state that obeys the contract's rules (indexes from 1 to `INDEX_MAX`, terms up to
+/// `TERM_MAX`, contiguous entries, braft PeerIds, valid and conflict-free snapshot paths),
+/// with payloads and files sized around
 /// the chunk boundaries.
 pub fn arbitrary_state(u: &mut Unstructured<'_>) -> arbitrary::Result<RaftState> {
     let first = match u.int_in_range(0..=3)? {
         0 => 1,
         1 => u.int_in_range(1..=1000)?,
-        2 => u64::MAX - 1 - u.int_in_range(0..=40)?,
-        _ => u.int_in_range(1..=u64::MAX / 2)?,
+        2 => INDEX_MAX - u.int_in_range(0..=40)?,
+        _ => u.int_in_range(1..=INDEX_MAX)?,
     };
-    let room = (u64::MAX - 1 - first).saturating_add(1);
+    let room = INDEX_MAX - first + 1;
     let n_entries = u.int_in_range(0..=24u64)?.min(room);
     let mut entries = Vec::new();
     for i in 0..n_entries {
-        let term = u64::arbitrary(u)?;
+        let term = u.int_in_range(0..=TERM_MAX)?;
         let payload = match u.int_in_range(0..=2)? {
             0 => Payload::NoOp,
             1 => {
@@ -99,7 +105,7 @@ pub fn arbitrary_state(u: &mut Unstructured<'_>) -> arbitrary::Result<RaftState>
         entries.push(Entry { index: first + i, term, payload });
     }
     let meta = Meta {
-        term: u64::arbitrary(u)?,
+        term: u.int_in_range(0..=TERM_MAX)?,
         voted_for: if bool::arbitrary(u)? {
             Some(PeerId::new(*u.choose(PEER_NAMES)?))
         } else {
@@ -108,8 +114,8 @@ pub fn arbitrary_state(u: &mut Unstructured<'_>) -> arbitrary::Result<RaftState>
     };
     let snapshot = if bool::arbitrary(u)? {
         let meta = SnapshotMeta {
-            last_included_index: u64::arbitrary(u)?,
-            last_included_term: u64::arbitrary(u)?,
+            last_included_index: u.int_in_range(0..=INDEX_MAX)?,
+            last_included_term: u.int_in_range(0..=TERM_MAX)?,
             peers: peers(u)?,
             old_peers: peers(u)?,
         };

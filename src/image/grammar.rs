@@ -391,6 +391,12 @@ pub fn check_cut(cut: &Cut) -> Result<(), Fault> {
     if cut.first == 0 {
         return Err(fault(ErrorClass::Malformed, "first index 0; the first index is at least 1"));
     }
+    if cut.first > INDEX_MAX {
+        return Err(fault(
+            ErrorClass::OverLimit,
+            format!("first index {}, the limit is {INDEX_MAX}", cut.first),
+        ));
+    }
     if cut.last > INDEX_MAX {
         return Err(fault(
             ErrorClass::OverLimit,

@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::error::ErrorClass;
 use super::format::{
     name_problem, peer_problem, BodyReader, BodyWriter, FieldError, RecordKind, ENTRY_DATA_LEN_MAX,
-    FILE_META_LEN_MAX, IMAGE_DIGEST_SHA256, NAME_LEN_MAX, PATH_LEN_MAX, PEERS_MAX, PEER_LEN_MAX,
-    RECORD_BODY_LEN_MAX, RECORD_CHECKSUM_CRC32C,
+    FILE_META_LEN_MAX, IMAGE_DIGEST_SHA256, INDEX_MAX, NAME_LEN_MAX, PATH_LEN_MAX, PEERS_MAX,
+    PEER_LEN_MAX, RECORD_BODY_LEN_MAX, RECORD_CHECKSUM_CRC32C, TERM_MAX,
 };
 use crate::contract::{
     snapshot_path_problem, Entry, EntryKind, Index, Meta, Payload, PeerId, SnapshotFileInfo,
@@ -116,9 +116,19 @@ fn check_peer(field: &str, peer: &PeerId) -> Result<(), Fault> {
             } else {
                 ErrorClass::Malformed
             };
-            Err(Fault::new(class, format!("{field}: {problem}")))
+            Err(Fault::new(class, format!("{field} {:?}: {problem}", peer.as_str())))
         }
     }
+}
+
+fn check_term(field: &str, term: u64) -> Result<(), Fault> {
+    if term > TERM_MAX {
+        return Err(Fault::new(
+            ErrorClass::OverLimit,
+            format!("{field} {term}, the limit is {TERM_MAX}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a HEADER's fields (other than the version, which the reader checks first).
@@ -132,8 +142,9 @@ pub fn check_header(header: &Header) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Checks an entry's fields.
+/// Checks an entry's fields (its index is checked by the record order).
 pub fn check_entry(entry: &Entry) -> Result<(), Fault> {
+    check_term("term", entry.term)?;
     match &entry.payload {
         Payload::NoOp => Ok(()),
         Payload::Data(data) if data.len() > ENTRY_DATA_LEN_MAX => Err(Fault::new(
@@ -152,16 +163,29 @@ pub fn check_entry(entry: &Entry) -> Result<(), Fault> {
     }
 }
 
-/// Checks META's fields.
+/// Checks META's fields: the term, and a vote that is a PeerId other than braft's "any"
+/// peer (which means no vote, and is written as no vote).
 pub fn check_meta(meta: &Meta) -> Result<(), Fault> {
+    check_term("term", meta.term)?;
     match &meta.voted_for {
         None => Ok(()),
+        Some(peer) if peer.is_any() => Err(Fault::new(
+            ErrorClass::Malformed,
+            format!("voted_for {:?} is the any peer; no vote is has_vote = 0", peer.as_str()),
+        )),
         Some(peer) => check_peer("voted_for", peer),
     }
 }
 
 /// Checks SNAPSHOT's fields.
 pub fn check_snapshot_meta(meta: &SnapshotMeta) -> Result<(), Fault> {
+    if meta.last_included_index > INDEX_MAX {
+        return Err(Fault::new(
+            ErrorClass::OverLimit,
+            format!("last_included_index {}, the limit is {INDEX_MAX}", meta.last_included_index),
+        ));
+    }
+    check_term("last_included_term", meta.last_included_term)?;
     check_peers("peers", &meta.peers)?;
     check_peers("old_peers", &meta.old_peers)
 }
@@ -343,7 +367,10 @@ pub fn decode_body<'a>(
             if checksum != RECORD_CHECKSUM_CRC32C {
                 return Err(Fault::new(
                     ErrorClass::UnsupportedFeature,
-                    format!("body byte {at}: record checksum algorithm {checksum}, only 1 (CRC-32C) is defined"),
+                    format!(
+                        "body byte {at}: record checksum algorithm {checksum}, \
+                         only 1 (CRC-32C) is defined"
+                    ),
                 ));
             }
             let at = r.pos();
@@ -351,7 +378,10 @@ pub fn decode_body<'a>(
             if digest != IMAGE_DIGEST_SHA256 {
                 return Err(Fault::new(
                     ErrorClass::UnsupportedFeature,
-                    format!("body byte {at}: image digest algorithm {digest}, only 1 (SHA-256) is defined"),
+                    format!(
+                        "body byte {at}: image digest algorithm {digest}, \
+                         only 1 (SHA-256) is defined"
+                    ),
                 ));
             }
             let source_family = r.str16("source_family", NAME_LEN_MAX)?.to_string();
@@ -411,12 +441,9 @@ pub fn decode_body<'a>(
             let last_included_term = r.u64("last_included_term")?;
             let peers = r.peers("peers")?;
             let old_peers = r.peers("old_peers")?;
-            Decoded::Snapshot(SnapshotMeta {
-                last_included_index,
-                last_included_term,
-                peers,
-                old_peers,
-            })
+            let meta = SnapshotMeta { last_included_index, last_included_term, peers, old_peers };
+            check_snapshot_meta(&meta)?;
+            Decoded::Snapshot(meta)
         }
         RecordKind::File => {
             let at = r.pos();
