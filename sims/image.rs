@@ -745,6 +745,47 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     assert!(status.success(), "the documented sha256sum check failed");
 }
 
+/// The command lines of the issue (item 7) parse into the subcommands, as `qk image` will
+/// see them once wired in.
+#[test]
+fn cli_command_lines_parse_as_the_issue_writes_them() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Qk {
+        #[command(subcommand)]
+        image: ImageCommand,
+    }
+    let parse = |line: &str| Qk::try_parse_from(line.split(' ')).map(|q| q.image);
+    let s = |t: &str| t.to_string();
+    let cases = [
+        (
+            "qk export --from local:///d -o img",
+            ImageCommand::Export { from: s("local:///d"), output: s("img") },
+        ),
+        (
+            "qk export --from memory://x -o -",
+            ImageCommand::Export { from: s("memory://x"), output: s("-") },
+        ),
+        (
+            "qk import --to redb:///f img",
+            ImageCommand::Import { to: s("redb:///f"), input: s("img") },
+        ),
+        (
+            "qk import --to memory://y -",
+            ImageCommand::Import { to: s("memory://y"), input: s("-") },
+        ),
+        ("qk verify img", ImageCommand::Verify { file: s("img") }),
+        ("qk inspect img --json", ImageCommand::Inspect { file: s("img"), json: true }),
+        ("qk inspect -", ImageCommand::Inspect { file: s("-"), json: false }),
+        ("qk diff a b", ImageCommand::Diff { a: s("a"), b: s("b") }),
+    ];
+    for (line, want) in cases {
+        assert_eq!(parse(line).unwrap_or_else(|e| panic!("{line}: {e}")), want, "{line}");
+    }
+    assert!(parse("qk export --from memory://x").is_err(), "output is required");
+    assert!(parse("qk diff a").is_err(), "diff needs two images");
+}
+
 // ---- snapshots and the specification's worked example ----
 
 fn insta_settings() -> insta::Settings {
