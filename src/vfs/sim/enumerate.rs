@@ -110,7 +110,12 @@ impl RecordedOp {
                 | RecordedOp::Metadata(_)
                 | RecordedOp::Read { .. }
                 | RecordedOp::Len(_)
-        ) && !matches!(self, RecordedOp::Open { options, .. } if !(options.create || options.create_new || options.truncate))
+        ) && match self {
+            RecordedOp::Open { options, .. } => {
+                options.create || options.create_new || options.truncate
+            }
+            _ => true,
+        }
     }
 
     fn replay(&self, state: &mut State) {
