@@ -204,7 +204,10 @@ impl State {
         let dirty: Vec<Ino> = self
             .nodes
             .iter()
-            .filter(|(_, node)| matches!(node, Node::File(file) if !file.pending.is_empty() || file.diverged))
+            .filter(|(_, node)| match node {
+                Node::File(file) => !file.pending.is_empty() || file.diverged,
+                Node::Dir(_) => false,
+            })
             .map(|(ino, _)| *ino)
             .collect();
         let State { nodes, options, rngs, stats, .. } = self;
