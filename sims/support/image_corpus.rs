@@ -234,6 +234,10 @@ pub fn cases() -> Vec<Case> {
         cases.push(Case { name: name.to_string(), bytes, expect });
     };
 
+    // The base itself, built from the spec by hand: accepted, and (in the fuzz corpus
+    // replay) re-encoded by the crate's writer to exactly these bytes.
+    push_bytes("ok-base", image.clone(), Expect::Accept);
+
     // Framing, magic, version.
     let mut bad = image.clone();
     bad[1] = b'X';
