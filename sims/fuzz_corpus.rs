@@ -13,6 +13,8 @@ type Check = fn(&[u8]);
 const TARGETS: &[(&str, Check)] = &[
     ("image_decode", fuzz_checks::image_decode),
     ("image_roundtrip", fuzz_checks::image_roundtrip),
+    ("snapshot_path", fuzz_checks::snapshot_path),
+    ("peer_id", fuzz_checks::peer_id),
 ];
 
 fn corpus(name: &str) -> Vec<(String, Vec<u8>)> {

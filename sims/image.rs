@@ -488,6 +488,39 @@ fn fuzz_seed_corpora_are_current() {
         roundtrip_seeds.insert(format!("seed-{k:02}"), bytes);
     }
     sync_corpus(&corpus_dir("image_roundtrip"), &roundtrip_seeds);
+
+    let texts = |items: &[&[u8]]| -> BTreeMap<String, Vec<u8>> {
+        items.iter().enumerate().map(|(k, t)| (format!("seed-{k:02}"), t.to_vec())).collect()
+    };
+    let paths: &[&[u8]] = &[
+        b"data",
+        b"a/b/c",
+        b"__raft_snapshot_meta",
+        b"a\xffa/b",
+        b"a-b\xffa/b",
+        b"../x",
+        b"/abs",
+        b"a//b",
+        b"./a",
+        b"a/.",
+        b"a\0b",
+        b"a\\b",
+        b"\xc3\xa9t\xc3\xa9/x",
+    ];
+    sync_corpus(&corpus_dir("snapshot_path"), &texts(paths));
+    let peers: &[&[u8]] = &[
+        b"127.0.0.1:8000:0",
+        b"10.0.0.2:8000:0:1",
+        b"0.0.0.0:0:0:0",
+        b"0.0.0.0:0:0",
+        b"255.255.255.255:65535:2147483647:0",
+        b"01.2.3.4:5:6",
+        b"1.2.3.4:5",
+        b"host:80:0",
+        b"[::1]:80:0",
+        b"1.2.3.4:5:6:2",
+    ];
+    sync_corpus(&corpus_dir("peer_id"), &texts(peers));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 
-use super::format::{CHUNK_LEN, FORMAT_MINOR, INDEX_MAX, TERM_MAX};
+use super::format::{path_order, CHUNK_LEN, FORMAT_MINOR, INDEX_MAX, TERM_MAX};
 use super::{decode, encode_state, import, DecodedImage, Extension};
 use crate::contract::{
     check_new_snapshot_file, Entry, Meta, Payload, PeerId, SnapshotMeta, SnapshotPath,
@@ -49,6 +49,77 @@ pub fn image_roundtrip(data: &[u8]) {
     import(&bytes[..], &mut dest).expect("an encoded state imports");
     let imported = RaftState::capture(&dest).expect("the memory family reads back");
     assert_eq!(imported, state, "import(encode(state)) != state");
+}
+
+/// `snapshot_path`: a path the contract accepts is safe (relative, no empty, `.` or `..`
+/// segment, no NUL or backslash, within the length limits, and joined under a base
+/// directory it stays there), and the image's canonical path order is the order of the
+/// paths' segment lists. The bytes are one path, or two paths split at the first `0xff`.
+pub fn snapshot_path(data: &[u8]) {
+    let (left, right) = match data.iter().position(|b| *b == 0xff) {
+        Some(at) => (&data[..at], Some(&data[at + 1..])),
+        None => (data, None),
+    };
+    let Ok(a) = std::str::from_utf8(left) else { return };
+    check_path(a);
+    if let Some(Ok(b)) = right.map(std::str::from_utf8) {
+        check_path(b);
+        let by_segments = a.split('/').cmp(b.split('/'));
+        assert_eq!(path_order(a, b), by_segments, "path order of {a:?} and {b:?}");
+    }
+}
+
+fn check_path(text: &str) {
+    let Ok(path) = SnapshotPath::new(text) else { return };
+    assert!(!text.starts_with('/'), "absolute path accepted: {text:?}");
+    assert!(!text.contains('\0') && !text.contains('\\'), "NUL or backslash: {text:?}");
+    assert!(text.len() <= crate::contract::SNAPSHOT_PATH_LEN_MAX, "over-long: {text:?}");
+    for segment in path.segments() {
+        assert!(!matches!(segment, "" | "." | ".."), "segment {segment:?} in {text:?}");
+        assert!(segment.len() <= crate::contract::SNAPSHOT_PATH_SEGMENT_LEN_MAX);
+    }
+    let base = std::path::Path::new("/base/snapshot");
+    let joined = base.join(text);
+    assert!(joined.starts_with(base), "{text:?} escapes its base");
+    assert!(
+        joined
+            .components()
+            .all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_))),
+        "{text:?} joins to a path with special components"
+    );
+}
+
+/// `peer_id`: a PeerId the contract accepts is `ip:port:idx[:role]` in canonical decimal
+/// (re-rendering its numbers gives back the same text), and a vote for it (other than the
+/// any peer) round-trips through an image.
+pub fn peer_id(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let peer = PeerId::new(text);
+    if peer.problem().is_some() {
+        return;
+    }
+    let fields: Vec<&str> = text.split(':').collect();
+    assert!(fields.len() == 3 || fields.len() == 4, "{text:?}");
+    let numbers: Vec<u64> = fields
+        .iter()
+        .flat_map(|f| f.split('.'))
+        .map(|n| n.parse::<u64>().unwrap_or_else(|_| panic!("{text:?}: {n:?} is not a number")))
+        .collect();
+    let octets: Vec<String> = numbers[..4].iter().map(u64::to_string).collect();
+    let mut rendered = format!("{}:{}:{}", octets.join("."), numbers[4], numbers[5]);
+    if let Some(role) = numbers.get(6) {
+        rendered.push_str(&format!(":{role}"));
+    }
+    assert_eq!(rendered, text, "PeerId text is not canonical");
+    if peer.is_any() {
+        return;
+    }
+    let mut state = RaftState::new();
+    state.meta = Meta { term: 2, voted_for: Some(peer) };
+    let mut bytes = Vec::new();
+    encode_state(&state, "memory", 0, &[], &mut bytes).expect("a valid vote encodes");
+    let image = decode(&bytes[..]).expect("a valid vote decodes");
+    assert_eq!(image.state, state, "the vote changed on the way");
 }
 
 fn reencode(image: &DecodedImage) -> Vec<u8> {
