@@ -9,6 +9,7 @@ pub mod check;
 pub mod conformance;
 pub mod crash_cases;
 pub mod generator;
+pub mod image_checks;
 pub mod model;
 pub mod ops;
 pub mod planted;

@@ -24,8 +24,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
+use crate::families::Registry;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
+use crate::sim::image_checks::PinnedExport;
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
 use crate::state::{first_difference, RaftState};
@@ -84,6 +86,10 @@ pub struct RunStats {
     pub refusals: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
 }
 
 /// The result of running one history.
@@ -164,7 +170,7 @@ pub fn apply_action(instance: &mut dyn RaftStorage, action: &Action) -> StorageR
                 Ok(())
             }
         }
-        Action::Reopen | Action::Crash | Action::ArmCrash(_) => Ok(()),
+        Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => Ok(()),
     }
 }
 
@@ -195,6 +201,8 @@ pub struct Runner {
     /// Digests of every state the history produced (kept only under a dishonest disk).
     history: BTreeSet<String>,
     armed: Option<u16>,
+    export: Option<PinnedExport>,
+    image_families: Vec<Arc<dyn Family>>,
     instance: Option<Box<dyn RaftStorage>>,
     model: Model,
     trace: Trace,
@@ -237,6 +245,13 @@ impl Runner {
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        // Images are imported into every registered family, with the family under test (which
+        // may carry a planted bug) standing in for its own scheme.
+        let image_families = Registry::builtin()
+            .families()
+            .iter()
+            .map(|f| if f.scheme() == family.scheme() { family.clone() } else { f.clone() })
+            .collect();
         let mut runner = Runner {
             family,
             location: location.to_string(),
@@ -246,6 +261,8 @@ impl Runner {
             faulty,
             history: BTreeSet::new(),
             armed: None,
+            export: None,
+            image_families,
             instance: Some(instance),
             model: Model::new(),
             trace: Trace::new(options.trace_tail_len),
@@ -308,12 +325,77 @@ impl Runner {
     }
 
     fn step_inner(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        self.step_core(step, op)?;
+        self.advance_export(step, op)
+    }
+
+    /// Streams the pinned export, and finishes it (running the image checks) when due.
+    fn advance_export(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let Some(export) = self.export.as_mut() else { return Ok(()) };
+        let due = match export.advance() {
+            Ok(due) => due,
+            Err((check, what)) => return Err(self.failure(check, step, op, what).into()),
+        };
+        if !due {
+            return Ok(());
+        }
+        let export = self.export.take().expect("checked above");
+        match export.finish(&self.image_families) {
+            Ok(stats) => {
+                self.stats.exports += stats.exports;
+                self.stats.imports += stats.imports;
+                self.trace.push(format!("#{step} export finished and checked"));
+                Ok(())
+            }
+            Err((check, what)) => Err(self.failure(check, step, op, what).into()),
+        }
+    }
+
+    fn begin_export(&mut self, step: usize, op: &Op, spread: u8) -> Result<(), Stop> {
+        if self.export.is_some() {
+            self.trace.push(format!("#{step} export(spread={spread}) -> one is in progress"));
+            return Ok(());
+        }
+        let instance = self.instance.as_mut().expect("instance is open between steps");
+        let family_version = instance.family_format_version();
+        let pinned = catch_unwind(AssertUnwindSafe(|| instance.begin_export()));
+        match pinned {
+            Ok(Ok(view)) => {
+                let seed = self.disk.as_ref().map_or(0, |d| d.options().seed) ^ step as u64;
+                self.export = Some(PinnedExport::new(
+                    view,
+                    self.model.state.clone(),
+                    self.family.scheme(),
+                    family_version,
+                    spread,
+                    seed,
+                ));
+                self.trace.push(format!("#{step} export(spread={spread}) -> pinned"));
+                Ok(())
+            }
+            Ok(Err(e)) if self.faulty => {
+                self.trace.push(format!("#{step} export(spread={spread}) -> err: {e}"));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let what = format!("begin_export failed on an honest disk: {e}");
+                Err(self.failure(CheckName::ExportCut, step, op, what).into())
+            }
+            Err(panic) => {
+                let what = format!("panic in begin_export: {}", panic_text(&panic));
+                Err(self.failure(CheckName::Panic, step, op, what).into())
+            }
+        }
+    }
+
+    fn step_core(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         let action = op.resolve(&self.model);
         self.stats.steps += 1;
         if op.is_mutation() {
             self.stats.mutations += 1;
         }
         match action {
+            Action::Export(spread) => return self.begin_export(step, op, spread),
             Action::Reopen => return self.reopen(step, op),
             Action::Crash => {
                 self.trace.push(format!("#{step} crash()"));
@@ -435,6 +517,7 @@ impl Runner {
 
     fn reopen(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         self.stats.reopens += 1;
+        self.export = None;
         drop(self.instance.take());
         self.open_again(step, op)?;
         if !self.family.durable() {
@@ -482,6 +565,7 @@ impl Runner {
         op: &Op,
         candidates: Vec<RaftState>,
     ) -> Result<(), Stop> {
+        self.export = None;
         drop(self.instance.take());
         let Some(disk) = self.disk.clone() else {
             // No simulated disk: a crash is a clean restart.

@@ -188,6 +188,10 @@ pub struct FamilySummary {
     pub refusals: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
     /// Failed histories.
     pub failures: u64,
     /// Failed histories per check name.
@@ -293,6 +297,8 @@ pub fn run_soak(
             summary.failed_mutations += outcome.stats.failed_mutations;
             summary.refusals += outcome.stats.refusals;
             summary.crash_states += outcome.stats.crash_states;
+            summary.exports += outcome.stats.exports;
+            summary.imports += outcome.stats.imports;
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, &ops);
