@@ -65,7 +65,8 @@ fn small_op() -> impl Strategy<Value = Op> {
         1 => (0u64..12).prop_map(|advance| Op::TruncatePrefix { advance }),
         1 => (0u64..12).prop_map(|drop| Op::TruncateSuffix { drop }),
         1 => (-12i64..12).prop_map(|delta| Op::Reset { delta }),
-        1 => (0u64..9, proptest::option::of(0u8..4)).prop_map(|(term, vote)| Op::SaveMeta { term, vote }),
+        1 => (0u64..9, proptest::option::of(0u8..4))
+            .prop_map(|(term, vote)| Op::SaveMeta { term, vote }),
         1 => (0u64..8, any::<bool>(), proptest::collection::vec(file, 0..4), any::<bool>())
             .prop_map(|(n, ahead, files, publish)| Op::Snapshot {
                 at: if ahead { SnapshotAt::Ahead(n) } else { SnapshotAt::Back(n) },
@@ -80,7 +81,11 @@ fn small_op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_op_lists_match_the_model(ops in proptest::collection::vec(small_op(), 0..60)) {

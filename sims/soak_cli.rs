@@ -83,3 +83,40 @@ fn shards_split_the_seed_space() {
     let (_, b, _) = qk(&["soak", "--seeds", "0..10", "--shard", "1/2"]);
     assert!(a.contains("5 seeds") && b.contains("5 seeds"), "{a}\n{b}");
 }
+
+#[test]
+fn selftest_catches_every_planted_bug() {
+    let (code, out, _) = qk(&["selftest"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every planted bug was caught"), "{out}");
+    assert!(!out.contains("NOT CAUGHT"), "{out}");
+}
+
+#[test]
+fn replay_prints_trace_and_verdict() {
+    let (code, out, _) = qk(&["replay", "--seed", "3", "--family", "memory"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("#0 ") && out.contains("VERDICT all checks held"), "{out}");
+    let (code, out, _) =
+        qk(&["replay", "--seed", "3", "--family", "memory", "--planted", "drop-entry"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("VERDICT check model_equality failed"), "{out}");
+    let regression =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/regressions/all-index-limit.json");
+    let (code, out, _) = qk(&["replay", regression, "--family", "memory"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("STORY"), "{out}");
+    assert_eq!(qk(&["replay", "/nonexistent.json"]).0, 2);
+}
+
+#[test]
+fn inspect_summarises_an_instance() {
+    let (code, out, _) = qk(&["inspect", "memory://x"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("log       [1, 0]") && out.contains("meta      term 1"), "{out}");
+    let (code, out, _) = qk(&["inspect", "memory://x", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let value: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(value["meta"]["term"], 1);
+    assert_eq!(qk(&["inspect", "nosuch://x"]).0, 2);
+}

@@ -1,6 +1,9 @@
 //! The `qk` command line. Each subcommand lives in its own module and returns an exit code:
 //! 0 all held, 1 a check failed or a difference was found, 2 bad usage or unreadable input.
 
+pub mod inspect;
+pub mod replay;
+pub mod selftest;
 pub mod soak;
 
 use clap::{Parser, Subcommand};
@@ -26,11 +29,20 @@ pub struct Cli {
 pub enum Command {
     /// Run generated Raft histories against storage families and check them.
     Soak(soak::SoakArgs),
+    /// Summarise a storage instance (any family) by URI.
+    Inspect(inspect::InspectArgs),
+    /// Replay one history (a regression file or a seed) and print its trace and verdict.
+    Replay(replay::ReplayArgs),
+    /// Prove every check bites: plant bugs and require the harness to catch each.
+    Selftest(selftest::SelftestArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Soak(args) => soak::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Selftest(args) => selftest::run(args),
     }
 }

@@ -56,6 +56,12 @@ pub struct SoakArgs {
     /// Write a machine-readable report here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Save shrunk failures as regression histories in this directory.
+    #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
+    pub regressions: PathBuf,
+    /// Do not save regression histories.
+    #[arg(long)]
+    pub no_regressions: bool,
     /// Wrap every family with a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted: Option<PlantedBug>,
@@ -122,6 +128,7 @@ pub fn run(args: SoakArgs) -> u8 {
     config.shrink = !args.no_shrink;
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
+    config.regressions_dir = (!args.no_regressions).then(|| args.regressions.clone());
 
     print_options(&config, deadline);
     let started = Instant::now();
@@ -239,6 +246,9 @@ fn print_failures(report: &SoakReport) {
             let _ = writeln!(out, "  ... {} more", f.shrunk.len() - 40);
         }
         let _ = writeln!(out, "REPLAY  {}", f.replay);
+        if let Some(file) = &f.regression_file {
+            let _ = writeln!(out, "SAVED   {file} (replay: qk replay {file})");
+        }
     }
 }
 

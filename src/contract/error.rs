@@ -31,7 +31,7 @@ pub enum ContractError {
         reason: &'static str,
     },
     /// A term above [`crate::contract::TERM_MAX`].
-    #[error("term {term} is above the largest storable term {max}", max = crate::contract::TERM_MAX)]
+    #[error("term {term} is above the largest storable term (i64::MAX)")]
     TermOutOfRange {
         /// The term.
         term: u64,
@@ -80,6 +80,15 @@ pub enum ContractError {
     ImportOutOfOrder {
         /// What came out of order.
         what: &'static str,
+    },
+    /// A peer the family cannot store as given (the `local` family stores a vote as braft
+    /// PeerId text, which must parse and must not be the any peer).
+    #[error("peer {peer:?} cannot be stored: {reason}")]
+    BadPeer {
+        /// The peer text.
+        peer: String,
+        /// Why.
+        reason: &'static str,
     },
     /// Import into an instance that is not empty.
     #[error("destination is not empty: {what}")]

@@ -17,7 +17,9 @@
 use std::fmt;
 
 use super::error::{ContractError, StorageResult};
-use super::types::{Entry, Index, Meta, SnapshotFileInfo, SnapshotMeta, SnapshotPath, Term};
+use super::types::{
+    Entry, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta, SnapshotPath, Term,
+};
 use crate::vfs::VfsHandle;
 
 /// Read access to a Raft-visible state: a live instance, a pinned export cut, or the model.
@@ -130,6 +132,18 @@ pub trait Family: Send + Sync {
     /// Opens (creating if absent) the instance at `location` (the URI without `scheme://`),
     /// doing all file I/O through `vfs`.
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>>;
+
+    /// Family-specific details for `qk inspect` of the instance at `location`: a human text
+    /// and the same as JSON, with anything odd flagged. Must not modify the instance. `None`
+    /// when the family has nothing beyond the generic state summary.
+    fn inspect_details(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Option<(String, serde_json::Value)>> {
+        let _ = (location, vfs);
+        Ok(None)
+    }
 }
 
 impl fmt::Debug for dyn Family {
@@ -174,6 +188,20 @@ pub fn check_append(last: Index, entries: &[Entry]) -> Result<(), ContractError>
         }
         check_index(entry.index, "entry index above i64::MAX")?;
         check_term(entry.term)?;
+        if let Payload::Configuration { peers, old_peers } = &entry.payload {
+            check_peers(peers)?;
+            check_peers(old_peers)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every peer is storable PeerId text ([`PeerId::problem`]).
+pub fn check_peers(peers: &[PeerId]) -> Result<(), ContractError> {
+    for peer in peers {
+        if let Some(reason) = peer.problem() {
+            return Err(ContractError::BadPeer { peer: peer.to_string(), reason });
+        }
     }
     Ok(())
 }
@@ -196,13 +224,25 @@ pub fn check_truncate_prefix(first_kept: Index) -> Result<(), ContractError> {
 
 /// Checks a meta before it is saved: the term within range.
 pub fn check_meta(meta: &Meta) -> Result<(), ContractError> {
-    check_term(meta.term)
+    check_term(meta.term)?;
+    if let Some(vote) = &meta.voted_for {
+        check_peers(std::slice::from_ref(vote))?;
+        if vote.is_any() {
+            return Err(ContractError::BadPeer {
+                peer: vote.to_string(),
+                reason: "the any peer means no vote; save None instead",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Checks a snapshot meta before it is published: index and term within range.
 pub fn check_snapshot_meta(meta: &SnapshotMeta) -> Result<(), ContractError> {
     check_index(meta.last_included_index, "snapshot index above i64::MAX")?;
-    check_term(meta.last_included_term)
+    check_term(meta.last_included_term)?;
+    check_peers(&meta.peers)?;
+    check_peers(&meta.old_peers)
 }
 
 /// The range `(first, last)` after `truncate_prefix(first_kept)` on `(first, last)`.

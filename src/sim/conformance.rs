@@ -117,7 +117,8 @@ macro_rules! conformance_tests {
             truncate_suffix_at_or_above_last_is_noop, truncate_suffix_to_first_minus_one,
             truncate_suffix_below_first_clamps, truncate_suffix_then_append_new_term,
             truncate_suffix_to_zero, reset_empties_log, reset_backwards, reset_zero_rejected,
-            reset_then_append, reset_keeps_meta_and_snapshot, log_end_at_index_max, out_of_range_values_rejected,
+            reset_then_append, reset_keeps_meta_and_snapshot, log_end_at_index_max,
+            out_of_range_values_rejected, bad_peers_rejected,
             meta_initial, meta_save_and_read, meta_save_without_vote,
             meta_save_replaces_both, meta_extreme_terms, snapshot_none_initially,
             snapshot_publish_meta_and_files, snapshot_empty_tree, snapshot_nested_unicode_paths,
@@ -197,6 +198,7 @@ cases!(
     reset_keeps_meta_and_snapshot,
     log_end_at_index_max,
     out_of_range_values_rejected,
+    bad_peers_rejected,
     meta_initial,
     meta_save_and_read,
     meta_save_without_vote,
@@ -469,7 +471,7 @@ fn append_keeps_every_kind(fx: &mut dyn Fixture) -> CaseResult {
         Entry::no_op(1, 1),
         data(2, 1),
         config(3, 1, &["10.0.0.1:8000:0", "10.0.0.2:8000:0:1"], &[]),
-        config(4, 2, &["10.0.0.1:8000:0"], &["10.0.0.3:8001:2", "[::1]:8000:0"]),
+        config(4, 2, &["10.0.0.1:8000:0"], &["10.0.0.3:8001:2", "10.0.0.4:8000:0:1"]),
         data(5, 2),
     ]))
 }
@@ -623,6 +625,26 @@ fn log_end_at_index_max(fx: &mut dyn Fixture) -> CaseResult {
     p.ok(Action::TruncateSuffix(INDEX_MAX - 1))?;
     p.ok(Action::TruncatePrefix(INDEX_MAX))?;
     p.reopen(fx)
+}
+
+fn bad_peers_rejected(fx: &mut dyn Fixture) -> CaseResult {
+    let mut p = filled(fx, 3)?;
+    let is_bad_peer =
+        |e: &StorageError| matches!(e, StorageError::Contract(ContractError::BadPeer { .. }));
+    for bad in ["", "localhost:8000:0", "[::1]:8000:0", "1.2.3.4:8000:0:2", "1.2.3:1:0", "1.2.3.4"]
+    {
+        p.rejected(Action::Append(vec![config(4, 1, &[bad], &[])]), is_bad_peer)?;
+        p.rejected(Action::Append(vec![config(4, 1, &["1.2.3.4:1:0"], &[bad])]), is_bad_peer)?;
+        p.rejected(meta(2, Some(bad)), is_bad_peer)?;
+    }
+    p.rejected(meta(2, Some(PeerId::ANY)), is_bad_peer)?;
+    p.rejected(meta(2, Some("0.0.0.0:0:0")), is_bad_peer)?;
+    let Action::Snapshot { mut meta, files, publish } = snap(3, 1, vec![]) else {
+        unreachable!("snap builds a snapshot action")
+    };
+    meta.old_peers = vec![PeerId::new("01.2.3.4:5:0")];
+    p.rejected(Action::Snapshot { meta, files, publish }, is_bad_peer)?;
+    p.ok(Action::Append(vec![config(4, 1, &[PeerId::ANY, "255.255.255.255:65535:0:1"], &[])]))
 }
 
 fn out_of_range_values_rejected(fx: &mut dyn Fixture) -> CaseResult {

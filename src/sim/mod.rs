@@ -11,6 +11,8 @@ pub mod generator;
 pub mod model;
 pub mod ops;
 pub mod planted;
+pub mod regression;
 pub mod runner;
+pub mod selftest;
 pub mod shrink;
 pub mod soak;

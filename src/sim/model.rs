@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::contract::{
-    ContractError, Entry, Index, Meta, SnapshotFileInfo, SnapshotMeta, SnapshotPath, StateView,
-    StorageResult, Term,
+    ContractError, Entry, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta,
+    SnapshotPath, StateView, StorageResult, Term,
 };
 use crate::sim::ops::{Action, ResolveContext};
 use crate::state::{RaftState, Snapshot, SnapshotFile};
@@ -16,6 +16,13 @@ const LIMIT: u64 = i64::MAX as u64;
 
 fn out_of_range(index: Index) -> ContractError {
     ContractError::IndexOutOfRange { index, reason: "above i64::MAX" }
+}
+
+fn bad_peer(peer: &PeerId) -> Result<(), ContractError> {
+    match peer.problem() {
+        None => Ok(()),
+        Some(reason) => Err(ContractError::BadPeer { peer: peer.to_string(), reason }),
+    }
 }
 
 /// The model state of one instance.
@@ -53,6 +60,9 @@ impl Model {
                     if entry.term > LIMIT {
                         return Err(ContractError::TermOutOfRange { term: entry.term });
                     }
+                    if let Payload::Configuration { peers, old_peers } = &entry.payload {
+                        peers.iter().chain(old_peers).try_for_each(bad_peer)?;
+                    }
                 }
                 s.entries.extend(entries.iter().cloned());
             }
@@ -89,6 +99,15 @@ impl Model {
                 if meta.term > LIMIT {
                     return Err(ContractError::TermOutOfRange { term: meta.term });
                 }
+                if let Some(vote) = &meta.voted_for {
+                    bad_peer(vote)?;
+                    if vote.is_any() {
+                        return Err(ContractError::BadPeer {
+                            peer: vote.to_string(),
+                            reason: "the any peer means no vote",
+                        });
+                    }
+                }
                 s.meta = meta.clone();
             }
             Action::Snapshot { meta, files, publish } => {
@@ -101,6 +120,7 @@ impl Model {
                             term: meta.last_included_term,
                         });
                     }
+                    meta.peers.iter().chain(&meta.old_peers).try_for_each(bad_peer)?;
                     let files: BTreeMap<SnapshotPath, SnapshotFile> = files
                         .iter()
                         .map(|f| {

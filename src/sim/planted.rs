@@ -10,6 +10,7 @@ use crate::contract::{
     Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
     SnapshotPath, SnapshotWriter, StateView, StorageResult, Term,
 };
+use crate::sim::check::CheckName;
 use crate::vfs::VfsHandle;
 
 /// Which bug a [`PlantedFamily`] carries.
@@ -34,6 +35,16 @@ impl PlantedBug {
         PlantedBug::TruncateSuffixOffByOne,
         PlantedBug::FlipSnapshotByte,
     ];
+
+    /// The check this bug is planted to trip.
+    pub fn expected_check(self) -> CheckName {
+        match self {
+            PlantedBug::DropEntry
+            | PlantedBug::ForgetVote
+            | PlantedBug::TruncateSuffixOffByOne
+            | PlantedBug::FlipSnapshotByte => CheckName::ModelEquality,
+        }
+    }
 
     /// The bug's kebab-case name.
     pub fn name(self) -> &'static str {

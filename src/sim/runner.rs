@@ -70,6 +70,8 @@ pub struct RunOutcome {
     pub final_digest: String,
     /// The first failed check, if any.
     pub failure: Option<CheckFailure>,
+    /// The last `trace_tail_len` trace lines.
+    pub trace_tail: Vec<String>,
 }
 
 /// A bounded trace: every line feeds a running hash, the last few are kept as text.
@@ -83,7 +85,7 @@ pub struct Trace {
 impl Trace {
     /// A trace keeping the last `tail_len` lines.
     pub fn new(tail_len: usize) -> Self {
-        Trace { hasher: Sha256::new(), tail: VecDeque::with_capacity(tail_len), tail_len }
+        Trace { hasher: Sha256::new(), tail: VecDeque::with_capacity(tail_len.min(64)), tail_len }
     }
 
     /// Adds a line.
@@ -196,6 +198,7 @@ impl Runner {
             trace_hash: self.trace.hash(),
             final_digest: self.model.state.digest(),
             failure,
+            trace_tail: self.trace.tail(),
         }
     }
 
@@ -344,7 +347,8 @@ fn quick_difference(
     let (model_first, model_last) = (model.first_index(), model.last_index());
     if (first, last) != (model_first, model_last) {
         return Ok(Some(format!(
-            "retained range differs: instance [{first}, {last}] vs model [{model_first}, {model_last}]"
+            "retained range differs: instance [{first}, {last}] vs model \
+             [{model_first}, {model_last}]"
         )));
     }
     let mut indexes: Vec<u64> = Vec::new();
@@ -422,6 +426,7 @@ pub fn run_history(
                 difference: format!("a fresh instance failed to open: {e}"),
                 trace_tail: Vec::new(),
             }),
+            trace_tail: Vec::new(),
         },
     }
 }

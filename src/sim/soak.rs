@@ -3,6 +3,7 @@
 //! stops on wall time, which only chooses *how many* seeds run, never what a seed does).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::generator::{generate, GeneratorConfig, Mode};
 use crate::sim::ops::Op;
 use crate::sim::planted::{PlantedBug, PlantedFamily};
+use crate::sim::regression::Regression;
 use crate::sim::runner::{run_history, RunOptions, RunOutcome};
 use crate::sim::shrink::shrink;
 use crate::vfs::{OsVfs, VfsHandle};
@@ -69,6 +71,8 @@ pub struct SoakConfig {
     pub failures_max: usize,
     /// The disk each run works on.
     pub disk: DiskFactory,
+    /// Where shrunk failures are saved as regression histories (never for planted bugs).
+    pub regressions_dir: Option<PathBuf>,
 }
 
 impl SoakConfig {
@@ -85,6 +89,7 @@ impl SoakConfig {
             check_determinism: false,
             failures_max: 5,
             disk: Arc::new(|_seed| Arc::new(OsVfs::new()) as VfsHandle),
+            regressions_dir: None,
         }
     }
 
@@ -143,6 +148,8 @@ pub struct SoakFailure {
     pub shrink_runs: usize,
     /// The one-line replay command.
     pub replay: String,
+    /// Where the shrunk history was saved, or why it was not.
+    pub regression_file: Option<String>,
 }
 
 /// What a soak found.
@@ -236,7 +243,9 @@ pub fn run_soak(
                 *summary.failures_by_check.entry(failure.check.to_string()).or_default() += 1;
                 report.failures_total += 1;
                 if report.failures.len() < config.failures_max {
-                    report.failures.push(shrink_failure(config, family, seed, &ops, failure));
+                    let mut found = shrink_failure(config, family, seed, &ops, failure);
+                    found.regression_file = save_regression(config, &found);
+                    report.failures.push(found);
                 }
             }
         }
@@ -274,6 +283,7 @@ fn shrink_failure(
             failure,
             shrink_runs: 0,
             replay,
+            regression_file: None,
         };
     }
     let (shrunk, shrink_runs) = shrink(ops, failure.check, |candidate| {
@@ -289,5 +299,27 @@ fn shrink_failure(
         failure,
         shrink_runs,
         replay,
+        regression_file: None,
     }
+}
+
+fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
+    let dir = config.regressions_dir.as_ref()?;
+    if config.planted.is_some() {
+        return None;
+    }
+    let regression = Regression {
+        story: format!(
+            "Found by `{}`: check {} failed at step {}: {}",
+            found.replay, found.failure.check, found.failure.step, found.failure.difference
+        ),
+        family: found.family.clone(),
+        seed: Some(found.seed),
+        check: Some(found.failure.check),
+        ops: found.shrunk.clone(),
+    };
+    Some(match regression.save(dir) {
+        Ok(path) => path.display().to_string(),
+        Err(e) => format!("not saved: {e}"),
+    })
 }
