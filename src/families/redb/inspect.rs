@@ -17,7 +17,7 @@ use redb::{
 use serde::Serialize;
 
 use super::backend::{IoLatch, VfsBackend};
-use super::fail::{engine_error, Ctx, Fail};
+use super::fail::{Ctx, Fail};
 use super::schema::{
     decode_chunk, decode_entry, decode_file, decode_format, decode_raft_meta, decode_range,
     decode_snapshot_meta, FileRecord, ENTRIES, FORMAT_VERSION, KEY_FORMAT, KEY_LOG_RANGE,
@@ -49,6 +49,10 @@ pub struct InspectReport {
     pub tables: Vec<TableReport>,
     /// Whether a leftover `FILE.creating` (an interrupted creation) lies next to the file.
     pub leftover_creating_file: bool,
+    /// Whether the database was not shut down cleanly and needs redb's crash recovery, which
+    /// a read-only inspection does not do (the next open with the family does it); nothing
+    /// but the file's length is reported then.
+    pub needs_recovery: bool,
     /// Everything odd, in words (at most [`PROBLEMS_MAX`]).
     pub problems: Vec<String>,
     /// Problems found beyond the listed ones.
@@ -157,20 +161,20 @@ pub fn inspect(location: &str, vfs: VfsHandle) -> StorageResult<InspectReport> {
     let latch = IoLatch::new();
     let ctx = Ctx { path: path.to_path_buf(), latch: latch.clone() };
     let backend = VfsBackend::new(file, path, latch);
-    let txn = ctx.shield(|| {
-        let db = Database::builder().open_read_only_with_backend(backend).map_err(|e| match e {
-            redb::DatabaseError::RepairAborted => Fail::Storage(engine_error(
-                path,
-                redb::Error::Corrupted(
-                    "the database needs crash recovery, which a read-only inspection does not \
-                     do; open it once with the redb family to repair it"
-                        .to_string(),
-                ),
-            )),
-            other => other.into(),
-        })?;
-        Ok(db.begin_read()?)
+    let opened = ctx.shield(|| match Database::builder().open_read_only_with_backend(backend) {
+        Ok(db) => Ok(Some(db.begin_read()?)),
+        Err(redb::DatabaseError::RepairAborted) => Ok(None),
+        Err(e) => Err(e.into()),
     })?;
+    let Some(txn) = opened else {
+        report.needs_recovery = true;
+        report.problem(
+            "the database was not shut down cleanly and needs crash recovery, which a \
+             read-only inspection does not do (the next open with the redb family does it)"
+                .to_string(),
+        );
+        return Ok(report);
+    };
     ctx.shield(|| fill(&txn, &mut report))?;
     Ok(report)
 }

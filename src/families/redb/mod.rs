@@ -52,7 +52,7 @@ pub use backend::{IoLatch, VfsBackend};
 pub use inspect::{inspect, InspectReport};
 pub use storage::{creating_path, RedbStorage, CREATING_SUFFIX};
 
-use crate::contract::{Family, RaftStorage, StorageResult};
+use crate::contract::{Family, RaftStorage, StorageError, StorageResult};
 use crate::vfs::VfsHandle;
 
 /// Tuning of the `redb://` family. The defaults are what `redb://` URIs open with.
@@ -111,5 +111,18 @@ impl Family for RedbFamily {
 
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
         Ok(Box::new(self.open_redb(location, vfs)?))
+    }
+
+    fn inspect_details(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Option<(String, serde_json::Value)>> {
+        let report = inspect(location, vfs)?;
+        let value = serde_json::to_value(&report).map_err(|e| StorageError::Backend {
+            family: fail::FAMILY,
+            message: format!("encoding the inspect report: {e}"),
+        })?;
+        Ok(Some((report.to_string(), value)))
     }
 }
