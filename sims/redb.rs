@@ -646,3 +646,226 @@ mod sim {
         assert!(!report.problems.is_empty());
     }
 }
+
+// ---- generated histories under the harness's fault plans ----------------------------------
+
+mod swarm {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use quorumkit_storage::contract::{Family, RaftStorage, StorageError};
+    use quorumkit_storage::families::redb::RedbFamily;
+    use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
+    use quorumkit_storage::sim::model::Model;
+    use quorumkit_storage::sim::ops::Action;
+    use quorumkit_storage::sim::runner::apply_action;
+    use quorumkit_storage::state::{first_difference, RaftState};
+    use quorumkit_storage::vfs::{FaultPlan, SimDisk, SimDiskOptions, VfsErrorKind, VfsHandle};
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    const LOCATION: &str = "swarm/raft.redb";
+
+    /// How one seed ended.
+    #[derive(Debug, Default)]
+    pub struct SwarmStats {
+        pub steps: u64,
+        pub crashes: u64,
+        pub faulted_calls: u64,
+        /// The family refused to go on with a corruption error (allowed under dishonest
+        /// plans).
+        pub refused: Option<String>,
+    }
+
+    struct Run {
+        disk: Arc<SimDisk>,
+        plan: FaultPlan,
+        model: Model,
+        /// Digest of every state the history passed through (a lying disk may roll back to
+        /// any of them).
+        seen: BTreeSet<String>,
+        stats: SwarmStats,
+    }
+
+    fn open(disk: &Arc<SimDisk>) -> Result<Box<dyn RaftStorage>, StorageError> {
+        let vfs: VfsHandle = disk.clone();
+        RedbFamily::new().open(LOCATION, vfs)
+    }
+
+    /// The states a crash during `action` (from `before`) may leave besides `before`.
+    fn in_flight(before: &Model, action: &Action) -> Vec<RaftState> {
+        let mut out = Vec::new();
+        match action {
+            Action::Append(entries) => {
+                for k in 1..=entries.len() {
+                    let mut m = before.clone();
+                    if m.apply(&Action::Append(entries[..k].to_vec())).is_ok() {
+                        out.push(m.state);
+                    }
+                }
+            }
+            other => {
+                let mut m = before.clone();
+                if m.apply(other).is_ok() {
+                    out.push(m.state);
+                }
+            }
+        }
+        out
+    }
+
+    impl Run {
+        /// Power loss, then a reopen checked against the fault model. Returns `None` when
+        /// the family (allowed to) refused with a corruption error.
+        fn crash(
+            &mut self,
+            candidates: &[RaftState],
+        ) -> Result<Option<Box<dyn RaftStorage>>, String> {
+            self.stats.crashes += 1;
+            self.disk.crash();
+            // Reopen and read back with faults paused, so the check sees what the crash left.
+            self.disk.set_fault_plan(FaultPlan::none());
+            let result = self.reopen_and_check(candidates);
+            self.disk.set_fault_plan(self.plan.clone());
+            result
+        }
+
+        fn reopen_and_check(
+            &mut self,
+            candidates: &[RaftState],
+        ) -> Result<Option<Box<dyn RaftStorage>>, String> {
+            let honest = self.plan.is_honest();
+            let latent = self.plan.latent_error.is_enabled();
+            let refuse = |stats: &mut SwarmStats, e: StorageError| {
+                // Failing closed: corruption reported, or (with latent sector errors) the
+                // unreadable sector's EIO passed on.
+                let unreadable =
+                    latent && matches!(&e, StorageError::Vfs(v) if v.kind == VfsErrorKind::Io);
+                if !honest && (e.is_corruption() || unreadable) {
+                    stats.refused = Some(e.to_string());
+                    Ok(None)
+                } else {
+                    Err(format!("after crash {}: {e}", stats.crashes))
+                }
+            };
+            let instance = match open(&self.disk) {
+                Ok(i) => i,
+                Err(e) => return refuse(&mut self.stats, e),
+            };
+            let got = match RaftState::capture(instance.as_ref()) {
+                Ok(s) => s,
+                Err(e) => return refuse(&mut self.stats, e),
+            };
+            let digest = got.digest();
+            let acknowledged = self.model.state.digest();
+            let allowed = digest == acknowledged
+                || candidates.iter().any(|c| c.digest() == digest)
+                || (!honest && self.seen.contains(&digest));
+            if !allowed {
+                return Err(format!(
+                    "after crash {} ({}): recovered state is not allowed: vs acknowledged: {}",
+                    self.stats.crashes,
+                    if honest { "honest disk" } else { "faulty disk" },
+                    first_difference(&got, &self.model.state).unwrap_or_default()
+                ));
+            }
+            self.model.state = got;
+            self.seen.insert(digest);
+            Ok(Some(instance))
+        }
+    }
+
+    /// Runs generated history `seed` on a SimDisk with the swarm fault plan of `seed`,
+    /// crashing at random points and after every faulted call.
+    pub fn run_swarm(seed: u64, ops_len: usize) -> Result<SwarmStats, String> {
+        let plan = FaultPlan::swarm(seed);
+        let disk = SimDisk::new(SimDiskOptions {
+            seed,
+            sector_size: if seed % 2 == 0 { 512 } else { 4096 },
+            faults: plan.clone(),
+            ..SimDiskOptions::default()
+        });
+        let ops = generate(seed, &GeneratorConfig { ops_len, ..GeneratorConfig::default() });
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5eed);
+        let mut run = Run {
+            disk,
+            plan,
+            model: Model::new(),
+            seen: [RaftState::new().digest()].into_iter().collect(),
+            stats: SwarmStats::default(),
+        };
+        let mut instance = match open(&run.disk) {
+            Ok(i) => Some(i),
+            Err(_) => match run.crash(&[])? {
+                Some(i) => Some(i),
+                None => return Ok(run.stats),
+            },
+        };
+        for op in &ops {
+            run.stats.steps += 1;
+            let action = op.resolve(&run.model);
+            let mut candidates = Vec::new();
+            let faulted = if action == Action::Reopen {
+                instance = None;
+                match open(&run.disk) {
+                    Ok(i) => {
+                        instance = Some(i);
+                        false
+                    }
+                    Err(_) => true,
+                }
+            } else if let Some(live) = instance.as_mut() {
+                let mut next = run.model.clone();
+                let model_result = next.apply(&action);
+                match (model_result, apply_action(live.as_mut(), &action)) {
+                    (Ok(()), Ok(())) => {
+                        run.model = next;
+                        run.seen.insert(run.model.state.digest());
+                        false
+                    }
+                    (Err(_), Err(_)) => false,
+                    (Err(e), Ok(())) => return Err(format!("{action}: accepted, but {e}")),
+                    (Ok(()), Err(StorageError::Contract(e))) => {
+                        return Err(format!("{action}: rejected a valid call: {e}"))
+                    }
+                    (Ok(()), Err(_)) => {
+                        candidates = in_flight(&run.model, &action);
+                        true
+                    }
+                }
+            } else {
+                true
+            };
+            if faulted {
+                run.stats.faulted_calls += 1;
+            }
+            if faulted || rng.random_range(0..12) == 0 {
+                drop(instance.take());
+                match run.crash(&candidates)? {
+                    Some(i) => instance = Some(i),
+                    None => return Ok(run.stats),
+                }
+            }
+        }
+        Ok(run.stats)
+    }
+
+    #[test]
+    fn swarm_fault_plans_hold() {
+        // `QK_REDB_SWARM_SEEDS=N` runs more seeds (a local soak); the default keeps CI short.
+        let seeds = std::env::var("QK_REDB_SWARM_SEEDS").ok().and_then(|s| s.parse().ok());
+        let mut totals = (0, 0, 0, 0);
+        for seed in 0..seeds.unwrap_or(48u64) {
+            let stats = run_swarm(seed, 60)
+                .unwrap_or_else(|f| panic!("seed {seed}, plan {:?}: {f}", FaultPlan::swarm(seed)));
+            totals.0 += stats.steps;
+            totals.1 += stats.crashes;
+            totals.2 += stats.faulted_calls;
+            totals.3 += u64::from(stats.refused.is_some());
+        }
+        eprintln!(
+            "swarm: {} steps, {} crashes, {} faulted calls, {} refusals",
+            totals.0, totals.1, totals.2, totals.3
+        );
+    }
+}

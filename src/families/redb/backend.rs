@@ -20,9 +20,13 @@ use std::sync::{Arc, Mutex};
 use crate::vfs::{Vfs, VfsError, VfsErrorKind, VfsFile, VfsResult};
 
 /// The first I/O error a backend saw, shared between the backend and the family instance.
+///
+/// It also records that redb panicked (see [`IoLatch::break_engine`]): not an I/O error, but
+/// equally a reason to refuse every later mutation until the database is reopened.
 #[derive(Debug, Default)]
 pub struct IoLatch {
     first: Mutex<Option<VfsError>>,
+    engine_broken: Mutex<Option<String>>,
 }
 
 impl IoLatch {
@@ -37,6 +41,21 @@ impl IoLatch {
             Ok(guard) => guard.clone(),
             // A panic while holding the lock: treat the instance as failed.
             Err(_) => Some(VfsError::new("latch", "<redb backend>", VfsErrorKind::Other)),
+        }
+    }
+
+    /// Records that redb panicked (`what` says how); the first record is kept.
+    pub fn break_engine(&self, what: String) {
+        if let Ok(mut guard) = self.engine_broken.lock() {
+            guard.get_or_insert(what);
+        }
+    }
+
+    /// Why the engine is broken, if redb panicked.
+    pub fn engine_broken(&self) -> Option<String> {
+        match self.engine_broken.lock() {
+            Ok(guard) => guard.clone(),
+            Err(_) => Some("the engine latch was poisoned".to_string()),
         }
     }
 

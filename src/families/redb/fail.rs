@@ -91,20 +91,23 @@ impl Ctx {
         }
     }
 
-    /// Runs `body`, turning a redb panic into an error: redb asserts on some damaged files,
-    /// and a damaged file is input the contract must answer without panicking.
+    /// Runs `body`, turning a redb panic into an error. redb asserts on some damaged files
+    /// (a page of the wrong type, a length that does not fit), and a damaged file is input
+    /// the contract must answer without panicking; so a panic is reported as corruption of
+    /// the database file, and the instance is treated as broken until reopened (redb's
+    /// in-memory state after a panic is not trusted).
     pub fn shield<T>(&self, body: impl FnOnce() -> Result<T, Fail>) -> Result<T, StorageError> {
         match catch_unwind(AssertUnwindSafe(body)) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(fail)) => Err(self.finish(fail)),
-            Err(panic) => Err(StorageError::Backend {
-                family: FAMILY,
-                message: format!(
-                    "redb panicked on {}: {}",
-                    self.path.display(),
+            Err(panic) => {
+                let what = format!(
+                    "redb panicked reading it (treated as damage): {}",
                     crate::sim::runner::panic_text(&panic)
-                ),
-            }),
+                );
+                self.latch.break_engine(what.clone());
+                Err(corruption(&self.path, what))
+            }
         }
     }
 }
@@ -118,9 +121,48 @@ pub fn corruption(path: &std::path::Path, what: impl Into<String>) -> StorageErr
 pub fn engine_error(path: &std::path::Path, error: redb::Error) -> StorageError {
     match error {
         redb::Error::Corrupted(what) => corruption(path, format!("redb: {what}")),
+        // redb reports a damaged header ("Not a redb database: magic number mismatch") as
+        // `InvalidData`; our backend never returns that kind, so it always comes from redb
+        // judging the file's bytes.
+        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            corruption(path, format!("redb: {e}"))
+        }
         redb::Error::PreviousIo => StorageError::Poisoned {
             cause: "redb saw an earlier I/O error on this database".to_string(),
         },
         other => StorageError::Backend { family: FAMILY, message: other.to_string() },
+    }
+}
+
+/// Drops `value` (a redb database or transaction), swallowing a panic: after redb panicked
+/// once, its locks are poisoned and its destructors may panic again, and a destructor must
+/// not take the process down (nor abort it, when it runs during an unwind).
+pub fn quiet_drop<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
+/// Holds a redb object whose destructor may panic (see [`quiet_drop`]); derefs to it.
+pub struct Shielded<T>(Option<T>);
+
+impl<T> Shielded<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        Shielded(Some(value))
+    }
+}
+
+impl<T> std::ops::Deref for Shielded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // The option is only emptied by `drop`, after which nothing can deref.
+        self.0.as_ref().expect("a shielded value is present until it is dropped")
+    }
+}
+
+impl<T> Drop for Shielded<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            quiet_drop(value);
+        }
     }
 }

@@ -17,7 +17,7 @@ use redb::{
 use serde::Serialize;
 
 use super::backend::{IoLatch, VfsBackend};
-use super::fail::{Ctx, Fail};
+use super::fail::{quiet_drop, Ctx, Fail};
 use super::schema::{
     decode_chunk, decode_entry, decode_file, decode_format, decode_raft_meta, decode_range,
     decode_snapshot_meta, FileRecord, ENTRIES, FORMAT_VERSION, KEY_FORMAT, KEY_LOG_RANGE,
@@ -175,8 +175,9 @@ pub fn inspect(location: &str, vfs: VfsHandle) -> StorageResult<InspectReport> {
         );
         return Ok(report);
     };
-    ctx.shield(|| fill(&txn, &mut report))?;
-    Ok(report)
+    let filled = ctx.shield(|| fill(&txn, &mut report));
+    quiet_drop(txn);
+    filled.map(|()| report)
 }
 
 fn table_report<K: redb::Key + 'static, V: redb::Value + 'static>(

@@ -3,7 +3,7 @@
 
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
-use super::fail::{Ctx, Fail};
+use super::fail::{Ctx, Fail, Shielded};
 use super::schema::{
     decode_chunk, decode_entry, decode_entry_term, decode_file, decode_format, decode_raft_meta,
     decode_range, decode_snapshot_meta, FileRecord, CHUNK_LEN, ENTRIES, FORMAT_VERSION, KEY_FORMAT,
@@ -182,7 +182,7 @@ pub fn read_file(
 /// A pinned cut: one redb read transaction (MVCC), so it keeps showing the state it was begun
 /// at while the instance goes on committing.
 pub struct RedbCut {
-    txn: ReadTransaction,
+    txn: Shielded<ReadTransaction>,
     ctx: Ctx,
     first: Index,
     last: Index,
@@ -191,7 +191,7 @@ pub struct RedbCut {
 impl RedbCut {
     /// A cut over `txn`, whose retained range is `[first, last]`.
     pub fn new(txn: ReadTransaction, ctx: Ctx, first: Index, last: Index) -> Self {
-        RedbCut { txn, ctx, first, last }
+        RedbCut { txn: Shielded::new(txn), ctx, first, last }
     }
 }
 

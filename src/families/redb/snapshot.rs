@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::fail::Fail;
+use super::fail::{quiet_drop, Fail};
 use super::schema::{
     decode_chunk, encode_chunk, encode_file, encode_raft_meta, encode_range, encode_snapshot_meta,
     FileRecord, CHUNK_LEN, ENTRIES, KEY_LOG_RANGE, KEY_RAFT_META, KEY_SNAPSHOT_META, META,
@@ -147,6 +147,15 @@ impl<'a> RedbSnapshotWriter<'a> {
     }
 }
 
+impl Drop for RedbSnapshotWriter<'_> {
+    fn drop(&mut self) {
+        // Dropping an uncommitted transaction aborts it.
+        if let Some(txn) = self.txn.take() {
+            quiet_drop(txn);
+        }
+    }
+}
+
 impl SnapshotWriter for RedbSnapshotWriter<'_> {
     fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
         let stage = &mut self.stage;
@@ -163,11 +172,10 @@ impl SnapshotWriter for RedbSnapshotWriter<'_> {
         self.stage.meta = Some(meta);
     }
 
-    fn publish(self: Box<Self>) -> StorageResult<()> {
-        let this = *self;
-        let txn = this.txn.ok_or_else(no_transaction)?;
-        let stage = this.stage;
-        step(this.storage, |_| {
+    fn publish(mut self: Box<Self>) -> StorageResult<()> {
+        let txn = self.txn.take().ok_or_else(no_transaction)?;
+        let stage = std::mem::take(&mut self.stage);
+        step(self.storage, |_| {
             stage.finish(&txn)?;
             txn.commit()?;
             Ok(())
@@ -191,6 +199,15 @@ impl<'a> RedbImport<'a> {
     pub fn begin(storage: &'a mut RedbStorage) -> StorageResult<Self> {
         let txn = step(storage, |s| s.begin_write())?;
         Ok(RedbImport { storage, txn: Some(txn), first: 1, last: 0, first_set: false, stage: None })
+    }
+}
+
+impl Drop for RedbImport<'_> {
+    fn drop(&mut self) {
+        // Dropping an uncommitted transaction aborts it: the instance stays empty.
+        if let Some(txn) = self.txn.take() {
+            quiet_drop(txn);
+        }
     }
 }
 
@@ -257,11 +274,10 @@ impl ImportSink for RedbImport<'_> {
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> StorageResult<()> {
-        let this = *self;
-        let txn = this.txn.ok_or_else(no_transaction)?;
-        let (first, last, stage) = (this.first, this.last, this.stage);
-        step(this.storage, |_| {
+    fn commit(mut self: Box<Self>) -> StorageResult<()> {
+        let txn = self.txn.take().ok_or_else(no_transaction)?;
+        let (first, last, stage) = (self.first, self.last, self.stage.take());
+        step(self.storage, |_| {
             if let Some(stage) = stage {
                 stage.finish(&txn)?;
             }
@@ -269,7 +285,7 @@ impl ImportSink for RedbImport<'_> {
             txn.commit()?;
             Ok(())
         })?;
-        (this.storage.first, this.storage.last) = (first, last);
+        (self.storage.first, self.storage.last) = (first, last);
         Ok(())
     }
 }

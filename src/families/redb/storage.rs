@@ -7,7 +7,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 use super::backend::{parent_dir, IoLatch, VfsBackend};
-use super::fail::{corruption, Ctx, Fail};
+use super::fail::{corruption, Ctx, Fail, Shielded};
 use super::read::{self, RedbCut};
 use super::schema::{
     encode_format, encode_raft_meta, encode_range, ENTRIES, KEY_FORMAT, KEY_LOG_RANGE,
@@ -37,7 +37,7 @@ pub fn creating_path(path: &Path) -> PathBuf {
 
 /// An open `redb://FILE` instance.
 pub struct RedbStorage {
-    pub(super) db: Database,
+    pub(super) db: Shielded<Database>,
     pub(super) ctx: Ctx,
     pub(super) options: RedbOptions,
     pub(super) first: Index,
@@ -81,7 +81,7 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
     let latch = IoLatch::new();
     let ctx = Ctx { path: path.clone(), latch: latch.clone() };
     let backend = VfsBackend::new(file, path.clone(), latch);
-    let db = ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?))?;
+    let db = Shielded::new(ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?))?);
     let mut storage = RedbStorage { db, ctx, options, first: 1, last: 0, poisoned: None };
     let (first, last) = storage.with_read(|txn, ctx| {
         read::check_format(txn, ctx)?;
@@ -161,6 +161,9 @@ impl RedbStorage {
             // An I/O error seen outside a mutation (a read) poisons as well.
             return Err(StorageError::Poisoned { cause: latched.to_string() });
         }
+        if let Some(what) = self.ctx.latch.engine_broken() {
+            return Err(StorageError::Poisoned { cause: what });
+        }
         Ok(())
     }
 
@@ -169,6 +172,8 @@ impl RedbStorage {
         if self.poisoned.is_none() {
             if let Some(latched) = self.ctx.latch.get() {
                 self.poisoned = Some(latched.to_string());
+            } else if let Some(what) = self.ctx.latch.engine_broken() {
+                self.poisoned = Some(what);
             } else if matches!(error, StorageError::Backend { .. } | StorageError::Poisoned { .. })
             {
                 // redb refused or panicked part-way through a commit: its in-memory state is
