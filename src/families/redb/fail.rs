@@ -127,6 +127,14 @@ pub fn engine_error(path: &std::path::Path, error: redb::Error) -> StorageError 
         redb::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
             corruption(path, format!("redb: {e}"))
         }
+        // Every table is created with the database and opened with fixed types, so a missing
+        // or mistyped table means the table tree was damaged.
+        e @ (redb::Error::TableDoesNotExist(_)
+        | redb::Error::TableTypeMismatch { .. }
+        | redb::Error::TableIsMultimap(_)
+        | redb::Error::TypeDefinitionChanged { .. }) => {
+            corruption(path, format!("redb's table tree is damaged: {e}"))
+        }
         redb::Error::PreviousIo => StorageError::Poisoned {
             cause: "redb saw an earlier I/O error on this database".to_string(),
         },

@@ -20,8 +20,8 @@ use super::backend::{IoLatch, VfsBackend};
 use super::fail::{quiet_drop, Ctx, Fail};
 use super::schema::{
     decode_chunk, decode_entry, decode_file, decode_format, decode_raft_meta, decode_range,
-    decode_snapshot_meta, FileRecord, ENTRIES, FORMAT_VERSION, KEY_FORMAT, KEY_LOG_RANGE,
-    KEY_RAFT_META, KEY_SNAPSHOT_META, META, SNAPSHOT_CHUNKS, SNAPSHOT_FILES,
+    decode_snapshot_meta, FileRecord, FilesSeal, ENTRIES, FORMAT_VERSION, KEY_FORMAT,
+    KEY_LOG_RANGE, KEY_RAFT_META, KEY_SNAPSHOT_META, META, SNAPSHOT_CHUNKS, SNAPSHOT_FILES,
 };
 use super::storage::creating_path;
 use crate::contract::{EntryKind, Payload, StorageResult};
@@ -254,8 +254,15 @@ fn fill(txn: &ReadTransaction, report: &mut InspectReport) -> Result<(), Fail> {
         }
     }
     fill_log(txn, report, range)?;
-    let files = fill_files(txn, report)?;
-    if let Some(m) = snapshot_meta {
+    let (files, seal) = fill_files(txn, report)?;
+    if let Some((m, expected)) = snapshot_meta {
+        if seal != expected {
+            report.problem(format!(
+                "the file list ({} files, CRC {:08x}) does not match the one the snapshot meta \
+                 sealed ({} files, CRC {:08x})",
+                seal.count, seal.crc, expected.count, expected.crc
+            ));
+        }
         report.snapshot = Some(SnapshotReport {
             last_included_index: m.last_included_index,
             last_included_term: m.last_included_term,
@@ -321,13 +328,16 @@ fn fill_log(
     Ok(())
 }
 
-fn fill_files(txn: &ReadTransaction, report: &mut InspectReport) -> Result<Vec<FileReport>, Fail> {
+fn fill_files(
+    txn: &ReadTransaction,
+    report: &mut InspectReport,
+) -> Result<(Vec<FileReport>, FilesSeal), Fail> {
     let (files, chunks) = match (txn.open_table(SNAPSHOT_FILES), txn.open_table(SNAPSHOT_CHUNKS)) {
         (Ok(f), Ok(c)) => (f, c),
         (Err(redb::TableError::TableDoesNotExist(name)), _)
         | (_, Err(redb::TableError::TableDoesNotExist(name))) => {
             report.problem(format!("table {name} is missing"));
-            return Ok(Vec::new());
+            return Ok((Vec::new(), FilesSeal::default()));
         }
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
@@ -335,12 +345,14 @@ fn fill_files(txn: &ReadTransaction, report: &mut InspectReport) -> Result<Vec<F
     report.tables.push(table_report(&chunks, "qk_snapshot_chunks")?);
     let mut out = Vec::new();
     let mut records: Vec<(String, FileRecord)> = Vec::new();
+    let mut seal = FilesSeal::default();
     for item in files.iter()? {
         let (key, value) = item?;
         let path = key.value().to_string();
         match decode_file(&path, value.value()) {
             Err(what) => report.problem(format!("qk_snapshot_files, key {path:?}: {what}")),
             Ok(record) => {
+                seal.add(&path, &record);
                 out.push(FileReport {
                     path: path.clone(),
                     len: record.len,
@@ -382,7 +394,7 @@ fn fill_files(txn: &ReadTransaction, report: &mut InspectReport) -> Result<Vec<F
             ));
         }
     }
-    Ok(out)
+    Ok((out, seal))
 }
 
 impl fmt::Display for InspectReport {

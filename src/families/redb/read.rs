@@ -6,8 +6,9 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 use super::fail::{Ctx, Fail, Shielded};
 use super::schema::{
     decode_chunk, decode_entry, decode_entry_term, decode_file, decode_format, decode_raft_meta,
-    decode_range, decode_snapshot_meta, FileRecord, CHUNK_LEN, ENTRIES, FORMAT_VERSION, KEY_FORMAT,
-    KEY_LOG_RANGE, KEY_RAFT_META, KEY_SNAPSHOT_META, META, SNAPSHOT_CHUNKS, SNAPSHOT_FILES,
+    decode_range, decode_snapshot_meta, FileRecord, FilesSeal, CHUNK_LEN, ENTRIES, FORMAT_VERSION,
+    KEY_FORMAT, KEY_LOG_RANGE, KEY_RAFT_META, KEY_SNAPSHOT_META, META, SNAPSHOT_CHUNKS,
+    SNAPSHOT_FILES,
 };
 use crate::contract::{
     ContractError, Entry, Index, Meta, SnapshotFileInfo, SnapshotMeta, SnapshotPath, StateView,
@@ -95,13 +96,17 @@ pub fn raft_meta(txn: &ReadTransaction, ctx: &Ctx) -> Result<Meta, Fail> {
 
 /// The latest snapshot's meta.
 pub fn snapshot_meta(txn: &ReadTransaction, ctx: &Ctx) -> Result<Option<SnapshotMeta>, Fail> {
-    meta_record(txn, ctx, KEY_SNAPSHOT_META, decode_snapshot_meta)
+    Ok(meta_record(txn, ctx, KEY_SNAPSHOT_META, decode_snapshot_meta)?.map(|(meta, _)| meta))
 }
 
 /// The latest snapshot's files, sorted by path (redb orders `&str` keys by bytes).
 pub fn snapshot_files(txn: &ReadTransaction, ctx: &Ctx) -> Result<Vec<SnapshotFileInfo>, Fail> {
+    let expected = meta_record(txn, ctx, KEY_SNAPSHOT_META, decode_snapshot_meta)?
+        .map(|(_, seal)| seal)
+        .unwrap_or_default();
     let table = txn.open_table(SNAPSHOT_FILES)?;
     let mut files = Vec::new();
+    let mut seal = FilesSeal::default();
     for item in table.iter()? {
         let (key, value) = item?;
         let text = key.value();
@@ -111,7 +116,15 @@ pub fn snapshot_files(txn: &ReadTransaction, ctx: &Ctx) -> Result<Vec<SnapshotFi
         let record = decode_file(text, value.value()).map_err(|what| {
             ctx.corrupt(format!("table qk_snapshot_files, key {text:?}: {what}"))
         })?;
+        seal.add(text, &record);
         files.push(SnapshotFileInfo { path, len: record.len, file_meta: record.file_meta });
+    }
+    if seal != expected {
+        return Err(ctx.corrupt(format!(
+            "table qk_snapshot_files lists {} files (list CRC {:08x}), but the snapshot meta \
+             sealed {} (CRC {:08x})",
+            seal.count, seal.crc, expected.count, expected.crc
+        )));
     }
     Ok(files)
 }

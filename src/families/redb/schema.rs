@@ -7,7 +7,8 @@
 //!   "format"                                       u32 FORMAT_VERSION
 //!   "log_range"                                    u64 first, u64 last   (empty: last = first-1)
 //!   "raft_meta"                                    u64 term, vote        (vote = opt string)
-//!   "snapshot_meta"                                u64 index, u64 term, peers, old_peers
+//!   "snapshot_meta"                                u64 index, u64 term, peers, old_peers,
+//!                                                  u64 file count, u32 file-list CRC
 //!                                                  (absent: no snapshot was published)
 //! qk_entries            u64 index                u64 term, u8 kind, body
 //!                                                  NoOp: empty; Data: the bytes;
@@ -24,6 +25,11 @@
 //! bytes and the rest of the value. redb checks its own pages only when it repairs after a
 //! crash (or with the integrity check on open); the seal makes sure a flipped bit in a value,
 //! or a lookup that lands on the wrong record, is reported as corruption instead of returned.
+//!
+//! The snapshot meta also seals the **file list**: the number of files and a CRC-32C over
+//! every file's path and record in path order ([`FilesSeal`]). Per-value seals catch a
+//! damaged value, but not a record that vanished from a damaged B-tree page; the list seal
+//! does, so a reader never silently returns a snapshot with a file missing.
 //!
 //! **Invariants** (checked at open and by `inspect`): `qk_entries` holds exactly the indexes
 //! `first..=last` of `log_range`; `qk_snapshot_files` and `qk_snapshot_chunks` are empty
@@ -285,18 +291,40 @@ pub fn decode_raft_meta(value: &[u8]) -> Result<Meta, DecodeError> {
     Ok(Meta { term, voted_for: vote })
 }
 
-/// Encodes a snapshot's meta.
-pub fn encode_snapshot_meta(meta: &SnapshotMeta) -> Vec<u8> {
+/// The seal of a snapshot's file list: how many files, and a CRC-32C over each file's path
+/// and encoded record, in path order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilesSeal {
+    /// Number of files.
+    pub count: u64,
+    /// CRC-32C of the list.
+    pub crc: u32,
+}
+
+impl FilesSeal {
+    /// Adds the next file (in path order).
+    pub fn add(&mut self, path: &str, record: &FileRecord) {
+        let mut w = Writer::default();
+        w.bytes(path.as_bytes()).u64(record.len).opt_bytes(record.file_meta.as_deref());
+        self.count += 1;
+        self.crc = crc32c::crc32c_append(self.crc, &w.0);
+    }
+}
+
+/// Encodes a snapshot's meta with the seal of its file list.
+pub fn encode_snapshot_meta(meta: &SnapshotMeta, files: FilesSeal) -> Vec<u8> {
     let mut w = Writer::default();
     w.u64(meta.last_included_index)
         .u64(meta.last_included_term)
         .peers(&meta.peers)
-        .peers(&meta.old_peers);
+        .peers(&meta.old_peers)
+        .u64(files.count)
+        .u32(files.crc);
     seal_meta(KEY_SNAPSHOT_META, w.0)
 }
 
-/// Decodes a snapshot's meta.
-pub fn decode_snapshot_meta(value: &[u8]) -> Result<SnapshotMeta, DecodeError> {
+/// Decodes a snapshot's meta and the seal of its file list.
+pub fn decode_snapshot_meta(value: &[u8]) -> Result<(SnapshotMeta, FilesSeal), DecodeError> {
     let mut r = unseal_meta(KEY_SNAPSHOT_META, value)?;
     let meta = SnapshotMeta {
         last_included_index: r.u64()?,
@@ -304,8 +332,9 @@ pub fn decode_snapshot_meta(value: &[u8]) -> Result<SnapshotMeta, DecodeError> {
         peers: r.peers()?,
         old_peers: r.peers()?,
     };
+    let seal = FilesSeal { count: r.u64()?, crc: r.u32()? };
     r.end()?;
-    Ok(meta)
+    Ok((meta, seal))
 }
 
 // ---- qk_entries ---------------------------------------------------------------------------

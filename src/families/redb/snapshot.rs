@@ -14,8 +14,8 @@ use redb::{ReadableTable, WriteTransaction};
 use super::fail::{quiet_drop, Fail};
 use super::schema::{
     decode_chunk, encode_chunk, encode_file, encode_raft_meta, encode_range, encode_snapshot_meta,
-    FileRecord, CHUNK_LEN, ENTRIES, KEY_LOG_RANGE, KEY_RAFT_META, KEY_SNAPSHOT_META, META,
-    SNAPSHOT_CHUNKS, SNAPSHOT_FILES,
+    FileRecord, FilesSeal, CHUNK_LEN, ENTRIES, KEY_LOG_RANGE, KEY_RAFT_META, KEY_SNAPSHOT_META,
+    META, SNAPSHOT_CHUNKS, SNAPSHOT_FILES,
 };
 use super::storage::RedbStorage;
 use crate::contract::{
@@ -100,10 +100,13 @@ impl Stage {
         let meta = self.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
         check_snapshot_meta(&meta)?;
         let mut files = txn.open_table(SNAPSHOT_FILES)?;
+        let mut seal = FilesSeal::default();
         for (path, record) in &self.files {
             files.insert(path.as_str(), encode_file(path.as_str(), record).as_slice())?;
+            seal.add(path.as_str(), record);
         }
-        txn.open_table(META)?.insert(KEY_SNAPSHOT_META, encode_snapshot_meta(&meta).as_slice())?;
+        let encoded = encode_snapshot_meta(&meta, seal);
+        txn.open_table(META)?.insert(KEY_SNAPSHOT_META, encoded.as_slice())?;
         Ok(())
     }
 }
