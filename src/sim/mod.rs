@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod conformance;
+pub mod crash_cases;
 pub mod generator;
 pub mod model;
 pub mod ops;

@@ -104,13 +104,16 @@ pub(super) enum RecordedOp {
 impl RecordedOp {
     /// Whether a crash right after this operation may leave something new (reads cannot).
     fn is_crash_point(&self) -> bool {
-        !matches!(
-            self,
+        match self {
             RecordedOp::ReadDir(_)
-                | RecordedOp::Metadata(_)
-                | RecordedOp::Read { .. }
-                | RecordedOp::Len(_)
-        ) && !matches!(self, RecordedOp::Open { options, .. } if !(options.create || options.create_new || options.truncate))
+            | RecordedOp::Metadata(_)
+            | RecordedOp::Read { .. }
+            | RecordedOp::Len(_) => false,
+            RecordedOp::Open { options, .. } => {
+                options.create || options.create_new || options.truncate
+            }
+            _ => true,
+        }
     }
 
     fn replay(&self, state: &mut State) {
