@@ -45,6 +45,25 @@ mod conformance {
     quorumkit_storage::conformance_tests!(super::fixture());
 }
 
+/// The shared crash conformance cases (every SimDisk operation of every mutation), with the
+/// default two-phase commit and with redb's one-phase commit.
+mod crash_conformance {
+    quorumkit_storage::crash_conformance_tests!(std::sync::Arc::new(
+        quorumkit_storage::families::redb::RedbFamily::new()
+    ));
+}
+
+mod crash_conformance_one_phase_commit {
+    quorumkit_storage::crash_conformance_tests!(std::sync::Arc::new(
+        quorumkit_storage::families::redb::RedbFamily::with_options(
+            quorumkit_storage::families::redb::RedbOptions {
+                two_phase_commit: false,
+                ..Default::default()
+            }
+        )
+    ));
+}
+
 fn run_generated(mode: Mode, seeds: std::ops::Range<u64>) {
     let config = GeneratorConfig { mode, ..GeneratorConfig::default() };
     for seed in seeds {
