@@ -65,23 +65,24 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
     let path = PathBuf::from(location);
     vfs.create_dir_all(parent_dir(&path))?;
     let staging = creating_path(&path);
-    if !vfs.exists(&path)? {
-        create(&vfs, &path, &staging, &options)?;
-    } else if vfs.exists(&staging)? {
-        // Left by a creation that crashed after its rename became durable: nothing uses it.
-        vfs.remove_file(&staging)?;
-    }
-    let file = vfs.open(&path, OpenOptions::WRITE)?;
-    if file.len()? == 0 {
-        // A file this family renamed into place always holds a committed database; an empty
-        // one was not made by it (or a lying disk lost it). redb would silently initialise a
-        // fresh database here, hiding whatever was lost, so fail closed instead.
-        return Err(corruption(&path, "the database file is empty"));
-    }
-    let latch = IoLatch::new();
-    let ctx = Ctx { path: path.clone(), latch: latch.clone() };
-    let backend = VfsBackend::new(file, path.clone(), latch);
-    let db = Shielded::new(ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?))?);
+    let ctx = Ctx { path: path.clone(), latch: IoLatch::new() };
+    let db = if !vfs.exists(&path)? {
+        create(&vfs, &path, &staging, &options, &ctx)?
+    } else {
+        if vfs.exists(&staging)? {
+            // Left by a creation that crashed after its rename became durable: unused.
+            vfs.remove_file(&staging)?;
+        }
+        let file = vfs.open(&path, OpenOptions::WRITE)?;
+        if file.len()? == 0 {
+            // A file this family renamed into place always holds a committed database; an
+            // empty one was not made by it (or a lying disk lost it). redb would silently
+            // initialise a fresh database here, hiding whatever was lost: fail closed.
+            return Err(corruption(&path, "the database file is empty"));
+        }
+        let backend = VfsBackend::new(file, path.clone(), ctx.latch.clone());
+        Shielded::new(ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?))?)
+    };
     let mut storage = RedbStorage { db, ctx, options, first: 1, last: 0, poisoned: None };
     let (first, last) = storage.with_read(|txn, ctx| {
         read::check_format(txn, ctx)?;
@@ -97,26 +98,29 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
     Ok(storage)
 }
 
-/// Builds a new, empty database under `staging`, makes it durable and renames it to `path`.
+/// Builds a new, empty database under `staging`, makes it durable, renames it to `path` and
+/// returns it, still open (its file handle follows the rename).
 ///
 /// A crash before the first durable commit of a redb file leaves a file redb cannot open
-/// ("invalid magic number"); building it under a temporary name means the real name only
+/// ("magic number mismatch"); building it under a temporary name means the real name only
 /// ever appears holding a committed, synced database. Steps: create `staging` (truncating a
-/// leftover), let redb initialise it, commit the schema with `Durability::Immediate`, close,
-/// sync the file again (redb's close rewrites the header), sync the directory, rename, sync
-/// the directory. A crash anywhere before the last step leaves either no `path` (the next
-/// open starts over) or a complete one.
+/// leftover), let redb initialise it, commit the schema with `Durability::Immediate` (which
+/// syncs), sync the directory, rename, sync the directory. A crash anywhere before the last
+/// step leaves either no `path` (the next open starts over) or a complete one. Keeping the
+/// database open, rather than closing and reopening it, spares a re-read of what was just
+/// written (on a faulty disk, a fresh instance then does not fail on a sector that rotted in
+/// between; the damage is found when the data is read).
 fn create(
     vfs: &VfsHandle,
     path: &Path,
     staging: &Path,
     options: &RedbOptions,
-) -> StorageResult<()> {
+    ctx: &Ctx,
+) -> StorageResult<Shielded<Database>> {
     let file = vfs.open(staging, OpenOptions::CREATE_TRUNCATE)?;
-    let latch = IoLatch::new();
-    let ctx = Ctx { path: staging.to_path_buf(), latch: latch.clone() };
+    let backend = VfsBackend::new(file, path, ctx.latch.clone());
+    let db = Shielded::new(ctx.shield(|| Ok(builder(options).create_with_backend(backend)?))?);
     ctx.shield(|| {
-        let db = builder(options).create_with_backend(VfsBackend::new(file, staging, latch))?;
         let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         txn.set_two_phase_commit(options.two_phase_commit);
@@ -130,15 +134,13 @@ fn create(
             txn.open_table(SNAPSHOT_CHUNKS)?;
         }
         txn.commit()?;
-        db.close()?;
         Ok(())
     })?;
-    vfs.open(staging, OpenOptions::WRITE)?.sync()?;
     let parent = parent_dir(path);
     vfs.sync_dir(parent)?;
     vfs.rename(staging, path)?;
     vfs.sync_dir(parent)?;
-    Ok(())
+    Ok(db)
 }
 
 impl RedbStorage {
