@@ -420,7 +420,7 @@ impl Runner {
                 self.instance = Some(instance);
                 Ok(())
             }
-            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+            Ok(Err(e)) if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) => {
                 self.trace.push(format!("#{step} open -> refused: {e}"));
                 self.stats.refusals += 1;
                 Err(Stop::Refused)
@@ -590,6 +590,15 @@ fn refusal(e: &StorageError) -> bool {
     matches!(e, StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. })
 }
 
+/// Whether `e` is an error the disk returned (EIO, ENOSPC) or the poisoning that follows
+/// one: an open that writes (a database engine's crash repair, a new instance's creation)
+/// may meet the faults of an honest but faulty plan and must report them, which is no bug.
+fn injected(e: &StorageError) -> bool {
+    use crate::vfs::VfsErrorKind;
+    matches!(e, StorageError::Vfs(v) if matches!(v.kind, VfsErrorKind::Io | VfsErrorKind::NoSpace))
+        || matches!(e, StorageError::Poisoned { .. })
+}
+
 /// The states the atomicity table allows after a crash during an unacknowledged `action`
 /// that took the model from `before` to `after`: before or after; for an append, any prefix
 /// of the batch.
@@ -721,8 +730,21 @@ pub fn run_history_on_disk(
     options: RunOptions,
 ) -> RunOutcome {
     let scheme = family.scheme().to_string();
+    let plan = disk.options().faults;
     match Runner::on_sim_disk(family, location, disk, options) {
         Ok(runner) => runner.run(ops),
+        // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
+        // created, a sector that rotted before it was read back) is the family failing
+        // closed, as after a crash.
+        Err(e) if (!plan.is_honest() && refusal(&e)) || (!plan.is_none() && injected(&e)) => {
+            RunOutcome {
+                stats: RunStats { refusals: 1, ..RunStats::default() },
+                trace_hash: String::new(),
+                final_digest: String::new(),
+                failure: None,
+                trace_tail: Vec::new(),
+            }
+        }
         Err(e) => open_failure(&scheme, e),
     }
 }
