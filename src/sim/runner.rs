@@ -349,7 +349,11 @@ impl Runner {
         };
         self.trace.push(format!("#{step} {action} -> {verdict}"));
         let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
-        let fault_struck = halted || self.faults_so_far() > faults_before;
+        // A media fault planted earlier (a latent sector error, rot) surfaces only when a
+        // later call reads the sector: under a dishonest plan an I/O or corruption error is
+        // a fault striking now, even though no fault was injected during this call.
+        let surfaced = self.dishonest && result.as_ref().is_err_and(refusal);
+        let fault_struck = halted || surfaced || self.faults_so_far() > faults_before;
         match (&model_result, &result) {
             (Ok(()), Err(e)) if fault_struck && !matches!(e, StorageError::Contract(_)) => {
                 // The mutation failed because of a fault or a crash point: unacknowledged.
