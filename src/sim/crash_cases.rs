@@ -267,47 +267,74 @@ pub fn run_crash_case(
     };
     let returned_at = disk.op_count();
     drop(instance);
-    let states = disk.crash_states(mark, options.enumerate.clone()).map_err(|e| e.to_string())?;
-    let mut report = CrashCaseReport::default();
-    let mut seen = std::collections::BTreeSet::new();
-    for crash in states {
-        report.states += 1;
-        let expected: Vec<RaftState> = if !family.durable() {
-            vec![RaftState::new()]
-        } else if crash.after_op >= returned_at {
-            vec![after.clone()]
-        } else {
-            allowed.clone()
-        };
-        let reopened = open(&crash.disk).map_err(|e| {
-            format!("crash after disk op {} (kept {:?}): {e}", crash.after_op, crash.kept)
-        })?;
-        let recovered = RaftState::capture(reopened.as_ref())
-            .map_err(|e: StorageError| format!("crash after op {}: read: {e}", crash.after_op))?;
-        if !expected.contains(&recovered) {
-            let diffs: Vec<String> = expected
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    format!(
-                        "vs allowed {}: {}",
-                        i + 1,
-                        first_difference(&recovered, s).unwrap_or_default()
-                    )
-                })
-                .collect();
-            return Err(format!(
-                "crash after disk op {} ({} pending, kept {:?}) recovered a state the atomicity \
-                 table does not allow: {}\ndisk trace:\n{}",
-                crash.after_op,
-                crash.pending_units,
-                crash.kept,
-                diffs.join("; "),
-                disk.trace_tail(40)
-            ));
+    let check = CrashCheck { family: family.as_ref(), location, before: &allowed, after: &after };
+    check.verify(&disk, mark, returned_at, &options.enumerate)
+}
+
+/// Checks every crash state since a mark against the atomicity table.
+pub struct CrashCheck<'a> {
+    /// The family whose instance lives on the disk.
+    pub family: &'a dyn Family,
+    /// Where the instance lives.
+    pub location: &'a str,
+    /// States allowed while the call had not yet returned (before, prefixes, after).
+    pub before: &'a [RaftState],
+    /// The state after the call returned: the only one allowed from then on.
+    pub after: &'a RaftState,
+}
+
+impl CrashCheck<'_> {
+    /// Enumerates the crash states of `disk` since `mark` (the call returned after disk op
+    /// `returned_at`), reopens each and checks its state. Ends the mark's recording.
+    pub fn verify(
+        &self,
+        disk: &SimDisk,
+        mark: crate::vfs::Mark,
+        returned_at: u64,
+        options: &EnumerateOptions,
+    ) -> Result<CrashCaseReport, String> {
+        let states = disk.crash_states(mark, options.clone()).map_err(|e| e.to_string())?;
+        let mut report = CrashCaseReport::default();
+        let mut seen = std::collections::BTreeSet::new();
+        let fresh = [RaftState::new()];
+        let after = std::slice::from_ref(self.after);
+        for crash in states {
+            report.states += 1;
+            let expected: &[RaftState] = if !self.family.durable() {
+                &fresh
+            } else if crash.after_op >= returned_at {
+                after
+            } else {
+                self.before
+            };
+            let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
+                format!("crash after disk op {} (kept {:?}): open: {e}", crash.after_op, crash.kept)
+            })?;
+            let recovered = RaftState::capture(reopened.as_ref()).map_err(|e: StorageError| {
+                format!("crash after disk op {}: read: {e}", crash.after_op)
+            })?;
+            if !expected.contains(&recovered) {
+                let diffs: Vec<String> = expected
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let d = first_difference(&recovered, s).unwrap_or_default();
+                        format!("vs allowed {}: {d}", i + 1)
+                    })
+                    .collect();
+                return Err(format!(
+                    "crash after disk op {} ({} pending, kept {:?}) recovered a state the \
+                     atomicity table does not allow: {}\ndisk trace:\n{}",
+                    crash.after_op,
+                    crash.pending_units,
+                    crash.kept,
+                    diffs.join("; "),
+                    disk.trace_tail(40)
+                ));
+            }
+            seen.insert(recovered.digest());
         }
-        seen.insert(recovered.digest());
+        report.distinct_recovered = seen.len();
+        Ok(report)
     }
-    report.distinct_recovered = seen.len();
-    Ok(report)
 }

@@ -25,10 +25,11 @@ use sha2::{Digest, Sha256};
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::sim::check::{CheckFailure, CheckName};
+use crate::sim::crash_cases::CrashCheck;
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
 use crate::state::{first_difference, RaftState};
-use crate::vfs::{SimDisk, VfsHandle};
+use crate::vfs::{EnumerateOptions, SimDisk, VfsHandle};
 
 /// Largest chunk a snapshot file is written in.
 pub const SNAPSHOT_CHUNK_LEN: usize = 64 * 1024;
@@ -47,11 +48,16 @@ pub struct RunOptions {
     /// Skip every comparison (for measuring the cost of checking); failures still count for
     /// calls whose success differs from the model's.
     pub unchecked: bool,
+    /// Exhaustive mode: around every mutation of a durable family, check the state after a
+    /// power loss at every disk operation of the call and every subset of pending operations
+    /// (ALICE-style), with these enumeration options.
+    #[serde(default)]
+    pub exhaustive: Option<EnumerateOptions>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false }
+        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false, exhaustive: None }
     }
 }
 
@@ -76,6 +82,8 @@ pub struct RunStats {
     pub failed_mutations: u64,
     /// Runs ended early because the instance refused (failed closed) under a dishonest disk.
     pub refusals: u64,
+    /// Crash states checked in exhaustive mode.
+    pub crash_states: u64,
 }
 
 /// The result of running one history.
@@ -330,6 +338,12 @@ impl Runner {
         if let (Some(n), Some(disk)) = (armed, &self.disk) {
             disk.crash_after_op(disk.op_count() + u64::from(n));
         }
+        let exhaustive = match (&self.options.exhaustive, &self.disk) {
+            (Some(opts), Some(disk)) if armed.is_none() && self.family.durable() => {
+                Some((opts.clone(), disk.mark(), self.model.state.clone()))
+            }
+            _ => None,
+        };
         let model_result = self.model.apply(&action);
         let instance = self.instance.as_mut().expect("instance is open between steps");
         let result = catch_unwind(AssertUnwindSafe(|| apply_action(instance.as_mut(), &action)));
@@ -376,6 +390,24 @@ impl Runner {
             (Ok(()), Ok(())) => {}
         }
         self.remember_state();
+        if let (Some((opts, mark, before)), Some(disk), Ok(())) =
+            (exhaustive, self.disk.clone(), &result)
+        {
+            let returned_at = disk.op_count();
+            let allowed = allowed_after_unacknowledged(&before, &action, &self.model);
+            let check = CrashCheck {
+                family: self.family.as_ref(),
+                location: &self.location,
+                before: &allowed,
+                after: &self.model.state,
+            };
+            match check.verify(&disk, mark, returned_at, &opts) {
+                Ok(report) => self.stats.crash_states += report.states as u64,
+                Err(what) => {
+                    return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into())
+                }
+            }
+        }
         if armed.is_some() && self.disk.is_some() {
             // The call returned before the crash point struck: it was acknowledged, so only
             // the state after it is allowed.
