@@ -445,7 +445,11 @@ impl Runner {
         };
         self.trace.push(format!("#{step} {action} -> {verdict}"));
         let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
-        let fault_struck = halted || self.faults_so_far() > faults_before;
+        // A media fault planted earlier (a latent sector error, rot) surfaces only when a
+        // later call reads the sector: under a dishonest plan an I/O or corruption error is
+        // a fault striking now, even though no fault was injected during this call.
+        let surfaced = self.dishonest && result.as_ref().is_err_and(refusal);
+        let fault_struck = halted || surfaced || self.faults_so_far() > faults_before;
         match (&model_result, &result) {
             (Ok(()), Err(e)) if fault_struck && !matches!(e, StorageError::Contract(_)) => {
                 // The mutation failed because of a fault or a crash point: unacknowledged.
@@ -535,7 +539,7 @@ impl Runner {
                 self.instance = Some(instance);
                 Ok(())
             }
-            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+            Ok(Err(e)) if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) => {
                 self.trace.push(format!("#{step} open -> refused: {e}"));
                 self.stats.refusals += 1;
                 Err(Stop::Refused)
@@ -706,6 +710,15 @@ fn refusal(e: &StorageError) -> bool {
     matches!(e, StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. })
 }
 
+/// Whether `e` is an error the disk returned (EIO, ENOSPC) or the poisoning that follows
+/// one: an open that writes (a database engine's crash repair, a new instance's creation)
+/// may meet the faults of an honest but faulty plan and must report them, which is no bug.
+fn injected(e: &StorageError) -> bool {
+    use crate::vfs::VfsErrorKind;
+    matches!(e, StorageError::Vfs(v) if matches!(v.kind, VfsErrorKind::Io | VfsErrorKind::NoSpace))
+        || matches!(e, StorageError::Poisoned { .. })
+}
+
 /// The states the atomicity table allows after a crash during an unacknowledged `action`
 /// that took the model from `before` to `after`: before or after; for an append, any prefix
 /// of the batch.
@@ -837,8 +850,21 @@ pub fn run_history_on_disk(
     options: RunOptions,
 ) -> RunOutcome {
     let scheme = family.scheme().to_string();
+    let plan = disk.options().faults;
     match Runner::on_sim_disk(family, location, disk, options) {
         Ok(runner) => runner.run(ops),
+        // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
+        // created, a sector that rotted before it was read back) is the family failing
+        // closed, as after a crash.
+        Err(e) if (!plan.is_honest() && refusal(&e)) || (!plan.is_none() && injected(&e)) => {
+            RunOutcome {
+                stats: RunStats { refusals: 1, ..RunStats::default() },
+                trace_hash: String::new(),
+                final_digest: String::new(),
+                failure: None,
+                trace_tail: Vec::new(),
+            }
+        }
         Err(e) => open_failure(&scheme, e),
     }
 }
