@@ -352,6 +352,10 @@ impl Runner {
     }
 
     fn begin_export(&mut self, step: usize, op: &Op, spread: u8) -> Result<(), Stop> {
+        if self.options.unchecked {
+            self.trace.push(format!("#{step} export(spread={spread}) -> skipped (unchecked)"));
+            return Ok(());
+        }
         if self.export.is_some() {
             self.trace.push(format!("#{step} export(spread={spread}) -> one is in progress"));
             return Ok(());
