@@ -75,6 +75,23 @@ pub enum ContractError {
         /// What came out of order.
         what: &'static str,
     },
+    /// A peer the family cannot store as given (the `local` family stores a vote as braft
+    /// PeerId text, which must parse and must not be the any peer).
+    #[error("peer {peer:?} cannot be stored: {reason}")]
+    BadPeer {
+        /// The peer text.
+        peer: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An entry the family cannot store (braft's record length field is 32-bit).
+    #[error("entry {index} cannot be stored: {reason}")]
+    EntryTooLarge {
+        /// The entry's index.
+        index: Index,
+        /// Why.
+        reason: String,
+    },
     /// Import into an instance that is not empty.
     #[error("destination is not empty: {what}")]
     NotEmpty {
