@@ -14,10 +14,14 @@ use quorumkit_storage::families::local::meta::encode_raft_meta;
 use quorumkit_storage::families::local::peer::PeerAddr;
 use quorumkit_storage::families::local::proto::{pbfile_encode, LogPbMeta};
 use quorumkit_storage::families::local::segment::encode_record;
+use quorumkit_storage::families::local::LocalFamily;
 use quorumkit_storage::families::local::{
     inspect, LocalOptions, LocalPaths, LocalStorage, RecoveryPolicy,
 };
 use quorumkit_storage::families::Registry;
+use quorumkit_storage::sim::conformance::{FamilyFixture, Fixture};
+use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::runner::{run_history, RunOptions};
 use quorumkit_storage::state::RaftState;
 use quorumkit_storage::vfs::{OsVfs, VfsHandle};
 
@@ -70,19 +74,83 @@ fn capture(view: &dyn StateView) -> RaftState {
     RaftState::capture(view).expect("capture")
 }
 
+// ---------------------------------------------------------------- the contract
+
+/// The conformance fixture on the real disk, in a temporary directory that lives as long as
+/// the case (small segments so that cases cross segment boundaries).
+struct LocalFixture {
+    _dir: tempfile::TempDir,
+    inner: FamilyFixture,
+}
+
+fn fixture() -> LocalFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Arc::new(LocalFamily::with_options(LocalOptions {
+        segment_size_max: 256,
+        ..LocalOptions::default()
+    }));
+    let inner = FamilyFixture::new(family, vfs(), dir.path().display().to_string());
+    LocalFixture { _dir: dir, inner }
+}
+
+impl Fixture for LocalFixture {
+    fn fresh(&mut self) -> Box<dyn RaftStorage> {
+        self.inner.fresh()
+    }
+    fn reopen(&mut self, instance: Box<dyn RaftStorage>) -> Box<dyn RaftStorage> {
+        self.inner.reopen(instance)
+    }
+    fn durable(&self) -> bool {
+        self.inner.durable()
+    }
+}
+
+mod conformance {
+    quorumkit_storage::conformance_tests!(super::fixture());
+}
+
+fn run_generated(mode: Mode, seeds: std::ops::Range<u64>, segment_size_max: u64) {
+    let config = GeneratorConfig { mode, ..GeneratorConfig::default() };
+    let family = Arc::new(LocalFamily::with_options(LocalOptions {
+        segment_size_max,
+        ..LocalOptions::default()
+    }));
+    for seed in seeds {
+        let dir = tempfile::tempdir().unwrap();
+        let ops = generate(seed, &config);
+        let location = dir.path().display().to_string();
+        let outcome = run_history(family.clone(), &location, vfs(), &ops, RunOptions::default());
+        if let Some(f) = outcome.failure {
+            panic!("seed {seed}: {f}");
+        }
+    }
+}
+
+#[test]
+fn generated_raft_histories_hold() {
+    run_generated(Mode::Raft, 0..12, 512);
+}
+
+#[test]
+fn generated_raw_histories_hold() {
+    run_generated(Mode::Raw, 0..12, 300);
+}
+
 // ---------------------------------------------------------------- §5.8 byte vectors
 
 #[test]
 fn vector_data_crc32c() {
     let record = encode_record(&data(1, 1, "hello"), ChecksumType::Crc32c);
-    let want = "00 00 00 00 00 00 00 01 | 02 01 00 00 | 00 00 00 05 | 9a 71 bb 4c | be b2 1d 8d | 68 65 6c 6c 6f";
+    let want = "00 00 00 00 00 00 00 01 | 02 01 00 00 | 00 00 00 05 | 9a 71 bb 4c | be b2 1d 8d \
+                | 68 65 6c 6c 6f";
     assert_eq!(hex(&record), hex(&unhex(want)));
 }
 
 #[test]
 fn vector_data_murmur() {
     let record = encode_record(&data(1, 1, "hello"), ChecksumType::Murmur3);
-    let want = "00 00 00 00 00 00 00 01 | 02 00 00 00 | 00 00 00 05 | 24 8b fa 47 | a0 d2 07 4f | 68 65 6c 6c 6f";
+    let want = "00 00 00 00 00 00 00 01 | 02 00 00 00 | 00 00 00 05 | 24 8b fa 47 | a0 d2 07 4f \
+                | 68 65 6c 6c 6f";
     assert_eq!(hex(&record), hex(&unhex(want)));
 }
 

@@ -1,1 +1,122 @@
-//! placeholder, filled in by the foundation work.
+//! `qk soak` end to end: exit codes, the summary, the JSON report, and a planted bug caught
+//! with a replay line that reproduces it.
+
+use std::process::Command;
+
+fn qk(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qk")).args(args).output().expect("qk runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn clean_soak_exits_zero_with_a_summary() {
+    let (code, out, err) = qk(&["soak", "--seeds", "0..30"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("family"), "no summary table:\n{out}");
+    assert!(out.contains("memory"), "memory family missing:\n{out}");
+    assert!(out.contains("30 seeds"), "seed count missing:\n{out}");
+    assert!(out.contains("all checks held"), "{out}");
+}
+
+#[test]
+fn seconds_mode_stops_and_passes() {
+    let (code, out, _) = qk(&["soak", "--seconds", "0.5", "--family", "memory"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("all checks held"), "{out}");
+}
+
+#[test]
+fn planted_bug_exits_one_with_a_replay_line_that_reproduces_it() {
+    let (code, out, _) = qk(&["soak", "--seeds", "0..10", "--planted", "drop-entry"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHECK   model_equality"), "{out}");
+    let replay = out
+        .lines()
+        .find_map(|l| l.strip_prefix("REPLAY  "))
+        .unwrap_or_else(|| panic!("no replay line:\n{out}"));
+    let args: Vec<&str> =
+        replay.split(" -- ").nth(1).expect("cargo run ... -- args").split(' ').collect();
+    assert!(args.contains(&"--seed") && args.contains(&"drop-entry"), "{replay}");
+    let (again, out2, _) = qk(&args);
+    assert_eq!(again, 1, "replaying {replay} did not fail again:\n{out2}");
+    assert!(out2.contains("1 failed histories"), "{out2}");
+}
+
+#[test]
+fn every_planted_bug_is_caught() {
+    for bug in ["drop-entry", "forget-vote", "truncate-suffix-off-by-one", "flip-snapshot-byte"] {
+        let (code, out, _) = qk(&["soak", "--seeds", "0..20", "--planted", bug, "--no-shrink"]);
+        assert_eq!(code, 1, "planted bug {bug} was not caught:\n{out}");
+    }
+}
+
+#[test]
+fn json_report_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("report.json");
+    let path_text = path.to_str().expect("utf-8 path");
+    let (code, out, _) = qk(&["soak", "--seeds", "0..5", "--json", path_text]);
+    assert_eq!(code, 0, "{out}");
+    let text = std::fs::read_to_string(&path).expect("report written");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(value["passed"], true);
+    assert_eq!(value["seeds_run"], 5);
+    assert_eq!(value["families"][0]["family"], "memory");
+    assert_eq!(value["families"][0]["histories"], 5);
+}
+
+#[test]
+fn bad_usage_exits_two() {
+    assert_eq!(qk(&["soak", "--family", "nosuch", "--seed", "1"]).0, 2);
+    assert_eq!(qk(&["soak", "--seeds", "5..2"]).0, 2);
+    assert_eq!(qk(&["soak", "--shard", "3/2", "--seed", "1"]).0, 2);
+    assert_eq!(qk(&["nosuch"]).0, 2);
+}
+
+#[test]
+fn shards_split_the_seed_space() {
+    let (_, a, _) = qk(&["soak", "--seeds", "0..10", "--shard", "0/2"]);
+    let (_, b, _) = qk(&["soak", "--seeds", "0..10", "--shard", "1/2"]);
+    assert!(a.contains("5 seeds") && b.contains("5 seeds"), "{a}\n{b}");
+}
+
+#[test]
+fn selftest_catches_every_planted_bug() {
+    let (code, out, _) = qk(&["selftest"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every planted bug was caught"), "{out}");
+    assert!(!out.contains("NOT CAUGHT"), "{out}");
+}
+
+#[test]
+fn replay_prints_trace_and_verdict() {
+    let (code, out, _) = qk(&["replay", "--seed", "3", "--family", "memory"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("#0 ") && out.contains("VERDICT all checks held"), "{out}");
+    let (code, out, _) =
+        qk(&["replay", "--seed", "3", "--family", "memory", "--planted", "drop-entry"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("VERDICT check model_equality failed"), "{out}");
+    let regression =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/regressions/all-index-limit.json");
+    let (code, out, _) = qk(&["replay", regression, "--family", "memory"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("STORY"), "{out}");
+    assert_eq!(qk(&["replay", "/nonexistent.json"]).0, 2);
+}
+
+#[test]
+fn inspect_summarises_an_instance() {
+    let (code, out, _) = qk(&["inspect", "memory://x"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("log       [1, 0]") && out.contains("meta      term 1"), "{out}");
+    let (code, out, _) = qk(&["inspect", "memory://x", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let value: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(value["meta"]["term"], 1);
+    assert_eq!(qk(&["inspect", "nosuch://x"]).0, 2);
+}

@@ -61,7 +61,7 @@ impl RaftState {
 
     /// Last retained index (`first - 1` when the log is empty).
     pub fn last(&self) -> Index {
-        self.first + self.entries.len() as u64 - 1
+        (self.first - 1) + self.entries.len() as u64
     }
 
     /// Reads the full state out of any view (a live instance, an export cut, the model).
@@ -69,14 +69,10 @@ impl RaftState {
         let first = view.first_index();
         let last = view.last_index();
         let mut entries = Vec::new();
-        let mut index = first;
-        while index <= last && last != first.wrapping_sub(1) {
-            let entry = view.entry(index)?.ok_or_else(|| missing_entry(index))?;
-            entries.push(entry);
-            if index == Index::MAX {
-                break;
+        if last >= first {
+            for index in first..=last {
+                entries.push(view.entry(index)?.ok_or_else(|| missing_entry(index))?);
             }
-            index += 1;
         }
         let meta = view.meta()?;
         let snapshot = match view.snapshot_meta()? {

@@ -1,1 +1,48 @@
-//! The `qk` command line.
+//! The `qk` command line. Each subcommand lives in its own module and returns an exit code:
+//! 0 all held, 1 a check failed or a difference was found, 2 bad usage or unreadable input.
+
+pub mod inspect;
+pub mod replay;
+pub mod selftest;
+pub mod soak;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: everything held.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a check failed, or a difference was found.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad usage or unreadable input.
+pub const EXIT_USAGE: u8 = 2;
+
+/// QuorumKit storage: simulate, inspect and migrate Raft storage.
+#[derive(Debug, Parser)]
+#[command(name = "qk", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run generated Raft histories against storage families and check them.
+    Soak(soak::SoakArgs),
+    /// Summarise a storage instance (any family) by URI.
+    Inspect(inspect::InspectArgs),
+    /// Replay one history (a regression file or a seed) and print its trace and verdict.
+    Replay(replay::ReplayArgs),
+    /// Prove every check bites: plant bugs and require the harness to catch each.
+    Selftest(selftest::SelftestArgs),
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Soak(args) => soak::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Selftest(args) => selftest::run(args),
+    }
+}

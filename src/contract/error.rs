@@ -30,6 +30,12 @@ pub enum ContractError {
         /// Why it is out of range.
         reason: &'static str,
     },
+    /// A term above [`crate::contract::TERM_MAX`].
+    #[error("term {term} is above the largest storable term (i64::MAX)")]
+    TermOutOfRange {
+        /// The term.
+        term: u64,
+    },
     /// A snapshot path that breaks the path rules.
     #[error("bad snapshot path {path:?}: {reason}")]
     BadSnapshotPath {

@@ -17,7 +17,9 @@
 use std::fmt;
 
 use super::error::{ContractError, StorageResult};
-use super::types::{Entry, Index, Meta, SnapshotFileInfo, SnapshotMeta, SnapshotPath, Term};
+use super::types::{
+    Entry, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta, SnapshotPath, Term,
+};
 use crate::vfs::VfsHandle;
 
 /// Read access to a Raft-visible state: a live instance, a pinned export cut, or the model.
@@ -130,6 +132,18 @@ pub trait Family: Send + Sync {
     /// Opens (creating if absent) the instance at `location` (the URI without `scheme://`),
     /// doing all file I/O through `vfs`.
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>>;
+
+    /// Family-specific details for `qk inspect` of the instance at `location`: a human text
+    /// and the same as JSON, with anything odd flagged. Must not modify the instance. `None`
+    /// when the family has nothing beyond the generic state summary.
+    fn inspect_details(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Option<(String, serde_json::Value)>> {
+        let _ = (location, vfs);
+        Ok(None)
+    }
 }
 
 impl fmt::Debug for dyn Family {
@@ -138,14 +152,33 @@ impl fmt::Debug for dyn Family {
     }
 }
 
-/// Checks that `entries` may be appended after `last`: contiguous from `last + 1`.
-/// Shared by every family so the error is the same everywhere.
+/// The largest index any family must store: braft keeps indexes as `int64`, so every family
+/// agrees on `i64::MAX` and rejects anything above it with the same typed error.
+pub const INDEX_MAX: Index = i64::MAX as u64;
+/// The largest term any family must store (braft's `int64`).
+pub const TERM_MAX: Term = i64::MAX as u64;
+
+fn check_index(index: Index, reason: &'static str) -> Result<(), ContractError> {
+    if index > INDEX_MAX {
+        return Err(ContractError::IndexOutOfRange { index, reason });
+    }
+    Ok(())
+}
+
+/// Checks a term against [`TERM_MAX`].
+pub fn check_term(term: Term) -> Result<(), ContractError> {
+    if term > TERM_MAX {
+        return Err(ContractError::TermOutOfRange { term });
+    }
+    Ok(())
+}
+
+/// Checks that `entries` may be appended after `last`: contiguous from `last + 1`, indexes and
+/// terms within range. An empty batch always passes. Shared by every family so the error is
+/// the same everywhere.
 pub fn check_append(last: Index, entries: &[Entry]) -> Result<(), ContractError> {
-    let mut expected = last.checked_add(1).ok_or(ContractError::IndexOutOfRange {
-        index: last,
-        reason: "the log is full at u64::MAX",
-    })?;
     for (position, entry) in entries.iter().enumerate() {
+        let expected = last.saturating_add(1).saturating_add(position as u64);
         if entry.index != expected {
             return Err(ContractError::NonContiguousAppend {
                 position,
@@ -153,18 +186,27 @@ pub fn check_append(last: Index, entries: &[Entry]) -> Result<(), ContractError>
                 expected,
             });
         }
-        if position + 1 < entries.len() {
-            expected = expected.checked_add(1).ok_or(ContractError::IndexOutOfRange {
-                index: expected,
-                reason: "the batch runs past u64::MAX",
-            })?;
+        check_index(entry.index, "entry index above i64::MAX")?;
+        check_term(entry.term)?;
+        if let Payload::Configuration { peers, old_peers } = &entry.payload {
+            check_peers(peers)?;
+            check_peers(old_peers)?;
         }
     }
     Ok(())
 }
 
-/// Checks a `reset(next)` argument: `next` must be at least 1 so that `last = next - 1`
-/// is representable.
+/// Checks that every peer is storable PeerId text ([`PeerId::problem`]).
+pub fn check_peers(peers: &[PeerId]) -> Result<(), ContractError> {
+    for peer in peers {
+        if let Some(reason) = peer.problem() {
+            return Err(ContractError::BadPeer { peer: peer.to_string(), reason });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a `reset(next)` argument: `1 <= next <= INDEX_MAX`.
 pub fn check_reset(next: Index) -> Result<(), ContractError> {
     if next == 0 {
         return Err(ContractError::IndexOutOfRange {
@@ -172,7 +214,35 @@ pub fn check_reset(next: Index) -> Result<(), ContractError> {
             reason: "reset(0): the first index is at least 1",
         });
     }
+    check_index(next, "reset past i64::MAX")
+}
+
+/// Checks a `truncate_prefix(first_kept)` argument: at most [`INDEX_MAX`].
+pub fn check_truncate_prefix(first_kept: Index) -> Result<(), ContractError> {
+    check_index(first_kept, "truncate_prefix past i64::MAX")
+}
+
+/// Checks a meta before it is saved: the term within range.
+pub fn check_meta(meta: &Meta) -> Result<(), ContractError> {
+    check_term(meta.term)?;
+    if let Some(vote) = &meta.voted_for {
+        check_peers(std::slice::from_ref(vote))?;
+        if vote.is_any() {
+            return Err(ContractError::BadPeer {
+                peer: vote.to_string(),
+                reason: "the any peer means no vote; save None instead",
+            });
+        }
+    }
     Ok(())
+}
+
+/// Checks a snapshot meta before it is published: index and term within range.
+pub fn check_snapshot_meta(meta: &SnapshotMeta) -> Result<(), ContractError> {
+    check_index(meta.last_included_index, "snapshot index above i64::MAX")?;
+    check_term(meta.last_included_term)?;
+    check_peers(&meta.peers)?;
+    check_peers(&meta.old_peers)
 }
 
 /// The range `(first, last)` after `truncate_prefix(first_kept)` on `(first, last)`.

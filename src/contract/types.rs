@@ -30,6 +30,48 @@ impl PeerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// braft's "any" peer, which on disk means "no vote".
+    pub const ANY: &'static str = "0.0.0.0:0:0:0";
+
+    /// Whether this is braft's "any" peer in either its 3- or 4-field form.
+    pub fn is_any(&self) -> bool {
+        self.0 == "0.0.0.0:0:0:0" || self.0 == "0.0.0.0:0:0"
+    }
+
+    /// Why this text is not a storable PeerId, or `None` when it is. The contract accepts the
+    /// forms braft writes: `a.b.c.d:port:idx` (v1.1.2) and `a.b.c.d:port:idx:role` (master),
+    /// with an IPv4 dotted quad (no leading zeros), port 0..=65535, idx 0..=i32::MAX and
+    /// role 0 (replica) or 1 (witness). Hostnames and IPv6 are not PeerIds in braft.
+    pub fn problem(&self) -> Option<&'static str> {
+        let fields: Vec<&str> = self.0.split(':').collect();
+        if fields.len() != 3 && fields.len() != 4 {
+            return Some("expected ip:port:idx or ip:port:idx:role");
+        }
+        let octets: Vec<&str> = fields[0].split('.').collect();
+        if octets.len() != 4 || !octets.iter().all(|o| decimal(o, 255)) {
+            return Some("the address is not an IPv4 dotted quad");
+        }
+        if !decimal(fields[1], 65535) {
+            return Some("the port is not a decimal 0..=65535");
+        }
+        if !decimal(fields[2], i32::MAX as u64) {
+            return Some("the idx is not a decimal 0..=2147483647");
+        }
+        if fields.len() == 4 && fields[3] != "0" && fields[3] != "1" {
+            return Some("the role is not 0 (replica) or 1 (witness)");
+        }
+        None
+    }
+}
+
+/// Whether `text` is a plain decimal number without leading zeros, at most `max`.
+fn decimal(text: &str, max: u64) -> bool {
+    !text.is_empty()
+        && text.len() <= 10
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'))
+        && text.parse::<u64>().is_ok_and(|v| v <= max)
 }
 
 impl fmt::Display for PeerId {

@@ -1,1 +1,18 @@
-//! The simulation: operations as data, the reference model, the generator and the executor.
+//! The simulation: operations as data, the reference model, the generator, the executor,
+//! shrinking, the conformance suite and the soak driver.
+//!
+//! Data flow: a seed → [`generator::generate`] → `Vec<Op>` → [`runner::Runner`] resolves each
+//! op against the [`model::Model`] into an [`ops::Action`], applies it to the family instance
+//! (which does its I/O through the `Vfs`) and to the model, and checks them after every step.
+
+pub mod check;
+pub mod conformance;
+pub mod generator;
+pub mod model;
+pub mod ops;
+pub mod planted;
+pub mod regression;
+pub mod runner;
+pub mod selftest;
+pub mod shrink;
+pub mod soak;

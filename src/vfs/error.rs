@@ -58,7 +58,7 @@ impl fmt::Display for VfsErrorKind {
 
 /// A file-layer error: which operation, on which path, and what kind of failure.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("{op} {}: {kind}{}", path.display(), detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+#[error("{op} {}: {kind}{}", path.display(), detail_suffix(detail))]
 pub struct VfsError {
     /// The operation (`open`, `write_at`, `sync_dir`, ...).
     pub op: &'static str,
@@ -68,6 +68,10 @@ pub struct VfsError {
     pub kind: VfsErrorKind,
     /// The OS's own message, when there is one.
     pub detail: Option<String>,
+}
+
+fn detail_suffix(detail: &Option<String>) -> String {
+    detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
 }
 
 impl VfsError {

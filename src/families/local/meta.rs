@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::contract::{ContractError, Meta, PeerId, StorageResult};
+use crate::contract::{check_meta, Meta, PeerId, StorageResult};
 use crate::vfs::VfsHandle;
 
 use super::files::{corruption, ensure_dir, read_file, write_atomic};
@@ -166,22 +166,13 @@ impl MetaStore {
     }
 }
 
-/// The `raft_meta` ProtoBufFile bytes for `meta`. A vote must be PeerId text braft can
-/// parse, and not the any peer (which braft reads as "no vote").
+/// The `raft_meta` ProtoBufFile bytes for `meta` (checked by the contract's `check_meta`:
+/// a vote is braft PeerId text, never the any peer; no vote is written as the any peer).
 pub fn encode_raft_meta(meta: &Meta) -> StorageResult<Vec<u8>> {
+    check_meta(meta)?;
     let votedfor = match &meta.voted_for {
         None => PeerAddr::ANY_TEXT.to_string(),
-        Some(peer) => {
-            let reason = match PeerAddr::parse(peer.as_str()) {
-                None => Some("not PeerId text braft can parse (ip:port[:idx[:role]])"),
-                Some(p) if p.is_any() => Some("the any peer, which braft reads as no vote"),
-                Some(_) => None,
-            };
-            if let Some(reason) = reason {
-                return Err(ContractError::BadPeer { peer: peer.to_string(), reason }.into());
-            }
-            peer.to_string()
-        }
+        Some(peer) => peer.to_string(),
     };
     Ok(pbfile_encode(&StablePbMeta { term: meta.term as i64, votedfor }))
 }

@@ -87,8 +87,9 @@ pub use inspect::{inspect, InspectReport};
 pub use recover::RecoveryPolicy;
 
 use crate::contract::{
-    ContractError, Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo,
-    SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageError, StorageResult, Term,
+    check_meta, check_snapshot_meta, check_truncate_prefix, ContractError, Entry, Family,
+    ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
+    SnapshotWriter, StateView, StorageError, StorageResult, Term,
 };
 use crate::families::memory::non_empty_reason;
 use crate::families::split_uri;
@@ -204,6 +205,19 @@ impl Family for LocalFamily {
             });
         }
         Ok(Box::new(LocalStorage::open(vfs, LocalPaths::from_dir(location), self.options)?))
+    }
+
+    fn inspect_details(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Option<(String, serde_json::Value)>> {
+        let report = inspect(&vfs, &LocalPaths::from_dir(location))?;
+        let value = serde_json::to_value(&report).map_err(|e| StorageError::Backend {
+            family: "local",
+            message: format!("inspect report to JSON: {e}"),
+        })?;
+        Ok(Some((report.to_string(), value)))
     }
 }
 
@@ -379,6 +393,7 @@ impl RaftStorage for LocalStorage {
     }
 
     fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
+        check_truncate_prefix(first_kept)?;
         self.mutate(|s| s.log.truncate_prefix(first_kept))
     }
 
@@ -391,6 +406,7 @@ impl RaftStorage for LocalStorage {
     }
 
     fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        check_meta(meta)?;
         self.mutate(|s| s.meta.save(meta))
     }
 
@@ -451,6 +467,9 @@ impl SnapshotWriter for LocalSnapshotWriter<'_> {
 
     fn publish(self: Box<Self>) -> StorageResult<()> {
         let LocalSnapshotWriter { storage, staged } = *self;
+        if let Some(meta) = staged.meta() {
+            check_snapshot_meta(meta)?;
+        }
         storage.mutate(|s| s.snapshots.publish(staged))
     }
 }
@@ -542,6 +561,7 @@ impl ImportSink for LocalImport<'_> {
     }
 
     fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        check_meta(meta)?;
         self.storage.mutate(|s| s.meta.save(meta))
     }
 
@@ -571,13 +591,14 @@ impl ImportSink for LocalImport<'_> {
 
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
         if let Some(staged) = self.staged.take() {
-            if !staged.has_meta() && staged.has_files() {
+            if staged.meta().is_none() && staged.has_files() {
                 return Err(ContractError::ImportOutOfOrder {
                     what: "snapshot files without a snapshot meta",
                 }
                 .into());
             }
-            if staged.has_meta() {
+            if let Some(meta) = staged.meta() {
+                check_snapshot_meta(meta)?;
                 self.storage.mutate(|s| s.snapshots.publish(staged))?;
             }
         }

@@ -119,7 +119,8 @@ impl std::fmt::Display for PbFileProblem {
             }
             PbFileProblem::ShortBody { promised, present } => write!(
                 f,
-                "length prefix says {promised} body bytes, {present} present (cap {PBFILE_BODY_LEN_MAX})"
+                "length prefix says {promised} body bytes, {present} present \
+                 (cap {PBFILE_BODY_LEN_MAX})"
             ),
             PbFileProblem::Decode(e) => write!(f, "protobuf body does not decode: {e}"),
         }

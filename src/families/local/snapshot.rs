@@ -301,7 +301,10 @@ impl SnapshotStore {
             return Err(corruption(
                 &self.dir.join(PUBLISH_MARKER_NAME),
                 0,
-                format!("publish of snapshot {index} interrupted, but neither temp/ nor {target_name} holds it"),
+                format!(
+                    "publish of snapshot {index} interrupted, but neither temp/ nor \
+                     {target_name} holds it"
+                ),
             ));
         }
         let mut removed = false;
@@ -461,9 +464,9 @@ impl StagedSnapshot {
         self.meta = Some(meta);
     }
 
-    /// Whether a meta was set (an import may carry no snapshot).
-    pub fn has_meta(&self) -> bool {
-        self.meta.is_some()
+    /// The meta, once set (an import may carry no snapshot).
+    pub fn meta(&self) -> Option<&SnapshotMeta> {
+        self.meta.as_ref()
     }
 
     /// Whether any file was added.

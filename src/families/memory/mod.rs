@@ -11,9 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    check_append, check_new_snapshot_file, check_reset, ContractError, Entry, Family, ImportSink,
-    Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter,
-    StateView, StorageResult,
+    check_append, check_meta, check_new_snapshot_file, check_reset, check_snapshot_meta,
+    check_truncate_prefix, ContractError, Entry, Family, ImportSink, Index, Meta, RaftStorage,
+    SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageResult,
 };
 use crate::vfs::VfsHandle;
 
@@ -87,7 +87,7 @@ impl MemoryStorage {
 
 impl Inner {
     fn last(&self) -> Index {
-        self.first + self.entries.len() as u64 - 1
+        (self.first - 1) + self.entries.len() as u64
     }
 }
 
@@ -173,6 +173,7 @@ impl RaftStorage for MemoryStorage {
     }
 
     fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
+        check_truncate_prefix(first_kept)?;
         if first_kept <= self.inner.first {
             return Ok(());
         }
@@ -206,6 +207,7 @@ impl RaftStorage for MemoryStorage {
     }
 
     fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        check_meta(meta)?;
         self.inner_mut().meta = meta.clone();
         Ok(())
     }
@@ -314,6 +316,7 @@ impl ImportSink for MemoryImport<'_> {
         let mut this = *self;
         if let Some(writer) = this.snapshot.take() {
             let meta = writer.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
+            check_snapshot_meta(&meta)?;
             Arc::make_mut(&mut this.staged.inner).snapshot =
                 Some(Arc::new(StoredSnapshot { meta, files: freeze_files(writer.files) }));
         }
@@ -369,6 +372,7 @@ impl SnapshotWriter for MemorySnapshotWriter<'_> {
     fn publish(self: Box<Self>) -> StorageResult<()> {
         let this = *self;
         let meta = this.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
+        check_snapshot_meta(&meta)?;
         let files = freeze_files(this.files);
         if let Some(storage) = this.storage {
             storage.inner_mut().snapshot = Some(Arc::new(StoredSnapshot { meta, files }));

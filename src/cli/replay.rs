@@ -1,0 +1,94 @@
+//! `qk replay`: run one history (a regression file, or a seed) and print its whole trace and
+//! the verdict.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::contract::Family;
+use crate::families::Registry;
+use crate::sim::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::planted::{PlantedBug, PlantedFamily};
+use crate::sim::regression::Regression;
+use crate::sim::runner::{run_history, RunOptions};
+use crate::vfs::{OsVfs, VfsHandle};
+
+/// Arguments of `qk replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A regression history file (JSON) to replay.
+    #[arg(conflicts_with = "seed", required_unless_present = "seed")]
+    pub file: Option<PathBuf>,
+    /// Replay the history this seed generates.
+    #[arg(long, requires = "family")]
+    pub seed: Option<u64>,
+    /// The family to replay on (default: the file's family).
+    #[arg(long)]
+    pub family: Option<String>,
+    /// History generator mode (with --seed).
+    #[arg(long, value_enum, default_value_t = Mode::Raft)]
+    pub mode: Mode,
+    /// Ops per history (with --seed).
+    #[arg(long = "ops", default_value_t = 200)]
+    pub ops_len: usize,
+    /// Replay with a planted bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted: Option<PlantedBug>,
+}
+
+/// Runs `qk replay`.
+pub fn run(args: ReplayArgs) -> u8 {
+    let registry = Registry::builtin();
+    let (ops, family_name) = match (&args.file, args.seed) {
+        (Some(path), _) => match Regression::load(path) {
+            Ok(r) => {
+                println!("STORY   {}", r.story);
+                (r.ops, args.family.clone().unwrap_or(r.family))
+            }
+            Err(e) => {
+                eprintln!("qk replay: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        (None, Some(seed)) => {
+            let config =
+                GeneratorConfig { mode: args.mode, ops_len: args.ops_len, ..Default::default() };
+            (generate(seed, &config), args.family.clone().unwrap_or_default())
+        }
+        (None, None) => {
+            eprintln!("qk replay: give a FILE or --seed S --family F");
+            return EXIT_USAGE;
+        }
+    };
+    let Some(family) = registry.family(&family_name).cloned() else {
+        eprintln!("qk replay: unknown family {family_name:?}");
+        return EXIT_USAGE;
+    };
+    let family: Arc<dyn Family> = match args.planted {
+        Some(bug) => Arc::new(PlantedFamily::new(family, bug)),
+        None => family,
+    };
+    let options = RunOptions { trace_tail_len: usize::MAX, ..RunOptions::default() };
+    let vfs: VfsHandle = Arc::new(OsVfs::new());
+    let outcome = run_history(family, "replay", vfs, &ops, options);
+    println!("FAMILY  {family_name}");
+    println!("OPS     {}", ops.len());
+    println!("TRACE");
+    for line in &outcome.trace_tail {
+        println!("  {line}");
+    }
+    match &outcome.failure {
+        None => {
+            println!("TRACE   {} steps, hash {}", outcome.stats.steps, outcome.trace_hash);
+            println!("VERDICT all checks held (final state digest {})", outcome.final_digest);
+            EXIT_OK
+        }
+        Some(f) => {
+            print!("{f}");
+            println!("VERDICT check {} failed at step {}", f.check, f.step);
+            EXIT_FAILED
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! `qk soak`: generated histories against families, with a progress bar, a summary table, a
+//! JSON report and a replay line for every failure.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::contract::Family;
+use crate::families::Registry;
+use crate::sim::generator::Mode;
+use crate::sim::planted::PlantedBug;
+use crate::sim::soak::{run_soak, SeedPlan, Shard, SoakConfig, SoakReport};
+
+/// Arguments of `qk soak`.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Families to run (repeatable); default: every registered family.
+    #[arg(long = "family", value_name = "SCHEME")]
+    pub families: Vec<String>,
+    /// Run for this many seconds (wall time decides only how many seeds run).
+    #[arg(long, conflicts_with_all = ["seeds", "seed"])]
+    pub seconds: Option<f64>,
+    /// Run seeds A..B (B exclusive).
+    #[arg(long, value_name = "A..B", value_parser = parse_seed_range, conflicts_with = "seed")]
+    pub seeds: Option<(u64, u64)>,
+    /// Run one seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// First seed of a --seconds run.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Run only seeds with seed % N == I.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// History generator mode.
+    #[arg(long, value_enum, default_value_t = Mode::Raft)]
+    pub mode: Mode,
+    /// Ops per history.
+    #[arg(long = "ops", default_value_t = 200)]
+    pub ops_len: usize,
+    /// Run each seed twice and compare trace hashes.
+    #[arg(long)]
+    pub check_determinism: bool,
+    /// Do not shrink failures.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// Skip the per-step comparisons (to measure their cost).
+    #[arg(long, hide = true)]
+    pub unchecked: bool,
+    /// Write a machine-readable report here.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Save shrunk failures as regression histories in this directory.
+    #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
+    pub regressions: PathBuf,
+    /// Do not save regression histories.
+    #[arg(long)]
+    pub no_regressions: bool,
+    /// Wrap every family with a planted bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted: Option<PlantedBug>,
+}
+
+fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
+    let (a, b) = text.split_once("..").ok_or("expected A..B")?;
+    let a: u64 = a.trim().parse().map_err(|e| format!("bad start {a:?}: {e}"))?;
+    let b: u64 = b.trim().parse().map_err(|e| format!("bad end {b:?}: {e}"))?;
+    if b <= a {
+        return Err(format!("empty range {a}..{b}"));
+    }
+    Ok((a, b))
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let (i, n) = text.split_once('/').ok_or("expected I/N")?;
+    let index: u64 = i.trim().parse().map_err(|e| format!("bad shard index {i:?}: {e}"))?;
+    let count: u64 = n.trim().parse().map_err(|e| format!("bad shard count {n:?}: {e}"))?;
+    if count == 0 || index >= count {
+        return Err(format!("shard {index}/{count}: need 0 <= I < N"));
+    }
+    Ok(Shard { index, count })
+}
+
+/// Runs `qk soak`.
+pub fn run(args: SoakArgs) -> u8 {
+    let registry = Registry::builtin();
+    let families: Vec<Arc<dyn Family>> = if args.families.is_empty() {
+        registry.families().to_vec()
+    } else {
+        let mut chosen = Vec::new();
+        for name in &args.families {
+            match registry.family(name) {
+                Some(f) => chosen.push(f.clone()),
+                None => {
+                    let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
+                    eprintln!("qk soak: unknown family {name:?}; known: {}", known.join(", "));
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        chosen
+    };
+    let (seeds, deadline) = match (args.seed, args.seeds, args.seconds) {
+        (Some(s), _, _) => (SeedPlan::Range { start: s, end: s.saturating_add(1) }, None),
+        (None, Some((a, b)), _) => (SeedPlan::Range { start: a, end: b }, None),
+        (None, None, Some(secs)) if secs.is_finite() && secs >= 0.0 => {
+            (SeedPlan::Open { start: args.first_seed }, Some(Duration::from_secs_f64(secs)))
+        }
+        (None, None, Some(secs)) => {
+            eprintln!("qk soak: --seconds must be a non-negative number, got {secs}");
+            return EXIT_USAGE;
+        }
+        (None, None, None) => {
+            (SeedPlan::Open { start: args.first_seed }, Some(Duration::from_secs(10)))
+        }
+    };
+    let mut config = SoakConfig::new(families, seeds.clone());
+    config.shard = args.shard;
+    config.generator.mode = args.mode;
+    config.generator.ops_len = args.ops_len;
+    config.check_determinism = args.check_determinism;
+    config.shrink = !args.no_shrink;
+    config.run.unchecked = args.unchecked;
+    config.planted = args.planted;
+    config.regressions_dir = (!args.no_regressions).then(|| args.regressions.clone());
+
+    print_options(&config, deadline);
+    let started = Instant::now();
+    let bar = progress_bar(&seeds, deadline);
+    let mut keep_going = || deadline.is_none_or(|d| started.elapsed() < d);
+    let mut on_seed = |_seed: u64, report: &SoakReport| {
+        let steps: u64 = report.families.iter().map(|f| f.steps).sum();
+        match deadline {
+            Some(d) => bar.set_position(started.elapsed().as_millis().min(d.as_millis()) as u64),
+            None => bar.inc(1),
+        }
+        bar.set_message(format!(
+            "seeds {}  steps {steps}  failures {}",
+            report.seeds_run, report.failures_total
+        ));
+    };
+    let report = run_soak(&config, &mut keep_going, &mut on_seed);
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    print_summary(&report, elapsed);
+    print_failures(&report);
+    if let Some(path) = &args.json {
+        if let Err(e) = write_json(path, &config, &report, elapsed) {
+            eprintln!("qk soak: writing {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    if report.passed() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+fn progress_bar(seeds: &SeedPlan, deadline: Option<Duration>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let len = match (seeds, deadline) {
+        (_, Some(d)) => d.as_millis() as u64,
+        (SeedPlan::Range { start, end }, None) => end - start,
+        (SeedPlan::Open { .. }, None) => 0,
+    };
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
+    let families: Vec<&str> = config.families.iter().map(|f| f.scheme()).collect();
+    let seeds = match (&config.seeds, deadline) {
+        (SeedPlan::Range { start, end }, _) => format!("{start}..{end}"),
+        (SeedPlan::Open { start }, Some(d)) => format!("{start}.. for {:.1}s", d.as_secs_f64()),
+        (SeedPlan::Open { start }, None) => format!("{start}.."),
+    };
+    println!(
+        "qk soak: families {}  seeds {seeds}{}  mode {:?}  ops {}{}",
+        families.join(","),
+        config.shard.map(|s| format!(" shard {}/{}", s.index, s.count)).unwrap_or_default(),
+        config.generator.mode,
+        config.generator.ops_len,
+        config.planted.map(|b| format!("  PLANTED BUG {}", b.name())).unwrap_or_default(),
+    );
+}
+
+fn print_summary(report: &SoakReport, elapsed: f64) {
+    println!();
+    println!(
+        "{:<10} {:>10} {:>12} {:>12} {:>8} {:>9} {:>12}",
+        "family", "histories", "steps", "mutations", "reopens", "failures", "steps/s"
+    );
+    for f in &report.families {
+        let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
+        println!(
+            "{:<10} {:>10} {:>12} {:>12} {:>8} {:>9} {:>12.0}",
+            f.family, f.histories, f.steps, f.mutations, f.reopens, f.failures, rate
+        );
+    }
+    println!();
+    println!(
+        "{} seeds in {elapsed:.2}s: {}",
+        report.seeds_run,
+        if report.passed() {
+            "all checks held".to_string()
+        } else {
+            format!("{} failed histories", report.failures_total)
+        }
+    );
+}
+
+fn print_failures(report: &SoakReport) {
+    let mut out = std::io::stdout().lock();
+    for f in &report.failures {
+        let _ = writeln!(out, "\n==== FAILURE ====");
+        let _ = writeln!(out, "SEED    {}", f.seed);
+        let _ = write!(out, "{}", f.failure);
+        let _ = writeln!(
+            out,
+            "SHRUNK  {} -> {} ops ({} runs){}",
+            f.original_len,
+            f.shrunk.len(),
+            f.shrink_runs,
+            f.shrunk_failure
+                .as_ref()
+                .map(|s| format!(", fails {} at step {}: {}", s.check, s.step, s.difference))
+                .unwrap_or_default()
+        );
+        for (i, op) in f.shrunk.iter().enumerate().take(40) {
+            let _ = writeln!(out, "  {i:>4}  {op}");
+        }
+        if f.shrunk.len() > 40 {
+            let _ = writeln!(out, "  ... {} more", f.shrunk.len() - 40);
+        }
+        let _ = writeln!(out, "REPLAY  {}", f.replay);
+        if let Some(file) = &f.regression_file {
+            let _ = writeln!(out, "SAVED   {file} (replay: qk replay {file})");
+        }
+    }
+}
+
+fn write_json(
+    path: &PathBuf,
+    config: &SoakConfig,
+    report: &SoakReport,
+    elapsed: f64,
+) -> std::io::Result<()> {
+    let value = json!({
+        "passed": report.passed(),
+        "seeds_run": report.seeds_run,
+        "elapsed_seconds": elapsed,
+        "config": {
+            "families": config.families.iter().map(|f| f.scheme()).collect::<Vec<_>>(),
+            "seeds": config.seeds,
+            "shard": config.shard,
+            "generator": config.generator,
+            "planted": config.planted,
+        },
+        "families": report.families,
+        "failures_total": report.failures_total,
+        "failures": report.failures,
+    });
+    let text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
+    std::fs::write(path, text + "\n")
+}

@@ -1,0 +1,95 @@
+//! Regression histories: a failing history, shrunk, stored as JSON under
+//! `corpus/regressions/` with the story of the bug, and replayed by `cargo test` forever.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::Family;
+use crate::sim::check::CheckName;
+use crate::sim::ops::Op;
+use crate::sim::runner::{run_history, RunOptions, RunOutcome};
+use crate::vfs::VfsHandle;
+
+/// One stored regression history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regression {
+    /// What went wrong and how it was found, for the next reader.
+    pub story: String,
+    /// The family it failed on (its scheme).
+    pub family: String,
+    /// The seed that found it, if a soak did.
+    pub seed: Option<u64>,
+    /// The check that failed when it was recorded.
+    pub check: Option<CheckName>,
+    /// The (shrunk) history. Replaying it must now pass every check.
+    pub ops: Vec<Op>,
+}
+
+impl Regression {
+    /// The file name this regression is saved under.
+    pub fn file_name(&self) -> String {
+        let check = self.check.map(|c| c.as_str()).unwrap_or("manual");
+        match self.seed {
+            Some(seed) => format!("{}-{check}-seed-{seed}.json", self.family),
+            None => format!("{}-{check}.json", self.family),
+        }
+    }
+
+    /// Reads a regression file.
+    pub fn load(path: &Path) -> Result<Regression, String> {
+        let text = read_text(path)?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes this regression into `dir` (created if missing) and returns the file's path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, String> {
+        let path = dir.join(self.file_name());
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        write_text(dir, &path, &(text + "\n"))?;
+        Ok(path)
+    }
+
+    /// Replays the history on `family` with the given trace length.
+    pub fn replay(&self, family: Arc<dyn Family>, vfs: VfsHandle, trace_len: usize) -> RunOutcome {
+        let options = RunOptions { trace_tail_len: trace_len, ..RunOptions::default() };
+        run_history(family, "regression", vfs, &self.ops, options)
+    }
+}
+
+// Regression files live in the repository, not on a simulated disk: these two helpers are the
+// harness's only direct file access, kept here so the rule "families use the Vfs" stays
+// checkable.
+fn read_text(path: &Path) -> Result<String, String> {
+    use crate::vfs::{OpenOptions, OsVfs, Vfs};
+    let file = OsVfs::new()
+        .open(path, OpenOptions::READ)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = file.read_all().map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8: {e}", path.display()))
+}
+
+fn write_text(dir: &Path, path: &Path, text: &str) -> Result<(), String> {
+    use crate::vfs::{OpenOptions, OsVfs, Vfs};
+    let vfs = OsVfs::new();
+    vfs.create_dir_all(dir).map_err(|e| e.to_string())?;
+    let file = vfs.open(path, OpenOptions::CREATE_TRUNCATE).map_err(|e| e.to_string())?;
+    file.write_at(text.as_bytes(), 0).map_err(|e| e.to_string())?;
+    file.sync().map_err(|e| e.to_string())
+}
+
+/// Every `*.json` file in `dir`, sorted by name.
+pub fn regression_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    use crate::vfs::{FileKind, OsVfs, Vfs};
+    let entries = match OsVfs::new().read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind == crate::vfs::VfsErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.kind == FileKind::File && e.name.ends_with(".json"))
+        .map(|e| dir.join(e.name))
+        .collect())
+}

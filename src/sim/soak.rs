@@ -1,0 +1,330 @@
+//! The soak driver: runs generated histories for many seeds against many families, shrinks
+//! failures, and summarises. It reads no clock: the caller decides when to stop (the CLI
+//! stops on wall time, which only chooses *how many* seeds run, never what a seed does).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::Family;
+use crate::sim::check::{CheckFailure, CheckName};
+use crate::sim::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::ops::Op;
+use crate::sim::planted::{PlantedBug, PlantedFamily};
+use crate::sim::regression::Regression;
+use crate::sim::runner::{run_history, RunOptions, RunOutcome};
+use crate::sim::shrink::shrink;
+use crate::vfs::{OsVfs, VfsHandle};
+
+/// Which seeds a soak runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeedPlan {
+    /// Seeds `start..end`, in order.
+    Range {
+        /// First seed.
+        start: u64,
+        /// One past the last seed.
+        end: u64,
+    },
+    /// Seeds `start, start+1, ...` until the caller says stop.
+    Open {
+        /// First seed.
+        start: u64,
+    },
+}
+
+/// Splits the seed space across machines: a seed belongs to shard `index` of `count` when
+/// `seed % count == index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: u64,
+    /// How many shards.
+    pub count: u64,
+}
+
+/// Builds the file system a run works on, from the run's seed.
+pub type DiskFactory = Arc<dyn Fn(u64) -> VfsHandle + Send + Sync>;
+
+/// Everything a soak needs.
+#[derive(Clone)]
+pub struct SoakConfig {
+    /// The families to run, each seed on each.
+    pub families: Vec<Arc<dyn Family>>,
+    /// The seeds.
+    pub seeds: SeedPlan,
+    /// This machine's shard, if the soak is sharded.
+    pub shard: Option<Shard>,
+    /// History generation.
+    pub generator: GeneratorConfig,
+    /// Checking.
+    pub run: RunOptions,
+    /// A planted bug to wrap every family with (self-tests only).
+    pub planted: Option<PlantedBug>,
+    /// Shrink failing histories.
+    pub shrink: bool,
+    /// Run each seed twice and compare trace hashes.
+    pub check_determinism: bool,
+    /// At most this many failures are shrunk and reported in full.
+    pub failures_max: usize,
+    /// The disk each run works on.
+    pub disk: DiskFactory,
+    /// Where shrunk failures are saved as regression histories (never for planted bugs).
+    pub regressions_dir: Option<PathBuf>,
+}
+
+impl SoakConfig {
+    /// A config over `families` with defaults for everything else.
+    pub fn new(families: Vec<Arc<dyn Family>>, seeds: SeedPlan) -> Self {
+        SoakConfig {
+            families,
+            seeds,
+            shard: None,
+            generator: GeneratorConfig::default(),
+            run: RunOptions::default(),
+            planted: None,
+            shrink: true,
+            check_determinism: false,
+            failures_max: 5,
+            disk: Arc::new(|_seed| Arc::new(OsVfs::new()) as VfsHandle),
+            regressions_dir: None,
+        }
+    }
+
+    /// The one-line command that replays `seed` on `family` with this config.
+    pub fn replay_command(&self, family: &str, seed: u64) -> String {
+        let mut cmd =
+            format!("cargo run --release --bin qk -- soak --family {family} --seed {seed}");
+        if self.generator.mode == Mode::Raw {
+            cmd.push_str(" --mode raw");
+        }
+        if self.generator.ops_len != GeneratorConfig::default().ops_len {
+            cmd.push_str(&format!(" --ops {}", self.generator.ops_len));
+        }
+        if let Some(bug) = self.planted {
+            cmd.push_str(&format!(" --planted {}", bug.name()));
+        }
+        cmd
+    }
+}
+
+/// Per-family totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilySummary {
+    /// The family's scheme.
+    pub family: String,
+    /// Histories run.
+    pub histories: u64,
+    /// Ops applied.
+    pub steps: u64,
+    /// Ops that changed durable state.
+    pub mutations: u64,
+    /// Clean reopens.
+    pub reopens: u64,
+    /// Failed histories.
+    pub failures: u64,
+    /// Failed histories per check name.
+    pub failures_by_check: BTreeMap<String, u64>,
+}
+
+/// One failed history, shrunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SoakFailure {
+    /// The seed.
+    pub seed: u64,
+    /// The family.
+    pub family: String,
+    /// The failure on the original history.
+    pub failure: CheckFailure,
+    /// Length of the original history.
+    pub original_len: usize,
+    /// The shrunk history (the original when shrinking is off).
+    pub shrunk: Vec<Op>,
+    /// The failure on the shrunk history.
+    pub shrunk_failure: Option<CheckFailure>,
+    /// Candidate runs spent shrinking.
+    pub shrink_runs: usize,
+    /// The one-line replay command.
+    pub replay: String,
+    /// Where the shrunk history was saved, or why it was not.
+    pub regression_file: Option<String>,
+}
+
+/// What a soak found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SoakReport {
+    /// Seeds run (each on every family).
+    pub seeds_run: u64,
+    /// Per-family totals, in the config's family order.
+    pub families: Vec<FamilySummary>,
+    /// Failures shrunk and reported in full (at most `failures_max`).
+    pub failures: Vec<SoakFailure>,
+    /// Failed histories in all.
+    pub failures_total: u64,
+}
+
+impl SoakReport {
+    /// Whether every check held.
+    pub fn passed(&self) -> bool {
+        self.failures_total == 0
+    }
+}
+
+/// Runs the soak. `keep_going` is asked before every seed; `on_seed` hears after each.
+pub fn run_soak(
+    config: &SoakConfig,
+    keep_going: &mut dyn FnMut() -> bool,
+    on_seed: &mut dyn FnMut(u64, &SoakReport),
+) -> SoakReport {
+    let families: Vec<Arc<dyn Family>> = config
+        .families
+        .iter()
+        .map(|f| match config.planted {
+            Some(bug) => Arc::new(PlantedFamily::new(f.clone(), bug)) as Arc<dyn Family>,
+            None => f.clone(),
+        })
+        .collect();
+    let mut report = SoakReport {
+        families: families
+            .iter()
+            .map(|f| FamilySummary { family: f.scheme().to_string(), ..FamilySummary::default() })
+            .collect(),
+        ..SoakReport::default()
+    };
+    let mut seed = match config.seeds {
+        SeedPlan::Range { start, .. } | SeedPlan::Open { start } => start,
+    };
+    loop {
+        if let SeedPlan::Range { end, .. } = config.seeds {
+            if seed >= end {
+                break;
+            }
+        }
+        if let Some(shard) = config.shard {
+            if shard.count > 0 && seed % shard.count != shard.index {
+                seed = match seed.checked_add(1) {
+                    Some(s) => s,
+                    None => break,
+                };
+                continue;
+            }
+        }
+        if !keep_going() {
+            break;
+        }
+        let ops = generate(seed, &config.generator);
+        for (family, summary) in families.iter().zip(report.families.iter_mut()) {
+            let outcome = run_one(config, family, seed, &ops);
+            summary.histories += 1;
+            summary.steps += outcome.stats.steps;
+            summary.mutations += outcome.stats.mutations;
+            summary.reopens += outcome.stats.reopens;
+            let mut failure = outcome.failure.clone();
+            if failure.is_none() && config.check_determinism {
+                let again = run_one(config, family, seed, &ops);
+                if again.trace_hash != outcome.trace_hash {
+                    failure = Some(CheckFailure {
+                        check: CheckName::Determinism,
+                        family: family.scheme().to_string(),
+                        step: ops.len(),
+                        op: "end of history".to_string(),
+                        difference: format!(
+                            "two runs of seed {seed} gave trace hashes {} and {}",
+                            outcome.trace_hash, again.trace_hash
+                        ),
+                        trace_tail: Vec::new(),
+                    });
+                }
+            }
+            if let Some(failure) = failure {
+                summary.failures += 1;
+                *summary.failures_by_check.entry(failure.check.to_string()).or_default() += 1;
+                report.failures_total += 1;
+                if report.failures.len() < config.failures_max {
+                    let mut found = shrink_failure(config, family, seed, &ops, failure);
+                    found.regression_file = save_regression(config, &found);
+                    report.failures.push(found);
+                }
+            }
+        }
+        report.seeds_run += 1;
+        on_seed(seed, &report);
+        seed = match seed.checked_add(1) {
+            Some(s) => s,
+            None => break,
+        };
+    }
+    report
+}
+
+fn run_one(config: &SoakConfig, family: &Arc<dyn Family>, seed: u64, ops: &[Op]) -> RunOutcome {
+    let vfs = (config.disk)(seed);
+    // A location of its own per process: parallel soaks on the real disk must not share the
+    // directories of a durable family (run_history clears it before and after).
+    let location = std::env::temp_dir()
+        .join(format!("qk-soak-{}", std::process::id()))
+        .join(format!("{}-{seed}", family.scheme()));
+    let location = location.display().to_string();
+    run_history(family.clone(), &location, vfs, ops, config.run.clone())
+}
+
+fn shrink_failure(
+    config: &SoakConfig,
+    family: &Arc<dyn Family>,
+    seed: u64,
+    ops: &[Op],
+    failure: CheckFailure,
+) -> SoakFailure {
+    let replay = config.replay_command(family.scheme(), seed);
+    if !config.shrink || failure.check == CheckName::Determinism {
+        return SoakFailure {
+            seed,
+            family: family.scheme().to_string(),
+            original_len: ops.len(),
+            shrunk: ops.to_vec(),
+            shrunk_failure: Some(failure.clone()),
+            failure,
+            shrink_runs: 0,
+            replay,
+            regression_file: None,
+        };
+    }
+    let (shrunk, shrink_runs) = shrink(ops, failure.check, |candidate| {
+        run_one(config, family, seed, candidate).failure.map(|f| f.check)
+    });
+    let shrunk_failure = run_one(config, family, seed, &shrunk).failure;
+    SoakFailure {
+        seed,
+        family: family.scheme().to_string(),
+        original_len: ops.len(),
+        shrunk,
+        shrunk_failure,
+        failure,
+        shrink_runs,
+        replay,
+        regression_file: None,
+    }
+}
+
+fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
+    let dir = config.regressions_dir.as_ref()?;
+    if config.planted.is_some() {
+        return None;
+    }
+    let regression = Regression {
+        story: format!(
+            "Found by `{}`: check {} failed at step {}: {}",
+            found.replay, found.failure.check, found.failure.step, found.failure.difference
+        ),
+        family: found.family.clone(),
+        seed: Some(found.seed),
+        check: Some(found.failure.check),
+        ops: found.shrunk.clone(),
+    };
+    Some(match regression.save(dir) {
+        Ok(path) => path.display().to_string(),
+        Err(e) => format!("not saved: {e}"),
+    })
+}
