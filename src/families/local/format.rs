@@ -497,3 +497,119 @@ impl PendingOp {
         Some(PendingOp { kind, arg: u64_at(6), first_before: u64_at(14), last_before: u64_at(22) })
     }
 }
+
+/// Per-block checksums of a snapshot's files, written by this family next to
+/// `__raft_snapshot_meta` (braft lists files from its meta only, so it ignores this one; the
+/// name sits under the `__raft_snapshot_meta` prefix, which user files may not use).
+pub const SNAPSHOT_MANIFEST_NAME: &str = "__raft_snapshot_meta.qkfiles";
+/// Block size of [`SnapshotManifest`] checksums.
+pub const SNAPSHOT_BLOCK_LEN: u64 = 64 * 1024;
+/// Magic of a [`SnapshotManifest`].
+pub const SNAPSHOT_MANIFEST_MAGIC: &[u8; 4] = b"QKSF";
+
+/// One file of a [`SnapshotManifest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// Relative path.
+    pub path: String,
+    /// Length in bytes.
+    pub len: u64,
+    /// CRC-32C of each [`SNAPSHOT_BLOCK_LEN`] block (the last may be shorter).
+    pub block_crcs: Vec<u32>,
+}
+
+/// Block checksums of every file of a snapshot, so that every read is verified.
+///
+/// Layout: `"QKSF"` | version u8 = 1 | block_len u32 BE | n_files u32 BE | per file:
+/// path_len u16 BE, path, len u64 BE, n_blocks u32 BE (= ceil(len / block_len)),
+/// n_blocks × crc u32 BE | CRC-32C u32 BE of every byte before it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SnapshotManifest {
+    /// The files, sorted by path.
+    pub files: Vec<ManifestFile>,
+}
+
+impl SnapshotManifest {
+    /// The stored bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(SNAPSHOT_MANIFEST_MAGIC);
+        out.push(1);
+        out.extend_from_slice(&(SNAPSHOT_BLOCK_LEN as u32).to_be_bytes());
+        out.extend_from_slice(&(self.files.len() as u32).to_be_bytes());
+        for file in &self.files {
+            out.extend_from_slice(&(file.path.len() as u16).to_be_bytes());
+            out.extend_from_slice(file.path.as_bytes());
+            out.extend_from_slice(&file.len.to_be_bytes());
+            out.extend_from_slice(&(file.block_crcs.len() as u32).to_be_bytes());
+            for crc in &file.block_crcs {
+                out.extend_from_slice(&crc.to_be_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    /// Parses stored bytes; `None` when they are not a well-formed manifest. Every count is
+    /// checked against the bytes present before anything is allocated for it.
+    pub fn decode(bytes: &[u8]) -> Option<SnapshotManifest> {
+        if bytes.len() < 17 {
+            return None;
+        }
+        let (body, tail) = bytes.split_at(bytes.len() - 4);
+        if crc32c::crc32c(body).to_be_bytes() != tail {
+            return None;
+        }
+        let mut r = Reader { bytes: body, at: 0 };
+        if r.take(4)? != SNAPSHOT_MANIFEST_MAGIC || r.take(1)? != [1] {
+            return None;
+        }
+        if u64::from(r.u32()?) != SNAPSHOT_BLOCK_LEN {
+            return None;
+        }
+        let n_files = r.u32()? as usize;
+        let mut files = Vec::new();
+        for _ in 0..n_files {
+            let path_len = r.u16()? as usize;
+            let path = String::from_utf8(r.take(path_len)?.to_vec()).ok()?;
+            let len = r.u64()?;
+            let n_blocks = r.u32()? as usize;
+            if n_blocks as u64 != len.div_ceil(SNAPSHOT_BLOCK_LEN) || n_blocks * 4 > r.left() {
+                return None;
+            }
+            let block_crcs = (0..n_blocks).map(|_| r.u32()).collect::<Option<Vec<u32>>>()?;
+            files.push(ManifestFile { path, len, block_crcs });
+        }
+        (r.left() == 0).then_some(SnapshotManifest { files })
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let out = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(out)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}

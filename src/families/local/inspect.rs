@@ -14,8 +14,9 @@ use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
 
 use super::format::{
     is_padded_segment_name, parse_snapshot_dir_name, sidecar_name, ChecksumType, PendingOp,
-    SegmentName, IMPORT_MARKER_NAME, LOG_META_NAME, PENDING_OP_NAME, PUBLISH_MARKER_NAME,
-    RAFT_META_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME, TMP_SUFFIX,
+    SegmentName, SnapshotManifest, IMPORT_MARKER_NAME, LOG_META_NAME, PBFILE_BODY_LEN_MAX,
+    PENDING_OP_NAME, PUBLISH_MARKER_NAME, RAFT_META_NAME, SNAPSHOT_MANIFEST_NAME,
+    SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME, TMP_SUFFIX,
 };
 use super::meta::{decode_raft_meta, load_guarded, SidecarStatus};
 use super::proto::{pbfile_decode, LocalSnapshotPbMeta, LogPbMeta};
@@ -375,6 +376,16 @@ fn inspect_snapshot(
     };
     info.sidecar = Some(file.status);
     flag_sidecar(flags, &format!("snapshot/{name}/{SNAPSHOT_META_NAME}"), file.status);
+    let manifest_path = dir.join(SNAPSHOT_MANIFEST_NAME);
+    match super::files::read_file(vfs, &manifest_path, PBFILE_BODY_LEN_MAX)? {
+        None => flags.push(format!(
+            "snapshot/{name}: no checksum manifest (written by braft; reads are unverified)"
+        )),
+        Some(bytes) if SnapshotManifest::decode(&bytes).is_none() => {
+            flags.push(format!("snapshot/{name}: checksum manifest is damaged"))
+        }
+        Some(_) => {}
+    }
     let meta_path = dir.join(SNAPSHOT_META_NAME);
     match decode_snapshot_meta(&file.bytes, &meta_path) {
         Ok((meta, _)) => {

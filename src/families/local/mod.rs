@@ -43,7 +43,9 @@
 //! 7. Checksum sidecars `<file>.qkcrc` guard the three ProtoBufFiles, which carry no
 //!    checksum in braft's format (see [`meta`] for the rule, and for what happens when
 //!    braft rewrites a guarded file: fail-closed until the sidecar is removed or the
-//!    instance is opened once with a braft-compatible policy).
+//!    instance is opened once with a braft-compatible policy). Snapshot files get a
+//!    manifest `__raft_snapshot_meta.qkfiles` with a CRC-32C per 64 KiB block, and every
+//!    read verifies the blocks it touches (braft never checks snapshot file contents).
 //! 8. After any failed file operation in a mutation the instance is poisoned: every later
 //!    mutation fails until it is reopened (fsyncgate).
 //!

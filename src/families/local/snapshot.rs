@@ -3,8 +3,9 @@
 //! open; per-file metadata as `LocalFileMeta.user_meta`.
 //!
 //! Publish (crash-safe even when the new index is not above the current one):
-//! 1. every file in `temp/` is fsynced, then every directory under it, then the meta file
-//!    and its checksum sidecar are written (tmp + fsync + rename + directory fsync);
+//! 1. every file in `temp/` is fsynced, then every directory under it, then the block
+//!    checksum manifest, the meta file and its checksum sidecar are written (each tmp +
+//!    fsync + rename + directory fsync);
 //! 2. the marker `qk_publish` naming the new index is written durably in `snapshot/`;
 //! 3. a directory `snapshot_<new>` already there is removed, `temp/` is renamed to it and
 //!    `snapshot/` is fsynced; every other snapshot directory is removed (or, when an export
@@ -29,12 +30,13 @@ use crate::contract::{
 use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
 
 use super::files::{
-    corruption, ensure_dir, read_file, remove_dir_all, remove_file_if_present, write_atomic,
-    SharedDir,
+    corruption, ensure_dir, read_exact, read_file, remove_dir_all, remove_file_if_present,
+    write_atomic, SharedDir,
 };
 use super::format::{
-    parse_snapshot_dir_name, snapshot_dir_name, PUBLISH_MARKER_NAME, RETIRED_SNAPSHOT_PREFIX,
-    SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
+    parse_snapshot_dir_name, snapshot_dir_name, ManifestFile, SnapshotManifest,
+    PBFILE_BODY_LEN_MAX, PUBLISH_MARKER_NAME, RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_BLOCK_LEN,
+    SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded, SidecarStatus};
 use super::proto::{
@@ -50,6 +52,9 @@ pub struct PublishedFile {
     pub len: u64,
     /// `LocalFileMeta.user_meta`.
     pub file_meta: Option<Bytes>,
+    /// CRC-32C per block from the manifest; `None` for a snapshot without one (written by
+    /// braft), whose reads cannot be verified.
+    pub block_crcs: Option<Vec<u32>>,
 }
 
 /// The latest published snapshot, shared with export cuts.
@@ -76,7 +81,7 @@ impl Published {
             .collect()
     }
 
-    /// Reads bytes of one file.
+    /// Reads bytes of one file; with a manifest every block touched is verified first.
     pub fn read(&self, path: &SnapshotPath, offset: u64, buf: &mut [u8]) -> StorageResult<usize> {
         let Some(file) = self.files.get(path) else {
             return Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into());
@@ -88,7 +93,32 @@ impl Published {
         self.dir.with(|dir| {
             let full = dir.join(path.as_str());
             let handle = self.vfs.open(&full, OpenOptions::READ)?;
-            super::files::read_exact(handle.as_ref(), &mut buf[..n], offset, &full)?;
+            let Some(crcs) = &file.block_crcs else {
+                read_exact(handle.as_ref(), &mut buf[..n], offset, &full)?;
+                return Ok(n);
+            };
+            let mut block = Vec::new();
+            let mut done = 0usize;
+            while done < n {
+                let at = offset + done as u64;
+                let block_idx = at / SNAPSHOT_BLOCK_LEN;
+                let block_start = block_idx * SNAPSHOT_BLOCK_LEN;
+                let block_len = (file.len - block_start).min(SNAPSHOT_BLOCK_LEN) as usize;
+                block.resize(block_len, 0);
+                read_exact(handle.as_ref(), &mut block, block_start, &full)?;
+                let want = crcs.get(block_idx as usize).copied();
+                if want != Some(crc32c::crc32c(&block)) {
+                    return Err(corruption(
+                        &full,
+                        block_start,
+                        "snapshot file block checksum mismatch",
+                    ));
+                }
+                let from = (at - block_start) as usize;
+                let take = (block_len - from).min(n - done);
+                buf[done..done + take].copy_from_slice(&block[from..from + take]);
+                done += take;
+            }
             Ok(n)
         })
     }
@@ -232,6 +262,7 @@ impl SnapshotStore {
                 ),
             ));
         }
+        let manifest = self.load_manifest(snap_dir, policy)?;
         let mut files = BTreeMap::new();
         for (path, file_meta) in names {
             let full = snap_dir.join(path.as_str());
@@ -243,7 +274,19 @@ impl SnapshotStore {
                 }
                 Err(e) => return Err(e.into()),
             };
-            files.insert(path, PublishedFile { len, file_meta });
+            let block_crcs = match manifest.as_ref().map(|m| m.get(path.as_str())) {
+                None => None,
+                Some(Some(entry)) if entry.len == len => Some(entry.block_crcs.clone()),
+                Some(_) if policy.enforces_sidecars() => {
+                    return Err(corruption(
+                        &full,
+                        0,
+                        format!("length {len} does not match the snapshot's checksum manifest"),
+                    ))
+                }
+                Some(_) => None,
+            };
+            files.insert(path, PublishedFile { len, file_meta, block_crcs });
         }
         Ok(Published {
             meta,
@@ -251,6 +294,26 @@ impl SnapshotStore {
             dir: SharedDir::new(Arc::clone(&self.vfs), snap_dir.to_path_buf()),
             vfs: Arc::clone(&self.vfs),
         })
+    }
+
+    /// The snapshot's checksum manifest by path: `None` when absent (braft-written), or
+    /// damaged under a braft-compatible policy.
+    fn load_manifest(
+        &self,
+        snap_dir: &Path,
+        policy: RecoveryPolicy,
+    ) -> StorageResult<Option<BTreeMap<String, ManifestFile>>> {
+        let path = snap_dir.join(SNAPSHOT_MANIFEST_NAME);
+        let Some(bytes) = read_file(&self.vfs, &path, PBFILE_BODY_LEN_MAX)? else {
+            return Ok(None);
+        };
+        match SnapshotManifest::decode(&bytes) {
+            Some(m) => Ok(Some(m.files.into_iter().map(|f| (f.path.clone(), f)).collect())),
+            None if policy.enforces_sidecars() => {
+                Err(corruption(&path, 0, "snapshot checksum manifest is damaged"))
+            }
+            None => Ok(None),
+        }
     }
 
     fn read_marker(&self) -> StorageResult<Option<Index>> {
@@ -367,7 +430,10 @@ impl SnapshotStore {
         let files = staged
             .files
             .into_iter()
-            .map(|(path, (len, file_meta))| (path, PublishedFile { len, file_meta }))
+            .map(|(path, f)| {
+                let block_crcs = Some(f.block_crcs());
+                (path, PublishedFile { len: f.len, file_meta: f.file_meta, block_crcs })
+            })
             .collect();
         let dir = self.dir.join(snapshot_dir_name(index));
         self.current = Some(Arc::new(Published {
@@ -393,12 +459,46 @@ impl SnapshotStore {
     }
 }
 
+/// A file being written: length, file meta, and block checksums so far.
+struct StagedFile {
+    len: u64,
+    file_meta: Option<Bytes>,
+    /// CRC-32C of every complete block.
+    blocks: Vec<u32>,
+    /// CRC-32C of the bytes of the incomplete last block.
+    partial: u32,
+}
+
+impl StagedFile {
+    fn append(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let in_block = self.len % SNAPSHOT_BLOCK_LEN;
+            let n = ((SNAPSHOT_BLOCK_LEN - in_block) as usize).min(data.len());
+            self.partial =
+                crc32c::crc32c_append(if in_block == 0 { 0 } else { self.partial }, &data[..n]);
+            self.len += n as u64;
+            if self.len % SNAPSHOT_BLOCK_LEN == 0 {
+                self.blocks.push(self.partial);
+                self.partial = 0;
+            }
+            data = &data[n..];
+        }
+    }
+
+    fn block_crcs(&self) -> Vec<u32> {
+        let mut crcs = self.blocks.clone();
+        if self.len % SNAPSHOT_BLOCK_LEN != 0 {
+            crcs.push(self.partial);
+        }
+        crcs
+    }
+}
+
 /// A snapshot being written in `temp/`.
 pub struct StagedSnapshot {
     vfs: VfsHandle,
     temp: PathBuf,
-    /// Length and file meta per file.
-    files: BTreeMap<SnapshotPath, (u64, Option<Bytes>)>,
+    files: BTreeMap<SnapshotPath, StagedFile>,
     /// Directories created under `temp/`, to fsync before publishing.
     dirs: BTreeSet<PathBuf>,
     meta: Option<SnapshotMeta>,
@@ -429,7 +529,13 @@ impl StagedSnapshot {
             }
         }
         drop(self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::CREATE_NEW)?);
-        self.files.insert(path.clone(), (0, file_meta.map(Bytes::copy_from_slice)));
+        let file = StagedFile {
+            len: 0,
+            file_meta: file_meta.map(Bytes::copy_from_slice),
+            blocks: Vec::new(),
+            partial: 0,
+        };
+        self.files.insert(path.clone(), file);
         Ok(())
     }
 
@@ -440,14 +546,14 @@ impl StagedSnapshot {
         offset: u64,
         data: &[u8],
     ) -> StorageResult<()> {
-        let Some((len, _)) = self.files.get_mut(path) else {
+        let Some(staged) = self.files.get_mut(path) else {
             return Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into());
         };
-        if offset != *len {
+        if offset != staged.len {
             return Err(ContractError::SnapshotWriteNotAtEnd {
                 path: path.to_string(),
                 offset,
-                len: *len,
+                len: staged.len,
             }
             .into());
         }
@@ -455,7 +561,7 @@ impl StagedSnapshot {
             let file = self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?;
             file.write_at(data, offset)?;
         }
-        *len += data.len() as u64;
+        staged.append(data);
         Ok(())
     }
 
@@ -483,8 +589,20 @@ impl StagedSnapshot {
             self.vfs.sync_dir(dir)?;
         }
         self.vfs.sync_dir(&self.temp)?;
-        let bytes =
-            encode_snapshot_meta(meta, self.files.iter().map(|(p, (_, m))| (p, m.as_ref())));
+        let manifest = SnapshotManifest {
+            files: self
+                .files
+                .iter()
+                .map(|(path, f)| ManifestFile {
+                    path: path.to_string(),
+                    len: f.len,
+                    block_crcs: f.block_crcs(),
+                })
+                .collect(),
+        };
+        write_atomic(&self.vfs, &self.temp, SNAPSHOT_MANIFEST_NAME, &manifest.encode())?;
+        let files = self.files.iter().map(|(p, f)| (p, f.file_meta.as_ref()));
+        let bytes = encode_snapshot_meta(meta, files);
         save_guarded(&self.vfs, &self.temp, SNAPSHOT_META_NAME, &bytes, None)?;
         Ok(())
     }
