@@ -4,19 +4,15 @@ use std::sync::Arc;
 
 use quorumkit_storage::families::memory::MemoryFamily;
 use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::runner::{run_history, RunOptions};
-use quorumkit_storage::vfs::OsVfs;
+use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 
 fn trace_hash(seed: u64, mode: Mode) -> String {
     let config = GeneratorConfig { mode, ..GeneratorConfig::default() };
     let ops = generate(seed, &config);
-    let outcome = run_history(
-        Arc::new(MemoryFamily),
-        "m",
-        Arc::new(OsVfs::new()),
-        &ops,
-        RunOptions::default(),
-    );
+    let disk = disk_for(seed, FaultMode::Mixed);
+    let outcome =
+        run_history_on_disk(Arc::new(MemoryFamily), "m", disk, &ops, RunOptions::default());
     assert!(outcome.failure.is_none(), "seed {seed} failed: {:?}", outcome.failure);
     outcome.trace_hash
 }

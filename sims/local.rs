@@ -21,7 +21,8 @@ use quorumkit_storage::families::local::{
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::sim::conformance::{FamilyFixture, Fixture};
 use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::runner::{run_history, RunOptions};
+use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::state::RaftState;
 use quorumkit_storage::vfs::{OsVfs, VfsHandle};
 
@@ -109,17 +110,23 @@ mod conformance {
     quorumkit_storage::conformance_tests!(super::fixture());
 }
 
-fn run_generated(mode: Mode, seeds: std::ops::Range<u64>, segment_size_max: u64) {
+/// Generated histories on the simulated disk, with power losses and the seed's fault plan.
+fn run_generated(
+    mode: Mode,
+    seeds: std::ops::Range<u64>,
+    faults: FaultMode,
+    segment_size_max: u64,
+) {
     let config = GeneratorConfig { mode, ..GeneratorConfig::default() };
     let family = Arc::new(LocalFamily::with_options(LocalOptions {
         segment_size_max,
         ..LocalOptions::default()
     }));
     for seed in seeds {
-        let dir = tempfile::tempdir().unwrap();
         let ops = generate(seed, &config);
-        let location = dir.path().display().to_string();
-        let outcome = run_history(family.clone(), &location, vfs(), &ops, RunOptions::default());
+        let disk = disk_for(seed, faults);
+        let outcome =
+            run_history_on_disk(family.clone(), "data", disk, &ops, RunOptions::default());
         if let Some(f) = outcome.failure {
             panic!("seed {seed}: {f}");
         }
@@ -127,13 +134,18 @@ fn run_generated(mode: Mode, seeds: std::ops::Range<u64>, segment_size_max: u64)
 }
 
 #[test]
-fn generated_raft_histories_hold() {
-    run_generated(Mode::Raft, 0..12, 512);
+fn generated_raft_histories_hold_through_crashes() {
+    run_generated(Mode::Raft, 0..20, FaultMode::None, 512);
+}
+
+#[test]
+fn generated_raft_histories_hold_under_faults() {
+    run_generated(Mode::Raft, 0..20, FaultMode::Mixed, 512);
 }
 
 #[test]
 fn generated_raw_histories_hold() {
-    run_generated(Mode::Raw, 0..12, 300);
+    run_generated(Mode::Raw, 0..20, FaultMode::Mixed, 300);
 }
 
 // ---------------------------------------------------------------- §5.8 byte vectors

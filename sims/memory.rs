@@ -8,8 +8,9 @@ use quorumkit_storage::families::memory::MemoryFamily;
 use quorumkit_storage::sim::conformance::FamilyFixture;
 use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
 use quorumkit_storage::sim::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
-use quorumkit_storage::sim::runner::{run_history, RunOptions};
-use quorumkit_storage::vfs::OsVfs;
+use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::soak::{disk_for, FaultMode};
+use quorumkit_storage::vfs::{OsVfs, SimDisk};
 
 fn fixture() -> FamilyFixture {
     FamilyFixture::new(Arc::new(MemoryFamily), Arc::new(OsVfs::new()), "mem")
@@ -19,14 +20,9 @@ mod conformance {
     quorumkit_storage::conformance_tests!(super::fixture());
 }
 
-fn run(ops: &[Op]) -> Option<String> {
-    let outcome = run_history(
-        Arc::new(MemoryFamily),
-        "m",
-        Arc::new(OsVfs::new()),
-        ops,
-        RunOptions::default(),
-    );
+fn run(ops: &[Op], disk: Arc<SimDisk>) -> Option<String> {
+    let outcome =
+        run_history_on_disk(Arc::new(MemoryFamily), "m", disk, ops, RunOptions::default());
     outcome.failure.map(|f| f.to_string())
 }
 
@@ -34,7 +30,7 @@ fn run(ops: &[Op]) -> Option<String> {
 fn generated_raft_histories_hold() {
     for seed in 0..40 {
         let ops = generate(seed, &GeneratorConfig::default());
-        if let Some(f) = run(&ops) {
+        if let Some(f) = run(&ops, disk_for(seed, FaultMode::Mixed)) {
             panic!("seed {seed}: {f}");
         }
     }
@@ -45,7 +41,7 @@ fn generated_raw_histories_hold() {
     let config = GeneratorConfig { mode: Mode::Raw, ..GeneratorConfig::default() };
     for seed in 0..40 {
         let ops = generate(seed, &config);
-        if let Some(f) = run(&ops) {
+        if let Some(f) = run(&ops, disk_for(seed, FaultMode::Mixed)) {
             panic!("seed {seed}: {f}");
         }
     }
@@ -89,7 +85,7 @@ proptest! {
 
     #[test]
     fn arbitrary_op_lists_match_the_model(ops in proptest::collection::vec(small_op(), 0..60)) {
-        let failure = run(&ops);
+        let failure = run(&ops, disk_for(0, FaultMode::Swarm));
         prop_assert!(failure.is_none(), "{}", failure.unwrap_or_default());
     }
 }

@@ -2,11 +2,9 @@
 //! registered family). Each must now pass every check, forever.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::sim::regression::{regression_files, Regression};
-use quorumkit_storage::vfs::{OsVfs, VfsHandle};
 
 #[test]
 fn every_regression_history_passes() {
@@ -27,8 +25,7 @@ fn every_regression_history_passes() {
         };
         for family in families {
             let scheme = family.scheme();
-            let vfs: VfsHandle = Arc::new(OsVfs::new());
-            let outcome = regression.replay(family, vfs, 32);
+            let outcome = regression.replay(family, 32);
             if let Some(f) = outcome.failure {
                 failures.push(format!("{} on {scheme}:\n{f}", path.display()));
             }

@@ -3,7 +3,7 @@
 //! - nothing in `src/sim`, `src/vfs` or `src/image` reads the clock, uses unseeded
 //!   randomness or a `HashMap`/`HashSet` (iteration order is not deterministic);
 //! - no `#[ignore]`d tests, no `todo!`/`unimplemented!`;
-//! - lines are at most 100 columns.
+//! - code lines are at most 100 columns (comments may hold wide tables).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -101,11 +101,15 @@ fn no_ignored_tests_or_placeholders_and_short_lines() {
         let text = fs::read_to_string(&file).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
             let n = n + 1;
+            let t = line.trim_start();
+            if t.starts_with("//") {
+                // Comments may hold tables and links; only code is held to 100 columns.
+                continue;
+            }
             if line.chars().count() > 100 {
                 offenders.push(format!("{rel}:{n}: line longer than 100 columns"));
             }
-            let t = line.trim_start();
-            if t.starts_with("//") || rel == "sims/tidy.rs" {
+            if rel == "sims/tidy.rs" {
                 continue;
             }
             for word in ["#[ignore", "todo!(", "unimplemented!("] {

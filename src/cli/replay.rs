@@ -12,8 +12,7 @@ use crate::families::Registry;
 use crate::sim::generator::{generate, GeneratorConfig, Mode};
 use crate::sim::planted::{PlantedBug, PlantedFamily};
 use crate::sim::regression::Regression;
-use crate::sim::runner::{run_history, RunOptions};
-use crate::vfs::{OsVfs, VfsHandle};
+use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode};
 
 /// Arguments of `qk replay`.
 #[derive(Debug, Args)]
@@ -33,6 +32,9 @@ pub struct ReplayArgs {
     /// Ops per history (with --seed).
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
+    /// Fault plans (with --seed), as in `qk soak`.
+    #[arg(long, value_enum, default_value_t = FaultMode::Mixed)]
+    pub faults: FaultMode,
     /// Replay with a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted: Option<PlantedBug>,
@@ -41,11 +43,12 @@ pub struct ReplayArgs {
 /// Runs `qk replay`.
 pub fn run(args: ReplayArgs) -> u8 {
     let registry = Registry::builtin();
-    let (ops, family_name) = match (&args.file, args.seed) {
+    let (regression, family_name) = match (&args.file, args.seed) {
         (Some(path), _) => match Regression::load(path) {
             Ok(r) => {
                 println!("STORY   {}", r.story);
-                (r.ops, args.family.clone().unwrap_or(r.family))
+                let family = args.family.clone().unwrap_or(r.family.clone());
+                (r, family)
             }
             Err(e) => {
                 eprintln!("qk replay: {e}");
@@ -55,7 +58,17 @@ pub fn run(args: ReplayArgs) -> u8 {
         (None, Some(seed)) => {
             let config =
                 GeneratorConfig { mode: args.mode, ops_len: args.ops_len, ..Default::default() };
-            (generate(seed, &config), args.family.clone().unwrap_or_default())
+            let regression = Regression {
+                story: format!("seed {seed}"),
+                family: args.family.clone().unwrap_or_default(),
+                seed: Some(seed),
+                check: None,
+                ops: generate(seed, &config),
+                disk_seed: disk_seed_for(seed),
+                faults: fault_plan_for(seed, args.faults),
+            };
+            let family = regression.family.clone();
+            (regression, family)
         }
         (None, None) => {
             eprintln!("qk replay: give a FILE or --seed S --family F");
@@ -70,11 +83,10 @@ pub fn run(args: ReplayArgs) -> u8 {
         Some(bug) => Arc::new(PlantedFamily::new(family, bug)),
         None => family,
     };
-    let options = RunOptions { trace_tail_len: usize::MAX, ..RunOptions::default() };
-    let vfs: VfsHandle = Arc::new(OsVfs::new());
-    let outcome = run_history(family, "replay", vfs, &ops, options);
+    let outcome = regression.replay(family, usize::MAX);
     println!("FAMILY  {family_name}");
-    println!("OPS     {}", ops.len());
+    println!("FAULTS  {}", serde_json::to_string(&regression.faults).unwrap_or_default());
+    println!("OPS     {}", regression.ops.len());
     println!("TRACE");
     for line in &outcome.trace_tail {
         println!("  {line}");

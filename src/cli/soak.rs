@@ -15,7 +15,7 @@ use crate::contract::Family;
 use crate::families::Registry;
 use crate::sim::generator::Mode;
 use crate::sim::planted::PlantedBug;
-use crate::sim::soak::{run_soak, SeedPlan, Shard, SoakConfig, SoakReport};
+use crate::sim::soak::{run_soak, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport};
 
 /// Arguments of `qk soak`.
 #[derive(Debug, Args)]
@@ -44,6 +44,9 @@ pub struct SoakArgs {
     /// Ops per history.
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
+    /// Fault plans: an honest disk for every seed, a swarm plan for every seed, or half each.
+    #[arg(long, value_enum, default_value_t = FaultMode::Mixed)]
+    pub faults: FaultMode,
     /// Run each seed twice and compare trace hashes.
     #[arg(long)]
     pub check_determinism: bool,
@@ -125,6 +128,7 @@ pub fn run(args: SoakArgs) -> u8 {
     config.generator.mode = args.mode;
     config.generator.ops_len = args.ops_len;
     config.check_determinism = args.check_determinism;
+    config.faults = args.faults;
     config.shrink = !args.no_shrink;
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
@@ -200,14 +204,36 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
 fn print_summary(report: &SoakReport, elapsed: f64) {
     println!();
     println!(
-        "{:<10} {:>10} {:>12} {:>12} {:>8} {:>9} {:>12}",
-        "family", "histories", "steps", "mutations", "reopens", "failures", "steps/s"
+        "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>10}",
+        "family",
+        "histories",
+        "steps",
+        "mutations",
+        "reopens",
+        "crashes",
+        "faults",
+        "refused",
+        "failures",
+        "steps/s",
+        "by check"
     );
     for f in &report.families {
         let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
+        let by_check: Vec<String> =
+            f.failures_by_check.iter().map(|(c, n)| format!("{c}={n}")).collect();
         println!(
-            "{:<10} {:>10} {:>12} {:>12} {:>8} {:>9} {:>12.0}",
-            f.family, f.histories, f.steps, f.mutations, f.reopens, f.failures, rate
+            "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8.0} {:>10}",
+            f.family,
+            f.histories,
+            f.steps,
+            f.mutations,
+            f.reopens,
+            f.crashes,
+            f.faults,
+            f.refusals,
+            f.failures,
+            rate,
+            by_check.join(",")
         );
     }
     println!();
@@ -227,6 +253,8 @@ fn print_failures(report: &SoakReport) {
     for f in &report.failures {
         let _ = writeln!(out, "\n==== FAILURE ====");
         let _ = writeln!(out, "SEED    {}", f.seed);
+        let _ =
+            writeln!(out, "FAULTS  {}", serde_json::to_string(&f.fault_plan).unwrap_or_default());
         let _ = write!(out, "{}", f.failure);
         let _ = writeln!(
             out,
@@ -268,6 +296,7 @@ fn write_json(
             "shard": config.shard,
             "generator": config.generator,
             "planted": config.planted,
+            "faults": config.faults,
         },
         "families": report.families,
         "failures_total": report.failures_total,

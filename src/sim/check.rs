@@ -87,6 +87,9 @@ pub struct CheckFailure {
     pub difference: String,
     /// The last lines of the run's trace.
     pub trace_tail: Vec<String>,
+    /// The last lines of the simulated disk's own trace (empty off a simulated disk).
+    #[serde(default)]
+    pub disk_trace_tail: String,
 }
 
 impl fmt::Display for CheckFailure {
@@ -98,6 +101,12 @@ impl fmt::Display for CheckFailure {
         writeln!(f, "TRACE (last {} lines)", self.trace_tail.len())?;
         for line in &self.trace_tail {
             writeln!(f, "  {line}")?;
+        }
+        if !self.disk_trace_tail.is_empty() {
+            writeln!(f, "DISK TRACE (last lines)")?;
+            for line in self.disk_trace_tail.lines() {
+                writeln!(f, "  {line}")?;
+            }
         }
         Ok(())
     }

@@ -44,6 +44,8 @@ pub struct GeneratorConfig {
     pub file_len_max: u32,
     /// Percent of ops that are clean reopens.
     pub reopen_percent: u32,
+    /// Percent of ops that are power losses (half between steps, half during the next op).
+    pub crash_percent: u32,
 }
 
 impl Default for GeneratorConfig {
@@ -57,6 +59,7 @@ impl Default for GeneratorConfig {
             snapshot_files_max: 5,
             file_len_max: 4096,
             reopen_percent: 2,
+            crash_percent: 4,
         }
     }
 }
@@ -102,6 +105,10 @@ impl<'a> RaftNode<'a> {
             let roll = rng.random_range(0..100u32);
             if roll < self.config.reopen_percent {
                 ops.push(Op::Reopen);
+                continue;
+            }
+            if roll < self.config.reopen_percent + self.config.crash_percent {
+                ops.push(crash_op(rng));
                 continue;
             }
             match rng.random_range(0..100u32) {
@@ -251,6 +258,14 @@ impl<'a> RaftNode<'a> {
     }
 }
 
+fn crash_op(rng: &mut ChaCha8Rng) -> Op {
+    if rng.random_bool(0.5) {
+        Op::Crash
+    } else {
+        Op::CrashDuring { disk_ops: rng.random_range(0..24) }
+    }
+}
+
 fn edge_u64(rng: &mut ChaCha8Rng) -> u64 {
     match rng.random_range(0..10u32) {
         0 => 0,
@@ -319,6 +334,7 @@ fn raw_op(rng: &mut ChaCha8Rng, config: &GeneratorConfig) -> Op {
                 publish: rng.random_range(0..8u32) != 0,
             }
         }
-        _ => Op::Reopen,
+        95..=97 => Op::Reopen,
+        _ => crash_op(rng),
     }
 }

@@ -132,6 +132,14 @@ pub enum Op {
     },
     /// Close the instance and open it again (a clean restart, no crash).
     Reopen,
+    /// Power loss between steps, then reboot and reopen.
+    Crash,
+    /// Arm a power loss `disk_ops` disk operations into the next op (so it strikes in the
+    /// middle of that op's writes and syncs, or right after it when it does fewer).
+    CrashDuring {
+        /// Disk operations of the next op that still take effect.
+        disk_ops: u16,
+    },
 }
 
 /// A snapshot file with its content materialised.
@@ -169,6 +177,10 @@ pub enum Action {
     },
     /// Close and reopen.
     Reopen,
+    /// Power loss now.
+    Crash,
+    /// Arm a power loss this many disk operations into the next action.
+    ArmCrash(u16),
 }
 
 /// What an op needs to know about the current state to resolve.
@@ -228,13 +240,18 @@ impl Op {
                 Action::Snapshot { meta, files: resolve_files(files), publish: *publish }
             }
             Op::Reopen => Action::Reopen,
+            Op::Crash => Action::Crash,
+            Op::CrashDuring { disk_ops } => Action::ArmCrash(*disk_ops),
         }
     }
 
     /// Whether this op changes durable state (everything but `Reopen` and an abandoned
     /// snapshot writer).
     pub fn is_mutation(&self) -> bool {
-        !matches!(self, Op::Reopen | Op::Snapshot { publish: false, .. })
+        !matches!(
+            self,
+            Op::Reopen | Op::Crash | Op::CrashDuring { .. } | Op::Snapshot { publish: false, .. }
+        )
     }
 }
 
@@ -366,6 +383,8 @@ impl fmt::Display for Op {
                 )
             }
             Op::Reopen => write!(f, "reopen()"),
+            Op::Crash => write!(f, "crash()"),
+            Op::CrashDuring { disk_ops } => write!(f, "crash_during_next(disk_ops={disk_ops})"),
         }
     }
 }
@@ -395,6 +414,8 @@ impl fmt::Display for Action {
                 if *publish { "publish" } else { "abandon" }
             ),
             Action::Reopen => write!(f, "reopen()"),
+            Action::Crash => write!(f, "crash()"),
+            Action::ArmCrash(n) => write!(f, "arm_crash(disk_ops={n})"),
         }
     }
 }

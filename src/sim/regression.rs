@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::contract::Family;
 use crate::sim::check::CheckName;
 use crate::sim::ops::Op;
-use crate::sim::runner::{run_history, RunOptions, RunOutcome};
-use crate::vfs::VfsHandle;
+use crate::sim::runner::{run_history_on_disk, RunOptions, RunOutcome};
+use crate::vfs::{FaultPlan, SimDisk, SimDiskOptions};
 
 /// One stored regression history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Regression {
     /// What went wrong and how it was found, for the next reader.
     pub story: String,
@@ -25,6 +25,12 @@ pub struct Regression {
     pub check: Option<CheckName>,
     /// The (shrunk) history. Replaying it must now pass every check.
     pub ops: Vec<Op>,
+    /// Seed of the simulated disk it replays on.
+    #[serde(default)]
+    pub disk_seed: u64,
+    /// Fault plan of that disk (honest when absent).
+    #[serde(default)]
+    pub faults: FaultPlan,
 }
 
 impl Regression {
@@ -51,10 +57,15 @@ impl Regression {
         Ok(path)
     }
 
-    /// Replays the history on `family` with the given trace length.
-    pub fn replay(&self, family: Arc<dyn Family>, vfs: VfsHandle, trace_len: usize) -> RunOutcome {
+    /// Replays the history on `family` on its simulated disk, keeping `trace_len` lines.
+    pub fn replay(&self, family: Arc<dyn Family>, trace_len: usize) -> RunOutcome {
         let options = RunOptions { trace_tail_len: trace_len, ..RunOptions::default() };
-        run_history(family, "regression", vfs, &self.ops, options)
+        let disk = SimDisk::new(SimDiskOptions {
+            seed: self.disk_seed,
+            faults: self.faults.clone(),
+            ..SimDiskOptions::default()
+        });
+        run_history_on_disk(family, "regression", disk, &self.ops, options)
     }
 }
 

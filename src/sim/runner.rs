@@ -4,33 +4,43 @@
 //! After every step the runner checks that the call succeeded or failed exactly as the model
 //! did, and compares what the step can have changed: the retained range, the entries it wrote
 //! or cut at, meta, and the snapshot meta (and the whole snapshot after a publish). Every
-//! `full_check_every` steps, after every reopen and at the end it compares the whole
-//! Raft-visible state. Panics inside the family are caught and reported as the `panic` check.
-//! Every step adds one line to a hashed trace, so two runs of one seed can be compared.
+//! `full_check_every` steps, after every reopen and crash, and at the end it compares the
+//! whole Raft-visible state. Panics inside the family are caught and reported as the `panic`
+//! check. Every step adds one line to a hashed trace, so two runs of a seed can be compared.
+//!
+//! On a [`SimDisk`] the runner also plays power losses (`crash`, `crash_during_next`) and
+//! reacts to injected faults: a mutation that fails because of a fault (or a crash point) is
+//! followed by a power loss, and the recovered state must be one the atomicity table allows
+//! (`crash_atomicity`): for an unacknowledged mutation the state before or after it (any
+//! prefix of an append batch), for an acknowledged one the state after it. Under a dishonest
+//! fault plan (lying fsync, media faults) any state the history produced so far is allowed,
+//! and so is refusing to open or read with an error (failing closed); the run then ends.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::contract::{Family, RaftStorage, StateView, StorageResult};
+use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
 use crate::state::{first_difference, RaftState};
-use crate::vfs::{FileKind, VfsErrorKind, VfsHandle};
+use crate::vfs::{SimDisk, VfsHandle};
 
 /// Largest chunk a snapshot file is written in.
 pub const SNAPSHOT_CHUNK_LEN: usize = 64 * 1024;
+
+/// Lines of the disk's own trace a failure report keeps.
+pub const DISK_TRACE_TAIL_LEN: usize = 24;
 
 /// How a run checks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunOptions {
     /// Compare the whole state every this many steps (and always at the end); 0 means only at
-    /// the end and after reopens.
+    /// the end and after reopens and crashes.
     pub full_check_every: usize,
     /// How many trace lines a failure report keeps.
     pub trace_tail_len: usize,
@@ -54,10 +64,18 @@ pub struct RunStats {
     pub mutations: u64,
     /// Clean close-and-reopen cycles.
     pub reopens: u64,
+    /// Power losses recovered from.
+    pub crashes: u64,
+    /// Faults the disk injected.
+    pub faults: u64,
     /// Whole-state comparisons.
     pub full_checks: u64,
     /// Calls the contract rejected (and the family rejected too).
     pub rejected_calls: u64,
+    /// Mutations that failed because of an injected fault or a crash point.
+    pub failed_mutations: u64,
+    /// Runs ended early because the instance refused (failed closed) under a dishonest disk.
+    pub refusals: u64,
 }
 
 /// The result of running one history.
@@ -112,8 +130,8 @@ impl Trace {
     }
 }
 
-/// Applies one action to an instance (a `Reopen` is the caller's business and does nothing
-/// here).
+/// Applies one action to an instance (restarts and crashes are the caller's business and
+/// do nothing here).
 pub fn apply_action(instance: &mut dyn RaftStorage, action: &Action) -> StorageResult<()> {
     match action {
         Action::Append(entries) => instance.append(entries),
@@ -138,7 +156,21 @@ pub fn apply_action(instance: &mut dyn RaftStorage, action: &Action) -> StorageR
                 Ok(())
             }
         }
-        Action::Reopen => Ok(()),
+        Action::Reopen | Action::Crash | Action::ArmCrash(_) => Ok(()),
+    }
+}
+
+/// Why a run stopped early without a failure.
+enum Stop {
+    /// A check failed.
+    Failed(Box<CheckFailure>),
+    /// The instance failed closed under a dishonest disk: allowed, and the run ends.
+    Refused,
+}
+
+impl From<CheckFailure> for Stop {
+    fn from(f: CheckFailure) -> Self {
+        Stop::Failed(Box::new(f))
     }
 }
 
@@ -147,6 +179,14 @@ pub struct Runner {
     family: Arc<dyn Family>,
     location: String,
     vfs: VfsHandle,
+    disk: Option<Arc<SimDisk>>,
+    /// Whether the disk may lose or corrupt acknowledged data.
+    dishonest: bool,
+    /// Whether the disk can inject faults at all.
+    faulty: bool,
+    /// Digests of every state the history produced (kept only under a dishonest disk).
+    history: BTreeSet<String>,
+    armed: Option<u16>,
     instance: Option<Box<dyn RaftStorage>>,
     model: Model,
     trace: Trace,
@@ -155,24 +195,57 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Opens a fresh instance of `family` at `location` on `vfs`.
+    /// Opens a fresh instance of `family` at `location` on `vfs`. Without a simulated disk a
+    /// crash op is played as a clean reopen.
     pub fn new(
         family: Arc<dyn Family>,
         location: &str,
         vfs: VfsHandle,
         options: RunOptions,
     ) -> StorageResult<Self> {
-        let instance = family.open(location, vfs.clone())?;
-        Ok(Runner {
+        Runner::build(family, location, vfs, None, options)
+    }
+
+    /// Opens a fresh instance of `family` at `location` on a simulated disk, which plays
+    /// crashes and injects the faults of its plan.
+    pub fn on_sim_disk(
+        family: Arc<dyn Family>,
+        location: &str,
+        disk: Arc<SimDisk>,
+        options: RunOptions,
+    ) -> StorageResult<Self> {
+        let vfs: VfsHandle = disk.clone();
+        Runner::build(family, location, vfs, Some(disk), options)
+    }
+
+    fn build(
+        family: Arc<dyn Family>,
+        location: &str,
+        vfs: VfsHandle,
+        disk: Option<Arc<SimDisk>>,
+        options: RunOptions,
+    ) -> StorageResult<Self> {
+        let instance = open_rebooting(family.as_ref(), location, &vfs, disk.as_deref())?;
+        let plan = disk.as_ref().map(|d| d.options().faults);
+        let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
+        let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        let mut runner = Runner {
             family,
             location: location.to_string(),
             vfs,
+            disk,
+            dishonest,
+            faulty,
+            history: BTreeSet::new(),
+            armed: None,
             instance: Some(instance),
             model: Model::new(),
             trace: Trace::new(options.trace_tail_len),
             options,
             stats: RunStats::default(),
-        })
+        };
+        runner.remember_state();
+        Ok(runner)
     }
 
     /// The model as it stands.
@@ -180,19 +253,33 @@ impl Runner {
         &self.model
     }
 
-    /// Runs every op in order, stopping at the first failed check, then compares the whole
-    /// state once more.
+    /// Runs every op in order, stopping at the first failed check (or a refusal under a
+    /// dishonest disk), then compares the whole state once more.
     pub fn run(mut self, ops: &[Op]) -> RunOutcome {
         let mut failure = None;
+        let mut refused = false;
         for (step, op) in ops.iter().enumerate() {
-            if let Err(f) = self.step(step, op) {
-                failure = Some(f);
-                break;
+            match self.step_inner(step, op) {
+                Ok(()) => {}
+                Err(Stop::Failed(f)) => {
+                    failure = Some(*f);
+                    break;
+                }
+                Err(Stop::Refused) => {
+                    refused = true;
+                    break;
+                }
             }
         }
-        if failure.is_none() && !self.options.unchecked {
-            let step = ops.len();
-            failure = self.full_check(step, "end of history").err();
+        if failure.is_none() && !refused && !self.options.unchecked {
+            match self.full_check(ops.len(), "end of history") {
+                Ok(()) => {}
+                Err(Stop::Failed(f)) => failure = Some(*f),
+                Err(Stop::Refused) => {}
+            }
+        }
+        if let Some(disk) = &self.disk {
+            self.stats.faults = disk.fault_stats().faults_total();
         }
         RunOutcome {
             stats: self.stats.clone(),
@@ -203,15 +290,45 @@ impl Runner {
         }
     }
 
-    /// Applies op number `step` to the instance and the model and checks them.
-    pub fn step(&mut self, step: usize, op: &Op) -> Result<(), CheckFailure> {
+    /// Applies op number `step` to the instance and the model and checks them. A refusal
+    /// under a dishonest disk is reported as `Ok` (the caller may stop).
+    pub fn step(&mut self, step: usize, op: &Op) -> Result<(), Box<CheckFailure>> {
+        match self.step_inner(step, op) {
+            Ok(()) | Err(Stop::Refused) => Ok(()),
+            Err(Stop::Failed(f)) => Err(f),
+        }
+    }
+
+    fn step_inner(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         let action = op.resolve(&self.model);
         self.stats.steps += 1;
         if op.is_mutation() {
             self.stats.mutations += 1;
         }
-        if action == Action::Reopen {
-            return self.reopen(step, op);
+        match action {
+            Action::Reopen => return self.reopen(step, op),
+            Action::Crash => {
+                self.trace.push(format!("#{step} crash()"));
+                let after = vec![self.model.state.clone()];
+                return self.crash_and_check(step, op, after);
+            }
+            Action::ArmCrash(n) => {
+                self.trace.push(format!("#{step} arm_crash(disk_ops={n})"));
+                if self.disk.is_some() {
+                    self.armed = Some(n);
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let armed = self.armed.take();
+        // Only a durable family on a disk that can fail needs the state before the step: the
+        // atomicity table allows it back after a failed mutation.
+        let keep_before = self.family.durable() && (armed.is_some() || self.faulty);
+        let before = keep_before.then(|| self.model.state.clone());
+        let faults_before = self.faults_so_far();
+        if let (Some(n), Some(disk)) = (armed, &self.disk) {
+            disk.crash_after_op(disk.op_count() + u64::from(n));
         }
         let model_result = self.model.apply(&action);
         let instance = self.instance.as_mut().expect("instance is open between steps");
@@ -221,7 +338,9 @@ impl Runner {
             Err(panic) => {
                 let what = panic_text(&panic);
                 self.trace.push(format!("#{step} {action} -> panic: {what}"));
-                return Err(self.failure(CheckName::Panic, step, op, format!("panic: {what}")));
+                return Err(self
+                    .failure(CheckName::Panic, step, op, format!("panic: {what}"))
+                    .into());
             }
         };
         let verdict = match &result {
@@ -229,17 +348,35 @@ impl Runner {
             Err(e) => format!("err: {e}"),
         };
         self.trace.push(format!("#{step} {action} -> {verdict}"));
+        let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
+        let fault_struck = halted || self.faults_so_far() > faults_before;
         match (&model_result, &result) {
+            (Ok(()), Err(e)) if fault_struck && !matches!(e, StorageError::Contract(_)) => {
+                // The mutation failed because of a fault or a crash point: unacknowledged.
+                self.stats.failed_mutations += 1;
+                let candidates = match &before {
+                    Some(before) => allowed_after_unacknowledged(before, &action, &self.model),
+                    None => Vec::new(), // a volatile family recovers empty whatever happened
+                };
+                return self.crash_and_check(step, op, candidates);
+            }
             (Ok(()), Err(e)) => {
                 let what = format!("the family failed a call the contract accepts: {e}");
-                return Err(self.failure(CheckName::ModelEquality, step, op, what));
+                return Err(self.failure(CheckName::ModelEquality, step, op, what).into());
             }
             (Err(e), Ok(())) => {
                 let what = format!("the family accepted a call the contract rejects ({e})");
-                return Err(self.failure(CheckName::ModelEquality, step, op, what));
+                return Err(self.failure(CheckName::ModelEquality, step, op, what).into());
             }
             (Err(_), Err(_)) => self.stats.rejected_calls += 1,
             (Ok(()), Ok(())) => {}
+        }
+        self.remember_state();
+        if armed.is_some() && self.disk.is_some() {
+            // The call returned before the crash point struck: it was acknowledged, so only
+            // the state after it is allowed.
+            let after = vec![self.model.state.clone()];
+            return self.crash_and_check(step, op, after);
         }
         if self.options.unchecked {
             return Ok(());
@@ -253,24 +390,21 @@ impl Runner {
         Ok(())
     }
 
-    fn reopen(&mut self, step: usize, op: &Op) -> Result<(), CheckFailure> {
+    fn faults_so_far(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |d| d.fault_stats().faults_total())
+    }
+
+    /// Under a dishonest disk, remembers the model's state as one the history produced.
+    fn remember_state(&mut self) {
+        if self.dishonest {
+            self.history.insert(self.model.state.digest());
+        }
+    }
+
+    fn reopen(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         self.stats.reopens += 1;
         drop(self.instance.take());
-        let opened =
-            catch_unwind(AssertUnwindSafe(|| self.family.open(&self.location, self.vfs.clone())));
-        match opened {
-            Ok(Ok(instance)) => self.instance = Some(instance),
-            Ok(Err(e)) => {
-                self.trace.push(format!("#{step} reopen() -> err: {e}"));
-                let what = format!("reopen failed: {e}");
-                return Err(self.failure(CheckName::ModelEquality, step, op, what));
-            }
-            Err(panic) => {
-                let what = format!("panic during reopen: {}", panic_text(&panic));
-                self.trace.push(format!("#{step} reopen() -> {what}"));
-                return Err(self.failure(CheckName::Panic, step, op, what));
-            }
-        }
+        self.open_again(step, op)?;
         if !self.family.durable() {
             self.model.forget();
         }
@@ -278,42 +412,151 @@ impl Runner {
         self.full_check(step, "reopen()")
     }
 
+    fn open_again(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            open_rebooting(self.family.as_ref(), &self.location, &self.vfs, self.disk.as_deref())
+        }));
+        match opened {
+            Ok(Ok(instance)) => {
+                self.instance = Some(instance);
+                Ok(())
+            }
+            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+                self.trace.push(format!("#{step} open -> refused: {e}"));
+                self.stats.refusals += 1;
+                Err(Stop::Refused)
+            }
+            Ok(Err(e)) => {
+                self.trace.push(format!("#{step} open -> err: {e}"));
+                let check = if self.stats.crashes > 0 {
+                    CheckName::CrashAtomicity
+                } else {
+                    CheckName::ModelEquality
+                };
+                Err(self.failure(check, step, op, format!("reopen failed: {e}")).into())
+            }
+            Err(panic) => {
+                let what = format!("panic during open: {}", panic_text(&panic));
+                self.trace.push(format!("#{step} open -> {what}"));
+                Err(self.failure(CheckName::Panic, step, op, what).into())
+            }
+        }
+    }
+
+    /// Power loss, reboot, reopen; the recovered state must be one of `candidates` (or, under
+    /// a dishonest disk, any state the history produced).
+    fn crash_and_check(
+        &mut self,
+        step: usize,
+        op: &Op,
+        candidates: Vec<RaftState>,
+    ) -> Result<(), Stop> {
+        drop(self.instance.take());
+        let Some(disk) = self.disk.clone() else {
+            // No simulated disk: a crash is a clean restart.
+            self.open_again(step, op)?;
+            if !self.family.durable() {
+                self.model.forget();
+            }
+            return self.full_check(step, "restart (no simulated disk)");
+        };
+        let summary = disk.crash();
+        self.stats.crashes += 1;
+        self.trace.push(format!(
+            "#{step} power loss: {} pending, {} kept, {} torn",
+            summary.pending, summary.kept, summary.torn_writes
+        ));
+        self.open_again(step, op)?;
+        let candidates = if self.family.durable() { candidates } else { vec![RaftState::new()] };
+        let instance = self.instance.as_ref().expect("instance reopened");
+        let captured = catch_unwind(AssertUnwindSafe(|| RaftState::capture(instance.as_ref())));
+        let recovered = match captured {
+            Ok(Ok(state)) => state,
+            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+                self.trace.push(format!("#{step} read after crash -> refused: {e}"));
+                self.stats.refusals += 1;
+                return Err(Stop::Refused);
+            }
+            Ok(Err(e)) => {
+                let what = format!("reading the recovered instance failed: {e}");
+                return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
+            }
+            Err(panic) => {
+                let what = format!("panic while reading after a crash: {}", panic_text(&panic));
+                return Err(self.failure(CheckName::Panic, step, op, what).into());
+            }
+        };
+        let allowed = candidates.contains(&recovered)
+            || (self.dishonest && self.history.contains(&recovered.digest()));
+        if !allowed {
+            let mut what = String::from("the recovered state is not one the contract allows");
+            for (i, c) in candidates.iter().enumerate() {
+                let d = first_difference(&recovered, c).unwrap_or_default();
+                what.push_str(&format!("; vs allowed state {}: {d}", i + 1));
+            }
+            if self.dishonest {
+                what.push_str("; nor any state the history produced (dishonest disk)");
+            }
+            return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
+        }
+        self.trace.push(format!("#{step} recovered {}", &recovered.digest()[..16]));
+        self.model.state = recovered;
+        self.remember_state();
+        Ok(())
+    }
+
     /// Compares what `action` can have changed.
-    fn quick_check(&mut self, step: usize, op: &Op, action: &Action) -> Result<(), CheckFailure> {
+    fn quick_check(&mut self, step: usize, op: &Op, action: &Action) -> Result<(), Stop> {
         let instance = self.instance.as_ref().expect("instance is open");
         let difference = catch_unwind(AssertUnwindSafe(|| {
             quick_difference(instance.as_ref(), &self.model, action)
         }));
         match difference {
             Ok(Ok(None)) => Ok(()),
-            Ok(Ok(Some(what))) => Err(self.failure(CheckName::ModelEquality, step, op, what)),
-            Ok(Err(e)) => {
-                let what = format!("reading the instance failed: {e}");
-                Err(self.failure(CheckName::ModelEquality, step, op, what))
+            Ok(Ok(Some(what))) => {
+                Err(self.failure(CheckName::ModelEquality, step, op, what).into())
             }
+            Ok(Err(e)) => self.read_failed(step, op, e),
             Err(panic) => {
                 let what = format!("panic while reading: {}", panic_text(&panic));
-                Err(self.failure(CheckName::Panic, step, op, what))
+                Err(self.failure(CheckName::Panic, step, op, what).into())
             }
         }
     }
 
+    fn read_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Result<(), Stop> {
+        if self.dishonest && refusal(&e) {
+            self.trace.push(format!("#{step} read -> refused: {e}"));
+            self.stats.refusals += 1;
+            return Err(Stop::Refused);
+        }
+        let what = format!("reading the instance failed: {e}");
+        Err(self.failure(CheckName::ModelEquality, step, op, what).into())
+    }
+
     /// Compares the whole Raft-visible state.
-    fn full_check(&mut self, step: usize, context: &str) -> Result<(), CheckFailure> {
+    fn full_check(&mut self, step: usize, context: &str) -> Result<(), Stop> {
         self.stats.full_checks += 1;
         let instance = self.instance.as_ref().expect("instance is open");
         let captured = catch_unwind(AssertUnwindSafe(|| RaftState::capture(instance.as_ref())));
-        let what = match captured {
+        let (check, what) = match captured {
             Ok(Ok(state)) => match first_difference(&state, &self.model.state) {
                 None => return Ok(()),
                 Some(d) => (CheckName::ModelEquality, format!("instance vs model: {d}")),
             },
-            Ok(Err(e)) => (CheckName::ModelEquality, format!("reading the instance failed: {e}")),
+            Ok(Err(e)) => {
+                if self.dishonest && refusal(&e) {
+                    self.trace.push(format!("#{step} read -> refused: {e}"));
+                    self.stats.refusals += 1;
+                    return Err(Stop::Refused);
+                }
+                (CheckName::ModelEquality, format!("reading the instance failed: {e}"))
+            }
             Err(panic) => {
                 (CheckName::Panic, format!("panic while reading: {}", panic_text(&panic)))
             }
         };
-        Err(self.failure_at(what.0, step, context.to_string(), what.1))
+        Err(self.failure_at(check, step, context.to_string(), what).into())
     }
 
     fn failure(&self, check: CheckName, step: usize, op: &Op, difference: String) -> CheckFailure {
@@ -334,8 +577,73 @@ impl Runner {
             op,
             difference,
             trace_tail: self.trace.tail(),
+            disk_trace_tail: self
+                .disk
+                .as_ref()
+                .map(|d| d.trace_tail(DISK_TRACE_TAIL_LEN))
+                .unwrap_or_default(),
         }
     }
+}
+
+/// Whether an error is a family failing closed (corruption or an I/O error it passed on).
+/// Power losses an open may take before its I/O error counts.
+pub const OPEN_REBOOTS_MAX: usize = 16;
+
+/// Opens `family` at `location`. On a simulated disk, an open that fails with an I/O error
+/// while the disk injected a fault is followed by a power loss and tried again, up to
+/// [`OPEN_REBOOTS_MAX`] times, as a real node would reboot: recovery writes, so an injected
+/// error can interrupt it, and only a power loss shows what is durable (retrying without one
+/// could build on changes a failed fsync dropped).
+fn open_rebooting(
+    family: &dyn Family,
+    location: &str,
+    vfs: &VfsHandle,
+    disk: Option<&SimDisk>,
+) -> StorageResult<Box<dyn RaftStorage>> {
+    let mut reboots = 0;
+    loop {
+        let faults_before = disk.map(|d| d.fault_stats().faults_total());
+        match family.open(location, vfs.clone()) {
+            Err(StorageError::Vfs(e)) => {
+                let faults_after = disk.map(|d| d.fault_stats().faults_total());
+                match disk {
+                    Some(d) if faults_after > faults_before && reboots < OPEN_REBOOTS_MAX => {
+                        d.crash();
+                        reboots += 1;
+                    }
+                    _ => return Err(StorageError::Vfs(e)),
+                }
+            }
+            result => return result,
+        }
+    }
+}
+
+fn refusal(e: &StorageError) -> bool {
+    matches!(e, StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. })
+}
+
+/// The states the atomicity table allows after a crash during an unacknowledged `action`
+/// that took the model from `before` to `after`: before or after; for an append, any prefix
+/// of the batch.
+fn allowed_after_unacknowledged(
+    before: &RaftState,
+    action: &Action,
+    after: &Model,
+) -> Vec<RaftState> {
+    let mut allowed = vec![before.clone()];
+    if let Action::Append(entries) = action {
+        let mut partial = before.clone();
+        for entry in entries.iter().take(entries.len().saturating_sub(1)) {
+            partial.entries.push(entry.clone());
+            allowed.push(partial.clone());
+        }
+    }
+    if after.state != *before {
+        allowed.push(after.state.clone());
+    }
+    allowed
 }
 
 /// The first difference between `instance` and `model` in what `action` can have changed.
@@ -403,26 +711,26 @@ pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Removes whatever a durable family left at `location` (a file tree), so that a history
-/// starts from a fresh instance and leaves nothing behind on a real disk.
-fn clear_location(vfs: &VfsHandle, location: &Path) -> StorageResult<()> {
-    let meta = match vfs.metadata(location) {
-        Ok(meta) => meta,
-        Err(e) if e.kind == VfsErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if meta.kind == FileKind::File {
-        return Ok(vfs.remove_file(location)?);
+fn open_failure(family: &str, e: StorageError) -> RunOutcome {
+    RunOutcome {
+        stats: RunStats::default(),
+        trace_hash: String::new(),
+        final_digest: String::new(),
+        failure: Some(CheckFailure {
+            check: CheckName::ModelEquality,
+            family: family.to_string(),
+            step: 0,
+            op: "open".to_string(),
+            difference: format!("a fresh instance failed to open: {e}"),
+            trace_tail: Vec::new(),
+            disk_trace_tail: String::new(),
+        }),
+        trace_tail: Vec::new(),
     }
-    for entry in vfs.read_dir(location)? {
-        clear_location(vfs, &location.join(&entry.name))?;
-    }
-    Ok(vfs.remove_dir(location)?)
 }
 
-/// Runs `ops` on a fresh instance of `family` at `location` on `vfs`; an instance that fails
-/// to open is reported as a `model_equality` failure at step 0. Anything already at
-/// `location` is removed first, and the location is removed again afterwards.
+/// Runs `ops` on a fresh instance of `family` at `location` on `vfs` (no crashes: crash ops
+/// are clean restarts); an instance that fails to open is a failure at step 0.
 pub fn run_history(
     family: Arc<dyn Family>,
     location: &str,
@@ -431,30 +739,34 @@ pub fn run_history(
     options: RunOptions,
 ) -> RunOutcome {
     let scheme = family.scheme().to_string();
-    let cleared = clear_location(&vfs, Path::new(location));
-    let opened = cleared.and_then(|()| Runner::new(family, location, vfs.clone(), options));
-    let outcome = run_opened(opened, scheme, ops);
-    // Best effort: a leftover only costs disk space; the next run clears it.
-    let _ = clear_location(&vfs, Path::new(location));
-    outcome
+    match Runner::new(family, location, vfs, options) {
+        Ok(runner) => runner.run(ops),
+        Err(e) => open_failure(&scheme, e),
+    }
 }
 
-fn run_opened(opened: StorageResult<Runner>, scheme: String, ops: &[Op]) -> RunOutcome {
-    match opened {
+/// Runs `ops` on a fresh instance of `family` at `location` on a simulated disk, with power
+/// losses and the disk's fault plan.
+pub fn run_history_on_disk(
+    family: Arc<dyn Family>,
+    location: &str,
+    disk: Arc<SimDisk>,
+    ops: &[Op],
+    options: RunOptions,
+) -> RunOutcome {
+    let scheme = family.scheme().to_string();
+    let dishonest = !disk.options().faults.is_honest();
+    match Runner::on_sim_disk(family, location, disk, options) {
         Ok(runner) => runner.run(ops),
-        Err(e) => RunOutcome {
-            stats: RunStats::default(),
+        // Under a dishonest disk, refusing to open (failing closed) is always allowed, even
+        // for the first open: the disk may have lied during it.
+        Err(e) if dishonest && refusal(&e) => RunOutcome {
+            stats: RunStats { refusals: 1, ..RunStats::default() },
             trace_hash: String::new(),
             final_digest: String::new(),
-            failure: Some(CheckFailure {
-                check: CheckName::ModelEquality,
-                family: scheme,
-                step: 0,
-                op: "open".to_string(),
-                difference: format!("a fresh instance failed to open: {e}"),
-                trace_tail: Vec::new(),
-            }),
-            trace_tail: Vec::new(),
+            failure: None,
+            trace_tail: vec![format!("open -> refused: {e}")],
         },
+        Err(e) => open_failure(&scheme, e),
     }
 }

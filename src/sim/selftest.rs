@@ -10,9 +10,9 @@ use crate::contract::Family;
 use crate::sim::check::CheckName;
 use crate::sim::generator::{generate, GeneratorConfig};
 use crate::sim::planted::{PlantedBug, PlantedFamily};
-use crate::sim::runner::{run_history, RunOptions};
+use crate::sim::runner::{run_history_on_disk, RunOptions};
 use crate::sim::shrink::shrink;
-use crate::vfs::{OsVfs, VfsHandle};
+use crate::sim::soak::{disk_for, FaultMode};
 
 /// The verdict for one planted bug on one family.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +52,6 @@ pub fn run_selftest(
     seeds_max: u64,
 ) -> SelftestResult {
     let planted: Arc<dyn Family> = Arc::new(PlantedFamily::new(family.clone(), bug));
-    let vfs = || Arc::new(OsVfs::new()) as VfsHandle;
     let mut result = SelftestResult {
         bug,
         family: family.scheme().to_string(),
@@ -66,15 +65,16 @@ pub fn run_selftest(
     };
     for seed in 0..seeds_max {
         let ops = generate(seed, generator);
-        let outcome = run_history(planted.clone(), "selftest", vfs(), &ops, RunOptions::default());
+        let run = |ops: &[crate::sim::ops::Op]| {
+            let disk = disk_for(seed, FaultMode::Mixed);
+            run_history_on_disk(planted.clone(), "selftest", disk, ops, RunOptions::default())
+        };
+        let outcome = run(&ops);
         result.seeds_run += 1;
         result.steps_to_detection += outcome.stats.steps;
         if let Some(failure) = outcome.failure {
-            let (shrunk, _) = shrink(&ops, failure.check, |candidate| {
-                run_history(planted.clone(), "selftest", vfs(), candidate, RunOptions::default())
-                    .failure
-                    .map(|f| f.check)
-            });
+            let (shrunk, _) =
+                shrink(&ops, failure.check, |candidate| run(candidate).failure.map(|f| f.check));
             result.caught_by = Some(failure.check);
             result.seed = Some(seed);
             result.original_len = ops.len();

@@ -14,9 +14,11 @@ use crate::sim::generator::{generate, GeneratorConfig, Mode};
 use crate::sim::ops::Op;
 use crate::sim::planted::{PlantedBug, PlantedFamily};
 use crate::sim::regression::Regression;
-use crate::sim::runner::{run_history, RunOptions, RunOutcome};
+use crate::sim::runner::{run_history_on_disk, RunOptions, RunOutcome};
 use crate::sim::shrink::shrink;
-use crate::vfs::{OsVfs, VfsHandle};
+use crate::vfs::{FaultPlan, SimDisk, SimDiskOptions};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// Which seeds a soak runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +47,48 @@ pub struct Shard {
     pub count: u64,
 }
 
-/// Builds the file system a run works on, from the run's seed.
-pub type DiskFactory = Arc<dyn Fn(u64) -> VfsHandle + Send + Sync>;
+/// Which fault plans a soak's seeds run under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultMode {
+    /// An honest disk for every seed (power losses only).
+    None,
+    /// A swarm-drawn fault plan for every seed.
+    Swarm,
+    /// Half the seeds honest, half swarm (drawn from the seed).
+    Mixed,
+}
+
+/// The fault plan seed `seed` runs under in `mode`: a pure function of both.
+pub fn fault_plan_for(seed: u64, mode: FaultMode) -> FaultPlan {
+    let disk_seed = seed ^ 0x5eed_d15c_0000_0000;
+    match mode {
+        FaultMode::None => FaultPlan::none(),
+        FaultMode::Swarm => FaultPlan::swarm(disk_seed),
+        FaultMode::Mixed => {
+            let mut rng = ChaCha8Rng::seed_from_u64(disk_seed);
+            if rng.random_bool(0.5) {
+                FaultPlan::none()
+            } else {
+                FaultPlan::swarm_from(&mut rng)
+            }
+        }
+    }
+}
+
+/// The seed of the simulated disk that history seed `seed` runs on.
+pub fn disk_seed_for(seed: u64) -> u64 {
+    seed ^ 0xd15c
+}
+
+/// The simulated disk seed `seed` runs on.
+pub fn disk_for(seed: u64, mode: FaultMode) -> Arc<SimDisk> {
+    SimDisk::new(SimDiskOptions {
+        seed: disk_seed_for(seed),
+        faults: fault_plan_for(seed, mode),
+        ..SimDiskOptions::default()
+    })
+}
 
 /// Everything a soak needs.
 #[derive(Clone)]
@@ -69,8 +111,8 @@ pub struct SoakConfig {
     pub check_determinism: bool,
     /// At most this many failures are shrunk and reported in full.
     pub failures_max: usize,
-    /// The disk each run works on.
-    pub disk: DiskFactory,
+    /// The fault plans seeds run under.
+    pub faults: FaultMode,
     /// Where shrunk failures are saved as regression histories (never for planted bugs).
     pub regressions_dir: Option<PathBuf>,
 }
@@ -88,7 +130,7 @@ impl SoakConfig {
             shrink: true,
             check_determinism: false,
             failures_max: 5,
-            disk: Arc::new(|_seed| Arc::new(OsVfs::new()) as VfsHandle),
+            faults: FaultMode::Mixed,
             regressions_dir: None,
         }
     }
@@ -102,6 +144,14 @@ impl SoakConfig {
         }
         if self.generator.ops_len != GeneratorConfig::default().ops_len {
             cmd.push_str(&format!(" --ops {}", self.generator.ops_len));
+        }
+        if self.faults != FaultMode::Mixed {
+            let mode = match self.faults {
+                FaultMode::None => "none",
+                FaultMode::Swarm => "swarm",
+                FaultMode::Mixed => "mixed",
+            };
+            cmd.push_str(&format!(" --faults {mode}"));
         }
         if let Some(bug) = self.planted {
             cmd.push_str(&format!(" --planted {}", bug.name()));
@@ -123,6 +173,14 @@ pub struct FamilySummary {
     pub mutations: u64,
     /// Clean reopens.
     pub reopens: u64,
+    /// Power losses recovered from.
+    pub crashes: u64,
+    /// Faults the simulated disks injected.
+    pub faults: u64,
+    /// Mutations that failed because of a fault or a crash point.
+    pub failed_mutations: u64,
+    /// Histories that ended with the instance failing closed under a dishonest disk.
+    pub refusals: u64,
     /// Failed histories.
     pub failures: u64,
     /// Failed histories per check name.
@@ -138,6 +196,8 @@ pub struct SoakFailure {
     pub family: String,
     /// The failure on the original history.
     pub failure: CheckFailure,
+    /// The fault plan the seed ran under.
+    pub fault_plan: FaultPlan,
     /// Length of the original history.
     pub original_len: usize,
     /// The shrunk history (the original when shrinking is off).
@@ -221,6 +281,10 @@ pub fn run_soak(
             summary.steps += outcome.stats.steps;
             summary.mutations += outcome.stats.mutations;
             summary.reopens += outcome.stats.reopens;
+            summary.crashes += outcome.stats.crashes;
+            summary.faults += outcome.stats.faults;
+            summary.failed_mutations += outcome.stats.failed_mutations;
+            summary.refusals += outcome.stats.refusals;
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, &ops);
@@ -235,6 +299,7 @@ pub fn run_soak(
                             outcome.trace_hash, again.trace_hash
                         ),
                         trace_tail: Vec::new(),
+                        disk_trace_tail: String::new(),
                     });
                 }
             }
@@ -260,14 +325,9 @@ pub fn run_soak(
 }
 
 fn run_one(config: &SoakConfig, family: &Arc<dyn Family>, seed: u64, ops: &[Op]) -> RunOutcome {
-    let vfs = (config.disk)(seed);
-    // A location of its own per process: parallel soaks on the real disk must not share the
-    // directories of a durable family (run_history clears it before and after).
-    let location = std::env::temp_dir()
-        .join(format!("qk-soak-{}", std::process::id()))
-        .join(format!("{}-{seed}", family.scheme()));
-    let location = location.display().to_string();
-    run_history(family.clone(), &location, vfs, ops, config.run.clone())
+    let disk = disk_for(seed, config.faults);
+    let location = format!("soak/{}-{seed}", family.scheme());
+    run_history_on_disk(family.clone(), &location, disk, ops, config.run.clone())
 }
 
 fn shrink_failure(
@@ -281,6 +341,7 @@ fn shrink_failure(
     if !config.shrink || failure.check == CheckName::Determinism {
         return SoakFailure {
             seed,
+            fault_plan: fault_plan_for(seed, config.faults),
             family: family.scheme().to_string(),
             original_len: ops.len(),
             shrunk: ops.to_vec(),
@@ -297,6 +358,7 @@ fn shrink_failure(
     let shrunk_failure = run_one(config, family, seed, &shrunk).failure;
     SoakFailure {
         seed,
+        fault_plan: fault_plan_for(seed, config.faults),
         family: family.scheme().to_string(),
         original_len: ops.len(),
         shrunk,
@@ -322,6 +384,8 @@ fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
         seed: Some(found.seed),
         check: Some(found.failure.check),
         ops: found.shrunk.clone(),
+        disk_seed: disk_seed_for(found.seed),
+        faults: found.fault_plan.clone(),
     };
     Some(match regression.save(dir) {
         Ok(path) => path.display().to_string(),

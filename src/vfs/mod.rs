@@ -15,12 +15,17 @@
 
 mod error;
 mod os;
+pub mod sim;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use error::{VfsError, VfsErrorKind, VfsResult};
 pub use os::OsVfs;
+pub use sim::{
+    CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultPlan,
+    FaultRate, FaultStats, Image, ListingEntry, Mark, SimDisk, SimDiskOptions,
+};
 
 /// A shared handle to a file system.
 pub type VfsHandle = Arc<dyn Vfs>;
@@ -57,7 +62,9 @@ impl OpenOptions {
 }
 
 /// What a directory entry or path is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum FileKind {
     /// A regular file.
     File,

@@ -361,25 +361,83 @@ pub fn sidecar_name(name: &str) -> String {
 
 /// The checksum sidecar of a ProtoBufFile: the CRC-32C and length of the whole file as last
 /// written by this family, and of the version before it (so a crash between writing the
-/// sidecar and renaming the new file in leaves a sidecar that vouches for either).
+/// sidecar and renaming the new file in leaves a sidecar that vouches for either), plus the
+/// instance's [`CrossMark`] at that save.
 ///
-/// Layout: `"QKCK"` | version u8 = 1 | count u8 (1 or 2) | count × (len u32 BE, crc u32 BE)
-/// | CRC-32C u32 BE of every byte before it.
+/// Layout: `"QKCK"` | version u8 = 2 | count u8 (1 or 2) | count × (len u32 BE, crc u32 BE)
+/// | mark: epoch, first, last, last_term + 1 (0: none), meta_seq, snapshot_seq, each u64 BE |
+/// CRC-32C u32 BE of every byte before it. Version 1 (no mark) is read too.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Sidecar {
     /// `(len, crc32c)` of the file versions this sidecar vouches for, newest first.
     pub versions: Vec<(u32, u32)>,
+    /// The instance's cross mark at the save.
+    pub mark: Option<CrossMark>,
+}
+
+/// Where every structure of the instance stood at an acknowledged moment, recorded with each
+/// rarely written file (the `raft_meta`, snapshot meta and `log_meta` sidecars and the log
+/// epoch record) so that an open can tell when an acknowledged write to *another* structure
+/// was lost while a later one survived (a lying fsync), and fail closed instead of showing a
+/// state no history produced:
+/// - the log: its truncation epoch (bumped durably before every truncate_suffix and reset),
+///   its first and last index and the last entry's term; in the same epoch the log must
+///   start at or after `first` and reach `last` with the same term;
+/// - `raft_meta`: how many saves (its own sidecar holds its count);
+/// - the snapshot: how many publishes (its own sidecar holds its count).
+///
+/// Residual gap: a lost `raft_meta` save or snapshot publish followed only by appends is not
+/// detected (appends write nothing but braft's bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CrossMark {
+    /// The log's truncation epoch.
+    pub epoch: u64,
+    /// The log's first index.
+    pub first: Index,
+    /// The log's last index.
+    pub last: Index,
+    /// The term of the entry at `last`, when the log held it.
+    pub last_term: Option<u64>,
+    /// `raft_meta` saves so far.
+    pub meta_seq: u64,
+    /// Snapshot publishes so far.
+    pub snapshot_seq: u64,
 }
 
 /// Magic of a [`Sidecar`].
 pub const SIDECAR_MAGIC: &[u8; 4] = b"QKCK";
 /// Version of the [`Sidecar`] layout.
-pub const SIDECAR_VERSION: u8 = 1;
+pub const SIDECAR_VERSION: u8 = 2;
+/// Bytes of an encoded [`CrossMark`].
+const CROSS_MARK_LEN: usize = 48;
+
+impl CrossMark {
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        let term = self.last_term.map_or(0, |t| t.saturating_add(1));
+        for v in [self.epoch, self.first, self.last, term, self.meta_seq, self.snapshot_seq] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<CrossMark> {
+        let v = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(bytes.get(8 * i..8 * i + 8)?.try_into().ok()?))
+        };
+        Some(CrossMark {
+            epoch: v(0)?,
+            first: v(1)?,
+            last: v(2)?,
+            last_term: v(3)?.checked_sub(1),
+            meta_seq: v(4)?,
+            snapshot_seq: v(5)?,
+        })
+    }
+}
 
 impl Sidecar {
     /// The stored bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(6 + 8 * self.versions.len() + 4);
+        let mut out = Vec::with_capacity(6 + 8 * self.versions.len() + CROSS_MARK_LEN + 4);
         out.extend_from_slice(SIDECAR_MAGIC);
         out.push(SIDECAR_VERSION);
         out.push(self.versions.len() as u8);
@@ -387,6 +445,7 @@ impl Sidecar {
             out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(&crc.to_be_bytes());
         }
+        self.mark.unwrap_or_default().encode_into(&mut out);
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
@@ -394,27 +453,29 @@ impl Sidecar {
 
     /// Parses stored bytes; `None` when they are not a well-formed sidecar.
     pub fn decode(bytes: &[u8]) -> Option<Sidecar> {
-        if bytes.len() < 10 || &bytes[..4] != SIDECAR_MAGIC || bytes[4] != SIDECAR_VERSION {
+        if bytes.len() < 10 || &bytes[..4] != SIDECAR_MAGIC {
             return None;
         }
+        let version = bytes[4];
         let count = usize::from(bytes[5]);
-        if count == 0 || count > 2 || bytes.len() != 6 + 8 * count + 4 {
+        let mark_len = match version {
+            1 => 0,
+            2 => CROSS_MARK_LEN,
+            _ => return None,
+        };
+        if count == 0 || count > 2 || bytes.len() != 6 + 8 * count + mark_len + 4 {
             return None;
         }
-        let body = &bytes[..bytes.len() - 4];
-        let stored = u32::from_be_bytes(bytes[bytes.len() - 4..].try_into().ok()?);
-        if crc32c::crc32c(body) != stored {
+        let (body, tail) = bytes.split_at(bytes.len() - 4);
+        if crc32c::crc32c(body).to_be_bytes() != tail {
             return None;
         }
-        let versions = (0..count)
-            .map(|i| {
-                let at = 6 + 8 * i;
-                let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
-                let crc = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().unwrap_or_default());
-                (len, crc)
-            })
-            .collect();
-        Some(Sidecar { versions })
+        let u32_at =
+            |at: usize| u32::from_be_bytes(body[at..at + 4].try_into().unwrap_or_default());
+        let versions = (0..count).map(|i| (u32_at(6 + 8 * i), u32_at(10 + 8 * i))).collect();
+        let mark =
+            if version == 2 { Some(CrossMark::decode(&body[6 + 8 * count..])?) } else { None };
+        Some(Sidecar { versions, mark })
     }
 
     /// Whether `file` is a version this sidecar vouches for.
@@ -427,6 +488,31 @@ impl Sidecar {
     pub fn fingerprint(file: &[u8]) -> (u32, u32) {
         (file.len() as u32, crc32c::crc32c(file))
     }
+}
+
+/// The log's truncation epoch record, `log/qk_log_epoch`, with the instance's cross mark:
+/// `"QKEP"` | [`CrossMark`] (48 bytes) | CRC-32C u32 BE.
+pub const LOG_EPOCH_NAME: &str = "qk_log_epoch";
+
+/// Encodes a log epoch record.
+pub fn encode_log_epoch(mark: &CrossMark) -> Vec<u8> {
+    let mut out = b"QKEP".to_vec();
+    mark.encode_into(&mut out);
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Decodes a log epoch record.
+pub fn decode_log_epoch(bytes: &[u8]) -> Option<CrossMark> {
+    if bytes.len() != 4 + CROSS_MARK_LEN + 4 || &bytes[..4] != b"QKEP" {
+        return None;
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    if crc32c::crc32c(body).to_be_bytes() != tail {
+        return None;
+    }
+    CrossMark::decode(&body[4..])
 }
 
 /// The redo record of a multi-step log mutation, written (and directory-synced) before the

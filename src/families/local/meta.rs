@@ -26,7 +26,7 @@ use crate::vfs::VfsHandle;
 
 use super::files::{corruption, ensure_dir, read_file, write_atomic};
 use super::format::{
-    sidecar_name, Sidecar, PBFILE_BODY_LEN_MAX, PBFILE_PREFIX_LEN, RAFT_META_NAME,
+    sidecar_name, CrossMark, Sidecar, PBFILE_BODY_LEN_MAX, PBFILE_PREFIX_LEN, RAFT_META_NAME,
 };
 use super::peer::{is_no_vote, PeerAddr};
 use super::proto::{pbfile_decode, pbfile_encode, StablePbMeta};
@@ -53,6 +53,11 @@ pub struct GuardedFile {
     pub bytes: Vec<u8>,
     /// The sidecar check.
     pub status: SidecarStatus,
+    /// The cross mark the sidecar recorded, when it vouches for the file.
+    pub mark: Option<CrossMark>,
+    /// Whether the file is the version *before* the sidecar's save (a crash between the two
+    /// writes of a save).
+    pub is_previous: bool,
 }
 
 /// Reads `dir/name` and checks it against its sidecar, without judging.
@@ -62,15 +67,19 @@ pub fn load_guarded(vfs: &VfsHandle, dir: &Path, name: &str) -> StorageResult<Op
     else {
         return Ok(None);
     };
-    let status = match read_file(vfs, &dir.join(sidecar_name(name)), 4096)? {
-        None => SidecarStatus::Missing,
+    let sidecar_path = dir.join(sidecar_name(name));
+    let (status, mark, is_previous) = match read_file(vfs, &sidecar_path, 4096)? {
+        None => (SidecarStatus::Missing, None, false),
         Some(raw) => match Sidecar::decode(&raw) {
-            None => SidecarStatus::Unreadable,
-            Some(sidecar) if sidecar.vouches_for(&bytes) => SidecarStatus::Verified,
-            Some(_) => SidecarStatus::Mismatch,
+            None => (SidecarStatus::Unreadable, None, false),
+            Some(sidecar) if sidecar.vouches_for(&bytes) => {
+                let newest = sidecar.versions.first() == Some(&Sidecar::fingerprint(&bytes));
+                (SidecarStatus::Verified, sidecar.mark, !newest)
+            }
+            Some(_) => (SidecarStatus::Mismatch, None, false),
         },
     };
-    Ok(Some(GuardedFile { bytes, status }))
+    Ok(Some(GuardedFile { bytes, status, mark, is_previous }))
 }
 
 /// Applies `policy` to a loaded guarded file: the sidecar rule of the module doc.
@@ -96,21 +105,22 @@ pub fn judge_guarded(policy: RecoveryPolicy, path: &Path, file: &GuardedFile) ->
     }
 }
 
-/// Saves `bytes` as `dir/name`: sidecar (vouching for `previous` and the new bytes), then
-/// the file. Returns the new fingerprint, to pass as `previous` next time.
+/// Saves `bytes` as `dir/name`: sidecar (vouching for `previous` and the new bytes, with
+/// the instance's cross `mark`), then the file. Returns the new fingerprint, to pass as `previous` next time.
 pub fn save_guarded(
     vfs: &VfsHandle,
     dir: &Path,
     name: &str,
     bytes: &[u8],
     previous: Option<(u32, u32)>,
+    mark: Option<CrossMark>,
 ) -> StorageResult<(u32, u32)> {
     let new = Sidecar::fingerprint(bytes);
     let mut versions = vec![new];
     if let Some(prev) = previous.filter(|p| *p != new) {
         versions.push(prev);
     }
-    write_atomic(vfs, dir, &sidecar_name(name), &Sidecar { versions }.encode())?;
+    write_atomic(vfs, dir, &sidecar_name(name), &Sidecar { versions, mark }.encode())?;
     write_atomic(vfs, dir, name, bytes)?;
     Ok(new)
 }
@@ -121,6 +131,9 @@ pub struct MetaStore {
     dir: PathBuf,
     meta: Meta,
     fingerprint: Option<(u32, u32)>,
+    mark: Option<CrossMark>,
+    /// Whether the loaded file predates its sidecar's save (that save never finished).
+    is_previous: bool,
 }
 
 impl MetaStore {
@@ -128,14 +141,17 @@ impl MetaStore {
     pub fn open(vfs: VfsHandle, dir: PathBuf, policy: RecoveryPolicy) -> StorageResult<Self> {
         ensure_dir(&vfs, &dir)?;
         let path = dir.join(RAFT_META_NAME);
-        let (meta, fingerprint) = match load_guarded(&vfs, &dir, RAFT_META_NAME)? {
-            None => (Meta::INITIAL, None),
+        let mut is_previous = false;
+        let (meta, fingerprint, mark) = match load_guarded(&vfs, &dir, RAFT_META_NAME)? {
+            None => (Meta::INITIAL, None, None),
             Some(file) => {
                 judge_guarded(policy, &path, &file)?;
-                (decode_raft_meta(&file.bytes, &path)?, Some(Sidecar::fingerprint(&file.bytes)))
+                let meta = decode_raft_meta(&file.bytes, &path)?;
+                is_previous = file.is_previous;
+                (meta, Some(Sidecar::fingerprint(&file.bytes)), file.mark)
             }
         };
-        Ok(MetaStore { vfs, dir, meta, fingerprint })
+        Ok(MetaStore { vfs, dir, meta, fingerprint, mark, is_previous })
     }
 
     /// The current term and vote.
@@ -143,11 +159,30 @@ impl MetaStore {
         &self.meta
     }
 
-    /// Saves term and vote durably.
-    pub fn save(&mut self, meta: &Meta) -> StorageResult<()> {
+    /// The cross mark recorded with the current `raft_meta`, if any.
+    pub fn mark(&self) -> Option<CrossMark> {
+        self.mark
+    }
+
+    /// How many times this family saved `raft_meta` (0 for a legacy or absent file).
+    pub fn seq(&self) -> u64 {
+        self.mark.map_or(0, |m| m.meta_seq - u64::from(self.is_previous && m.meta_seq > 0))
+    }
+
+    /// The path of `raft_meta`.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(RAFT_META_NAME)
+    }
+
+    /// Saves term and vote durably with the instance's cross `mark` (whose `meta_seq`
+    /// counts this save).
+    pub fn save(&mut self, meta: &Meta, mark: CrossMark) -> StorageResult<()> {
         let bytes = encode_raft_meta(meta)?;
+        let previous = self.fingerprint;
         self.fingerprint =
-            Some(save_guarded(&self.vfs, &self.dir, RAFT_META_NAME, &bytes, self.fingerprint)?);
+            Some(save_guarded(&self.vfs, &self.dir, RAFT_META_NAME, &bytes, previous, Some(mark))?);
+        self.mark = Some(mark);
+        self.is_previous = false;
         self.meta = meta.clone();
         Ok(())
     }
@@ -162,6 +197,8 @@ impl MetaStore {
         self.vfs.sync_dir(&self.dir)?;
         self.meta = Meta::INITIAL;
         self.fingerprint = None;
+        self.mark = None;
+        self.is_previous = false;
         Ok(())
     }
 }

@@ -245,7 +245,11 @@ impl std::fmt::Debug for LocalStorage {
 }
 
 impl LocalStorage {
-    /// Opens (creating if absent) the instance at `paths`.
+    /// Opens (creating if absent) the instance at `paths`, running recovery.
+    ///
+    /// Recovery writes (trimming a torn tail, finishing an interrupted operation, a fresh
+    /// `log_meta`), so an I/O error can fail the open. It is not retried here: after a failed
+    /// fsync only a restart of the machine shows what is durable.
     pub fn open(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
         ensure_dir(&vfs, &paths.log)?;
         let marker = paths.log.join(IMPORT_MARKER_NAME);
@@ -261,6 +265,11 @@ impl LocalStorage {
         let meta = MetaStore::open(Arc::clone(&vfs), paths.raft_meta.clone(), options.recovery)?;
         let snapshots =
             SnapshotStore::open(Arc::clone(&vfs), paths.snapshot.clone(), options.recovery)?;
+        let mut log = log;
+        log.set_others(meta.seq(), snapshots.seq());
+        if options.recovery.enforces_sidecars() {
+            check_cross_marks(&log, &meta, &snapshots)?;
+        }
         Ok(LocalStorage { vfs, paths, log, meta, snapshots, poisoned: None })
     }
 
@@ -303,6 +312,7 @@ impl LocalStorage {
     fn wipe(&mut self) -> StorageResult<()> {
         self.snapshots.wipe()?;
         self.meta.wipe()?;
+        self.log.set_others(0, 0);
         self.log.reset(1)?;
         Ok(())
     }
@@ -310,6 +320,92 @@ impl LocalStorage {
     fn clear_import_marker(&self) -> StorageResult<()> {
         remove_file_if_present(&self.vfs, &self.paths.log.join(IMPORT_MARKER_NAME))?;
         self.vfs.sync_dir(&self.paths.log)?;
+        Ok(())
+    }
+}
+
+/// Checks every cross mark the open found against the structures it names (see
+/// [`format::CrossMark`]): an acknowledged write to one structure that is missing while a
+/// later write to another survived means a lying fsync, and the open fails closed.
+fn check_cross_marks(
+    log: &LogStore,
+    meta: &MetaStore,
+    snapshots: &SnapshotStore,
+) -> StorageResult<()> {
+    // (mark, file it came from, which structure wrote it)
+    let mut marks: Vec<(format::CrossMark, PathBuf, Writer)> = Vec::new();
+    if let Some(mark) = meta.mark() {
+        marks.push((mark, meta.path(), Writer::Meta));
+    }
+    if let Some(snapshot) = snapshots.current() {
+        if let Some(mark) = snapshot.mark {
+            marks.push((mark, snapshot.dir.path(), Writer::Snapshot));
+        }
+    }
+    marks.extend(log.loaded_marks().iter().map(|(m, p)| (*m, p.clone(), Writer::Log)));
+    for (mark, path, writer) in marks {
+        let lost = |what: &str, have: u64, want: u64| {
+            files::corruption(
+                &path,
+                0,
+                format!(
+                    "written after {what} number {want}, but only {have} survived \
+                     (an acknowledged write was lost)"
+                ),
+            )
+        };
+        // A structure's own count is what it says it is; only the others are checked.
+        if writer != Writer::Log {
+            log.check_watermark(mark, &path)?;
+        }
+        if writer != Writer::Meta && meta.seq() < mark.meta_seq {
+            return Err(lost("raft_meta save", meta.seq(), mark.meta_seq));
+        }
+        if writer != Writer::Snapshot && snapshots.seq() < mark.snapshot_seq {
+            return Err(lost("snapshot publish", snapshots.seq(), mark.snapshot_seq));
+        }
+    }
+    Ok(())
+}
+
+/// Which structure wrote a cross mark.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    Log,
+    Meta,
+    Snapshot,
+}
+
+/// The instance's cross mark for a `raft_meta` save.
+fn mark_for_meta_save(s: &LocalStorage) -> format::CrossMark {
+    format::CrossMark {
+        meta_seq: s.meta.seq() + 1,
+        snapshot_seq: s.snapshots.seq(),
+        ..s.log.cross_mark()
+    }
+}
+
+/// The instance's cross mark for a snapshot publish.
+fn mark_for_publish(s: &LocalStorage) -> format::CrossMark {
+    format::CrossMark {
+        meta_seq: s.meta.seq(),
+        snapshot_seq: s.snapshots.seq() + 1,
+        ..s.log.cross_mark()
+    }
+}
+
+impl LocalStorage {
+    fn save_meta_marked(&mut self, meta: &Meta) -> StorageResult<()> {
+        let mark = mark_for_meta_save(self);
+        self.meta.save(meta, mark)?;
+        self.log.set_others(mark.meta_seq, mark.snapshot_seq);
+        Ok(())
+    }
+
+    fn publish_marked(&mut self, staged: StagedSnapshot) -> StorageResult<()> {
+        let mark = mark_for_publish(self);
+        self.snapshots.publish(staged, mark)?;
+        self.log.set_others(mark.meta_seq, mark.snapshot_seq);
         Ok(())
     }
 }
@@ -409,7 +505,7 @@ impl RaftStorage for LocalStorage {
 
     fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
         check_meta(meta)?;
-        self.mutate(|s| s.meta.save(meta))
+        self.mutate(|s| s.save_meta_marked(meta))
     }
 
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
@@ -472,7 +568,7 @@ impl SnapshotWriter for LocalSnapshotWriter<'_> {
         if let Some(meta) = staged.meta() {
             check_snapshot_meta(meta)?;
         }
-        storage.mutate(|s| s.snapshots.publish(staged))
+        storage.mutate(|s| s.publish_marked(staged))
     }
 }
 
@@ -564,7 +660,7 @@ impl ImportSink for LocalImport<'_> {
 
     fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
         check_meta(meta)?;
-        self.storage.mutate(|s| s.meta.save(meta))
+        self.storage.mutate(|s| s.save_meta_marked(meta))
     }
 
     fn add_snapshot_file(
@@ -601,7 +697,7 @@ impl ImportSink for LocalImport<'_> {
             }
             if let Some(meta) = staged.meta() {
                 check_snapshot_meta(meta)?;
-                self.storage.mutate(|s| s.snapshots.publish(staged))?;
+                self.storage.mutate(|s| s.publish_marked(staged))?;
             }
         }
         self.storage.mutate(|s| s.clear_import_marker())?;

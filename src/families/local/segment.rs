@@ -16,9 +16,10 @@ use super::files::{
     corruption, ensure_dir, read_exact, read_file, remove_file_if_present, write_atomic, SharedFile,
 };
 use super::format::{
-    closed_segment_name, open_segment_name, ChecksumType, PendingOp, PendingOpKind, RecordHeader,
-    SegmentName, HEADER_LEN, LOG_META_NAME, PENDING_OP_LEN, PENDING_OP_NAME, PINNED_SEGMENT_INFIX,
-    SEGMENT_CLOSED_PREFIX, TMP_SUFFIX,
+    closed_segment_name, decode_log_epoch, encode_log_epoch, open_segment_name, ChecksumType,
+    CrossMark, PendingOp, PendingOpKind, RecordHeader, SegmentName, HEADER_LEN, LOG_EPOCH_NAME,
+    LOG_META_NAME, PENDING_OP_LEN, PENDING_OP_NAME, PINNED_SEGMENT_INFIX, SEGMENT_CLOSED_PREFIX,
+    TMP_SUFFIX,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded};
 use super::proto::{pbfile_decode, pbfile_encode, ConfigurationPbMeta, LogPbMeta};
@@ -79,6 +80,12 @@ pub struct LogStore {
     segments: Vec<Segment>,
     log_meta_fingerprint: Option<(u32, u32)>,
     pin_seq: u64,
+    /// Truncation epoch: bumped durably before every truncate_suffix and reset.
+    epoch: u64,
+    /// The cross mark stored with the epoch record and with `log_meta`, as loaded.
+    loaded_marks: Vec<(CrossMark, PathBuf)>,
+    /// `raft_meta` saves and snapshot publishes so far, for the marks this log writes.
+    others: (u64, u64),
 }
 
 /// Encodes an entry's payload as braft stores it.
@@ -168,7 +175,14 @@ impl LogStore {
             segments: Vec::new(),
             log_meta_fingerprint: None,
             pin_seq: 0,
+            epoch: 0,
+            loaded_marks: Vec::new(),
+            others: (0, 0),
         };
+        if let Some(mark) = store.load_epoch()? {
+            store.epoch = mark.epoch;
+            store.loaded_marks.push((mark, store.dir.join(LOG_EPOCH_NAME)));
+        }
         let pending = store.load_pending()?;
         let log_meta_path = store.dir.join(LOG_META_NAME);
         match load_guarded(&store.vfs, &store.dir, LOG_META_NAME)? {
@@ -227,8 +241,94 @@ impl LogStore {
                 ));
             }
             store.truncate_suffix(op.arg)?;
+            // The truncation may have been complete already, in which case the call above
+            // did nothing and left the record.
+            store.clear_pending()?;
         }
         Ok(store)
+    }
+
+    fn load_epoch(&self) -> StorageResult<Option<CrossMark>> {
+        let path = self.dir.join(LOG_EPOCH_NAME);
+        match read_file(&self.vfs, &path, 64)? {
+            None => Ok(None),
+            Some(bytes) => match decode_log_epoch(&bytes) {
+                Some(mark) => Ok(Some(mark)),
+                None if self.options.policy.enforces_sidecars() => {
+                    Err(corruption(&path, 0, "log epoch record is damaged"))
+                }
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Bumps the truncation epoch durably (before a truncate_suffix or reset).
+    fn bump_epoch(&mut self) -> StorageResult<()> {
+        let mark = CrossMark { epoch: self.epoch + 1, ..self.cross_mark() };
+        write_atomic(&self.vfs, &self.dir, LOG_EPOCH_NAME, &encode_log_epoch(&mark))?;
+        self.epoch = mark.epoch;
+        Ok(())
+    }
+
+    /// Tells the log how many `raft_meta` saves and snapshot publishes there were, for the
+    /// cross marks it writes.
+    pub fn set_others(&mut self, meta_seq: u64, snapshot_seq: u64) {
+        self.others = (meta_seq, snapshot_seq);
+    }
+
+    /// The instance's cross mark as the log knows it now.
+    pub fn cross_mark(&self) -> CrossMark {
+        CrossMark {
+            epoch: self.epoch,
+            first: self.first,
+            last: self.last,
+            last_term: self.term(self.last),
+            meta_seq: self.others.0,
+            snapshot_seq: self.others.1,
+        }
+    }
+
+    /// The cross marks loaded with the epoch record and `log_meta`, with their files.
+    pub fn loaded_marks(&self) -> &[(CrossMark, PathBuf)] {
+        &self.loaded_marks
+    }
+
+    /// Fails when the log, in the epoch a later-saved file recorded, falls short of the
+    /// watermark that file recorded: acknowledged entries were lost (a lying fsync).
+    pub fn check_watermark(&self, mark: CrossMark, saved: &Path) -> StorageResult<()> {
+        let lost = |what: String| {
+            Err(corruption(
+                &self.dir,
+                0,
+                format!(
+                    "{what}, but {} was saved after the log reached {} in epoch {} \
+                     (acknowledged log writes were lost)",
+                    saved.display(),
+                    mark.last,
+                    mark.epoch
+                ),
+            ))
+        };
+        if self.epoch < mark.epoch {
+            return lost(format!("the log is in truncation epoch {}", self.epoch));
+        }
+        if self.epoch > mark.epoch {
+            return Ok(());
+        }
+        if self.last < mark.last {
+            return lost(format!("the log ends at {}", self.last));
+        }
+        if self.first < mark.first {
+            return lost(format!("the log starts at {}, before {}", self.first, mark.first));
+        }
+        if mark.last >= self.first {
+            if let Some(term) = mark.last_term {
+                if self.term(mark.last) != Some(term) {
+                    return lost(format!("entry {} has another term", mark.last));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn load_pending(&self) -> StorageResult<Option<PendingOp>> {
@@ -464,6 +564,7 @@ impl LogStore {
             LOG_META_NAME,
             &bytes,
             self.log_meta_fingerprint,
+            Some(self.cross_mark()),
         )?);
         Ok(())
     }
@@ -622,6 +723,7 @@ impl LogStore {
         // wholly below `first`.
         let n_remove =
             self.segments.iter().rev().take_while(|s| s.first > keep || keep < self.first).count();
+        self.bump_epoch()?;
         let pending = n_remove > 0;
         if pending {
             self.write_pending(PendingOpKind::TruncateSuffix, last_kept)?;
@@ -696,6 +798,7 @@ impl LogStore {
     /// unlinked, redo record removed.
     pub fn reset(&mut self, next: Index) -> StorageResult<()> {
         check_reset(next)?;
+        self.bump_epoch()?;
         let pending = !self.segments.is_empty();
         if pending {
             self.write_pending(PendingOpKind::Reset, next)?;

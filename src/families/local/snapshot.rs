@@ -34,7 +34,7 @@ use super::files::{
     write_atomic, SharedDir,
 };
 use super::format::{
-    parse_snapshot_dir_name, snapshot_dir_name, ManifestFile, SnapshotManifest,
+    parse_snapshot_dir_name, snapshot_dir_name, CrossMark, ManifestFile, SnapshotManifest,
     PBFILE_BODY_LEN_MAX, PUBLISH_MARKER_NAME, RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_BLOCK_LEN,
     SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
 };
@@ -65,6 +65,8 @@ pub struct Published {
     pub files: BTreeMap<SnapshotPath, PublishedFile>,
     /// Its directory.
     pub dir: Arc<SharedDir>,
+    /// The instance's cross mark at the publish (recorded in the meta's sidecar).
+    pub mark: Option<CrossMark>,
     vfs: VfsHandle,
 }
 
@@ -292,6 +294,7 @@ impl SnapshotStore {
             meta,
             files,
             dir: SharedDir::new(Arc::clone(&self.vfs), snap_dir.to_path_buf()),
+            mark: file.mark,
             vfs: Arc::clone(&self.vfs),
         })
     }
@@ -400,6 +403,12 @@ impl SnapshotStore {
         }
     }
 
+    /// How many times this family published a snapshot here (0 without one, or for a
+    /// braft-written one).
+    pub fn seq(&self) -> u64 {
+        self.current.as_ref().and_then(|c| c.mark).map_or(0, |m| m.snapshot_seq)
+    }
+
     /// The latest published snapshot.
     pub fn current(&self) -> Option<&Arc<Published>> {
         self.current.as_ref()
@@ -421,9 +430,9 @@ impl SnapshotStore {
     }
 
     /// Publishes a staged snapshot (see the module doc).
-    pub fn publish(&mut self, staged: StagedSnapshot) -> StorageResult<()> {
+    pub fn publish(&mut self, staged: StagedSnapshot, mark: CrossMark) -> StorageResult<()> {
         let meta = staged.meta.clone().ok_or(ContractError::SnapshotWithoutMeta)?;
-        staged.seal(&meta)?;
+        staged.seal(&meta, mark)?;
         let index = meta.last_included_index;
         self.write_marker(index)?;
         self.finish_publish(index)?;
@@ -440,6 +449,7 @@ impl SnapshotStore {
             meta,
             files,
             dir: SharedDir::new(Arc::clone(&self.vfs), dir),
+            mark: Some(mark),
             vfs: Arc::clone(&self.vfs),
         }));
         Ok(())
@@ -581,7 +591,7 @@ impl StagedSnapshot {
     }
 
     /// Step 1 of a publish: fsync files, directories, then write the meta and sidecar.
-    fn seal(&self, meta: &SnapshotMeta) -> StorageResult<()> {
+    fn seal(&self, meta: &SnapshotMeta, mark: CrossMark) -> StorageResult<()> {
         for path in self.files.keys() {
             self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?.sync()?;
         }
@@ -603,7 +613,7 @@ impl StagedSnapshot {
         write_atomic(&self.vfs, &self.temp, SNAPSHOT_MANIFEST_NAME, &manifest.encode())?;
         let files = self.files.iter().map(|(p, f)| (p, f.file_meta.as_ref()));
         let bytes = encode_snapshot_meta(meta, files);
-        save_guarded(&self.vfs, &self.temp, SNAPSHOT_META_NAME, &bytes, None)?;
+        save_guarded(&self.vfs, &self.temp, SNAPSHOT_META_NAME, &bytes, None, Some(mark))?;
         Ok(())
     }
 }

@@ -1,0 +1,641 @@
+//! SimDisk's semantics, one focused test per rule of the fault model (`src/vfs/sim/mod.rs`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use quorumkit_storage::vfs::{
+    FaultPlan, FaultRate, Image, OpenOptions, SimDisk, SimDiskOptions, Vfs, VfsErrorKind,
+};
+
+const SECTOR: usize = 512;
+
+fn options(seed: u64) -> SimDiskOptions {
+    SimDiskOptions { seed, sector_size: SECTOR as u32, ..SimDiskOptions::default() }
+}
+
+/// A disk whose crashes keep every pending operation (`keep` = 1) or none (`keep` = 0).
+fn disk_keeping(keep: f64) -> Arc<SimDisk> {
+    SimDisk::new(SimDiskOptions {
+        crash_keep_probability: keep,
+        crash_tear_probability: 0.0,
+        ..options(1)
+    })
+}
+
+fn path(text: &str) -> &Path {
+    Path::new(text)
+}
+
+/// The file's contents, or `None` when it does not exist.
+fn contents(vfs: &dyn Vfs, name: &str) -> Option<Vec<u8>> {
+    match vfs.open(path(name), OpenOptions::READ) {
+        Ok(file) => Some(file.read_all().expect("read")),
+        Err(e) if e.kind == VfsErrorKind::NotFound => None,
+        Err(e) => panic!("open {name}: {e}"),
+    }
+}
+
+/// The error of a create-open of `name` (which must fail).
+fn open_error(vfs: &dyn Vfs, name: &str) -> VfsErrorKind {
+    match vfs.open(path(name), OpenOptions::CREATE) {
+        Ok(_) => panic!("open {name} succeeded"),
+        Err(e) => e.kind,
+    }
+}
+
+/// Creates `name` with `data`, syncs it and its directory: durable.
+fn durable_file(vfs: &dyn Vfs, name: &str, data: &[u8]) {
+    let file = vfs.open(path(name), OpenOptions::CREATE_TRUNCATE).unwrap();
+    file.write_at(data, 0).unwrap();
+    file.sync().unwrap();
+    let parent = path(name).parent().unwrap_or(path(""));
+    vfs.sync_dir(parent).unwrap();
+}
+
+#[test]
+fn unsynced_data_is_lost_on_crash() {
+    let disk = disk_keeping(0.0);
+    durable_file(&*disk, "f", b"old");
+    let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    file.write_at(b"new data", 0).unwrap();
+    assert_eq!(contents(&*disk, "f").unwrap(), b"new data");
+    let summary = disk.crash();
+    assert_eq!((summary.pending, summary.kept), (1, 0));
+    assert_eq!(contents(&*disk, "f").unwrap(), b"old");
+}
+
+#[test]
+fn synced_data_survives_any_crash() {
+    for seed in 0..20 {
+        let disk = SimDisk::new(options(seed));
+        durable_file(&*disk, "f", b"kept");
+        disk.crash();
+        assert_eq!(contents(&*disk, "f").unwrap(), b"kept", "seed {seed}");
+    }
+}
+
+#[test]
+fn synced_file_whose_name_was_never_dir_synced_is_lost() {
+    let disk = disk_keeping(0.0);
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    file.write_at(b"data", 0).unwrap();
+    file.sync().unwrap();
+    disk.crash();
+    assert_eq!(contents(&*disk, "f"), None);
+
+    // With sync_dir it stays.
+    durable_file(&*disk, "g", b"data");
+    disk.crash();
+    assert_eq!(contents(&*disk, "g").unwrap(), b"data");
+}
+
+#[test]
+fn a_durable_name_with_unsynced_data_reads_as_the_durable_data() {
+    let disk = disk_keeping(0.0);
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    disk.sync_dir(path("")).unwrap();
+    file.write_at(b"never synced", 0).unwrap();
+    disk.crash();
+    assert_eq!(contents(&*disk, "f").unwrap(), b"");
+}
+
+#[test]
+fn rename_is_durable_only_after_sync_dir() {
+    let disk = disk_keeping(0.0);
+    durable_file(&*disk, "tmp", b"v1");
+    disk.rename(path("tmp"), path("final")).unwrap();
+    disk.crash();
+    assert_eq!(contents(&*disk, "tmp").unwrap(), b"v1", "an unsynced rename is undone");
+    assert_eq!(contents(&*disk, "final"), None);
+
+    disk.rename(path("tmp"), path("final")).unwrap();
+    disk.sync_dir(path("")).unwrap();
+    disk.crash();
+    assert_eq!(contents(&*disk, "tmp"), None);
+    assert_eq!(contents(&*disk, "final").unwrap(), b"v1");
+}
+
+#[test]
+fn rename_over_a_file_replaces_it_atomically_at_a_crash() {
+    // Whatever the crash keeps, exactly one of old and new content is at "current".
+    let mut seen = BTreeSet::new();
+    for seed in 0..64 {
+        let disk = SimDisk::new(options(seed));
+        durable_file(&*disk, "current", b"old");
+        durable_file(&*disk, "next", b"new");
+        disk.rename(path("next"), path("current")).unwrap();
+        disk.crash();
+        let current = contents(&*disk, "current").expect("current always exists");
+        let next = contents(&*disk, "next");
+        match (current.as_slice(), next.as_deref()) {
+            (b"old", Some(b"new")) => seen.insert("before"),
+            (b"new", None) => seen.insert("after"),
+            other => panic!("seed {seed}: half a rename: {other:?}"),
+        };
+    }
+    assert_eq!(seen.len(), 2, "both outcomes occur");
+}
+
+#[test]
+fn cross_directory_rename_needs_both_parents_synced() {
+    let disk = disk_keeping(0.0);
+    disk.create_dir_all(path("a")).unwrap();
+    disk.create_dir_all(path("b")).unwrap();
+    durable_file(&*disk, "a/x", b"x");
+    disk.rename(path("a/x"), path("b/x")).unwrap();
+    disk.sync_dir(path("b")).unwrap();
+    disk.crash();
+    assert_eq!(contents(&*disk, "a/x").unwrap(), b"x", "target parent alone is not enough");
+    assert_eq!(contents(&*disk, "b/x"), None);
+
+    disk.rename(path("a/x"), path("b/x")).unwrap();
+    disk.sync_dir(path("b")).unwrap();
+    disk.sync_dir(path("a")).unwrap();
+    disk.crash();
+    assert_eq!(contents(&*disk, "a/x"), None);
+    assert_eq!(contents(&*disk, "b/x").unwrap(), b"x");
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Torn {
+    None,
+    Whole,
+    Prefix,
+    Suffix,
+    Subset,
+}
+
+fn classify(kept: &[bool]) -> Torn {
+    let n_kept = kept.iter().filter(|k| **k).count();
+    if n_kept == 0 {
+        Torn::None
+    } else if n_kept == kept.len() {
+        Torn::Whole
+    } else if kept[..n_kept].iter().all(|k| *k) {
+        Torn::Prefix
+    } else if kept[kept.len() - n_kept..].iter().all(|k| *k) {
+        Torn::Suffix
+    } else {
+        Torn::Subset
+    }
+}
+
+#[test]
+fn every_torn_write_pattern_is_observed_at_sector_granularity() {
+    const N_SECTORS: usize = 8;
+    let mut seen = BTreeSet::new();
+    for seed in 0..200 {
+        let disk = SimDisk::new(SimDiskOptions {
+            crash_keep_probability: 1.0,
+            crash_tear_probability: 1.0,
+            ..options(seed)
+        });
+        durable_file(&*disk, "f", &[0u8; N_SECTORS * SECTOR]);
+        let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+        file.write_at(&[0xAB; N_SECTORS * SECTOR], 0).unwrap();
+        disk.crash();
+        let data = contents(&*disk, "f").unwrap();
+        let kept: Vec<bool> = data
+            .chunks(SECTOR)
+            .map(|sector| {
+                // Sector-atomic: each sector is all old or all new.
+                assert!(sector.iter().all(|b| *b == 0) || sector.iter().all(|b| *b == 0xAB));
+                sector[0] == 0xAB
+            })
+            .collect();
+        seen.insert(classify(&kept));
+    }
+    assert!(seen.contains(&Torn::Prefix), "{seen:?}");
+    assert!(seen.contains(&Torn::Suffix), "{seen:?}");
+    assert!(seen.contains(&Torn::Subset), "{seen:?}");
+}
+
+#[test]
+fn an_extension_whose_data_never_arrived_reads_as_zeros() {
+    let mut zero_sectors_seen = false;
+    for seed in 0..50 {
+        let disk = SimDisk::new(SimDiskOptions {
+            crash_keep_probability: 1.0,
+            crash_tear_probability: 1.0,
+            sector_size: 4096,
+            ..options(seed)
+        });
+        durable_file(&*disk, "f", b"");
+        let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+        file.write_at(&[7u8; 4 * 4096], 0).unwrap();
+        disk.crash();
+        let data = contents(&*disk, "f").unwrap();
+        assert_eq!(data.len(), 4 * 4096, "a kept write extends the length");
+        for sector in data.chunks(4096) {
+            assert!(sector.iter().all(|b| *b == 7) || sector.iter().all(|b| *b == 0));
+            zero_sectors_seen |= sector[0] == 0;
+        }
+    }
+    assert!(zero_sectors_seen);
+}
+
+#[test]
+fn any_subset_of_pending_writes_survives_not_only_prefixes() {
+    // Three unsynced writes to three sectors: over many seeds, a later write survives
+    // without an earlier one.
+    let mut out_of_order = false;
+    for seed in 0..64 {
+        let disk = SimDisk::new(SimDiskOptions { crash_tear_probability: 0.0, ..options(seed) });
+        durable_file(&*disk, "f", &[0u8; 3 * SECTOR]);
+        let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+        for i in 0..3u8 {
+            file.write_at(&[i + 1; SECTOR], u64::from(i) * SECTOR as u64).unwrap();
+        }
+        disk.crash();
+        let data = contents(&*disk, "f").unwrap();
+        let kept: Vec<bool> = data.chunks(SECTOR).map(|s| s[0] != 0).collect();
+        out_of_order |= kept.windows(2).any(|w| !w[0] && w[1]);
+    }
+    assert!(out_of_order);
+}
+
+#[test]
+fn fsyncgate_a_failed_sync_drops_the_dirty_data_and_a_retry_lies() {
+    let disk = SimDisk::new(SimDiskOptions { crash_keep_probability: 1.0, ..options(3) });
+    durable_file(&*disk, "f", b"");
+    let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    file.write_at(b"acknowledged?", 0).unwrap();
+    let sync_op = disk.op_count() + 1;
+    disk.set_fault_plan(FaultPlan {
+        fsync_error: FaultRate::at_ops([sync_op]),
+        ..FaultPlan::none()
+    });
+    assert_eq!(file.sync().unwrap_err().kind, VfsErrorKind::Io);
+    assert_eq!(file.sync(), Ok(()), "the retry succeeds");
+    assert_eq!(file.read_all().unwrap(), b"acknowledged?", "the page cache still shows it");
+    disk.crash();
+    assert_eq!(contents(&*disk, "f").unwrap(), b"", "but it never became durable");
+    assert_eq!(disk.fault_stats().fsync_errors, 1);
+}
+
+#[test]
+fn fsync_loss_returns_ok_and_makes_nothing_durable() {
+    let disk = SimDisk::new(SimDiskOptions {
+        crash_keep_probability: 0.0,
+        faults: FaultPlan { fsync_loss: FaultRate::with_probability(1.0), ..FaultPlan::none() },
+        ..options(4)
+    });
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    file.write_at(b"lost", 0).unwrap();
+    file.sync().unwrap();
+    disk.sync_dir(path("")).unwrap();
+    disk.crash();
+    assert_eq!(contents(&*disk, "f"), None);
+    assert_eq!(disk.fault_stats().fsync_losses, 2);
+    assert!(!disk.options().faults.is_honest());
+}
+
+#[test]
+fn write_error_at_a_chosen_operation_changes_nothing() {
+    let disk = SimDisk::new(options(5));
+    durable_file(&*disk, "f", b"0123");
+    let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    let op = disk.op_count() + 2;
+    disk.set_fault_plan(FaultPlan { write_error: FaultRate::at_ops([op]), ..FaultPlan::none() });
+    file.write_at(b"a", 0).unwrap();
+    assert_eq!(file.write_at(b"b", 1).unwrap_err().kind, VfsErrorKind::Io);
+    assert_eq!(file.set_len(9), Ok(()));
+    assert_eq!(file.read_all().unwrap(), b"a123\0\0\0\0\0");
+    assert_eq!(disk.fault_stats().write_errors, 1);
+    assert!(disk.options().faults.is_honest(), "an error returned is not a lie");
+}
+
+#[test]
+fn enospc_writes_only_whole_sectors_that_fit_and_frees_on_unlink() {
+    let capacity = 4 * SECTOR as u64;
+    let disk = SimDisk::new(SimDiskOptions {
+        faults: FaultPlan { capacity_bytes: Some(capacity), ..FaultPlan::none() },
+        ..options(6)
+    });
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    file.write_at(&data[..1500], 0).unwrap();
+    let err = file.write_at(&data[1500..], 1500).unwrap_err();
+    assert_eq!(err.kind, VfsErrorKind::NoSpace);
+    // A short write then ENOSPC: the prefix that fits in the capacity, nothing invented.
+    let visible = file.read_all().unwrap();
+    assert_eq!(visible.len() as u64, capacity);
+    assert_eq!(visible[..], data[..capacity as usize]);
+    // Nothing at all fits past the end, and set_len cannot grow.
+    assert_eq!(file.write_at(b"x", capacity).unwrap_err().kind, VfsErrorKind::NoSpace);
+    assert_eq!(file.set_len(capacity + 1).unwrap_err().kind, VfsErrorKind::NoSpace);
+    assert_eq!(file.len().unwrap(), capacity);
+    // Rewriting inside the allocation works; unlinking frees the space once closed.
+    file.write_at(b"in place", 0).unwrap();
+    drop(file);
+    disk.remove_file(path("f")).unwrap();
+    let other = disk.open(path("g"), OpenOptions::CREATE).unwrap();
+    other.write_at(&data[..capacity as usize], 0).unwrap();
+    assert_eq!(disk.fault_stats().no_space_errors, 3);
+}
+
+#[test]
+fn enospc_counts_an_unlinked_file_while_it_is_open() {
+    let capacity = 2 * SECTOR as u64;
+    let disk = SimDisk::new(SimDiskOptions {
+        faults: FaultPlan { capacity_bytes: Some(capacity), ..FaultPlan::none() },
+        ..options(6)
+    });
+    let held = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    held.write_at(&[1; 2 * SECTOR], 0).unwrap();
+    disk.remove_file(path("f")).unwrap();
+    let other = disk.open(path("g"), OpenOptions::CREATE).unwrap();
+    assert_eq!(other.write_at(b"x", 0).unwrap_err().kind, VfsErrorKind::NoSpace);
+    drop(held);
+    other.write_at(b"x", 0).unwrap();
+}
+
+#[test]
+fn a_misdirected_write_lands_elsewhere_and_leaves_the_target_old() {
+    let disk = SimDisk::new(options(7));
+    let sectors: Vec<u8> = (0..4u8).flat_map(|i| [b'A' + i; SECTOR]).collect();
+    durable_file(&*disk, "f", &sectors);
+    let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    let write_op = disk.op_count() + 1;
+    disk.set_fault_plan(FaultPlan {
+        misdirect: FaultRate::at_ops([write_op]),
+        ..FaultPlan::none()
+    });
+    file.write_at(&[b'X'; SECTOR], SECTOR as u64).unwrap();
+    file.sync().unwrap();
+    let data = file.read_all().unwrap();
+    let firsts: Vec<u8> = data.chunks(SECTOR).map(|s| s[0]).collect();
+    assert_eq!(firsts[1], b'B', "the intended sector keeps its old bytes: {firsts:?}");
+    assert_eq!(
+        firsts.iter().filter(|b| **b == b'X').count(),
+        1,
+        "it landed once elsewhere: {firsts:?}"
+    );
+    assert_eq!(disk.fault_stats().misdirects, 1);
+    // The overlay survives a crash, the pristine durable image holds the honest write.
+    disk.crash();
+    assert_eq!(contents(&*disk, "f").unwrap(), data);
+    let honest: Vec<u8> =
+        [&sectors[..SECTOR], &[b'X'; SECTOR][..], &sectors[2 * SECTOR..]].concat();
+    let listing = disk.listing(Image::Durable);
+    let expected = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&honest));
+    assert_eq!(listing[0].sha256.as_deref(), Some(expected.as_str()));
+}
+
+#[test]
+fn bit_rot_is_seen_on_read_repeatably_until_rewritten() {
+    let disk = SimDisk::new(options(8));
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    let data = vec![0x55u8; 3 * SECTOR];
+    file.write_at(&data, 0).unwrap();
+    let sync_op = disk.op_count() + 1;
+    disk.set_fault_plan(FaultPlan { bit_rot: FaultRate::at_ops([sync_op]), ..FaultPlan::none() });
+    file.sync().unwrap();
+    let first = file.read_all().unwrap();
+    let flipped: Vec<usize> = (0..data.len()).filter(|i| first[*i] != data[*i]).collect();
+    assert_eq!(flipped.len(), 1);
+    assert_eq!((first[flipped[0]] ^ data[flipped[0]]).count_ones(), 1, "exactly one bit");
+    assert_eq!(file.read_all().unwrap(), first, "re-reads agree");
+    let sector = flipped[0] / SECTOR * SECTOR;
+    file.write_at(&data[sector..sector + SECTOR], sector as u64).unwrap();
+    assert_eq!(file.read_all().unwrap(), data, "a rewritten sector is fresh");
+    assert_eq!(disk.fault_stats().bit_rots, 1);
+}
+
+#[test]
+fn a_latent_sector_error_fails_reads_of_that_sector_repeatably() {
+    let disk = SimDisk::new(options(9));
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    file.write_at(&[1u8; 4 * SECTOR], 0).unwrap();
+    let sync_op = disk.op_count() + 1;
+    disk.set_fault_plan(FaultPlan {
+        latent_error: FaultRate::at_ops([sync_op]),
+        ..FaultPlan::none()
+    });
+    file.sync().unwrap();
+    assert_eq!(file.read_all().unwrap_err().kind, VfsErrorKind::Io);
+    let mut buf = [0u8; SECTOR];
+    let bad: Vec<u64> =
+        (0..4u64).filter(|s| file.read_at(&mut buf, s * SECTOR as u64).is_err()).collect();
+    assert_eq!(bad.len(), 1);
+    assert!(file.read_at(&mut buf, bad[0] * SECTOR as u64).is_err(), "repeatable");
+    file.write_at(&[2u8; SECTOR], bad[0] * SECTOR as u64).unwrap();
+    assert!(file.read_all().is_ok(), "a rewrite remaps the sector");
+}
+
+#[test]
+fn a_torn_sector_fault_leaves_a_sector_neither_old_nor_new() {
+    let mut mixed = 0;
+    for seed in 0..30 {
+        let disk = SimDisk::new(SimDiskOptions {
+            faults: FaultPlan {
+                torn_sector: FaultRate::with_probability(1.0),
+                ..FaultPlan::none()
+            },
+            ..options(seed)
+        });
+        durable_file(&*disk, "f", &[0u8; 2 * SECTOR]);
+        let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+        file.write_at(&[0xEE; 2 * SECTOR], 0).unwrap();
+        disk.crash();
+        let data = contents(&*disk, "f").unwrap();
+        let odd = data
+            .chunks(SECTOR)
+            .filter(|s| !(s.iter().all(|b| *b == 0) || s.iter().all(|b| *b == 0xEE)))
+            .count();
+        assert!(odd <= 1, "seed {seed}: one torn sector per write");
+        mixed += odd;
+        assert_eq!(disk.fault_stats().torn_sectors, 1);
+    }
+    assert!(mixed > 20, "torn sectors differ from both images ({mixed} of 30)");
+}
+
+#[test]
+fn handles_opened_before_a_crash_fail_with_crashed() {
+    let disk = SimDisk::new(options(10));
+    durable_file(&*disk, "f", b"abc");
+    let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    disk.crash();
+    let mut buf = [0u8; 3];
+    assert_eq!(file.read_at(&mut buf, 0).unwrap_err().kind, VfsErrorKind::Crashed);
+    assert_eq!(file.write_at(b"x", 0).unwrap_err().kind, VfsErrorKind::Crashed);
+    assert_eq!(file.set_len(0).unwrap_err().kind, VfsErrorKind::Crashed);
+    assert_eq!(file.sync().unwrap_err().kind, VfsErrorKind::Crashed);
+    assert_eq!(file.len().unwrap_err().kind, VfsErrorKind::Crashed);
+    drop(file); // closing a stale handle changes nothing
+    assert_eq!(contents(&*disk, "f").unwrap(), b"abc");
+}
+
+#[test]
+fn crash_after_op_stops_the_disk_until_reboot() {
+    let disk = disk_keeping(1.0);
+    durable_file(&*disk, "f", b"");
+    let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    let last = disk.op_count() + 1;
+    disk.crash_after_op(last);
+    file.write_at(b"last", 0).unwrap();
+    assert!(!disk.is_halted());
+    assert_eq!(file.sync().unwrap_err().kind, VfsErrorKind::Crashed);
+    assert!(disk.is_halted());
+    assert_eq!(open_error(&*disk, "f"), VfsErrorKind::Crashed);
+    assert_eq!(disk.metadata(path("f")).unwrap_err().kind, VfsErrorKind::Crashed);
+    disk.crash();
+    assert!(!disk.is_halted());
+    // Operation `last` took effect (and, with keep = 1, survived); the sync never ran.
+    assert_eq!(contents(&*disk, "f").unwrap(), b"last");
+}
+
+#[test]
+fn fork_is_deep() {
+    let disk = SimDisk::new(options(11));
+    durable_file(&*disk, "f", b"one");
+    let copy = disk.fork();
+    let file = copy.open(path("f"), OpenOptions::WRITE).unwrap();
+    file.write_at(b"two", 0).unwrap();
+    assert_eq!(contents(&*disk, "f").unwrap(), b"one");
+    assert_eq!(contents(&*copy, "f").unwrap(), b"two");
+}
+
+#[test]
+fn paths_are_normalised_and_the_root_always_exists() {
+    let disk = SimDisk::new(options(12));
+    for root in ["", ".", "/", "/./"] {
+        assert!(disk.read_dir(path(root)).unwrap().is_empty(), "{root:?}");
+        disk.sync_dir(path(root)).unwrap();
+    }
+    disk.create_dir(path("/d")).unwrap();
+    durable_file(&*disk, "d/f", b"x");
+    assert_eq!(contents(&*disk, "/d/./f").unwrap(), b"x");
+    assert_eq!(contents(&*disk, "d/../d/f").unwrap(), b"x");
+    assert_eq!(disk.create_dir(path("")).unwrap_err().kind, VfsErrorKind::AlreadyExists);
+}
+
+#[test]
+fn writeback_bounds_the_pending_list() {
+    let disk = SimDisk::new(SimDiskOptions { pending_ops_max: 16, ..options(13) });
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    for i in 0..1000u64 {
+        file.write_at(&[i as u8; 8], (i % 7) * 8).unwrap();
+    }
+    assert!(disk.pending_count() <= 17 + 1, "{}", disk.pending_count());
+    assert!(disk.fault_stats().writebacks > 0);
+}
+
+/// A fixed pseudo-random workload (its own generator), run on a disk with `seed`, with
+/// crashes every so often; returns (trace hash, durable digest).
+fn workload(seed: u64, plan: FaultPlan) -> (u64, String) {
+    use rand::{RngExt, SeedableRng};
+    let disk = SimDisk::new(SimDiskOptions { faults: plan, ..options(seed) });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let names = ["a", "b", "c", "d/x", "d/y"];
+    let _ = disk.create_dir_all(path("d"));
+    for step in 0..400 {
+        let name = names[rng.random_range(0..names.len())];
+        match rng.random_range(0..8) {
+            0..=3 => {
+                if let Ok(file) = disk.open(path(name), OpenOptions::CREATE) {
+                    let len = rng.random_range(1..3000);
+                    let offset = rng.random_range(0..4000);
+                    let _ = file.write_at(&vec![step as u8; len], offset);
+                    if rng.random::<bool>() {
+                        let _ = file.sync();
+                    }
+                }
+            }
+            4 => {
+                let _ = disk.sync_dir(path(name).parent().unwrap_or(path("")));
+            }
+            5 => {
+                let to = names[rng.random_range(0..names.len())];
+                let _ = disk.rename(path(name), path(to));
+            }
+            6 => {
+                let _ = disk.remove_file(path(name));
+            }
+            _ => {
+                if let Ok(file) = disk.open(path(name), OpenOptions::READ) {
+                    let _ = file.read_all();
+                }
+            }
+        }
+        if step % 50 == 49 {
+            disk.crash();
+            let _ = disk.create_dir_all(path("d"));
+        }
+    }
+    (disk.trace_hash(), disk.image_digest(Image::Durable))
+}
+
+#[test]
+fn same_seed_same_trace_different_seed_different_outcome() {
+    for seed in [1u64, 2, 3] {
+        let plan = FaultPlan::swarm(seed);
+        assert_eq!(workload(seed, plan.clone()), workload(seed, plan), "seed {seed}");
+    }
+    let outcomes: BTreeSet<(u64, String)> =
+        (1..5).map(|seed| workload(seed, FaultPlan::none())).collect();
+    assert_eq!(outcomes.len(), 4, "different seeds crash differently");
+}
+
+#[test]
+fn trace_tail_prints_numbered_operations_with_results() {
+    let disk = SimDisk::new(SimDiskOptions { trace_lines_max: 3, ..options(14) });
+    durable_file(&*disk, "f", b"hello");
+    let _ = disk.open(path("missing"), OpenOptions::READ);
+    let tail = disk.trace_tail(10);
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 3, "{tail}");
+    assert!(lines[2].starts_with(&format!("#{} open missing", disk.op_count())), "{tail}");
+    assert!(lines[2].ends_with("-> Err(NotFound)"), "{tail}");
+    assert!(tail.contains("sync_dir"), "{tail}");
+    let before = disk.trace_hash();
+    let _ = disk.metadata(path("f"));
+    assert_ne!(disk.trace_hash(), before);
+}
+
+#[test]
+fn listing_and_digest_describe_the_tree_not_its_history() {
+    let one = SimDisk::new(options(15));
+    let two = SimDisk::new(options(16));
+    durable_file(&*one, "a", b"1");
+    durable_file(&*one, "b", b"2");
+    durable_file(&*two, "b", b"x");
+    durable_file(&*two, "a", b"1");
+    let file = two.open(path("b"), OpenOptions::WRITE).unwrap();
+    file.write_at(b"2", 0).unwrap();
+    file.sync().unwrap();
+    assert_eq!(one.image_digest(Image::Durable), two.image_digest(Image::Durable));
+    assert_eq!(one.image_digest(Image::Visible), one.image_digest(Image::Durable));
+    let listing = one.listing(Image::Visible);
+    assert_eq!(listing.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(listing[0].len, 1);
+    file.write_at(b"3", 0).unwrap();
+    assert_ne!(two.image_digest(Image::Visible), two.image_digest(Image::Durable));
+}
+
+#[test]
+fn fault_plans_round_trip_and_swarm_is_deterministic() {
+    let plan = FaultPlan::swarm(42);
+    assert_eq!(plan, FaultPlan::swarm(42));
+    let text = serde_json::to_string(&plan).unwrap();
+    assert_eq!(serde_json::from_str::<FaultPlan>(&text).unwrap(), plan);
+    assert!(FaultPlan::none().is_honest() && FaultPlan::none().is_none());
+    let kinds: BTreeSet<String> =
+        (0..64).map(|seed| format!("{:?}", FaultPlan::swarm(seed).is_honest())).collect();
+    assert_eq!(kinds.len(), 2, "swarm draws honest and dishonest plans");
+}
+
+#[test]
+fn no_panic_on_hostile_arguments() {
+    let disk = SimDisk::new(options(17));
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    assert!(file.write_at(b"x", u64::MAX).is_err());
+    assert!(file.set_len(u64::MAX).is_err());
+    let mut buf = [0u8; 4];
+    assert_eq!(file.read_at(&mut buf, u64::MAX).unwrap(), 0);
+    assert!(disk.open(path(&"n".repeat(300)), OpenOptions::CREATE).is_err());
+    assert_eq!(open_error(&*disk, "a\0b"), VfsErrorKind::InvalidInput);
+    assert_eq!(disk.rename(path("/"), path("x")).unwrap_err().kind, VfsErrorKind::Other);
+    assert_eq!(disk.remove_dir(path("")).unwrap_err().kind, VfsErrorKind::InvalidInput);
+}

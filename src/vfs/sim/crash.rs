@@ -1,0 +1,425 @@
+//! Power loss: which unsynced operations survive, how writes tear, and the recovered image.
+//!
+//! A crash is computed in one pass over the pending operations, oldest first per file and
+//! per namespace: a [`Chooser`] decides the fate of each (random with the disk's crash
+//! stream, or exactly as the enumerator asks), survivors are applied to the durable image,
+//! and the visible image is rebuilt from it. Only files that had dirty state are rebuilt, so
+//! a crash costs O(dirty bytes + number of inodes).
+
+use std::collections::BTreeSet;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::faults::{chance, index_below, Overlay};
+use super::image::{
+    apply_durable, apply_misdirected, make_unreadable, rot_sector, sector_bytes, sector_count,
+    sector_pieces, DataOp, Ino, Node, State, ROOT,
+};
+use super::trace::TraceArgs;
+
+/// What a crash did, for tests and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashSummary {
+    /// Unsynced operations at the moment of the crash.
+    pub pending: u64,
+    /// How many of them survived (whole or torn).
+    pub kept: u64,
+    /// How many surviving writes were torn at sector boundaries.
+    pub torn_writes: u64,
+}
+
+/// The fate of one pending data operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Keep {
+    Drop,
+    Whole,
+    /// Per sector of the write: kept or not (a torn write).
+    Sectors(Vec<bool>),
+}
+
+/// How a torn write was torn (for the statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TearPattern {
+    Prefix,
+    Suffix,
+    Subset,
+}
+
+/// Decides the fate of each pending operation at a crash.
+pub(super) trait Chooser {
+    /// Whether the namespace operation numbered `op_no` survives.
+    fn namespace(&mut self, op_no: u64) -> bool;
+    /// The fate of data operation `op_no`; `n_sectors` is 0 for a `set_len`.
+    fn data(&mut self, op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>);
+    /// Whether crash-time faults (torn sectors, misdirects, rot) may be injected.
+    fn faults(&self) -> bool;
+}
+
+/// The random crash: each pending operation survives with `keep_probability`; a surviving
+/// multi-sector write is torn with `tear_probability` (prefix, suffix or subset equally
+/// likely).
+pub(super) struct RandomChooser {
+    pub rng: ChaCha8Rng,
+    pub keep_probability: f64,
+    pub tear_probability: f64,
+}
+
+impl Chooser for RandomChooser {
+    fn namespace(&mut self, _op_no: u64) -> bool {
+        chance(&mut self.rng, self.keep_probability)
+    }
+
+    fn data(&mut self, _op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>) {
+        if !chance(&mut self.rng, self.keep_probability) {
+            return (Keep::Drop, None);
+        }
+        if n_sectors < 2 || !chance(&mut self.rng, self.tear_probability) {
+            return (Keep::Whole, None);
+        }
+        let n = n_sectors as u64;
+        // A proper, non-empty part: 1..n-1 sectors.
+        let count = 1 + index_below(&mut self.rng, n - 1) as usize;
+        match index_below(&mut self.rng, 3) {
+            0 => (
+                (Keep::Sectors((0..n_sectors).map(|i| i < count).collect())),
+                Some(TearPattern::Prefix),
+            ),
+            1 => {
+                let mask = (0..n_sectors).map(|i| i >= n_sectors - count).collect();
+                (Keep::Sectors(mask), Some(TearPattern::Suffix))
+            }
+            _ => {
+                let mut mask: Vec<bool> =
+                    (0..n_sectors).map(|_| self.rng.random::<bool>()).collect();
+                // Keep it a proper part: at least one sector in, one out.
+                let flip = index_below(&mut self.rng, n) as usize;
+                if mask.iter().all(|kept| *kept) {
+                    mask[flip] = false;
+                } else if !mask.contains(&true) {
+                    mask[flip] = true;
+                }
+                (Keep::Sectors(mask), Some(TearPattern::Subset))
+            }
+        }
+    }
+
+    fn faults(&self) -> bool {
+        true
+    }
+}
+
+/// A unit the enumerator keeps or drops: a whole operation (`sector: None`) or one sector
+/// of a write (when writes are split into sectors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CrashUnit {
+    /// The operation's number in the trace.
+    pub op_no: u64,
+    /// The sector index within the write (0 is its first sector), or `None` for the whole
+    /// operation.
+    pub sector: Option<usize>,
+}
+
+/// The enumerator's crash: exactly the listed units survive; no faults.
+pub(super) struct ExactChooser {
+    pub kept: BTreeSet<CrashUnit>,
+    pub tear_writes: bool,
+}
+
+impl Chooser for ExactChooser {
+    fn namespace(&mut self, op_no: u64) -> bool {
+        self.kept.contains(&CrashUnit { op_no, sector: None })
+    }
+
+    fn data(&mut self, op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>) {
+        if !self.tear_writes || n_sectors == 0 {
+            let keep = if self.kept.contains(&CrashUnit { op_no, sector: None }) {
+                Keep::Whole
+            } else {
+                Keep::Drop
+            };
+            return (keep, None);
+        }
+        let mask: Vec<bool> = (0..n_sectors)
+            .map(|i| self.kept.contains(&CrashUnit { op_no, sector: Some(i) }))
+            .collect();
+        if mask.iter().all(|kept| *kept) {
+            (Keep::Whole, None)
+        } else if !mask.contains(&true) {
+            (Keep::Drop, None)
+        } else {
+            (Keep::Sectors(mask), None)
+        }
+    }
+
+    fn faults(&self) -> bool {
+        false
+    }
+}
+
+impl State {
+    /// The units pending now, in operation order, as the enumerator counts them.
+    pub fn pending_units(&self, tear_writes: bool) -> Vec<CrashUnit> {
+        let sector_size = self.sector_size();
+        let mut units: Vec<CrashUnit> =
+            self.pending_ns.iter().map(|op| CrashUnit { op_no: op.op_no, sector: None }).collect();
+        for node in self.nodes.values() {
+            let Node::File(file) = node else { continue };
+            for op in &file.pending {
+                match op {
+                    DataOp::Write { op_no, offset, data } if tear_writes => {
+                        let n = sector_count(*offset, data.len(), sector_size);
+                        units.extend((0..n).map(|i| CrashUnit { op_no: *op_no, sector: Some(i) }));
+                    }
+                    _ => units.push(CrashUnit { op_no: op.op_no(), sector: None }),
+                }
+            }
+        }
+        units.sort();
+        units
+    }
+
+    /// Power loss and reboot: the visible image is discarded, the chooser decides which
+    /// pending operations reach the durable image, and the disk continues from the result
+    /// with a new generation (older handles fail with `Crashed`).
+    pub fn crash(&mut self, chooser: &mut dyn Chooser) -> CrashSummary {
+        let sector_size = self.sector_size();
+        let crash_op_no = self.op_no + 1;
+        let faults = chooser.faults();
+        let mut summary = CrashSummary::default();
+
+        // Namespace operations, oldest first; a kept rename lands whole.
+        for op in std::mem::take(&mut self.pending_ns) {
+            summary.pending += 1;
+            if chooser.namespace(op.op_no) {
+                summary.kept += 1;
+                for assign in op.assigns {
+                    self.apply_assign(assign);
+                }
+            }
+        }
+
+        // Data operations, per file in inode order, oldest first.
+        let dirty: Vec<Ino> = self
+            .nodes
+            .iter()
+            .filter(|(_, node)| match node {
+                Node::File(file) => !file.pending.is_empty() || file.diverged,
+                _ => false,
+            })
+            .map(|(ino, _)| *ino)
+            .collect();
+        let State { nodes, options, rngs, stats, .. } = self;
+        for ino in &dirty {
+            let Some(Node::File(file)) = nodes.get_mut(ino) else { continue };
+            for op in std::mem::take(&mut file.pending) {
+                summary.pending += 1;
+                let n_sectors = match &op {
+                    DataOp::Write { offset, data, .. } => {
+                        sector_count(*offset, data.len(), sector_size)
+                    }
+                    DataOp::SetLen { .. } => 0,
+                };
+                let (keep, pattern) = chooser.data(op.op_no(), n_sectors);
+                let torn_sector = match &op {
+                    DataOp::Write { op_no, offset, data } if faults => {
+                        options.faults.torn_sector.fires(*op_no, &mut rngs.torn_sector).then(|| {
+                            crash_tear_sector_pick(
+                                &file.durable,
+                                *offset,
+                                data,
+                                sector_size,
+                                &mut rngs.torn_sector,
+                            )
+                        })
+                    }
+                    _ => None,
+                };
+                match &keep {
+                    Keep::Drop => {}
+                    Keep::Whole => {
+                        summary.kept += 1;
+                        crash_clear_overlays(file, &op, None, sector_size);
+                        let misdirect = faults
+                            && matches!(op, DataOp::Write { .. })
+                            && options.faults.misdirect.fires(op.op_no(), &mut rngs.misdirect);
+                        if misdirect
+                            && apply_misdirected(file, &op, sector_size, &mut rngs.misdirect)
+                        {
+                            stats.misdirects += 1;
+                        } else if !misdirect {
+                            apply_durable(&mut file.durable, &op, None, sector_size);
+                        }
+                    }
+                    Keep::Sectors(mask) => {
+                        summary.kept += 1;
+                        summary.torn_writes += 1;
+                        crash_clear_overlays(file, &op, Some(mask), sector_size);
+                        apply_durable(&mut file.durable, &op, Some(mask), sector_size);
+                    }
+                }
+                match pattern {
+                    Some(TearPattern::Prefix) => stats.torn_writes_prefix += 1,
+                    Some(TearPattern::Suffix) => stats.torn_writes_suffix += 1,
+                    Some(TearPattern::Subset) => stats.torn_writes_subset += 1,
+                    None => {}
+                }
+                if let Some((sector, bytes)) = torn_sector {
+                    file.overlays.insert(sector, Overlay::Replace(bytes));
+                    stats.torn_sectors += 1;
+                }
+            }
+        }
+
+        self.crash_recover_tree();
+        for node in self.nodes.values_mut() {
+            match node {
+                Node::Dir(dir) => dir.visible = dir.durable.clone(),
+                Node::File(file) => {
+                    file.linked = true;
+                    file.open_handles = 0;
+                }
+            }
+        }
+        for ino in &dirty {
+            if let Some(Node::File(file)) = self.nodes.get_mut(ino) {
+                file.visible = file.durable.clone();
+                file.diverged = false;
+            }
+        }
+        self.recount_used();
+        if faults {
+            self.crash_inject_medium_faults(crash_op_no);
+        }
+
+        self.generation += 1;
+        self.halted = false;
+        self.armed = None;
+        self.stats.crashes += 1;
+        self.stats.crash_ops_kept += summary.kept;
+        self.stats.crash_ops_dropped += summary.pending - summary.kept;
+        self.trace_event(
+            "crash",
+            TraceArgs::Crash { kept: summary.kept, pending: summary.pending },
+        );
+        summary
+    }
+
+    /// Keeps what the root reaches through durable entries; a directory reachable by two
+    /// names (possible when renames survive without the operations around them) keeps the
+    /// first in walk order, and everything unreachable is dropped.
+    fn crash_recover_tree(&mut self) {
+        let mut live: BTreeSet<Ino> = BTreeSet::from([ROOT]);
+        let mut stack = vec![ROOT];
+        while let Some(dir_ino) = stack.pop() {
+            let Some(Node::Dir(dir)) = self.nodes.get(&dir_ino) else { continue };
+            let entries: Vec<(String, Ino)> =
+                dir.durable.iter().map(|(n, i)| (n.clone(), *i)).collect();
+            let mut dead = Vec::new();
+            for (name, child) in entries {
+                if !self.nodes.contains_key(&child) || !live.insert(child) {
+                    dead.push(name);
+                } else if matches!(self.nodes.get(&child), Some(Node::Dir(_))) {
+                    stack.push(child);
+                }
+            }
+            if let Some(Node::Dir(dir)) = self.nodes.get_mut(&dir_ino) {
+                for name in dead {
+                    dir.durable.remove(&name);
+                }
+            }
+        }
+        self.nodes.retain(|ino, _| live.contains(ino));
+        self.collect_garbage();
+    }
+
+    /// Bit rot and latent errors at reboot: one sector of one recovered file each.
+    fn crash_inject_medium_faults(&mut self, crash_op_no: u64) {
+        let files: Vec<Ino> = self
+            .nodes
+            .iter()
+            .filter(|(_, node)| matches!(node, Node::File(file) if !file.durable.is_empty()))
+            .map(|(ino, _)| *ino)
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let sector_size = self.sector_size();
+        let State { nodes, options, rngs, stats, .. } = self;
+        if options.faults.bit_rot.fires(crash_op_no, &mut rngs.bit_rot) {
+            let ino = files[index_below(&mut rngs.bit_rot, files.len() as u64) as usize];
+            if let Some(Node::File(file)) = nodes.get_mut(&ino) {
+                if rot_sector(file, sector_size, &mut rngs.bit_rot) {
+                    stats.bit_rots += 1;
+                }
+            }
+        }
+        if options.faults.latent_error.fires(crash_op_no, &mut rngs.latent_error) {
+            let ino = files[index_below(&mut rngs.latent_error, files.len() as u64) as usize];
+            if let Some(Node::File(file)) = nodes.get_mut(&ino) {
+                if make_unreadable(file, sector_size, &mut rngs.latent_error) {
+                    stats.latent_errors += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Sectors a kept write rewrote at the crash are fresh: their overlays go.
+fn crash_clear_overlays(
+    file: &mut super::image::FileNode,
+    op: &DataOp,
+    mask: Option<&[bool]>,
+    sector_size: u64,
+) {
+    if file.overlays.is_empty() {
+        return;
+    }
+    match op {
+        DataOp::SetLen { len, .. } => {
+            let cut = (*len).min(file.durable.len() as u64);
+            drop(file.overlays.split_off(&(cut / sector_size)));
+        }
+        DataOp::Write { offset, data, .. } => {
+            let first = offset / sector_size;
+            for (idx, _) in sector_pieces(*offset, data.len(), sector_size).enumerate() {
+                if mask.is_none_or(|m| m.get(idx).copied().unwrap_or(false)) {
+                    file.overlays.remove(&(first + idx as u64));
+                }
+            }
+        }
+    }
+}
+
+/// Picks the torn sector of a write and what it reads as: new bytes up to a random cut and
+/// old after it, the reverse, or garbage (each a third of the time).
+fn crash_tear_sector_pick(
+    durable: &[u8],
+    offset: u64,
+    data: &[u8],
+    sector_size: u64,
+    rng: &mut ChaCha8Rng,
+) -> (u64, Vec<u8>) {
+    let first = offset / sector_size;
+    let n = sector_count(offset, data.len(), sector_size) as u64;
+    let sector = first + index_below(rng, n);
+    let old = sector_bytes(durable, sector, sector_size);
+    let mut new = old.clone();
+    let sector_start = sector * sector_size;
+    let from = sector_start.max(offset);
+    let to = (sector_start + sector_size).min(offset + data.len() as u64);
+    new[(from - sector_start) as usize..(to - sector_start) as usize]
+        .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+    let cut = 1 + index_below(rng, sector_size.saturating_sub(1)) as usize;
+    let bytes = match index_below(rng, 3) {
+        0 => [&new[..cut], &old[cut..]].concat(),
+        1 => [&old[..cut], &new[cut..]].concat(),
+        _ => {
+            let mut garbage = vec![0u8; sector_size as usize];
+            rng.fill(&mut garbage[..]);
+            garbage
+        }
+    };
+    (sector, bytes)
+}

@@ -1,0 +1,519 @@
+//! `SimDisk`: a deterministic simulated disk with power loss and injected faults.
+//!
+//! This page is the fault model. It says what the simulated disk does, what a backend family
+//! may assume about it, and what the checker then expects. Read it top to bottom.
+//!
+//! # Use
+//!
+//! ```
+//! use quorumkit_storage::vfs::{FaultPlan, OpenOptions, SimDisk, SimDiskOptions, VfsHandle};
+//! use std::path::Path;
+//!
+//! let disk = SimDisk::new(SimDiskOptions {
+//!     seed: 7,
+//!     sector_size: 4096,
+//!     faults: FaultPlan::none(),
+//!     ..SimDiskOptions::default()
+//! });
+//! let vfs: VfsHandle = disk.clone(); // Arc<SimDisk> is an Arc<dyn Vfs>
+//! let file = vfs.open(Path::new("log"), OpenOptions::CREATE).unwrap();
+//! file.write_at(b"entry", 0).unwrap();
+//! file.sync().unwrap();
+//! vfs.sync_dir(Path::new("")).unwrap();
+//! disk.crash(); // power loss, then reboot
+//! assert_eq!(vfs.open(Path::new("log"), OpenOptions::READ).unwrap().read_all().unwrap(), b"entry");
+//! ```
+//!
+//! # Two images
+//!
+//! Every file has a **visible** image (what a process reads: the page cache) and a
+//! **durable** image (what is on the medium). Every directory has a visible and a durable
+//! set of entries. Between the two sit the **pending operations**: changes that are visible
+//! but not yet durable, kept in the order they were made.
+//!
+//! - `write_at` and `set_len` (and `open` with `truncate`) change the visible image at once
+//!   and add a pending data operation to the file.
+//! - `sync` on a file makes all of that file's pending data operations durable, in order:
+//!   its data and its length.
+//! - `open` with `create` (of a new file), `create_dir`, `remove_file`, `remove_dir` and
+//!   `rename` change visible directory entries at once and add a pending namespace
+//!   operation. It becomes durable with `sync_dir` of the parent directory. **A rename needs
+//!   `sync_dir` of both parents** (the source's and the target's; one when they are the same
+//!   directory): until both have been synced after it, it stays pending and a crash may
+//!   undo it. A rename is atomic: a crash keeps it or drops it, never half of it.
+//! - A file's data and its name are independent: a synced file whose name was never made
+//!   durable by `sync_dir` is gone after a crash; a durable name whose file data was never
+//!   synced reads as the file's durable data (possibly empty).
+//! - `sync_dir` on a file path syncs the file (as `OsVfs` does: it opens the path and
+//!   fsyncs it).
+//! - Background writeback: when one file has more than `pending_ops_max` pending data
+//!   operations (or the disk that many namespace operations), the oldest become durable
+//!   without a sync, as a kernel flushes dirty pages. A backend may never rely on unsynced
+//!   data being lost, only on synced data being kept.
+//!
+//! Paths: segments separated by `/`; `""`, `.` and `/` name the root directory, which
+//! always exists; a leading `/` is allowed (absolute paths map onto the same tree); `..`
+//! goes up one level. There are no symlinks, hard links or permissions. Everything else a
+//! process can observe matches Linux on ext4, errors included: `NotFound`, `AlreadyExists`,
+//! `NotADirectory`, `IsADirectory`, `DirectoryNotEmpty`, a rename over a file replaces it, a
+//! directory may replace an empty directory, a directory cannot move into itself
+//! (`InvalidInput`), an unlinked file stays readable and writable through open handles,
+//! `read_dir` is sorted by name, a zero-length write does nothing, a write past the end
+//! leaves a gap that reads as zeros. A differential test against `OsVfs` holds it to that.
+//!
+//! # Crash (power loss)
+//!
+//! [`SimDisk::crash`] cuts the power and reboots:
+//! - The visible image is discarded.
+//! - **Each pending operation independently survives or is lost** (probability
+//!   `crash_keep_probability`): any subset, not only a prefix, because caches and disks
+//!   reorder. Survivors are applied to the durable image in their original order.
+//! - A surviving write that spans several sectors may be **torn at sector boundaries**
+//!   (probability `crash_tear_probability`): a prefix of its sectors lands, or a suffix, or
+//!   an arbitrary subset, equally often. A single sector is written whole or not at all:
+//!   that is what an honest disk promises (sector size is `sector_size`, 512 B or 4 KiB or
+//!   any power of two).
+//! - A surviving write extends the file's length to its end even when some of its sectors
+//!   did not arrive: **an extension whose data never arrived reads as zeros**.
+//! - The recovered tree is what the root reaches through durable entries.
+//! - Every handle opened before the crash fails every later call with
+//!   [`VfsErrorKind::Crashed`](crate::vfs::VfsErrorKind::Crashed) (closing it does nothing),
+//!   so no destructor or straggler can write to the rebooted disk.
+//! - The disk continues from the recovered image: it is the new visible and durable image.
+//!
+//! [`SimDisk::crash_after_op`] arms a crash point: operation number `n` (as numbered in the
+//! trace) is the last to take effect; from `n + 1` on every call fails with `Crashed` until
+//! the harness calls [`SimDisk::crash`], which computes the recovered image.
+//!
+//! [`SimDisk::mark`] and [`SimDisk::crash_states`] enumerate crash states exhaustively:
+//! after every operation since the mark that could change the outcome, and at each such
+//! point every subset of the pending operations when there are at most
+//! `subset_units_max` of them (sampled deterministically beyond that), optionally splitting
+//! writes into sectors. Each state is an independent disk. Enumerated crashes are honest:
+//! no fault is injected in them.
+//!
+//! # Faults
+//!
+//! A [`FaultPlan`] says which faults may happen; each is a field with a probability per
+//! opportunity and a list of operation numbers at which it fires for certain, so a test can
+//! place a fault exactly and [`FaultPlan::swarm`] can draw a random subset of faults with
+//! random rates (swarm testing). Faults are **overlays**: the durable image always holds
+//! what an honest disk would, while rotten, torn, misdirected and unreadable sectors live
+//! beside it and are laid over reads. Switching a fault off therefore replays a history
+//! honestly, and every fault decision draws from its own generator stream, so dropping one
+//! fault does not change the others' or the crash's choices (a shrinker can drop faults one
+//! at a time). A write to a sector removes its overlay (the drive rewrites or remaps it).
+//!
+//! | fault | what happens | what the checker expects |
+//! |---|---|---|
+//! | crash, torn at sector boundaries | above | honest: nothing acknowledged is lost; the atomicity table holds |
+//! | `fsync_loss` | `sync`/`sync_dir` returns Ok, makes nothing durable (the dirty state stays pending and may be lost at a crash) | acknowledged data may be lost; recovery gives a state some prefix of the history produced, or refuses to open |
+//! | `fsync_error` | `sync`/`sync_dir` fails with EIO and the dirty state it covered is dropped: still visible, never durable, and a retried sync returns Ok (fsyncgate) | the family poisons itself at the first failure; honest otherwise |
+//! | `write_error` | `write_at`/`set_len` fails with EIO, nothing changes | the failing mutation fails; honest otherwise |
+//! | `capacity_bytes` | a write that does not fit writes the whole sectors that fit and fails with `NoSpace` (a short write then ENOSPC, as POSIX allows); `set_len` that does not fit fails and changes nothing; `open` and directories take no space | the failing mutation fails; honest otherwise |
+//! | `torn_sector` | at a crash, one sector of an unsynced write reads half new / half old (at a random byte) or as garbage | a wrong value is never returned silently: recover to an allowed state or report corruption |
+//! | `bit_rot` | after a `sync` (that file) or at a reboot (one file), one bit of one durable sector reads flipped | as torn sector |
+//! | `latent_error` | same opportunities; every read touching the sector fails with EIO | as torn sector (failing closed is allowed) |
+//! | `misdirect` | as a write becomes durable (sync, writeback or crash), its sectors land at another sector-aligned offset of the same file, and the intended sectors keep their old bytes | as torn sector |
+//!
+//! [`FaultPlan::is_honest`] tells the checker which column applies. [`SimDisk::fault_stats`]
+//! counts what was injected.
+//!
+//! Deliberately not modelled: hard links, symlinks, permissions, timestamps, sparse files
+//! (a file's whole length counts against the capacity), directory-entry corruption (the
+//! namespace never rots; file data does), faults in directory syncs other than loss and
+//! EIO, reads served from a cache that differs from the medium (a fault laid over a sector
+//! is seen by the very next read), and concurrency (the disk serialises all calls).
+//!
+//! # Determinism
+//!
+//! Every choice comes from ChaCha8 generators keyed by `seed` (one stream per concern);
+//! there is no clock and no hash-map order anywhere (`BTreeMap` throughout). The same seed
+//! and the same calls give the same trace: [`SimDisk::trace_hash`] covers every operation,
+//! its arguments, its result and the bytes written and read; [`SimDisk::trace_tail`] prints
+//! the last lines for a failure report. [`SimDisk::listing`] and [`SimDisk::image_digest`]
+//! describe an image (paths, lengths, SHA-256 of contents) to compare two disks.
+//!
+//! # Cost
+//!
+//! A write or sync costs O(bytes touched) (plus a logarithmic lookup); a crash costs
+//! O(dirty bytes + inodes); a fork or an enumerated crash state clones the disk.
+
+mod crash;
+mod enumerate;
+mod faults;
+mod image;
+mod trace;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+pub use crash::{CrashSummary, CrashUnit};
+pub use enumerate::{CrashState, CrashStates, EnumerateError, EnumerateOptions, Mark};
+pub use faults::{FaultPlan, FaultRate, FaultStats};
+pub use image::{Image, ListingEntry};
+
+use crash::RandomChooser;
+use enumerate::{RecordedOp, Recording};
+use image::{HandleRef, State};
+
+use super::{DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsResult};
+
+/// How a [`SimDisk`] is built. Start from `SimDiskOptions::default()` and set what matters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimDiskOptions {
+    // Geometry.
+    /// Bytes per sector: the unit a crash tears writes at and faults hit. A power of two
+    /// (512 and 4096 are the real ones).
+    pub sector_size: u32,
+
+    // Seed.
+    /// Seeds every random choice of the disk.
+    pub seed: u64,
+
+    // Crash.
+    /// Chance that one pending operation survives a crash.
+    pub crash_keep_probability: f64,
+    /// Chance that a surviving multi-sector write is torn at sector boundaries.
+    pub crash_tear_probability: f64,
+
+    // Faults.
+    /// The faults that may be injected (none by default).
+    pub faults: FaultPlan,
+
+    // Limits.
+    /// Largest file length; a write or `set_len` past it fails (Linux's EFBIG, `Other`).
+    pub file_len_max: u64,
+    /// Pending operations kept per file (and namespace operations per disk) before the
+    /// oldest are written back.
+    pub pending_ops_max: usize,
+    /// Trace lines kept as text (the hash covers all of them).
+    pub trace_lines_max: usize,
+    /// Operations a mark records before enumeration gives up.
+    pub recording_ops_max: usize,
+}
+
+impl Default for SimDiskOptions {
+    fn default() -> Self {
+        SimDiskOptions {
+            sector_size: 4096,
+            seed: 0,
+            crash_keep_probability: 0.5,
+            crash_tear_probability: 0.25,
+            faults: FaultPlan::none(),
+            file_len_max: 256 << 20,
+            pending_ops_max: 4096,
+            trace_lines_max: 256,
+            recording_ops_max: 1 << 16,
+        }
+    }
+}
+
+/// The simulated disk. Shared as `Arc<SimDisk>`, which is a [`VfsHandle`](super::VfsHandle)
+/// as it is (`let vfs: VfsHandle = disk.clone();`). All calls are serialised by one mutex;
+/// harness methods (crash, mark, trace, listing) may be called at any time.
+#[derive(Debug)]
+pub struct SimDisk {
+    shared: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    recording: Option<Recording>,
+    marks_made: u64,
+}
+
+impl Inner {
+    fn record(&mut self, op: impl FnOnce() -> RecordedOp) {
+        let ops_max = self.state.options.recording_ops_max;
+        if let Some(recording) = &mut self.recording {
+            recording.push(ops_max, op);
+        }
+    }
+}
+
+fn lock(shared: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // A panic while holding the lock (a bug) must not turn every later call into a panic.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SimDisk {
+    /// An empty disk (just the root directory).
+    ///
+    /// # Panics
+    /// If `options.sector_size` is not a power of two: a harness configuration error, never
+    /// reachable from a `Vfs` call.
+    pub fn new(options: SimDiskOptions) -> Arc<SimDisk> {
+        assert!(
+            options.sector_size.is_power_of_two(),
+            "SimDisk sector_size must be a power of two"
+        );
+        SimDisk::from_state(State::new(options))
+    }
+
+    fn from_state(state: State) -> Arc<SimDisk> {
+        let inner = Inner { state, recording: None, marks_made: 0 };
+        Arc::new(SimDisk { shared: Arc::new(Mutex::new(inner)) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.shared)
+    }
+
+    /// The options the disk runs with (including the current fault plan).
+    pub fn options(&self) -> SimDiskOptions {
+        self.lock().state.options.clone()
+    }
+
+    /// Replaces the fault plan from the next operation on (e.g. `FaultPlan::none()` to let a
+    /// checker read back honestly). Existing overlays stay.
+    pub fn set_fault_plan(&self, faults: FaultPlan) {
+        self.lock().state.options.faults = faults;
+    }
+
+    /// Number of the last operation (every call counts, failed ones too, and crashes).
+    pub fn op_count(&self) -> u64 {
+        self.lock().state.op_no
+    }
+
+    /// How many operations are pending (visible, not yet durable).
+    pub fn pending_count(&self) -> usize {
+        self.lock().state.pending_count()
+    }
+
+    /// Power loss now, then reboot: each pending operation survives or not, writes may tear,
+    /// and the disk continues from the recovered image. Handles opened before fail with
+    /// `Crashed`. Also the reboot after an armed crash point.
+    pub fn crash(&self) -> CrashSummary {
+        let mut inner = self.lock();
+        inner.recording = None;
+        let state = &mut inner.state;
+        let mut chooser = RandomChooser {
+            rng: state.rngs.crash.clone(),
+            keep_probability: state.options.crash_keep_probability,
+            tear_probability: state.options.crash_tear_probability,
+        };
+        let summary = state.crash(&mut chooser);
+        state.rngs.crash = chooser.rng;
+        summary
+    }
+
+    /// Arms a crash point: operation `op_no` is the last to take effect; every later call
+    /// fails with `Crashed` until [`SimDisk::crash`]. An `op_no` already passed halts the
+    /// disk at the next call.
+    pub fn crash_after_op(&self, op_no: u64) {
+        self.lock().state.armed = Some(op_no);
+    }
+
+    /// Whether an armed crash point has been reached (calls fail until `crash()`).
+    pub fn is_halted(&self) -> bool {
+        self.lock().state.halted
+    }
+
+    /// Marks this point for [`SimDisk::crash_states`]: copies the disk's state and records
+    /// every later operation (with its bytes, up to `recording_ops_max`). Ends any earlier
+    /// mark.
+    pub fn mark(&self) -> Mark {
+        let mut inner = self.lock();
+        inner.marks_made += 1;
+        let id = inner.marks_made;
+        let base = inner.state.clone();
+        let op_no = base.op_no;
+        inner.recording = Some(Recording { id, base, ops: Vec::new(), overflowed: false });
+        Mark { id, op_no }
+    }
+
+    /// Every crash state since `mark`: for the mark itself and after every operation since
+    /// that can change what a crash leaves, each subset of the units pending there (all of
+    /// them when at most `subset_units_max`, else `sample_count` deterministic samples).
+    /// Ends the recording. Yields independent, rebooted disks.
+    pub fn crash_states(
+        &self,
+        mark: Mark,
+        options: EnumerateOptions,
+    ) -> Result<CrashStates, EnumerateError> {
+        let mut inner = self.lock();
+        let recording = match inner.recording.take() {
+            Some(recording) if recording.id == mark.id => recording,
+            other => {
+                inner.recording = other;
+                return Err(EnumerateError::StaleMark);
+            }
+        };
+        if recording.overflowed {
+            return Err(EnumerateError::TooLong { ops_max: inner.state.options.recording_ops_max });
+        }
+        Ok(CrashStates::new(recording, options))
+    }
+
+    /// A deep copy: an independent disk in the same state (same generators, trace and
+    /// statistics, no mark). Handles of this disk do not work on the copy.
+    pub fn fork(&self) -> Arc<SimDisk> {
+        SimDisk::from_state(self.lock().state.clone())
+    }
+
+    /// The running hash of every operation so far (arguments, results, bytes written and
+    /// read). Equal for equal seeds and calls.
+    pub fn trace_hash(&self) -> u64 {
+        self.lock().state.trace.hash()
+    }
+
+    /// The last `n` operations, one line each (`#12 write_at log off=0 len=5 -> Ok`), at most
+    /// `trace_lines_max`.
+    pub fn trace_tail(&self, n: usize) -> String {
+        self.lock().state.trace.tail(n)
+    }
+
+    /// Every directory and file of `image`, depth first in name order, with lengths and the
+    /// SHA-256 of contents (fault overlays not applied).
+    pub fn listing(&self, image: Image) -> Vec<ListingEntry> {
+        self.lock().state.listing(image)
+    }
+
+    /// Hex SHA-256 of the [`listing`](SimDisk::listing): equal digests mean byte-identical
+    /// trees.
+    pub fn image_digest(&self, image: Image) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for entry in self.listing(image) {
+            let kind = match entry.kind {
+                super::FileKind::File => "f",
+                super::FileKind::Dir => "d",
+            };
+            let line = format!(
+                "{kind} {} {} {}\n",
+                entry.path,
+                entry.len,
+                entry.sha256.unwrap_or_default()
+            );
+            hasher.update(line.as_bytes());
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// Counts of injected faults and crashes so far.
+    pub fn fault_stats(&self) -> FaultStats {
+        self.lock().state.stats
+    }
+}
+
+impl Vfs for SimDisk {
+    fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
+        let mut inner = self.lock();
+        let result = inner.state.op_open(path, options);
+        inner.record(|| RecordedOp::Open { path: path.to_path_buf(), options });
+        let handle = result?;
+        Ok(Box::new(SimFile { shared: Arc::clone(&self.shared), handle }))
+    }
+
+    fn create_dir(&self, path: &Path) -> VfsResult<()> {
+        let mut inner = self.lock();
+        let result = inner.state.op_create_dir(path);
+        inner.record(|| RecordedOp::CreateDir(path.to_path_buf()));
+        result
+    }
+
+    fn remove_file(&self, path: &Path) -> VfsResult<()> {
+        let mut inner = self.lock();
+        let result = inner.state.op_remove_file(path);
+        inner.record(|| RecordedOp::RemoveFile(path.to_path_buf()));
+        result
+    }
+
+    fn remove_dir(&self, path: &Path) -> VfsResult<()> {
+        let mut inner = self.lock();
+        let result = inner.state.op_remove_dir(path);
+        inner.record(|| RecordedOp::RemoveDir(path.to_path_buf()));
+        result
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> VfsResult<()> {
+        let mut inner = self.lock();
+        let result = inner.state.op_rename(from, to);
+        inner.record(|| RecordedOp::Rename(from.to_path_buf(), to.to_path_buf()));
+        result
+    }
+
+    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
+        let mut inner = self.lock();
+        let result = inner.state.op_read_dir(path);
+        inner.record(|| RecordedOp::ReadDir(path.to_path_buf()));
+        result
+    }
+
+    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
+        let mut inner = self.lock();
+        let result = inner.state.op_metadata(path);
+        inner.record(|| RecordedOp::Metadata(path.to_path_buf()));
+        result
+    }
+
+    fn sync_dir(&self, path: &Path) -> VfsResult<()> {
+        let mut inner = self.lock();
+        let result = inner.state.op_sync_dir(path);
+        inner.record(|| RecordedOp::SyncDir(path.to_path_buf()));
+        result
+    }
+}
+
+/// An open file of a [`SimDisk`]: the inode it was opened on (it follows renames and
+/// survives unlinks, as on Linux) and the crash generation it belongs to.
+struct SimFile {
+    shared: Arc<Mutex<Inner>>,
+    handle: HandleRef,
+}
+
+impl VfsFile for SimFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<usize> {
+        let mut inner = lock(&self.shared);
+        let result = inner.state.op_read(&self.handle, buf, offset);
+        let len = buf.len();
+        inner.record(|| RecordedOp::Read { handle: self.handle.clone(), len, offset });
+        result
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> VfsResult<()> {
+        let mut inner = lock(&self.shared);
+        let result = inner.state.op_write(&self.handle, buf, offset);
+        inner.record(|| RecordedOp::Write {
+            handle: self.handle.clone(),
+            data: buf.to_vec(),
+            offset,
+        });
+        result
+    }
+
+    fn len(&self) -> VfsResult<u64> {
+        let mut inner = lock(&self.shared);
+        let result = inner.state.op_len(&self.handle);
+        inner.record(|| RecordedOp::Len(self.handle.clone()));
+        result
+    }
+
+    fn set_len(&self, len: u64) -> VfsResult<()> {
+        let mut inner = lock(&self.shared);
+        let result = inner.state.op_set_len(&self.handle, len);
+        inner.record(|| RecordedOp::SetLen(self.handle.clone(), len));
+        result
+    }
+
+    fn sync(&self) -> VfsResult<()> {
+        let mut inner = lock(&self.shared);
+        let result = inner.state.op_sync(&self.handle);
+        inner.record(|| RecordedOp::Sync(self.handle.clone()));
+        result
+    }
+}
+
+impl Drop for SimFile {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.shared);
+        if inner.state.op_close(&self.handle) {
+            inner.record(|| RecordedOp::Close(self.handle.clone()));
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The operation trace: a running hash of every operation and the text of the last few.
+//!
+//! Lines are kept as small structured records and formatted only when asked for, so tracing
+//! costs a hash update and a ring-buffer push per operation. The hash covers every field of
+//! every line plus the bytes written and read, so two runs with equal hashes did the same
+//! thing and saw the same data.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::vfs::VfsErrorKind;
+
+/// What an operation's arguments were, beyond its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TraceArgs {
+    None,
+    /// A positional read or write.
+    Range {
+        offset: u64,
+        len: u64,
+    },
+    /// A length (set_len).
+    Len(u64),
+    /// An open's flags: create, create_new, truncate, write.
+    Open {
+        create: bool,
+        create_new: bool,
+        truncate: bool,
+        write: bool,
+    },
+    /// A crash: how many unsynced operations were kept out of how many.
+    Crash {
+        kept: u64,
+        pending: u64,
+    },
+}
+
+/// What an operation returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TraceResult {
+    Ok,
+    /// Ok with a number (bytes read, a length, entries listed).
+    Value(u64),
+    Err(VfsErrorKind),
+}
+
+impl<T> From<&Result<T, VfsErrorKind>> for TraceResult {
+    fn from(result: &Result<T, VfsErrorKind>) -> Self {
+        match result {
+            Ok(_) => TraceResult::Ok,
+            Err(kind) => TraceResult::Err(*kind),
+        }
+    }
+}
+
+/// One traced operation.
+#[derive(Clone, Debug)]
+pub(super) struct TraceLine {
+    pub op_no: u64,
+    pub op: &'static str,
+    pub path: Arc<str>,
+    pub args: TraceArgs,
+    pub result: TraceResult,
+}
+
+impl fmt::Display for TraceLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} {}", self.op_no, self.op)?;
+        if !self.path.is_empty() {
+            write!(f, " {}", self.path)?;
+        }
+        match self.args {
+            TraceArgs::None => {}
+            TraceArgs::Range { offset, len } => write!(f, " off={offset} len={len}")?,
+            TraceArgs::Len(len) => write!(f, " len={len}")?,
+            TraceArgs::Open { create, create_new, truncate, write } => {
+                let flags: Vec<&str> = [
+                    (create, "create"),
+                    (create_new, "create_new"),
+                    (truncate, "truncate"),
+                    (write, "write"),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| *name)
+                .collect();
+                write!(f, " [{}]", flags.join(","))?;
+            }
+            TraceArgs::Crash { kept, pending } => write!(f, " kept={kept}/{pending}")?,
+        }
+        match self.result {
+            TraceResult::Ok => write!(f, " -> Ok"),
+            TraceResult::Value(v) => write!(f, " -> Ok({v})"),
+            TraceResult::Err(kind) => write!(f, " -> Err({kind:?})"),
+        }
+    }
+}
+
+/// The trace: a hash of everything and the last `lines_max` lines.
+#[derive(Clone, Debug)]
+pub(super) struct Trace {
+    hash: u64,
+    lines: VecDeque<TraceLine>,
+    lines_max: usize,
+}
+
+impl Trace {
+    pub fn new(lines_max: usize) -> Self {
+        Trace { hash: HASH_SEED, lines: VecDeque::new(), lines_max }
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Appends a line; `data` (bytes written or read) is hashed but not kept.
+    pub fn push(&mut self, line: TraceLine, data: &[u8]) {
+        let mut h = self.hash;
+        h = mix(h, line.op_no);
+        h = mix_bytes(h, line.op.as_bytes());
+        h = mix_bytes(h, line.path.as_bytes());
+        h = match line.args {
+            TraceArgs::None => mix(h, 0),
+            TraceArgs::Range { offset, len } => mix(mix(mix(h, 1), offset), len),
+            TraceArgs::Len(len) => mix(mix(h, 2), len),
+            TraceArgs::Open { create, create_new, truncate, write } => {
+                let bits = u64::from(create)
+                    | u64::from(create_new) << 1
+                    | u64::from(truncate) << 2
+                    | u64::from(write) << 3;
+                mix(mix(h, 3), bits)
+            }
+            TraceArgs::Crash { kept, pending } => mix(mix(mix(h, 4), kept), pending),
+        };
+        h = match line.result {
+            TraceResult::Ok => mix(h, 0),
+            TraceResult::Value(v) => mix(mix(h, 1), v),
+            TraceResult::Err(kind) => mix_bytes(mix(h, 2), format_kind(kind).as_bytes()),
+        };
+        h = mix_bytes(h, data);
+        self.hash = h;
+        if self.lines_max == 0 {
+            return;
+        }
+        if self.lines.len() == self.lines_max {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    /// The last `n` lines (at most as many as are kept), one per line, oldest first.
+    pub fn tail(&self, n: usize) -> String {
+        let skip = self.lines.len().saturating_sub(n);
+        let mut text = String::new();
+        for line in self.lines.iter().skip(skip) {
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        text
+    }
+}
+
+const HASH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn format_kind(kind: VfsErrorKind) -> &'static str {
+    // A stable spelling for hashing, independent of Debug output.
+    match kind {
+        VfsErrorKind::NotFound => "NotFound",
+        VfsErrorKind::AlreadyExists => "AlreadyExists",
+        VfsErrorKind::NotADirectory => "NotADirectory",
+        VfsErrorKind::IsADirectory => "IsADirectory",
+        VfsErrorKind::DirectoryNotEmpty => "DirectoryNotEmpty",
+        VfsErrorKind::Io => "Io",
+        VfsErrorKind::NoSpace => "NoSpace",
+        VfsErrorKind::UnexpectedEof => "UnexpectedEof",
+        VfsErrorKind::Crashed => "Crashed",
+        VfsErrorKind::PermissionDenied => "PermissionDenied",
+        VfsErrorKind::InvalidInput => "InvalidInput",
+        _ => "Other",
+    }
+}
+
+/// One multiply-rotate step (the FxHash recipe): fast, deterministic across platforms and
+/// releases, good enough to tell two traces apart (not meant to resist an adversary).
+fn mix(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+fn mix_bytes(mut h: u64, bytes: &[u8]) -> u64 {
+    h = mix(h, bytes.len() as u64);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = mix(h, u64::from_le_bytes(word));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = mix(h, u64::from_le_bytes(word));
+    }
+    h
+}
