@@ -308,6 +308,16 @@ impl LocalStorage {
         result
     }
 
+    /// Runs a step that writes only in `snapshot/temp/` (nothing any reader sees, and
+    /// nothing recovery keeps): refused when poisoned, but a failure does not poison, since
+    /// the visible state cannot have diverged. A failed fsync of it surfaces at `publish`.
+    fn stage<T>(&mut self, f: impl FnOnce(&mut Self) -> StorageResult<T>) -> StorageResult<T> {
+        if let Some(cause) = &self.poisoned {
+            return Err(StorageError::Poisoned { cause: cause.clone() });
+        }
+        f(self)
+    }
+
     /// Removes every piece of state (an abandoned import), leaving a fresh instance.
     fn wipe(&mut self) -> StorageResult<()> {
         self.snapshots.wipe()?;
@@ -509,7 +519,7 @@ impl RaftStorage for LocalStorage {
     }
 
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
-        let staged = self.mutate(|s| s.snapshots.begin())?;
+        let staged = self.stage(|s| s.snapshots.begin())?;
         Ok(Box::new(LocalSnapshotWriter { storage: self, staged }))
     }
 
@@ -551,12 +561,12 @@ struct LocalSnapshotWriter<'a> {
 impl SnapshotWriter for LocalSnapshotWriter<'_> {
     fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
         let staged = &mut self.staged;
-        self.storage.mutate(|_| staged.add_file(path, file_meta))
+        self.storage.stage(|_| staged.add_file(path, file_meta))
     }
 
     fn write_file(&mut self, path: &SnapshotPath, offset: u64, data: &[u8]) -> StorageResult<()> {
         let staged = &mut self.staged;
-        self.storage.mutate(|_| staged.write_file(path, offset, data))
+        self.storage.stage(|_| staged.write_file(path, offset, data))
     }
 
     fn set_meta(&mut self, meta: SnapshotMeta) {

@@ -253,6 +253,17 @@ impl SnapshotStore {
             return Err(corruption(&meta_path, 0, "snapshot directory without its meta file"));
         };
         judge_guarded(policy, &meta_path, &file)?;
+        let manifest = self.load_manifest(snap_dir, policy)?;
+        if file.status == SidecarStatus::Missing && manifest.is_some() && policy.enforces_sidecars()
+        {
+            // This family wrote the snapshot (it has a manifest), so the sidecar was written
+            // before the meta: losing it means a lost write, not a legacy snapshot.
+            return Err(corruption(
+                &meta_path,
+                0,
+                "checksum sidecar missing from a snapshot this family wrote",
+            ));
+        }
         let (meta, names) = decode_snapshot_meta(&file.bytes, &meta_path)?;
         if meta.last_included_index != index {
             return Err(corruption(
@@ -264,7 +275,6 @@ impl SnapshotStore {
                 ),
             ));
         }
-        let manifest = self.load_manifest(snap_dir, policy)?;
         let mut files = BTreeMap::new();
         for (path, file_meta) in names {
             let full = snap_dir.join(path.as_str());
