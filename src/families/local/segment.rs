@@ -417,6 +417,13 @@ impl LogStore {
             if first > last {
                 return Err(corruption(&path, 0, "closed segment with first > last"));
             }
+            if last < self.first && self.segments.is_empty() {
+                // Wholly below first_log_index: left over from a truncate_prefix (whose
+                // unlinks may have landed in any order), so not checked for contiguity.
+                remove_file_if_present(&self.vfs, &path)?;
+                dir_changed = true;
+                continue;
+            }
             if let Some(next) = expected_next {
                 if first != next {
                     return Err(corruption(
@@ -427,12 +434,6 @@ impl LogStore {
                 }
             }
             expected_next = Some(last + 1);
-            if last < self.first && self.segments.is_empty() {
-                // Wholly below first_log_index: left over from a truncate_prefix.
-                remove_file_if_present(&self.vfs, &path)?;
-                dir_changed = true;
-                continue;
-            }
             if self.segments.is_empty() && first > self.first {
                 return Err(corruption(
                     &path,
