@@ -1018,3 +1018,29 @@ fn publish_survives_a_crash_at_every_point() {
     every_crash_state(setup, |s| publish(s, 5, &[("a", b"same index", None)]), |_| false);
     every_crash_state(setup, |s| publish(s, 2, &[]), |_| false);
 }
+
+#[test]
+fn snapshot_files_named_like_the_layout_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    let files: [FileSpec<'_>; 4] = [
+        ("__raft_snapshot_meta", b"user one", Some(b"m")),
+        ("__raft_snapshot_meta.qkcrc/x", b"user two", None),
+        ("__qk_esc_y", b"user three", None),
+        ("a/__raft_snapshot_meta", b"user four", None),
+    ];
+    publish(&mut s, 4, &files);
+    let state = capture(&s);
+    drop(s);
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(capture(&s), state);
+    let snap = dir.path().join("snapshot/snapshot_00000000000000000004");
+    assert_eq!(std::fs::read(snap.join("__qk_esc___raft_snapshot_meta")).unwrap(), b"user one");
+    assert_eq!(std::fs::read(snap.join("__qk_esc___qk_esc_y")).unwrap(), b"user three");
+    assert_eq!(std::fs::read(snap.join("a/__raft_snapshot_meta")).unwrap(), b"user four");
+    for (path, bytes, _) in files {
+        let mut buf = vec![0u8; 64];
+        let n = s.read_snapshot_file(&SnapshotPath::new(path).unwrap(), 0, &mut buf).unwrap();
+        assert_eq!(&buf[..n], bytes, "{path}");
+    }
+}

@@ -20,6 +20,12 @@ mod conformance {
     quorumkit_storage::conformance_tests!(super::fixture());
 }
 
+mod crash_conformance {
+    quorumkit_storage::crash_conformance_tests!(std::sync::Arc::new(
+        quorumkit_storage::families::memory::MemoryFamily
+    ));
+}
+
 fn run(ops: &[Op], disk: Arc<SimDisk>) -> Option<String> {
     let outcome =
         run_history_on_disk(Arc::new(MemoryFamily), "m", disk, ops, RunOptions::default());

@@ -525,12 +525,16 @@ fn writeback_bounds_the_pending_list() {
 /// A fixed pseudo-random workload (its own generator), run on a disk with `seed`, with
 /// crashes every so often; returns (trace hash, durable digest).
 fn workload(seed: u64, plan: FaultPlan) -> (u64, String) {
+    workload_steps(seed, plan, 400)
+}
+
+fn workload_steps(seed: u64, plan: FaultPlan, steps: u32) -> (u64, String) {
     use rand::{RngExt, SeedableRng};
     let disk = SimDisk::new(SimDiskOptions { faults: plan, ..options(seed) });
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
     let names = ["a", "b", "c", "d/x", "d/y"];
     let _ = disk.create_dir_all(path("d"));
-    for step in 0..400 {
+    for step in 0..steps {
         let name = names[rng.random_range(0..names.len())];
         match rng.random_range(0..8) {
             0..=3 => {
@@ -538,6 +542,9 @@ fn workload(seed: u64, plan: FaultPlan) -> (u64, String) {
                     let len = rng.random_range(1..3000);
                     let offset = rng.random_range(0..4000);
                     let _ = file.write_at(&vec![step as u8; len], offset);
+                    if rng.random_range(0..4) == 0 {
+                        let _ = file.set_len(rng.random_range(0..5000));
+                    }
                     if rng.random::<bool>() {
                         let _ = file.sync();
                     }
@@ -561,6 +568,8 @@ fn workload(seed: u64, plan: FaultPlan) -> (u64, String) {
         }
         if step % 50 == 49 {
             disk.crash();
+            // The rebuilt visible image is exactly the recovered durable one.
+            assert_eq!(disk.image_digest(Image::Visible), disk.image_digest(Image::Durable));
             let _ = disk.create_dir_all(path("d"));
         }
     }
@@ -638,4 +647,11 @@ fn no_panic_on_hostile_arguments() {
     assert_eq!(open_error(&*disk, "a\0b"), VfsErrorKind::InvalidInput);
     assert_eq!(disk.rename(path("/"), path("x")).unwrap_err().kind, VfsErrorKind::Other);
     assert_eq!(disk.remove_dir(path("")).unwrap_err().kind, VfsErrorKind::InvalidInput);
+}
+
+#[test]
+fn after_every_crash_the_visible_image_is_the_durable_one() {
+    for seed in 0..40 {
+        workload_steps(seed, FaultPlan::swarm(seed), 300);
+    }
 }

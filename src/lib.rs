@@ -3,6 +3,7 @@
 //! - [`contract`]: the storage contract every backend family implements.
 //! - [`vfs`]: the file-system seam every family does its I/O through.
 //! - [`families`]: the backend families and the URI registry.
+//! - [`image`]: the canonical bootstrap image: spec'd format, streaming export and import.
 //! - [`state`]: the Raft-visible state as a value, its digest and first difference.
 //! - [`sim`]: operations as data, the reference model, the generator and the executor.
 //! - [`cli`]: the `qk` command line.
@@ -13,6 +14,7 @@
 pub mod cli;
 pub mod contract;
 pub mod families;
+pub mod image;
 pub mod sim;
 pub mod state;
 pub mod vfs;

@@ -1,6 +1,7 @@
 //! The `qk` command line. Each subcommand lives in its own module and returns an exit code:
 //! 0 all held, 1 a check failed or a difference was found, 2 bad usage or unreadable input.
 
+pub mod image;
 pub mod inspect;
 pub mod replay;
 pub mod selftest;
@@ -29,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Run generated Raft histories against storage families and check them.
     Soak(soak::SoakArgs),
+    /// Export, import, verify, inspect and diff canonical bootstrap images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Summarise a storage instance (any family) by URI.
     Inspect(inspect::InspectArgs),
     /// Replay one history (a regression file or a seed) and print its trace and verdict.
@@ -43,6 +47,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Soak(args) => soak::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Image(cmd) => image::run(cmd),
         Command::Selftest(args) => selftest::run(args),
     }
 }

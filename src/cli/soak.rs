@@ -47,6 +47,16 @@ pub struct SoakArgs {
     /// Fault plans: an honest disk for every seed, a swarm plan for every seed, or half each.
     #[arg(long, value_enum, default_value_t = FaultMode::Mixed)]
     pub faults: FaultMode,
+    /// Exhaustive mode: around every mutation, every crash point and every subset of pending
+    /// disk operations (up to --subset-max units, sampled beyond). Use with short histories.
+    #[arg(long)]
+    pub exhaustive: bool,
+    /// Ops per history in exhaustive mode (overrides --ops).
+    #[arg(long, default_value_t = 12)]
+    pub max_ops: usize,
+    /// Pending units enumerated as every subset in exhaustive mode.
+    #[arg(long, default_value_t = 6)]
+    pub subset_max: usize,
     /// Run each seed twice and compare trace hashes.
     #[arg(long)]
     pub check_determinism: bool,
@@ -129,6 +139,15 @@ pub fn run(args: SoakArgs) -> u8 {
     config.generator.ops_len = args.ops_len;
     config.check_determinism = args.check_determinism;
     config.faults = args.faults;
+    if args.exhaustive {
+        config.generator.ops_len = args.max_ops;
+        config.run.exhaustive = Some(crate::vfs::EnumerateOptions {
+            subset_units_max: args.subset_max,
+            sample_count: 16,
+            tear_writes: true,
+            seed: 0,
+        });
+    }
     config.shrink = !args.no_shrink;
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
@@ -204,7 +223,7 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
 fn print_summary(report: &SoakReport, elapsed: f64) {
     println!();
     println!(
-        "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>10}",
+        "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
         "family",
         "histories",
         "steps",
@@ -213,16 +232,15 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         "crashes",
         "faults",
         "refused",
+        "exports",
+        "imports",
         "failures",
-        "steps/s",
-        "by check"
+        "steps/s"
     );
     for f in &report.families {
         let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
-        let by_check: Vec<String> =
-            f.failures_by_check.iter().map(|(c, n)| format!("{c}={n}")).collect();
         println!(
-            "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8.0} {:>10}",
+            "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9.0}",
             f.family,
             f.histories,
             f.steps,
@@ -231,10 +249,25 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
             f.crashes,
             f.faults,
             f.refusals,
+            f.exports,
+            f.imports,
             f.failures,
-            rate,
-            by_check.join(",")
+            rate
         );
+    }
+    let failed: Vec<String> = report
+        .families
+        .iter()
+        .flat_map(|f| {
+            f.failures_by_check.iter().map(move |(c, n)| format!("{}: {c} {n}", f.family))
+        })
+        .collect();
+    if !failed.is_empty() {
+        println!("failures by check: {}", failed.join(", "));
+    }
+    let states: u64 = report.families.iter().map(|f| f.crash_states).sum();
+    if states > 0 {
+        println!("exhaustive mode: {states} crash states checked");
     }
     println!();
     println!(

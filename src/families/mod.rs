@@ -2,6 +2,7 @@
 
 pub mod local;
 pub mod memory;
+pub mod redb;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ impl Registry {
         let mut registry = Registry::empty();
         registry.register(Arc::new(memory::MemoryFamily));
         registry.register(Arc::new(local::LocalFamily::default()));
+        registry.register(Arc::new(redb::RedbFamily::new()));
         registry
     }
 

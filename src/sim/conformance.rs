@@ -879,7 +879,8 @@ fn export_cut_is_pinned(fx: &mut dyn Fixture) -> CaseResult {
     }
 }
 
-fn import_state(dest: &mut dyn RaftStorage, state: &RaftState) -> Result<(), StorageError> {
+/// Imports `state` into `dest` through its import sink, in small batches.
+pub fn import_state(dest: &mut dyn RaftStorage, state: &RaftState) -> Result<(), StorageError> {
     let mut sink = dest.begin_import()?;
     sink.set_first_index(state.first)?;
     for chunk in state.entries.chunks(3) {

@@ -7,7 +7,9 @@
 
 pub mod check;
 pub mod conformance;
+pub mod crash_cases;
 pub mod generator;
+pub mod image_checks;
 pub mod model;
 pub mod ops;
 pub mod planted;

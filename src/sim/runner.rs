@@ -24,11 +24,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
+use crate::families::Registry;
 use crate::sim::check::{CheckFailure, CheckName};
+use crate::sim::crash_cases::CrashCheck;
+use crate::sim::image_checks::PinnedExport;
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
 use crate::state::{first_difference, RaftState};
-use crate::vfs::{SimDisk, VfsHandle};
+use crate::vfs::{EnumerateOptions, SimDisk, VfsHandle};
 
 /// Largest chunk a snapshot file is written in.
 pub const SNAPSHOT_CHUNK_LEN: usize = 64 * 1024;
@@ -47,11 +50,16 @@ pub struct RunOptions {
     /// Skip every comparison (for measuring the cost of checking); failures still count for
     /// calls whose success differs from the model's.
     pub unchecked: bool,
+    /// Exhaustive mode: around every mutation of a durable family, check the state after a
+    /// power loss at every disk operation of the call and every subset of pending operations
+    /// (ALICE-style), with these enumeration options.
+    #[serde(default)]
+    pub exhaustive: Option<EnumerateOptions>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false }
+        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false, exhaustive: None }
     }
 }
 
@@ -76,6 +84,12 @@ pub struct RunStats {
     pub failed_mutations: u64,
     /// Runs ended early because the instance refused (failed closed) under a dishonest disk.
     pub refusals: u64,
+    /// Crash states checked in exhaustive mode.
+    pub crash_states: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
 }
 
 /// The result of running one history.
@@ -156,7 +170,7 @@ pub fn apply_action(instance: &mut dyn RaftStorage, action: &Action) -> StorageR
                 Ok(())
             }
         }
-        Action::Reopen | Action::Crash | Action::ArmCrash(_) => Ok(()),
+        Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => Ok(()),
     }
 }
 
@@ -187,6 +201,8 @@ pub struct Runner {
     /// Digests of every state the history produced (kept only under a dishonest disk).
     history: BTreeSet<String>,
     armed: Option<u16>,
+    export: Option<PinnedExport>,
+    image_families: Vec<Arc<dyn Family>>,
     instance: Option<Box<dyn RaftStorage>>,
     model: Model,
     trace: Trace,
@@ -225,10 +241,17 @@ impl Runner {
         disk: Option<Arc<SimDisk>>,
         options: RunOptions,
     ) -> StorageResult<Self> {
-        let instance = open_rebooting(family.as_ref(), location, &vfs, disk.as_deref())?;
+        let instance = family.open(location, vfs.clone())?;
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        // Images are imported into every registered family, with the family under test (which
+        // may carry a planted bug) standing in for its own scheme.
+        let image_families = Registry::builtin()
+            .families()
+            .iter()
+            .map(|f| if f.scheme() == family.scheme() { family.clone() } else { f.clone() })
+            .collect();
         let mut runner = Runner {
             family,
             location: location.to_string(),
@@ -238,6 +261,8 @@ impl Runner {
             faulty,
             history: BTreeSet::new(),
             armed: None,
+            export: None,
+            image_families,
             instance: Some(instance),
             model: Model::new(),
             trace: Trace::new(options.trace_tail_len),
@@ -300,12 +325,77 @@ impl Runner {
     }
 
     fn step_inner(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        self.step_core(step, op)?;
+        self.advance_export(step, op)
+    }
+
+    /// Streams the pinned export, and finishes it (running the image checks) when due.
+    fn advance_export(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let Some(export) = self.export.as_mut() else { return Ok(()) };
+        let due = match export.advance() {
+            Ok(due) => due,
+            Err((check, what)) => return Err(self.failure(check, step, op, what).into()),
+        };
+        if !due {
+            return Ok(());
+        }
+        let export = self.export.take().expect("checked above");
+        match export.finish(&self.image_families) {
+            Ok(stats) => {
+                self.stats.exports += stats.exports;
+                self.stats.imports += stats.imports;
+                self.trace.push(format!("#{step} export finished and checked"));
+                Ok(())
+            }
+            Err((check, what)) => Err(self.failure(check, step, op, what).into()),
+        }
+    }
+
+    fn begin_export(&mut self, step: usize, op: &Op, spread: u8) -> Result<(), Stop> {
+        if self.export.is_some() {
+            self.trace.push(format!("#{step} export(spread={spread}) -> one is in progress"));
+            return Ok(());
+        }
+        let instance = self.instance.as_mut().expect("instance is open between steps");
+        let family_version = instance.family_format_version();
+        let pinned = catch_unwind(AssertUnwindSafe(|| instance.begin_export()));
+        match pinned {
+            Ok(Ok(view)) => {
+                let seed = self.disk.as_ref().map_or(0, |d| d.options().seed) ^ step as u64;
+                self.export = Some(PinnedExport::new(
+                    view,
+                    self.model.state.clone(),
+                    self.family.scheme(),
+                    family_version,
+                    spread,
+                    seed,
+                ));
+                self.trace.push(format!("#{step} export(spread={spread}) -> pinned"));
+                Ok(())
+            }
+            Ok(Err(e)) if self.faulty => {
+                self.trace.push(format!("#{step} export(spread={spread}) -> err: {e}"));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let what = format!("begin_export failed on an honest disk: {e}");
+                Err(self.failure(CheckName::ExportCut, step, op, what).into())
+            }
+            Err(panic) => {
+                let what = format!("panic in begin_export: {}", panic_text(&panic));
+                Err(self.failure(CheckName::Panic, step, op, what).into())
+            }
+        }
+    }
+
+    fn step_core(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         let action = op.resolve(&self.model);
         self.stats.steps += 1;
         if op.is_mutation() {
             self.stats.mutations += 1;
         }
         match action {
+            Action::Export(spread) => return self.begin_export(step, op, spread),
             Action::Reopen => return self.reopen(step, op),
             Action::Crash => {
                 self.trace.push(format!("#{step} crash()"));
@@ -330,6 +420,12 @@ impl Runner {
         if let (Some(n), Some(disk)) = (armed, &self.disk) {
             disk.crash_after_op(disk.op_count() + u64::from(n));
         }
+        let exhaustive = match (&self.options.exhaustive, &self.disk) {
+            (Some(opts), Some(disk)) if armed.is_none() && self.family.durable() => {
+                Some((opts.clone(), disk.mark(), self.model.state.clone()))
+            }
+            _ => None,
+        };
         let model_result = self.model.apply(&action);
         let instance = self.instance.as_mut().expect("instance is open between steps");
         let result = catch_unwind(AssertUnwindSafe(|| apply_action(instance.as_mut(), &action)));
@@ -349,7 +445,11 @@ impl Runner {
         };
         self.trace.push(format!("#{step} {action} -> {verdict}"));
         let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
-        let fault_struck = halted || self.faults_so_far() > faults_before;
+        // A media fault planted earlier (a latent sector error, rot) surfaces only when a
+        // later call reads the sector: under a dishonest plan an I/O or corruption error is
+        // a fault striking now, even though no fault was injected during this call.
+        let surfaced = self.dishonest && result.as_ref().is_err_and(refusal);
+        let fault_struck = halted || surfaced || self.faults_so_far() > faults_before;
         match (&model_result, &result) {
             (Ok(()), Err(e)) if fault_struck && !matches!(e, StorageError::Contract(_)) => {
                 // The mutation failed because of a fault or a crash point: unacknowledged.
@@ -372,6 +472,24 @@ impl Runner {
             (Ok(()), Ok(())) => {}
         }
         self.remember_state();
+        if let (Some((opts, mark, before)), Some(disk), Ok(())) =
+            (exhaustive, self.disk.clone(), &result)
+        {
+            let returned_at = disk.op_count();
+            let allowed = allowed_after_unacknowledged(&before, &action, &self.model);
+            let check = CrashCheck {
+                family: self.family.as_ref(),
+                location: &self.location,
+                before: &allowed,
+                after: &self.model.state,
+            };
+            match check.verify(&disk, mark, returned_at, &opts) {
+                Ok(report) => self.stats.crash_states += report.states as u64,
+                Err(what) => {
+                    return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into())
+                }
+            }
+        }
         if armed.is_some() && self.disk.is_some() {
             // The call returned before the crash point struck: it was acknowledged, so only
             // the state after it is allowed.
@@ -403,6 +521,7 @@ impl Runner {
 
     fn reopen(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         self.stats.reopens += 1;
+        self.export = None;
         drop(self.instance.take());
         self.open_again(step, op)?;
         if !self.family.durable() {
@@ -413,15 +532,14 @@ impl Runner {
     }
 
     fn open_again(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
-        let opened = catch_unwind(AssertUnwindSafe(|| {
-            open_rebooting(self.family.as_ref(), &self.location, &self.vfs, self.disk.as_deref())
-        }));
+        let opened =
+            catch_unwind(AssertUnwindSafe(|| self.family.open(&self.location, self.vfs.clone())));
         match opened {
             Ok(Ok(instance)) => {
                 self.instance = Some(instance);
                 Ok(())
             }
-            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+            Ok(Err(e)) if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) => {
                 self.trace.push(format!("#{step} open -> refused: {e}"));
                 self.stats.refusals += 1;
                 Err(Stop::Refused)
@@ -451,6 +569,7 @@ impl Runner {
         op: &Op,
         candidates: Vec<RaftState>,
     ) -> Result<(), Stop> {
+        self.export = None;
         drop(self.instance.take());
         let Some(disk) = self.disk.clone() else {
             // No simulated disk: a crash is a clean restart.
@@ -587,41 +706,17 @@ impl Runner {
 }
 
 /// Whether an error is a family failing closed (corruption or an I/O error it passed on).
-/// Power losses an open may take before its I/O error counts.
-pub const OPEN_REBOOTS_MAX: usize = 16;
-
-/// Opens `family` at `location`. On a simulated disk, an open that fails with an I/O error
-/// while the disk injected a fault is followed by a power loss and tried again, up to
-/// [`OPEN_REBOOTS_MAX`] times, as a real node would reboot: recovery writes, so an injected
-/// error can interrupt it, and only a power loss shows what is durable (retrying without one
-/// could build on changes a failed fsync dropped).
-fn open_rebooting(
-    family: &dyn Family,
-    location: &str,
-    vfs: &VfsHandle,
-    disk: Option<&SimDisk>,
-) -> StorageResult<Box<dyn RaftStorage>> {
-    let mut reboots = 0;
-    loop {
-        let faults_before = disk.map(|d| d.fault_stats().faults_total());
-        match family.open(location, vfs.clone()) {
-            Err(StorageError::Vfs(e)) => {
-                let faults_after = disk.map(|d| d.fault_stats().faults_total());
-                match disk {
-                    Some(d) if faults_after > faults_before && reboots < OPEN_REBOOTS_MAX => {
-                        d.crash();
-                        reboots += 1;
-                    }
-                    _ => return Err(StorageError::Vfs(e)),
-                }
-            }
-            result => return result,
-        }
-    }
-}
-
 fn refusal(e: &StorageError) -> bool {
     matches!(e, StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. })
+}
+
+/// Whether `e` is an error the disk returned (EIO, ENOSPC) or the poisoning that follows
+/// one: an open that writes (a database engine's crash repair, a new instance's creation)
+/// may meet the faults of an honest but faulty plan and must report them, which is no bug.
+fn injected(e: &StorageError) -> bool {
+    use crate::vfs::VfsErrorKind;
+    matches!(e, StorageError::Vfs(v) if matches!(v.kind, VfsErrorKind::Io | VfsErrorKind::NoSpace))
+        || matches!(e, StorageError::Poisoned { .. })
 }
 
 /// The states the atomicity table allows after a crash during an unacknowledged `action`
@@ -755,18 +850,21 @@ pub fn run_history_on_disk(
     options: RunOptions,
 ) -> RunOutcome {
     let scheme = family.scheme().to_string();
-    let dishonest = !disk.options().faults.is_honest();
+    let plan = disk.options().faults;
     match Runner::on_sim_disk(family, location, disk, options) {
         Ok(runner) => runner.run(ops),
-        // Under a dishonest disk, refusing to open (failing closed) is always allowed, even
-        // for the first open: the disk may have lied during it.
-        Err(e) if dishonest && refusal(&e) => RunOutcome {
-            stats: RunStats { refusals: 1, ..RunStats::default() },
-            trace_hash: String::new(),
-            final_digest: String::new(),
-            failure: None,
-            trace_tail: vec![format!("open -> refused: {e}")],
-        },
+        // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
+        // created, a sector that rotted before it was read back) is the family failing
+        // closed, as after a crash.
+        Err(e) if (!plan.is_honest() && refusal(&e)) || (!plan.is_none() && injected(&e)) => {
+            RunOutcome {
+                stats: RunStats { refusals: 1, ..RunStats::default() },
+                trace_hash: String::new(),
+                final_digest: String::new(),
+                failure: None,
+                trace_tail: Vec::new(),
+            }
+        }
         Err(e) => open_failure(&scheme, e),
     }
 }

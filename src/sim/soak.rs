@@ -142,7 +142,12 @@ impl SoakConfig {
         if self.generator.mode == Mode::Raw {
             cmd.push_str(" --mode raw");
         }
-        if self.generator.ops_len != GeneratorConfig::default().ops_len {
+        if let Some(e) = &self.run.exhaustive {
+            cmd.push_str(&format!(
+                " --exhaustive --max-ops {} --subset-max {}",
+                self.generator.ops_len, e.subset_units_max
+            ));
+        } else if self.generator.ops_len != GeneratorConfig::default().ops_len {
             cmd.push_str(&format!(" --ops {}", self.generator.ops_len));
         }
         if self.faults != FaultMode::Mixed {
@@ -181,6 +186,12 @@ pub struct FamilySummary {
     pub failed_mutations: u64,
     /// Histories that ended with the instance failing closed under a dishonest disk.
     pub refusals: u64,
+    /// Crash states checked in exhaustive mode.
+    pub crash_states: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
     /// Failed histories.
     pub failures: u64,
     /// Failed histories per check name.
@@ -285,6 +296,9 @@ pub fn run_soak(
             summary.faults += outcome.stats.faults;
             summary.failed_mutations += outcome.stats.failed_mutations;
             summary.refusals += outcome.stats.refusals;
+            summary.crash_states += outcome.stats.crash_states;
+            summary.exports += outcome.stats.exports;
+            summary.imports += outcome.stats.imports;
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, &ops);

@@ -93,7 +93,7 @@ impl Published {
         }
         let n = (file.len - offset).min(buf.len() as u64) as usize;
         self.dir.with(|dir| {
-            let full = dir.join(path.as_str());
+            let full = dir.join(disk_path(path));
             let handle = self.vfs.open(&full, OpenOptions::READ)?;
             let Some(crcs) = &file.block_crcs else {
                 read_exact(handle.as_ref(), &mut buf[..n], offset, &full)?;
@@ -192,10 +192,23 @@ pub fn decode_snapshot_meta(
     Ok((meta, files.into_iter().collect()))
 }
 
-fn is_reserved(path: &SnapshotPath) -> bool {
+/// Where a snapshot file lives on disk, relative to the snapshot directory. A path whose
+/// first segment would collide with the layout's own files (`__raft_snapshot_meta` and the
+/// names this family derives from it) is stored under [`ESCAPE_PREFIX`], as is one that
+/// already starts with that prefix, so every valid contract path has a distinct place. The
+/// meta lists the path itself. braft cannot hold such files at all, so nothing it wrote
+/// changes meaning (short of a braft user file named `__qk_esc_*`).
+pub fn disk_path(path: &SnapshotPath) -> String {
     let text = path.as_str();
-    text.starts_with(SNAPSHOT_META_NAME)
+    if text.starts_with(SNAPSHOT_META_NAME) || text.starts_with(ESCAPE_PREFIX) {
+        format!("{ESCAPE_PREFIX}{text}")
+    } else {
+        text.to_string()
+    }
 }
+
+/// Prefix of an escaped snapshot file path (see [`disk_path`]).
+pub const ESCAPE_PREFIX: &str = "__qk_esc_";
 
 impl SnapshotStore {
     /// Opens the store: finishes an interrupted publish, cleans up, loads the latest.
@@ -277,7 +290,7 @@ impl SnapshotStore {
         }
         let mut files = BTreeMap::new();
         for (path, file_meta) in names {
-            let full = snap_dir.join(path.as_str());
+            let full = snap_dir.join(disk_path(&path));
             let len = match self.vfs.metadata(&full) {
                 Ok(m) if m.kind == FileKind::File => m.len,
                 Ok(_) => return Err(corruption(&full, 0, "listed snapshot file is a directory")),
@@ -528,15 +541,9 @@ impl StagedSnapshot {
     /// Adds an empty file.
     pub fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
-        if is_reserved(path) {
-            return Err(ContractError::BadSnapshotPath {
-                path: path.to_string(),
-                reason: "names starting with __raft_snapshot_meta are reserved by braft's layout",
-            }
-            .into());
-        }
         let mut dir = self.temp.clone();
-        let segments: Vec<&str> = path.segments().collect();
+        let on_disk = disk_path(path);
+        let segments: Vec<&str> = on_disk.split('/').collect();
         for segment in &segments[..segments.len() - 1] {
             dir.push(segment);
             if !self.dirs.contains(&dir) {
@@ -548,7 +555,7 @@ impl StagedSnapshot {
                 self.dirs.insert(dir.clone());
             }
         }
-        drop(self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::CREATE_NEW)?);
+        drop(self.vfs.open(&self.temp.join(&on_disk), OpenOptions::CREATE_NEW)?);
         let file = StagedFile {
             len: 0,
             file_meta: file_meta.map(Bytes::copy_from_slice),
@@ -578,7 +585,7 @@ impl StagedSnapshot {
             .into());
         }
         if !data.is_empty() {
-            let file = self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?;
+            let file = self.vfs.open(&self.temp.join(disk_path(path)), OpenOptions::WRITE)?;
             file.write_at(data, offset)?;
         }
         staged.append(data);
@@ -603,7 +610,7 @@ impl StagedSnapshot {
     /// Step 1 of a publish: fsync files, directories, then write the meta and sidecar.
     fn seal(&self, meta: &SnapshotMeta, mark: CrossMark) -> StorageResult<()> {
         for path in self.files.keys() {
-            self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?.sync()?;
+            self.vfs.open(&self.temp.join(disk_path(path)), OpenOptions::WRITE)?.sync()?;
         }
         for dir in self.dirs.iter().rev() {
             self.vfs.sync_dir(dir)?;

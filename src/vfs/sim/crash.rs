@@ -206,13 +206,17 @@ impl State {
             .iter()
             .filter(|(_, node)| match node {
                 Node::File(file) => !file.pending.is_empty() || file.diverged,
-                _ => false,
+                Node::Dir(_) => false,
             })
             .map(|(ino, _)| *ino)
             .collect();
         let State { nodes, options, rngs, stats, .. } = self;
         for ino in &dirty {
             let Some(Node::File(file)) = nodes.get_mut(ino) else { continue };
+            // Where the visible image may differ from the recovered one: what the pending
+            // operations touched (unless the file diverged, when it may differ anywhere).
+            let touched: Option<Vec<(u64, u64)>> =
+                (!file.diverged).then(|| file.pending.iter().map(touched_range).collect());
             for op in std::mem::take(&mut file.pending) {
                 summary.pending += 1;
                 let n_sectors = match &op {
@@ -270,6 +274,7 @@ impl State {
                     stats.torn_sectors += 1;
                 }
             }
+            crash_rebuild_visible(file, touched.as_deref());
         }
 
         self.crash_recover_tree();
@@ -280,12 +285,6 @@ impl State {
                     file.linked = true;
                     file.open_handles = 0;
                 }
-            }
-        }
-        for ino in &dirty {
-            if let Some(Node::File(file)) = self.nodes.get_mut(ino) {
-                file.visible = file.durable.clone();
-                file.diverged = false;
             }
         }
         self.recount_used();
@@ -363,6 +362,32 @@ impl State {
                 }
             }
         }
+    }
+}
+
+/// The byte range a pending operation may have made differ between the images.
+fn touched_range(op: &DataOp) -> (u64, u64) {
+    match op {
+        DataOp::Write { offset, data, .. } => (*offset, offset + data.len() as u64),
+        // A cut and a regrowth: everything from the new length on.
+        DataOp::SetLen { len, .. } => (*len, u64::MAX),
+    }
+}
+
+/// Makes the visible image equal the recovered durable one, copying only the `touched`
+/// ranges (outside them the two already agree), or everything when `touched` is `None`.
+fn crash_rebuild_visible(file: &mut super::image::FileNode, touched: Option<&[(u64, u64)]>) {
+    let Some(ranges) = touched else {
+        file.visible = file.durable.clone();
+        file.diverged = false;
+        return;
+    };
+    let len = file.durable.len();
+    file.visible.resize(len, 0);
+    for (start, end) in ranges {
+        let start = (*start).min(len as u64) as usize;
+        let end = (*end).min(len as u64) as usize;
+        file.visible[start..end].copy_from_slice(&file.durable[start..end]);
     }
 }
 

@@ -104,13 +104,11 @@ pub(super) enum RecordedOp {
 impl RecordedOp {
     /// Whether a crash right after this operation may leave something new (reads cannot).
     fn is_crash_point(&self) -> bool {
-        !matches!(
-            self,
+        match self {
             RecordedOp::ReadDir(_)
-                | RecordedOp::Metadata(_)
-                | RecordedOp::Read { .. }
-                | RecordedOp::Len(_)
-        ) && match self {
+            | RecordedOp::Metadata(_)
+            | RecordedOp::Read { .. }
+            | RecordedOp::Len(_) => false,
             RecordedOp::Open { options, .. } => {
                 options.create || options.create_new || options.truncate
             }

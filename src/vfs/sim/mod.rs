@@ -21,7 +21,8 @@
 //! file.sync().unwrap();
 //! vfs.sync_dir(Path::new("")).unwrap();
 //! disk.crash(); // power loss, then reboot
-//! assert_eq!(vfs.open(Path::new("log"), OpenOptions::READ).unwrap().read_all().unwrap(), b"entry");
+//! let file = vfs.open(Path::new("log"), OpenOptions::READ).unwrap();
+//! assert_eq!(file.read_all().unwrap(), b"entry");
 //! ```
 //!
 //! # Two images
@@ -104,19 +105,36 @@
 //! fault does not change the others' or the crash's choices (a shrinker can drop faults one
 //! at a time). A write to a sector removes its overlay (the drive rewrites or remaps it).
 //!
-//! | fault | what happens | what the checker expects |
-//! |---|---|---|
-//! | crash, torn at sector boundaries | above | honest: nothing acknowledged is lost; the atomicity table holds |
-//! | `fsync_loss` | `sync`/`sync_dir` returns Ok, makes nothing durable (the dirty state stays pending and may be lost at a crash) | acknowledged data may be lost; recovery gives a state some prefix of the history produced, or refuses to open |
-//! | `fsync_error` | `sync`/`sync_dir` fails with EIO and the dirty state it covered is dropped: still visible, never durable, and a retried sync returns Ok (fsyncgate) | the family poisons itself at the first failure; honest otherwise |
-//! | `write_error` | `write_at`/`set_len` fails with EIO, nothing changes | the failing mutation fails; honest otherwise |
-//! | `capacity_bytes` | a write that does not fit writes the whole sectors that fit and fails with `NoSpace` (a short write then ENOSPC, as POSIX allows); `set_len` that does not fit fails and changes nothing; `open` and directories take no space | the failing mutation fails; honest otherwise |
-//! | `torn_sector` | at a crash, one sector of an unsynced write reads half new / half old (at a random byte) or as garbage | a wrong value is never returned silently: recover to an allowed state or report corruption |
-//! | `bit_rot` | after a `sync` (that file) or at a reboot (one file), one bit of one durable sector reads flipped | as torn sector |
-//! | `latent_error` | same opportunities; every read touching the sector fails with EIO | as torn sector (failing closed is allowed) |
-//! | `misdirect` | as a write becomes durable (sync, writeback or crash), its sectors land at another sector-aligned offset of the same file, and the intended sectors keep their old bytes | as torn sector |
+//! Each fault, what it does, and what the checker then expects (*Expect*):
 //!
-//! [`FaultPlan::is_honest`] tells the checker which column applies. [`SimDisk::fault_stats`]
+//! - **Crash, torn at sector boundaries** (always possible): as above.
+//!   *Expect*: honest; nothing acknowledged is lost and the atomicity table holds.
+//! - **`fsync_loss`**: `sync`/`sync_dir` returns Ok and makes nothing durable (the dirty
+//!   state stays pending and may be lost at a crash).
+//!   *Expect*: acknowledged data may be lost; recovery gives a state some prefix of the
+//!   history produced, or refuses to open. A mixed or invented state is a bug.
+//! - **`fsync_error`**: `sync`/`sync_dir` fails with EIO and the dirty state it covered is
+//!   dropped: still visible, never durable, and a retried sync returns Ok (fsyncgate).
+//!   *Expect*: the family poisons itself at the first failure; honest otherwise.
+//! - **`write_error`**: `write_at`/`set_len` fails with EIO and changes nothing.
+//!   *Expect*: the failing mutation fails; honest otherwise.
+//! - **`capacity_bytes`** (ENOSPC): a write that does not fit writes the whole sectors that
+//!   fit and fails with `NoSpace` (a short write, then ENOSPC, as POSIX allows); a `set_len`
+//!   that does not fit fails and changes nothing; names and directories take no space.
+//!   *Expect*: the failing mutation fails; honest otherwise.
+//! - **`torn_sector`**: at a crash, one sector of an unsynced write (kept or not) reads half
+//!   new and half old (cut at a random byte) or as garbage.
+//!   *Expect*: a wrong value is never returned silently; recovery reaches an allowed state
+//!   or reports corruption.
+//! - **`bit_rot`**: after a `sync` (in that file) or at a reboot (in one file), one bit of
+//!   one durable sector reads flipped. *Expect*: as for a torn sector.
+//! - **`latent_error`**: at the same opportunities, every read touching one sector fails
+//!   with EIO. *Expect*: as for a torn sector; failing closed is allowed.
+//! - **`misdirect`**: as a write becomes durable (sync, writeback or crash), its sectors land
+//!   at another sector-aligned offset of the same file and the intended sectors keep their
+//!   old bytes. *Expect*: as for a torn sector.
+//!
+//! [`FaultPlan::is_honest`] tells the checker which expectation applies. [`SimDisk::fault_stats`]
 //! counts what was injected.
 //!
 //! Deliberately not modelled: hard links, symlinks, permissions, timestamps, sparse files
