@@ -37,8 +37,15 @@ pub const EXPORT_ENTRIES_PER_STEP: u64 = 8;
 /// One export in this many also imports into every other family.
 pub const CROSS_FAMILY_EVERY: u32 = 8;
 
-/// A failed image check: which check, and what went wrong.
-pub type ImageCheckFailure = (CheckName, String);
+/// Why the image checks stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageCheckFailure {
+    /// A check failed: which one, and what went wrong.
+    Failed(CheckName, String),
+    /// The pinned cut could not be read (the source failed closed, e.g. on a damaged
+    /// sector): a finding on an honest disk, allowed under a dishonest one.
+    SourceUnreadable(String),
+}
 
 /// An export pinned at a cut and streaming across the following steps.
 pub struct PinnedExport {
@@ -90,12 +97,15 @@ impl PinnedExport {
         let mut n = 0;
         while self.next <= last && n < EXPORT_ENTRIES_PER_STEP {
             let got = self.view.entry(self.next).map_err(|e| {
-                (CheckName::ExportCut, format!("reading entry {} of the cut: {e}", self.next))
+                ImageCheckFailure::SourceUnreadable(format!(
+                    "reading entry {} of the cut: {e}",
+                    self.next
+                ))
             })?;
             let offset = (self.next - self.expected.first) as usize;
             let want = self.expected.entries.get(offset);
             if got.as_ref() != want {
-                return Err((
+                return Err(ImageCheckFailure::Failed(
                     CheckName::ExportCut,
                     format!("entry {} of the pinned cut changed after the cut", self.next),
                 ));
@@ -117,19 +127,31 @@ impl PinnedExport {
     ) -> Result<ImageCheckStats, ImageCheckFailure> {
         let mut stats = ImageCheckStats::default();
         let mut bytes = Vec::new();
-        export(self.view.as_ref(), &self.family, self.family_version, &mut bytes)
-            .map_err(|e| (CheckName::ExportCut, format!("export of the pinned cut failed: {e}")))?;
+        export(self.view.as_ref(), &self.family, self.family_version, &mut bytes).map_err(|e| {
+            ImageCheckFailure::SourceUnreadable(format!("export of the pinned cut failed: {e}"))
+        })?;
         stats.exports += 1;
-        let decoded = decode(bytes.as_slice())
-            .map_err(|e| (CheckName::ExportCut, format!("the exported image is invalid: {e}")))?;
+        let decoded = decode(bytes.as_slice()).map_err(|e| {
+            ImageCheckFailure::Failed(
+                CheckName::ExportCut,
+                format!("the exported image is invalid: {e}"),
+            )
+        })?;
         if let Some(d) = first_difference(&decoded.state, &self.expected) {
-            return Err((CheckName::ExportCut, format!("image vs state at the cut: {d}")));
+            return Err(ImageCheckFailure::Failed(
+                CheckName::ExportCut,
+                format!("image vs state at the cut: {d}"),
+            ));
         }
         let mut canonical = Vec::new();
-        encode_state(&self.expected, "model", 0, &[], &mut canonical)
-            .map_err(|e| (CheckName::Canonicality, format!("encoding the model failed: {e}")))?;
+        encode_state(&self.expected, "model", 0, &[], &mut canonical).map_err(|e| {
+            ImageCheckFailure::Failed(
+                CheckName::Canonicality,
+                format!("encoding the model failed: {e}"),
+            )
+        })?;
         if content_bytes(&bytes) != content_bytes(&canonical) {
-            return Err((
+            return Err(ImageCheckFailure::Failed(
                 CheckName::Canonicality,
                 format!(
                     "{}'s export differs from the canonical encoding of the state",
@@ -167,7 +189,9 @@ fn check_family(
     stats: &mut ImageCheckStats,
 ) -> Result<(), ImageCheckFailure> {
     let scheme = family.scheme();
-    let fail = |check: CheckName, what: String| (check, format!("{scheme}: {what}"));
+    let fail = |check: CheckName, what: String| {
+        ImageCheckFailure::Failed(check, format!("{scheme}: {what}"))
+    };
     // Deterministic import: two empty instances on two identical disks.
     let disk_seed: u64 = rng.random();
     let mut digests = Vec::new();
