@@ -8,6 +8,7 @@
 pub mod check;
 pub mod conformance;
 pub mod crash_cases;
+pub mod dual;
 pub mod generator;
 pub mod model;
 pub mod ops;
