@@ -1,7 +1,9 @@
 //! The `qk` command line. Each subcommand lives in its own module and returns an exit code:
 //! 0 all held, 1 a check failed or a difference was found, 2 bad usage or unreadable input.
 
+pub mod compare;
 pub mod inspect;
+pub mod migrate;
 pub mod replay;
 pub mod selftest;
 pub mod soak;
@@ -35,6 +37,10 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Prove every check bites: plant bugs and require the harness to catch each.
     Selftest(selftest::SelftestArgs),
+    /// Compare two instances of any families (streaming); exit 1 on the first difference.
+    Compare(compare::CompareArgs),
+    /// Bootstrap an empty destination from a source of any family and validate it.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -44,5 +50,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Replay(args) => replay::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Selftest(args) => selftest::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Migrate(args) => migrate::run(args),
     }
 }
