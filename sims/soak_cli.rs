@@ -48,7 +48,14 @@ fn planted_bug_exits_one_with_a_replay_line_that_reproduces_it() {
 
 #[test]
 fn every_planted_bug_is_caught() {
-    for bug in ["drop-entry", "forget-vote", "truncate-suffix-off-by-one", "flip-snapshot-byte"] {
+    for bug in [
+        "drop-entry",
+        "forget-vote",
+        "truncate-suffix-off-by-one",
+        "flip-snapshot-byte",
+        "export-cut-off-by-one",
+        "import-not-atomic",
+    ] {
         let (code, out, _) = qk(&["soak", "--seeds", "0..20", "--planted", bug, "--no-shrink"]);
         assert_eq!(code, 1, "planted bug {bug} was not caught:\n{out}");
     }

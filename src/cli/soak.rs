@@ -268,7 +268,7 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
 fn print_summary(report: &SoakReport, elapsed: f64) {
     println!();
     println!(
-        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>10}",
+        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
         "family",
         "histories",
         "steps",
@@ -277,16 +277,15 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         "crashes",
         "faults",
         "refused",
+        "exports",
+        "imports",
         "failures",
-        "steps/s",
-        "by check"
+        "steps/s"
     );
     for f in &report.families {
         let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
-        let by_check: Vec<String> =
-            f.failures_by_check.iter().map(|(c, n)| format!("{c}={n}")).collect();
         println!(
-            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8.0} {:>10}",
+            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9.0}",
             f.family,
             f.histories,
             f.steps,
@@ -295,10 +294,21 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
             f.crashes,
             f.faults,
             f.refusals,
+            f.exports,
+            f.imports,
             f.failures,
-            rate,
-            by_check.join(",")
+            rate
         );
+    }
+    let failed: Vec<String> = report
+        .families
+        .iter()
+        .flat_map(|f| {
+            f.failures_by_check.iter().map(move |(c, n)| format!("{}: {c} {n}", f.family))
+        })
+        .collect();
+    if !failed.is_empty() {
+        println!("failures by check: {}", failed.join(", "));
     }
     let states: u64 = report.families.iter().map(|f| f.crash_states).sum();
     if states > 0 {

@@ -75,6 +75,11 @@ pub trait RaftStorage: StateView + Send {
     /// snapshot); otherwise [`ContractError::NotEmpty`]. Nothing the sink receives is visible
     /// (nor, after a crash, recovered as a bootstrapped state) until `commit` returns Ok.
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>>;
+    /// The version of this family's own on-disk format, recorded in exported images'
+    /// headers next to the family id (informational: importers do not depend on it).
+    fn family_format_version(&self) -> u32 {
+        0
+    }
 }
 
 /// The receiving end of an import: a staged state that becomes the instance's state only at

@@ -352,6 +352,11 @@ impl RaftStorage for DualWrite {
         self.primary.begin_export()
     }
 
+    /// The primary's: exports are the primary's.
+    fn family_format_version(&self) -> u32 {
+        self.primary.family_format_version()
+    }
+
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
         self.refuse_if_diverged()?;
         let DualWrite { primary, mirror, diverged } = self;

@@ -1,6 +1,7 @@
 //! Backend families and the URI-scheme registry that opens an instance from a URI.
 
 pub mod memory;
+pub mod redb;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut registry = Registry::empty();
         registry.register(Arc::new(memory::MemoryFamily));
+        registry.register(Arc::new(redb::RedbFamily::new()));
         registry
     }
 

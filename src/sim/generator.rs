@@ -46,6 +46,9 @@ pub struct GeneratorConfig {
     pub reopen_percent: u32,
     /// Percent of ops that are power losses (half between steps, half during the next op).
     pub crash_percent: u32,
+    /// Per mille of ops that pin an export (checked, then imported into every family: the
+    /// costliest op, so rare by default).
+    pub export_per_mille: u32,
 }
 
 impl Default for GeneratorConfig {
@@ -60,6 +63,7 @@ impl Default for GeneratorConfig {
             file_len_max: 4096,
             reopen_percent: 2,
             crash_percent: 4,
+            export_per_mille: 3,
         }
     }
 }
@@ -109,6 +113,10 @@ impl<'a> RaftNode<'a> {
             }
             if roll < self.config.reopen_percent + self.config.crash_percent {
                 ops.push(crash_op(rng));
+                continue;
+            }
+            if rng.random_range(0..1000u32) < self.config.export_per_mille {
+                ops.push(Op::Export { spread: rng.random_range(0..=8) });
                 continue;
             }
             match rng.random_range(0..100u32) {
@@ -334,7 +342,8 @@ fn raw_op(rng: &mut ChaCha8Rng, config: &GeneratorConfig) -> Op {
                 publish: rng.random_range(0..8u32) != 0,
             }
         }
-        95..=97 => Op::Reopen,
+        95..=96 => Op::Reopen,
+        97 => Op::Export { spread: rng.random_range(0..=8) },
         _ => crash_op(rng),
     }
 }

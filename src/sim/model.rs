@@ -134,7 +134,7 @@ impl Model {
                     s.snapshot = Some(Snapshot { meta: meta.clone(), files });
                 }
             }
-            Action::Reopen | Action::Crash | Action::ArmCrash(_) => {}
+            Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => {}
         }
         Ok(())
     }

@@ -140,6 +140,12 @@ pub enum Op {
         /// Disk operations of the next op that still take effect.
         disk_ops: u16,
     },
+    /// Pin an export cut now; stream it across the next `spread` ops (at most 16), then
+    /// check the image and import it into every family.
+    Export {
+        /// Ops the export streams across.
+        spread: u8,
+    },
 }
 
 /// A snapshot file with its content materialised.
@@ -181,6 +187,8 @@ pub enum Action {
     Crash,
     /// Arm a power loss this many disk operations into the next action.
     ArmCrash(u16),
+    /// Pin an export cut, finished after this many more ops.
+    Export(u8),
 }
 
 /// What an op needs to know about the current state to resolve.
@@ -242,6 +250,7 @@ impl Op {
             Op::Reopen => Action::Reopen,
             Op::Crash => Action::Crash,
             Op::CrashDuring { disk_ops } => Action::ArmCrash(*disk_ops),
+            Op::Export { spread } => Action::Export((*spread).min(16)),
         }
     }
 
@@ -250,7 +259,11 @@ impl Op {
     pub fn is_mutation(&self) -> bool {
         !matches!(
             self,
-            Op::Reopen | Op::Crash | Op::CrashDuring { .. } | Op::Snapshot { publish: false, .. }
+            Op::Reopen
+                | Op::Crash
+                | Op::CrashDuring { .. }
+                | Op::Export { .. }
+                | Op::Snapshot { publish: false, .. }
         )
     }
 }
@@ -385,6 +398,7 @@ impl fmt::Display for Op {
             Op::Reopen => write!(f, "reopen()"),
             Op::Crash => write!(f, "crash()"),
             Op::CrashDuring { disk_ops } => write!(f, "crash_during_next(disk_ops={disk_ops})"),
+            Op::Export { spread } => write!(f, "export(spread={spread})"),
         }
     }
 }
@@ -416,6 +430,7 @@ impl fmt::Display for Action {
             Action::Reopen => write!(f, "reopen()"),
             Action::Crash => write!(f, "crash()"),
             Action::ArmCrash(n) => write!(f, "arm_crash(disk_ops={n})"),
+            Action::Export(n) => write!(f, "export(spread={n})"),
         }
     }
 }

@@ -30,15 +30,21 @@ pub enum PlantedBug {
     TruncateSuffixOffByOne,
     /// Reads of snapshot files return one flipped byte.
     FlipSnapshotByte,
+    /// An export cut that loses its last entry.
+    ExportCutOffByOne,
+    /// An import that applies each record as it arrives instead of staging and committing.
+    ImportNotAtomic,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 4] = [
+    pub const ALL: [PlantedBug; 6] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
         PlantedBug::FlipSnapshotByte,
+        PlantedBug::ExportCutOffByOne,
+        PlantedBug::ImportNotAtomic,
     ];
 
     /// The check this bug is planted to trip.
@@ -48,6 +54,8 @@ impl PlantedBug {
             | PlantedBug::ForgetVote
             | PlantedBug::TruncateSuffixOffByOne
             | PlantedBug::FlipSnapshotByte => CheckName::ModelEquality,
+            PlantedBug::ExportCutOffByOne => CheckName::ExportCut,
+            PlantedBug::ImportNotAtomic => CheckName::BadImages,
         }
     }
 
@@ -58,6 +66,8 @@ impl PlantedBug {
             PlantedBug::ForgetVote => "forget-vote",
             PlantedBug::TruncateSuffixOffByOne => "truncate-suffix-off-by-one",
             PlantedBug::FlipSnapshotByte => "flip-snapshot-byte",
+            PlantedBug::ExportCutOffByOne => "export-cut-off-by-one",
+            PlantedBug::ImportNotAtomic => "import-not-atomic",
         }
     }
 }
@@ -176,11 +186,133 @@ impl RaftStorage for Planted {
     }
 
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
-        self.inner.begin_export()
+        let cut = self.inner.begin_export()?;
+        if self.bug == PlantedBug::ExportCutOffByOne {
+            return Ok(Box::new(ShortCut { inner: cut }));
+        }
+        Ok(cut)
     }
 
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
+        if self.bug == PlantedBug::ImportNotAtomic {
+            drop(self.inner.begin_import()?); // keeps the emptiness check
+            return Ok(Box::new(DirectImport { inner: self.inner.as_mut(), snapshot: None }));
+        }
         self.inner.begin_import()
+    }
+}
+
+/// A cut whose last entry went missing.
+struct ShortCut {
+    inner: Box<dyn StateView + Send>,
+}
+
+impl StateView for ShortCut {
+    fn first_index(&self) -> Index {
+        self.inner.first_index()
+    }
+
+    fn last_index(&self) -> Index {
+        let last = self.inner.last_index();
+        if last >= self.inner.first_index() {
+            last - 1
+        } else {
+            last
+        }
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        if index > self.last_index() {
+            return Ok(None);
+        }
+        self.inner.entry(index)
+    }
+
+    fn meta(&self) -> StorageResult<Meta> {
+        self.inner.meta()
+    }
+
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
+        self.inner.snapshot_meta()
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        self.inner.snapshot_files()
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        self.inner.read_snapshot_file(path, offset, buf)
+    }
+}
+
+/// An import that writes straight into the instance: nothing is staged, so a failed import
+/// leaves whatever arrived before the failure.
+struct DirectImport<'a> {
+    inner: &'a mut dyn RaftStorage,
+    snapshot: Option<(Vec<StagedFile>, Option<SnapshotMeta>)>,
+}
+
+/// A snapshot file the direct import holds until commit: path, file metadata, bytes.
+type StagedFile = (SnapshotPath, Option<Vec<u8>>, Vec<u8>);
+
+impl ImportSink for DirectImport<'_> {
+    fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
+        self.inner.reset(first)
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        self.inner.append(entries)
+    }
+
+    fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        self.inner.save_meta(meta)
+    }
+
+    fn add_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        file_meta: Option<&[u8]>,
+    ) -> StorageResult<()> {
+        let files = &mut self.snapshot.get_or_insert_with(|| (Vec::new(), None)).0;
+        files.push((path.clone(), file_meta.map(<[u8]>::to_vec), Vec::new()));
+        Ok(())
+    }
+
+    fn write_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        _offset: u64,
+        data: &[u8],
+    ) -> StorageResult<()> {
+        let files = &mut self.snapshot.get_or_insert_with(|| (Vec::new(), None)).0;
+        if let Some(file) = files.iter_mut().find(|f| &f.0 == path) {
+            file.2.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
+        self.snapshot.get_or_insert_with(|| (Vec::new(), None)).1 = Some(meta);
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> StorageResult<()> {
+        let this = *self;
+        if let Some((files, Some(meta))) = this.snapshot {
+            let mut writer = this.inner.begin_snapshot()?;
+            for (path, file_meta, data) in files {
+                writer.add_file(&path, file_meta.as_deref())?;
+                writer.write_file(&path, 0, &data)?;
+            }
+            writer.set_meta(meta);
+            writer.publish()?;
+        }
+        Ok(())
     }
 }
 
@@ -419,6 +551,10 @@ impl RaftStorage for PlantedPair {
 
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
         self.pair.begin_export()
+    }
+
+    fn family_format_version(&self) -> u32 {
+        self.pair.family_format_version()
     }
 
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {

@@ -29,10 +29,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
-use crate::dual_write::Recovery;
+use crate::dual_write::{DualWriteError, Recovery};
+use crate::families::Registry;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
 use crate::sim::dual::{recovery_verdict, PairFamily, PairInstance, RecoveryContext, Subject};
+use crate::sim::image_checks::PinnedExport;
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
 use crate::state::{first_difference, RaftState};
@@ -94,6 +96,10 @@ pub struct RunStats {
     /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
     #[serde(default)]
     pub pair_repairs: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
 }
 
 /// The result of running one history.
@@ -174,7 +180,7 @@ pub fn apply_action(instance: &mut dyn RaftStorage, action: &Action) -> StorageR
                 Ok(())
             }
         }
-        Action::Reopen | Action::Crash | Action::ArmCrash(_) => Ok(()),
+        Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => Ok(()),
     }
 }
 
@@ -253,6 +259,8 @@ pub struct Runner {
     /// Digests of every state the history produced (kept only under a dishonest disk).
     history: BTreeSet<String>,
     armed: Option<u16>,
+    export: Option<PinnedExport>,
+    image_families: Vec<Arc<dyn Family>>,
     instance: Option<Instance>,
     /// For a pair: when its mirror joins.
     join: Option<Join>,
@@ -313,6 +321,17 @@ impl Runner {
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        // Images are imported into every registered family, with the family under test (which
+        // may carry a planted bug; for a pair, its primary's) standing in for its own scheme.
+        let tested = match &subject {
+            Subject::Family(family) => family.clone(),
+            Subject::Pair(pair) => pair.primary_family(),
+        };
+        let image_families = Registry::builtin()
+            .families()
+            .iter()
+            .map(|f| if f.scheme() == tested.scheme() { tested.clone() } else { f.clone() })
+            .collect();
         let mut runner = Runner {
             subject,
             location: location.to_string(),
@@ -322,6 +341,8 @@ impl Runner {
             faulty,
             history: BTreeSet::new(),
             armed: None,
+            export: None,
+            image_families,
             instance: Some(Instance::Single(instance)),
             join,
             model: Model::new(),
@@ -391,6 +412,75 @@ impl Runner {
         if self.join.is_some_and(|j| !j.joined && step >= j.at) {
             self.join_mirror(step, op)?;
         }
+        self.step_core(step, op)?;
+        self.advance_export(step, op)
+    }
+
+    /// Streams the pinned export, and finishes it (running the image checks) when due.
+    fn advance_export(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let Some(export) = self.export.as_mut() else { return Ok(()) };
+        let due = match export.advance() {
+            Ok(due) => due,
+            Err((check, what)) => return Err(self.failure(check, step, op, what).into()),
+        };
+        if !due {
+            return Ok(());
+        }
+        let export = self.export.take().expect("checked above");
+        match export.finish(&self.image_families) {
+            Ok(stats) => {
+                self.stats.exports += stats.exports;
+                self.stats.imports += stats.imports;
+                self.trace.push(format!("#{step} export finished and checked"));
+                Ok(())
+            }
+            Err((check, what)) => Err(self.failure(check, step, op, what).into()),
+        }
+    }
+
+    fn begin_export(&mut self, step: usize, op: &Op, spread: u8) -> Result<(), Stop> {
+        if self.options.unchecked {
+            self.trace.push(format!("#{step} export(spread={spread}) -> skipped (unchecked)"));
+            return Ok(());
+        }
+        if self.export.is_some() {
+            self.trace.push(format!("#{step} export(spread={spread}) -> one is in progress"));
+            return Ok(());
+        }
+        let instance = self.instance.as_mut().expect("instance is open between steps");
+        let storage = instance.storage_mut();
+        let (family, family_version) = (storage.family(), storage.family_format_version());
+        let pinned = catch_unwind(AssertUnwindSafe(|| storage.begin_export()));
+        match pinned {
+            Ok(Ok(view)) => {
+                let seed = self.disk.as_ref().map_or(0, |d| d.options().seed) ^ step as u64;
+                self.export = Some(PinnedExport::new(
+                    view,
+                    self.model.state.clone(),
+                    family,
+                    family_version,
+                    spread,
+                    seed,
+                ));
+                self.trace.push(format!("#{step} export(spread={spread}) -> pinned"));
+                Ok(())
+            }
+            Ok(Err(e)) if self.faulty => {
+                self.trace.push(format!("#{step} export(spread={spread}) -> err: {e}"));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let what = format!("begin_export failed on an honest disk: {e}");
+                Err(self.failure(CheckName::ExportCut, step, op, what).into())
+            }
+            Err(panic) => {
+                let what = format!("panic in begin_export: {}", panic_text(&panic));
+                Err(self.failure(CheckName::Panic, step, op, what).into())
+            }
+        }
+    }
+
+    fn step_core(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         let action = op.resolve(&self.model);
         self.stats.steps += 1;
         if op.is_mutation() {
@@ -410,6 +500,7 @@ impl Runner {
                 }
                 return Ok(());
             }
+            Action::Export(spread) => return self.begin_export(step, op, spread),
             _ => {}
         }
         let armed = self.armed.take();
@@ -447,7 +538,11 @@ impl Runner {
         };
         self.trace.push(format!("#{step} {action} -> {verdict}"));
         let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
-        let fault_struck = halted || self.faults_so_far() > faults_before;
+        // A media fault planted earlier (a latent sector error, rot) surfaces only when a
+        // later call reads the sector: under a dishonest plan an I/O or corruption error is
+        // a fault striking now, even though no fault was injected during this call.
+        let surfaced = self.dishonest && result.as_ref().is_err_and(refusal);
+        let fault_struck = halted || surfaced || self.faults_so_far() > faults_before;
         match (&model_result, &result) {
             (Ok(()), Err(e)) if fault_struck && !matches!(e, StorageError::Contract(_)) => {
                 // The mutation failed because of a fault or a crash point: unacknowledged.
@@ -526,6 +621,7 @@ impl Runner {
     /// A clean close and reopen (no power loss).
     fn restart(&mut self, step: usize, op: &Op, context: &str) -> Result<(), Stop> {
         let before = self.pair_joined().then(|| self.model.state.clone());
+        self.export = None;
         drop(self.instance.take());
         let reopened = self.open_again(step, op)?;
         if !self.subject.durable() {
@@ -577,7 +673,7 @@ impl Runner {
     }
 
     fn open_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Stop {
-        if self.dishonest && refusal(&e) {
+        if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) {
             self.trace.push(format!("#{step} open -> refused: {e}"));
             self.stats.refusals += 1;
             return Stop::Refused;
@@ -764,6 +860,7 @@ impl Runner {
             // No simulated disk: a crash is a clean restart.
             return self.restart(step, op, "restart (no simulated disk)");
         };
+        self.export = None;
         drop(self.instance.take());
         let summary = disk.crash();
         self.stats.crashes += 1;
@@ -946,9 +1043,31 @@ impl Runner {
     }
 }
 
-/// Whether an error is a family failing closed (corruption or an I/O error it passed on).
+/// Whether an error is a family failing closed (corruption or an I/O error it passed on); a
+/// dual-write pair's side failure is judged by the side's own error.
 fn refusal(e: &StorageError) -> bool {
-    matches!(e, StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. })
+    matches!(
+        side_cause(e),
+        StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. }
+    )
+}
+
+/// Whether `e` is an error the disk returned (EIO, ENOSPC) or the poisoning that follows
+/// one: an open that writes (a database engine's crash repair, a new instance's creation)
+/// may meet the faults of an honest but faulty plan and must report them, which is no bug.
+fn injected(e: &StorageError) -> bool {
+    use crate::vfs::VfsErrorKind;
+    let e = side_cause(e);
+    matches!(e, StorageError::Vfs(v) if matches!(v.kind, VfsErrorKind::Io | VfsErrorKind::NoSpace))
+        || matches!(e, StorageError::Poisoned { .. })
+}
+
+/// The side's own error inside a dual-write side failure; `e` itself otherwise.
+fn side_cause(e: &StorageError) -> &StorageError {
+    match e {
+        StorageError::DualWrite(DualWriteError::SideFailed { cause, .. }) => side_cause(cause),
+        other => other,
+    }
 }
 
 /// The states the atomicity table allows after a crash during an unacknowledged `action`
@@ -1096,8 +1215,21 @@ pub fn run_subject_on_disk(
     options: RunOptions,
 ) -> RunOutcome {
     let name = subject.name();
+    let plan = disk.options().faults;
     match Runner::for_subject_on_sim_disk(subject, location, disk, options) {
         Ok(runner) => runner.run(ops),
+        // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
+        // created, a sector that rotted before it was read back) is the family failing
+        // closed, as after a crash.
+        Err(e) if (!plan.is_honest() && refusal(&e)) || (!plan.is_none() && injected(&e)) => {
+            RunOutcome {
+                stats: RunStats { refusals: 1, ..RunStats::default() },
+                trace_hash: String::new(),
+                final_digest: String::new(),
+                failure: None,
+                trace_tail: Vec::new(),
+            }
+        }
         Err(e) => open_failure(&name, e),
     }
 }

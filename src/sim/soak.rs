@@ -220,6 +220,10 @@ pub struct FamilySummary {
     /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
     #[serde(default)]
     pub pair_repairs: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
     /// Failed histories.
     pub failures: u64,
     /// Failed histories per check name.
@@ -319,6 +323,8 @@ pub fn run_soak(
             summary.refusals += outcome.stats.refusals;
             summary.crash_states += outcome.stats.crash_states;
             summary.pair_repairs += outcome.stats.pair_repairs;
+            summary.exports += outcome.stats.exports;
+            summary.imports += outcome.stats.imports;
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, &ops);

@@ -1,0 +1,325 @@
+//! `qk image`: export, import, verify, inspect and diff canonical bootstrap images.
+//!
+//! Exit codes: 0 ok (and, for `diff`, no difference); 1 a difference, or an image that
+//! failed verification (bad magic, checksum, structure, ...); 2 bad usage or unreadable
+//! input (a file that cannot be opened, a URI no family accepts, a destination that is not
+//! empty, a storage failure). `-` stands for standard input or output.
+//!
+//! Files are read and written through the `Vfs` seam ([`OsVfs`]); an exported file is
+//! written under a temporary name, synced, and renamed into place, so a failed export never
+//! leaves a partial image under the requested name.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::families::Registry;
+use crate::image::{self, ImageError, ImageSummary};
+use crate::vfs::{OpenOptions, OsVfs, VfsError, VfsFile, VfsHandle};
+
+/// The `qk image` subcommands.
+#[derive(clap::Subcommand, Clone, Debug, PartialEq, Eq)]
+pub enum ImageCommand {
+    /// Export an instance's state (at a pinned cut) as an image.
+    Export {
+        /// The instance's URI (`memory://NAME`, `local://DIR`, ...).
+        #[arg(long)]
+        from: String,
+        /// The image file to write, or `-` for standard output.
+        #[arg(short = 'o', long)]
+        output: String,
+    },
+    /// Import an image into an empty instance (validated before anything becomes visible).
+    Import {
+        /// The destination instance's URI; it must be empty.
+        #[arg(long)]
+        to: String,
+        /// The image file, or `-` for standard input.
+        input: String,
+    },
+    /// Verify an image: structure, every record's CRC-32C, the SHA-256, nothing after it.
+    Verify {
+        /// The image file, or `-`.
+        file: String,
+    },
+    /// Show what an image holds.
+    Inspect {
+        /// The image file, or `-`.
+        file: String,
+        /// Print JSON (a stable shape) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the first difference between the states two images hold.
+    Diff {
+        /// The first image file, or `-`.
+        a: String,
+        /// The second image file, or `-`.
+        b: String,
+    },
+}
+
+/// Runs a `qk image` subcommand on the process's standard streams; returns the exit code.
+pub fn run(cmd: ImageCommand) -> u8 {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run_with(cmd, &mut stdin.lock(), &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// Runs a `qk image` subcommand on the given streams; returns the exit code.
+pub fn run_with(
+    cmd: ImageCommand,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let vfs: VfsHandle = Arc::new(OsVfs::new());
+    let result = match cmd {
+        ImageCommand::Export { from, output } => export(&vfs, &from, &output, stdout),
+        ImageCommand::Import { to, input } => import(&vfs, &to, &input, stdin, stdout),
+        ImageCommand::Verify { file } => verify(&vfs, &file, stdin, stdout),
+        ImageCommand::Inspect { file, json } => inspect(&vfs, &file, json, stdin, stdout),
+        ImageCommand::Diff { a, b } => diff(&vfs, &a, &b, stdin, stdout),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            let _ = writeln!(stderr, "qk image: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// A failed command: its exit code and message.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { code: 2, message: message.into() }
+}
+
+fn image_failure(context: &str, e: &ImageError) -> Failure {
+    let code = if e.is_bad_image() { 1 } else { 2 };
+    Failure { code, message: format!("{context}: {e}") }
+}
+
+fn open_input<'a>(
+    vfs: &VfsHandle,
+    name: &str,
+    stdin: &'a mut dyn Read,
+) -> Result<Box<dyn Read + 'a>, Failure> {
+    if name == "-" {
+        return Ok(Box::new(stdin));
+    }
+    let file = vfs
+        .open(Path::new(name), OpenOptions::READ)
+        .map_err(|e| usage(format!("cannot read {name}: {e}")))?;
+    Ok(Box::new(VfsReader { file, offset: 0 }))
+}
+
+fn print_summary(out: &mut dyn Write, verb: &str, s: &ImageSummary) -> Result<(), Failure> {
+    writeln!(
+        out,
+        "{verb}: format {}.{}, source {} (family format {}), log [{}, {}] ({} entries), \
+         snapshot: {}, {} bytes, sha256 {}",
+        s.format_major,
+        s.format_minor,
+        s.source_family,
+        s.source_family_version,
+        s.first,
+        s.last,
+        s.n_entries,
+        if s.has_snapshot {
+            format!("{} files, {} bytes", s.n_snapshot_files, s.snapshot_bytes)
+        } else {
+            "none".to_string()
+        },
+        s.image_len,
+        s.sha256
+    )
+    .map_err(|e| usage(format!("cannot write output: {e}")))
+}
+
+fn export(
+    vfs: &VfsHandle,
+    from: &str,
+    output: &str,
+    stdout: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let mut storage = Registry::builtin()
+        .open(from, vfs.clone())
+        .map_err(|e| usage(format!("cannot open {from}: {e}")))?;
+    let family = storage.family();
+    let version = storage.family_format_version();
+    let cut = storage.begin_export().map_err(|e| usage(format!("cannot export {from}: {e}")))?;
+    if output == "-" {
+        image::export(cut.as_ref(), family, version, &mut *stdout)
+            .map_err(|e| image_failure("export failed", &e))?;
+        // No summary: the image itself went to standard output.
+        return Ok(0);
+    }
+    let target = PathBuf::from(output);
+    let partial = partial_name(&target);
+    let file = vfs
+        .open(&partial, OpenOptions::CREATE_TRUNCATE)
+        .map_err(|e| usage(format!("cannot create {}: {e}", partial.display())))?;
+    let mut writer = VfsWriter { file, offset: 0 };
+    let result = image::export(cut.as_ref(), family, version, &mut writer)
+        .map_err(|e| image_failure("export failed", &e))
+        .and_then(|summary| {
+            publish(vfs, writer.file.as_ref(), &partial, &target)
+                .map_err(|e| usage(format!("cannot write {output}: {e}")))?;
+            Ok(summary)
+        });
+    match result {
+        Ok(summary) => {
+            print_summary(stdout, &format!("exported {from} to {output}"), &summary)?;
+            Ok(0)
+        }
+        Err(failure) => {
+            let _ = vfs.remove_file(&partial);
+            Err(failure)
+        }
+    }
+}
+
+fn partial_name(target: &Path) -> PathBuf {
+    let mut name = target.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    target.with_file_name(name)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes the finished image durable under its final name.
+fn publish(
+    vfs: &VfsHandle,
+    file: &dyn VfsFile,
+    partial: &Path,
+    target: &Path,
+) -> Result<(), VfsError> {
+    file.sync()?;
+    vfs.rename(partial, target)?;
+    vfs.sync_dir(parent_dir(target))
+}
+
+fn import(
+    vfs: &VfsHandle,
+    to: &str,
+    input: &str,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let reader = open_input(vfs, input, stdin)?;
+    let mut storage = Registry::builtin()
+        .open(to, vfs.clone())
+        .map_err(|e| usage(format!("cannot open {to}: {e}")))?;
+    let summary = image::import(reader, storage.as_mut())
+        .map_err(|e| image_failure(&format!("import into {to} failed (it stays empty)"), &e))?;
+    print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;
+    Ok(0)
+}
+
+fn verify(
+    vfs: &VfsHandle,
+    file: &str,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let reader = open_input(vfs, file, stdin)?;
+    let summary = image::verify(reader).map_err(|e| image_failure(file, &e))?;
+    print_summary(stdout, &format!("{file} is valid"), &summary)?;
+    Ok(0)
+}
+
+fn inspect(
+    vfs: &VfsHandle,
+    file: &str,
+    json: bool,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let reader = open_input(vfs, file, stdin)?;
+    let inspected = image::inspect(reader).map_err(|e| image_failure(file, &e))?;
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(&inspected)
+            .map_err(|e| usage(format!("cannot render JSON: {e}")))?;
+        text.push('\n');
+        text
+    } else {
+        inspected.to_string()
+    };
+    stdout.write_all(text.as_bytes()).map_err(|e| usage(format!("cannot write output: {e}")))?;
+    Ok(0)
+}
+
+fn diff(
+    vfs: &VfsHandle,
+    a: &str,
+    b: &str,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+) -> Result<u8, Failure> {
+    if a == "-" && b == "-" {
+        return Err(usage("diff: at most one of the two images can be standard input"));
+    }
+    let mut empty = std::io::empty();
+    let (first_in, second_in): (&mut dyn Read, &mut dyn Read) =
+        if a == "-" { (stdin, &mut empty) } else { (&mut empty, stdin) };
+    let first = open_input(vfs, a, first_in)?;
+    let second = open_input(vfs, b, second_in)?;
+    match image::diff(first, second) {
+        Ok(None) => {
+            writeln!(stdout, "no difference").map_err(|e| usage(e.to_string()))?;
+            Ok(0)
+        }
+        Ok(Some(difference)) => {
+            writeln!(stdout, "{difference}").map_err(|e| usage(e.to_string()))?;
+            Ok(1)
+        }
+        Err(e) => {
+            let name = if e.side == image::Side::First { a } else { b };
+            Err(image_failure(name, &e.error))
+        }
+    }
+}
+
+/// A `Vfs` file read front to back.
+struct VfsReader {
+    file: Box<dyn VfsFile>,
+    offset: u64,
+}
+
+impl Read for VfsReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.offset).map_err(std::io::Error::other)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// A `Vfs` file written front to back.
+struct VfsWriter {
+    file: Box<dyn VfsFile>,
+    offset: u64,
+}
+
+impl Write for VfsWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write_at(buf, self.offset).map_err(std::io::Error::other)?;
+        self.offset += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

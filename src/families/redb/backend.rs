@@ -1,0 +1,167 @@
+//! `VfsBackend`: redb's [`redb::StorageBackend`] over a [`VfsFile`], so a redb database file
+//! lives on `OsVfs` or on the simulated disk alike.
+//!
+//! redb's seam is one flat file with no directories, so the parts of durability that live in
+//! a directory (the create and the rename that publish a new database file) are done by the
+//! family with [`Vfs::sync_dir`]; this module only offers [`sync_parent_dir`].
+//!
+//! **The latch.** Like redb's own `CheckedBackend`, the backend latches the first I/O error it
+//! sees (read, write, length change or sync). From then on every call fails with that error
+//! until the database is closed and reopened. That is the "fsyncgate" rule: after a failed
+//! sync the page cache may have dropped the dirty data, so a retried sync that reports success
+//! proves nothing. The family shares the [`IoLatch`] and reports a latched instance as
+//! poisoned.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::vfs::{Vfs, VfsError, VfsErrorKind, VfsFile, VfsResult};
+
+/// The first I/O error a backend saw, shared between the backend and the family instance.
+///
+/// It also records that redb panicked (see [`IoLatch::break_engine`]): not an I/O error, but
+/// equally a reason to refuse every later mutation until the database is reopened.
+#[derive(Debug, Default)]
+pub struct IoLatch {
+    first: Mutex<Option<VfsError>>,
+    engine_broken: Mutex<Option<String>>,
+}
+
+impl IoLatch {
+    /// A latch that has seen no error.
+    pub fn new() -> Arc<Self> {
+        Arc::new(IoLatch::default())
+    }
+
+    /// The latched error, if any.
+    pub fn get(&self) -> Option<VfsError> {
+        match self.first.lock() {
+            Ok(guard) => guard.clone(),
+            // A panic while holding the lock: treat the instance as failed.
+            Err(_) => Some(VfsError::new("latch", "<redb backend>", VfsErrorKind::Other)),
+        }
+    }
+
+    /// Records that redb panicked (`what` says how); the first record is kept.
+    pub fn break_engine(&self, what: String) {
+        if let Ok(mut guard) = self.engine_broken.lock() {
+            guard.get_or_insert(what);
+        }
+    }
+
+    /// Why the engine is broken, if redb panicked.
+    pub fn engine_broken(&self) -> Option<String> {
+        match self.engine_broken.lock() {
+            Ok(guard) => guard.clone(),
+            Err(_) => Some("the engine latch was poisoned".to_string()),
+        }
+    }
+
+    /// Latches `error` unless an earlier one is already latched; returns the latched one.
+    fn latch(&self, error: VfsError) -> VfsError {
+        match self.first.lock() {
+            Ok(mut guard) => guard.get_or_insert(error).clone(),
+            Err(_) => error,
+        }
+    }
+}
+
+/// A redb storage backend over one [`VfsFile`].
+pub struct VfsBackend {
+    file: Box<dyn VfsFile>,
+    path: PathBuf,
+    latch: Arc<IoLatch>,
+}
+
+impl fmt::Debug for VfsBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VfsBackend").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl VfsBackend {
+    /// Wraps an open file; `path` names it in errors, `latch` records its first I/O error.
+    pub fn new(file: Box<dyn VfsFile>, path: impl Into<PathBuf>, latch: Arc<IoLatch>) -> Self {
+        VfsBackend { file, path: path.into(), latch }
+    }
+
+    /// Runs one file operation: fails at once when an error is latched, latches a new one.
+    fn guarded<T>(&self, op: impl FnOnce(&dyn VfsFile) -> VfsResult<T>) -> io::Result<T> {
+        if let Some(latched) = self.latch.get() {
+            return Err(to_io(latched));
+        }
+        op(self.file.as_ref()).map_err(|e| to_io(self.latch.latch(e)))
+    }
+}
+
+/// Maps a file-layer error to the `io::Error` redb expects, keeping the original as its source.
+fn to_io(error: VfsError) -> io::Error {
+    let kind = match error.kind {
+        VfsErrorKind::NotFound => io::ErrorKind::NotFound,
+        VfsErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
+        VfsErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+        VfsErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
+        VfsErrorKind::UnexpectedEof => io::ErrorKind::UnexpectedEof,
+        VfsErrorKind::NoSpace => io::ErrorKind::StorageFull,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, error)
+}
+
+impl redb::StorageBackend for VfsBackend {
+    fn len(&self) -> io::Result<u64> {
+        self.guarded(|f| f.len())
+    }
+
+    /// Reads exactly `out.len()` bytes; a read past the end fails (redb relies on that).
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        let path = self.path.clone();
+        self.guarded(|f| {
+            let mut done = 0;
+            while done < out.len() {
+                let n = f.read_at(&mut out[done..], offset + done as u64)?;
+                if n == 0 {
+                    return Err(VfsError {
+                        op: "read",
+                        path,
+                        kind: VfsErrorKind::UnexpectedEof,
+                        detail: Some(format!(
+                            "read of {} bytes at {offset} passes the end of the file",
+                            out.len()
+                        )),
+                    });
+                }
+                done += n;
+            }
+            Ok(())
+        })
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.guarded(|f| f.set_len(len))
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.guarded(|f| f.sync())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.guarded(|f| f.write_at(data, offset))
+    }
+
+    fn close(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Makes the directory entries around `path` (its creation, a rename onto it) durable.
+pub fn sync_parent_dir(vfs: &dyn Vfs, path: &Path) -> VfsResult<()> {
+    vfs.sync_dir(parent_dir(path))
+}
