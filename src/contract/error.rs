@@ -90,6 +90,14 @@ pub enum ContractError {
         /// Why.
         reason: &'static str,
     },
+    /// An entry the family cannot store (braft's record length field is 32-bit).
+    #[error("entry {index} cannot be stored: {reason}")]
+    EntryTooLarge {
+        /// The entry's index.
+        index: Index,
+        /// Why.
+        reason: String,
+    },
     /// Import into an instance that is not empty.
     #[error("destination is not empty: {what}")]
     NotEmpty {

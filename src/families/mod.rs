@@ -1,5 +1,6 @@
 //! Backend families and the URI-scheme registry that opens an instance from a URI.
 
+pub mod local;
 pub mod memory;
 pub mod redb;
 
@@ -24,6 +25,7 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut registry = Registry::empty();
         registry.register(Arc::new(memory::MemoryFamily));
+        registry.register(Arc::new(local::LocalFamily::default()));
         registry.register(Arc::new(redb::RedbFamily::new()));
         registry
     }

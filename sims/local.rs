@@ -1,0 +1,1046 @@
+//! The `local://` family: braft's byte vectors, recovery (torn tails, flipped bytes, leftover
+//! files), truncations across segments, snapshots, export cuts, import atomicity, inspect.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use quorumkit_storage::contract::{
+    Entry, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath, StateView, StorageError,
+};
+use quorumkit_storage::families::local::format::{
+    murmur3_x86_32, open_segment_name, ChecksumType, PendingOp, PendingOpKind, PENDING_OP_NAME,
+};
+use quorumkit_storage::families::local::meta::encode_raft_meta;
+use quorumkit_storage::families::local::peer::PeerAddr;
+use quorumkit_storage::families::local::proto::{pbfile_encode, LogPbMeta};
+use quorumkit_storage::families::local::segment::encode_record;
+use quorumkit_storage::families::local::LocalFamily;
+use quorumkit_storage::families::local::{
+    inspect, LocalOptions, LocalPaths, LocalStorage, RecoveryPolicy,
+};
+use quorumkit_storage::families::Registry;
+use quorumkit_storage::sim::conformance::{FamilyFixture, Fixture};
+use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::soak::{disk_for, FaultMode};
+use quorumkit_storage::state::RaftState;
+use quorumkit_storage::vfs::{OsVfs, VfsHandle};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    text.split_whitespace()
+        .filter(|t| *t != "|")
+        .map(|t| u8::from_str_radix(t, 16).expect("hex"))
+        .collect()
+}
+
+fn vfs() -> VfsHandle {
+    Arc::new(OsVfs::new())
+}
+
+fn opts() -> LocalOptions {
+    LocalOptions::default()
+}
+
+/// Small segments so that a few entries span several files.
+fn small_segments() -> LocalOptions {
+    LocalOptions { segment_size_max: 100, ..LocalOptions::default() }
+}
+
+fn open(dir: &Path, options: LocalOptions) -> Result<LocalStorage, StorageError> {
+    LocalStorage::open(vfs(), LocalPaths::from_dir(dir), options)
+}
+
+fn data(index: u64, term: u64, text: &str) -> Entry {
+    Entry::data(index, term, text.as_bytes().to_vec())
+}
+
+fn entries(range: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
+    range.map(|i| data(i, term, &format!("entry-{i:04}"))).collect()
+}
+
+fn log_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn capture(view: &dyn StateView) -> RaftState {
+    RaftState::capture(view).expect("capture")
+}
+
+// ---------------------------------------------------------------- the contract
+
+/// The conformance fixture on the real disk, in a temporary directory that lives as long as
+/// the case (small segments so that cases cross segment boundaries).
+struct LocalFixture {
+    _dir: tempfile::TempDir,
+    inner: FamilyFixture,
+}
+
+fn fixture() -> LocalFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let family = Arc::new(LocalFamily::with_options(LocalOptions {
+        segment_size_max: 256,
+        ..LocalOptions::default()
+    }));
+    let inner = FamilyFixture::new(family, vfs(), dir.path().display().to_string());
+    LocalFixture { _dir: dir, inner }
+}
+
+impl Fixture for LocalFixture {
+    fn fresh(&mut self) -> Box<dyn RaftStorage> {
+        self.inner.fresh()
+    }
+    fn reopen(&mut self, instance: Box<dyn RaftStorage>) -> Box<dyn RaftStorage> {
+        self.inner.reopen(instance)
+    }
+    fn durable(&self) -> bool {
+        self.inner.durable()
+    }
+}
+
+mod conformance {
+    quorumkit_storage::conformance_tests!(super::fixture());
+}
+
+/// Generated histories on the simulated disk, with power losses and the seed's fault plan.
+fn run_generated(
+    mode: Mode,
+    seeds: std::ops::Range<u64>,
+    faults: FaultMode,
+    segment_size_max: u64,
+) {
+    let config = GeneratorConfig { mode, ..GeneratorConfig::default() };
+    let family = Arc::new(LocalFamily::with_options(LocalOptions {
+        segment_size_max,
+        ..LocalOptions::default()
+    }));
+    for seed in seeds {
+        let ops = generate(seed, &config);
+        let disk = disk_for(seed, faults);
+        let outcome =
+            run_history_on_disk(family.clone(), "data", disk, &ops, RunOptions::default());
+        if let Some(f) = outcome.failure {
+            panic!("seed {seed}: {f}");
+        }
+    }
+}
+
+#[test]
+fn generated_raft_histories_hold_through_crashes() {
+    run_generated(Mode::Raft, 0..20, FaultMode::None, 512);
+}
+
+#[test]
+fn generated_raft_histories_hold_under_faults() {
+    run_generated(Mode::Raft, 0..20, FaultMode::Mixed, 512);
+}
+
+#[test]
+fn generated_raw_histories_hold() {
+    run_generated(Mode::Raw, 0..20, FaultMode::Mixed, 300);
+}
+
+// ---------------------------------------------------------------- §5.8 byte vectors
+
+#[test]
+fn vector_data_crc32c() {
+    let record = encode_record(&data(1, 1, "hello"), ChecksumType::Crc32c);
+    let want = "00 00 00 00 00 00 00 01 | 02 01 00 00 | 00 00 00 05 | 9a 71 bb 4c | be b2 1d 8d \
+                | 68 65 6c 6c 6f";
+    assert_eq!(hex(&record), hex(&unhex(want)));
+}
+
+#[test]
+fn vector_data_murmur() {
+    let record = encode_record(&data(1, 1, "hello"), ChecksumType::Murmur3);
+    let want = "00 00 00 00 00 00 00 01 | 02 00 00 00 | 00 00 00 05 | 24 8b fa 47 | a0 d2 07 4f \
+                | 68 65 6c 6c 6f";
+    assert_eq!(hex(&record), hex(&unhex(want)));
+}
+
+#[test]
+fn vector_no_op() {
+    let record = encode_record(&Entry::no_op(1, 2), ChecksumType::Crc32c);
+    let want = "00 00 00 00 00 00 00 02 | 01 01 00 00 | 00 00 00 00 | 00 00 00 00 | 7b 61 05 05";
+    assert_eq!(hex(&record), hex(&unhex(want)));
+}
+
+#[test]
+fn vector_configuration() {
+    let entry = Entry {
+        index: 1,
+        term: 1,
+        payload: Payload::Configuration {
+            peers: vec![PeerId::new("127.0.0.1:8100:0:0")],
+            old_peers: vec![],
+        },
+    };
+    let record = encode_record(&entry, ChecksumType::Crc32c);
+    let mut want = unhex(
+        "00 00 00 00 00 00 00 01 | 03 01 00 00 | 00 00 00 14 | 8a 97 4f 45 | df 81 18 08 | 0a 12",
+    );
+    want.extend_from_slice(b"127.0.0.1:8100:0:0");
+    assert_eq!(hex(&record), hex(&want));
+}
+
+#[test]
+fn vector_log_meta() {
+    assert_eq!(hex(&pbfile_encode(&LogPbMeta { first_log_index: 1 })), "00 00 00 02 08 01");
+}
+
+#[test]
+fn vector_raft_meta() {
+    let meta = Meta { term: 2, voted_for: Some(PeerId::new("127.0.0.1:8100:0:0")) };
+    let want = "00 00 00 16 08 02 12 12 31 32 37 2e 30 2e 30 2e 31 3a 38 31 30 30 3a 30 3a 30";
+    assert_eq!(hex(&encode_raft_meta(&meta).unwrap()), want);
+}
+
+#[test]
+fn checksum_check_values() {
+    assert_eq!(murmur3_x86_32(b"hello", 0), 0x248b_fa47);
+    assert_eq!(murmur3_x86_32(b"", 0), 0);
+    assert_eq!(ChecksumType::Crc32c.checksum(b"123456789"), 0xe306_9283);
+    assert_eq!(ChecksumType::Crc32c.checksum(b""), 0);
+}
+
+#[test]
+fn peer_text_forms() {
+    for text in ["127.0.0.1:8100:0:0", "127.0.0.1:8101:0", "10.0.0.255:65535:7:1"] {
+        let peer = PeerAddr::parse(text).unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(peer.to_string(), text);
+    }
+    assert_eq!(PeerAddr::parse("127.0.0.1:8100").unwrap().to_string(), "127.0.0.1:8100:0");
+    assert_eq!(PeerAddr::parse("127.0.0.1::8100::3").unwrap().idx, 3);
+    for bad in
+        ["", "localhost:8100", "127.0.0.1", "::1:80", "127.0.0.01:1", "1.2.3.4:1:0:2", "1.2.3.4:x"]
+    {
+        assert!(PeerAddr::parse(bad).is_none(), "{bad:?} should not parse");
+    }
+    assert!(PeerAddr::parse("0.0.0.0:0:0:0").unwrap().is_any());
+    assert!(PeerAddr::parse("0.0.0.0:0:0").unwrap().is_any());
+}
+
+// ---------------------------------------------------------------- basic behaviour
+
+#[test]
+fn fresh_instance_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path(), opts()).unwrap();
+        assert_eq!((s.first_index(), s.last_index()), (1, 0));
+        assert_eq!(s.meta().unwrap(), Meta::INITIAL);
+        assert_eq!(s.snapshot_meta().unwrap(), None);
+    }
+    // braft's fresh directory: log_meta with first_log_index 1.
+    let bytes = std::fs::read(dir.path().join("log/log_meta")).unwrap();
+    assert_eq!(hex(&bytes), "00 00 00 02 08 01");
+
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=20, 1)).unwrap();
+    let meta = Meta { term: 3, voted_for: Some(PeerId::new("127.0.0.1:8101:0")) };
+    s.save_meta(&meta).unwrap();
+    let before = capture(&s);
+    drop(s);
+    let s = open(dir.path(), small_segments()).unwrap();
+    assert_eq!(capture(&s), before);
+    assert_eq!(s.meta().unwrap(), meta);
+    assert_eq!(s.entry(0).unwrap(), None);
+    assert_eq!(s.entry(21).unwrap(), None);
+}
+
+#[test]
+fn registry_opens_local_uri() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("LOCAL://{} ", dir.path().display());
+    let mut s = Registry::builtin().open(&uri, vfs()).unwrap();
+    assert_eq!(s.family(), "local");
+    s.append(&entries(1..=3, 1)).unwrap();
+    assert!(dir.path().join("log").join(open_segment_name(1)).exists());
+}
+
+#[test]
+fn triple_of_uris() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let s = LocalStorage::open_uris(
+        vfs(),
+        &format!("local://{d}/a/log"),
+        &format!(" Local :// {d}/b/meta"),
+        &format!("local://{d}/c/snap"),
+        opts(),
+    )
+    .unwrap();
+    assert_eq!(s.paths().raft_meta, dir.path().join("b/meta"));
+    assert!(dir.path().join("a/log/log_meta").exists());
+    assert!(LocalPaths::from_uris("memory://x", "local://y", "local://z").is_err());
+}
+
+#[test]
+fn contract_errors_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.append(&entries(1..=3, 1)).unwrap();
+    assert!(matches!(s.append(&entries(5..=6, 1)), Err(StorageError::Contract(_))));
+    assert!(matches!(s.reset(0), Err(StorageError::Contract(_))));
+    let bad_vote = Meta { term: 2, voted_for: Some(PeerId::new("localhost:1")) };
+    assert!(matches!(s.save_meta(&bad_vote), Err(StorageError::Contract(_))));
+    let any_vote = Meta { term: 2, voted_for: Some(PeerId::new("0.0.0.0:0:0:0")) };
+    assert!(matches!(s.save_meta(&any_vote), Err(StorageError::Contract(_))));
+    assert_eq!((s.first_index(), s.last_index()), (1, 3));
+    s.append(&entries(4..=4, 1)).unwrap();
+}
+
+#[test]
+fn rollover_as_braft() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    // Each record is 24 + 10 = 34 bytes: a segment takes entries until it holds more than
+    // 100 bytes (3 records = 102), and the next append rolls over.
+    for i in 1..=10 {
+        s.append(&entries(i..=i, 1)).unwrap();
+    }
+    assert_eq!(
+        log_files(dir.path()),
+        vec![
+            "log_00000000000000000001_00000000000000000003".to_string(),
+            "log_00000000000000000004_00000000000000000006".to_string(),
+            "log_00000000000000000007_00000000000000000009".to_string(),
+            "log_inprogress_00000000000000000010".to_string(),
+            "log_meta".to_string(),
+            "log_meta.qkcrc".to_string(),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- truncations
+
+fn expect_range(s: &LocalStorage, first: u64, last: u64) {
+    assert_eq!((s.first_index(), s.last_index()), (first, last));
+    for i in first..=last {
+        let e = s.entry(i).unwrap().unwrap_or_else(|| panic!("entry {i}"));
+        assert_eq!(e.index, i);
+    }
+    assert_eq!(s.entry(first.wrapping_sub(1)).unwrap(), None);
+    assert_eq!(s.entry(last + 1).unwrap(), None);
+}
+
+#[test]
+fn truncate_suffix_across_segments() {
+    for keep in 0..=20 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), small_segments()).unwrap();
+        s.append(&entries(1..=20, 1)).unwrap();
+        s.truncate_suffix(keep).unwrap();
+        expect_range(&s, 1, keep);
+        assert!(!dir.path().join("log").join(PENDING_OP_NAME).exists());
+        // Append after the cut overwrites what was there.
+        s.append(&entries(keep + 1..=keep + 3, 2)).unwrap();
+        let state = capture(&s);
+        drop(s);
+        let s = open(dir.path(), small_segments()).unwrap();
+        assert_eq!(capture(&s), state, "keep {keep}");
+        assert_eq!(s.term(keep + 1).unwrap(), Some(2));
+    }
+}
+
+#[test]
+fn truncate_prefix_straddling_and_past_end() {
+    for kept in 1..=25 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), small_segments()).unwrap();
+        s.append(&entries(1..=20, 1)).unwrap();
+        s.truncate_prefix(kept).unwrap();
+        let (first, last) = (kept, 20.max(kept - 1));
+        expect_range(&s, first, last);
+        drop(s);
+        let mut s = open(dir.path(), small_segments()).unwrap();
+        expect_range(&s, first, last);
+        s.append(&entries(last + 1..=last + 2, 2)).unwrap();
+        expect_range(&s, first, last + 2);
+        // truncate_suffix below first keeps the log empty at first.
+        s.truncate_suffix(0).unwrap();
+        expect_range(&s, first, first - 1);
+        drop(s);
+        let s = open(dir.path(), small_segments()).unwrap();
+        expect_range(&s, first, first - 1);
+    }
+}
+
+#[test]
+fn reset_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=20, 1)).unwrap();
+    s.reset(7).unwrap();
+    expect_range(&s, 7, 6);
+    s.append(&entries(7..=9, 3)).unwrap();
+    drop(s);
+    let s = open(dir.path(), small_segments()).unwrap();
+    expect_range(&s, 7, 9);
+    assert_eq!(s.term(7).unwrap(), Some(3));
+}
+
+#[test]
+fn interrupted_reset_is_completed_on_open() {
+    // A crash after the redo record and the new log_meta, before any unlink: the stale
+    // segments must not come back (braft's window).
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=20, 1)).unwrap();
+    drop(s);
+    let log = dir.path().join("log");
+    let op = PendingOp { kind: PendingOpKind::Reset, arg: 5, first_before: 1, last_before: 20 };
+    std::fs::write(log.join(PENDING_OP_NAME), op.encode()).unwrap();
+    std::fs::write(log.join("log_meta"), pbfile_encode(&LogPbMeta { first_log_index: 5 })).unwrap();
+    std::fs::remove_file(log.join("log_meta.qkcrc")).unwrap();
+    let s = open(dir.path(), small_segments()).unwrap();
+    expect_range(&s, 5, 4);
+    assert!(!log.join(PENDING_OP_NAME).exists());
+}
+
+#[test]
+fn interrupted_truncate_suffix_is_completed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=20, 1)).unwrap();
+    drop(s);
+    let log = dir.path().join("log");
+    let op =
+        PendingOp { kind: PendingOpKind::TruncateSuffix, arg: 6, first_before: 1, last_before: 20 };
+    std::fs::write(log.join(PENDING_OP_NAME), op.encode()).unwrap();
+    // The crash happened after the last segment was unlinked.
+    std::fs::remove_file(log.join(open_segment_name(19))).unwrap();
+    let s = open(dir.path(), small_segments()).unwrap();
+    expect_range(&s, 1, 6);
+    assert!(!log.join(PENDING_OP_NAME).exists());
+}
+
+// ---------------------------------------------------------------- recovery
+
+/// Writes entries 1..=n into one open segment and returns (dir, segment path, offsets).
+fn one_segment(n: u64) -> (tempfile::TempDir, PathBuf, Vec<u64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.append(&entries(1..=n, 1)).unwrap();
+    drop(s);
+    let path = dir.path().join("log").join(open_segment_name(1));
+    let offsets = (0..=n).map(|i| i * 34).collect();
+    (dir, path, offsets)
+}
+
+#[test]
+fn torn_tail_at_every_byte() {
+    let (dir, path, offsets) = one_segment(3);
+    let full = std::fs::read(&path).unwrap();
+    let last_start = offsets[2] as usize;
+    for cut in last_start..full.len() {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let s = open(dir.path(), opts()).unwrap();
+        expect_range(&s, 1, 2);
+        drop(s);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), last_start as u64, "trimmed at {cut}");
+    }
+}
+
+#[test]
+fn zero_filled_tail_is_torn_not_corrupt() {
+    // A crash that kept the file's new length but not its last sector (ext4 delalloc).
+    let (dir, path, offsets) = one_segment(3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[offsets[2] as usize..] {
+        *b = 0;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let s = open(dir.path(), opts()).unwrap();
+    expect_range(&s, 1, 2);
+}
+
+#[test]
+fn every_flipped_byte_of_a_closed_segment_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=6, 1)).unwrap();
+    drop(s);
+    let path = dir.path().join("log/log_00000000000000000001_00000000000000000003");
+    let good = std::fs::read(&path).unwrap();
+    for at in 0..good.len() {
+        let mut bad = good.clone();
+        bad[at] ^= 0x01;
+        std::fs::write(&path, &bad).unwrap();
+        match open(dir.path(), small_segments()) {
+            Err(StorageError::Corruption(c)) => {
+                assert_eq!(c.path, path);
+                let record = (at as u64 / 34) * 34;
+                assert_eq!(c.offset, record, "byte {at}: {c}");
+            }
+            Err(e) => panic!("byte {at}: unexpected error {e}"),
+            Ok(_) => panic!("byte {at}: flip not detected"),
+        }
+    }
+    std::fs::write(&path, &good).unwrap();
+    expect_range(&open(dir.path(), small_segments()).unwrap(), 1, 6);
+}
+
+#[test]
+fn flipped_byte_in_open_segment_is_corruption() {
+    let (dir, path, _) = one_segment(3);
+    let good = std::fs::read(&path).unwrap();
+    for at in 0..good.len() {
+        let mut bad = good.clone();
+        bad[at] ^= 0x40;
+        std::fs::write(&path, &bad).unwrap();
+        let err = open(dir.path(), opts()).err().unwrap_or_else(|| panic!("byte {at} missed"));
+        assert!(err.is_corruption(), "byte {at}: {err}");
+    }
+}
+
+#[test]
+fn braft_policy_accepts_bad_data_payload_until_read() {
+    let (dir, path, offsets) = one_segment(3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offsets[1] as usize + 30] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(open(dir.path(), opts()).unwrap_err().is_corruption());
+    let braft = LocalOptions { recovery: RecoveryPolicy::BraftCompatible, ..opts() };
+    let s = open(dir.path(), braft).unwrap();
+    assert_eq!(s.last_index(), 3);
+    assert_eq!(s.term(2).unwrap(), Some(1));
+    assert!(s.entry(2).unwrap_err().is_corruption());
+    assert!(s.entry(3).unwrap().is_some());
+}
+
+#[test]
+fn recover_from_corrupt_policy_trims_a_bad_open_header() {
+    let (dir, path, offsets) = one_segment(3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offsets[1] as usize + 3] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let braft = LocalOptions { recovery: RecoveryPolicy::BraftCompatible, ..opts() };
+    assert!(open(dir.path(), braft).unwrap_err().is_corruption());
+    let recover = LocalOptions { recovery: RecoveryPolicy::BraftRecoverFromCorrupt, ..opts() };
+    expect_range(&open(dir.path(), recover).unwrap(), 1, 1);
+}
+
+#[test]
+fn mixed_checksum_types_in_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let murmur = LocalOptions { checksum: ChecksumType::Murmur3, ..opts() };
+    let mut s = open(dir.path(), murmur).unwrap();
+    s.append(&entries(1..=2, 1)).unwrap();
+    drop(s);
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.append(&entries(3..=4, 1)).unwrap();
+    drop(s);
+    let s = open(dir.path(), opts()).unwrap();
+    expect_range(&s, 1, 4);
+    let bytes = std::fs::read(dir.path().join("log").join(open_segment_name(1))).unwrap();
+    assert_eq!((bytes[9], bytes[34 + 9], bytes[68 + 9], bytes[102 + 9]), (0, 0, 1, 1));
+    let report = inspect(&vfs(), s.paths()).unwrap();
+    assert_eq!(report.segments[0].checksum_types.get("murmur3"), Some(&2));
+    assert_eq!(report.segments[0].checksum_types.get("crc32c"), Some(&2));
+}
+
+#[test]
+fn leftover_tmp_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=6, 1)).unwrap();
+    drop(s);
+    let log = dir.path().join("log");
+    std::fs::write(log.join("log_meta.tmp"), b"junk").unwrap();
+    std::fs::write(log.join("log_00000000000000000100_00000000000000000200.tmp"), b"x").unwrap();
+    std::fs::write(log.join("unrelated"), b"kept").unwrap();
+    let s = open(dir.path(), small_segments()).unwrap();
+    expect_range(&s, 1, 6);
+    let names = log_files(dir.path());
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert!(names.contains(&"unrelated".to_string()));
+}
+
+#[test]
+fn missing_log_meta() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=6, 1)).unwrap();
+    drop(s);
+    std::fs::remove_file(dir.path().join("log/log_meta")).unwrap();
+    // Fail-closed: braft would silently delete the log.
+    let err = open(dir.path(), small_segments()).err().unwrap();
+    assert!(err.is_corruption(), "{err}");
+    // braft-compatible: the log is wiped and a fresh log_meta written.
+    let braft = LocalOptions { recovery: RecoveryPolicy::BraftCompatible, ..small_segments() };
+    expect_range(&open(dir.path(), braft).unwrap(), 1, 0);
+    assert_eq!(log_files(dir.path()), vec!["log_meta".to_string(), "log_meta.qkcrc".to_string()]);
+}
+
+#[test]
+fn meta_sidecar_detects_damage_and_braft_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.save_meta(&Meta { term: 5, voted_for: Some(PeerId::new("127.0.0.1:8100:0:0")) }).unwrap();
+    drop(s);
+    let path = dir.path().join("raft_meta/raft_meta");
+    // What braft writes for term 6 and no vote.
+    let rewritten = encode_raft_meta(&Meta { term: 6, voted_for: None }).unwrap();
+    std::fs::write(&path, &rewritten).unwrap();
+    let err = open(dir.path(), opts()).err().unwrap();
+    assert!(err.is_corruption(), "{err}");
+    let braft = LocalOptions { recovery: RecoveryPolicy::BraftCompatible, ..opts() };
+    let mut s = open(dir.path(), braft).unwrap();
+    assert_eq!(s.meta().unwrap(), Meta { term: 6, voted_for: None });
+    s.save_meta(&Meta { term: 7, voted_for: None }).unwrap();
+    drop(s);
+    assert_eq!(open(dir.path(), opts()).unwrap().meta().unwrap().term, 7);
+    // A legacy file without a sidecar is accepted.
+    std::fs::remove_file(dir.path().join("raft_meta/raft_meta.qkcrc")).unwrap();
+    std::fs::write(&path, &rewritten).unwrap();
+    assert_eq!(open(dir.path(), opts()).unwrap().meta().unwrap().term, 6);
+}
+
+#[test]
+fn legacy_three_field_vote_reads_back_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), opts()).unwrap());
+    let legacy =
+        encode_raft_meta(&Meta { term: 4, voted_for: Some(PeerId::new("127.0.0.1:8101:0")) })
+            .unwrap();
+    std::fs::write(dir.path().join("raft_meta/raft_meta"), legacy).unwrap();
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(s.meta().unwrap().voted_for, Some(PeerId::new("127.0.0.1:8101:0")));
+    std::fs::write(
+        dir.path().join("raft_meta/raft_meta"),
+        encode_raft_meta(&Meta { term: 4, voted_for: None }).unwrap(),
+    )
+    .unwrap();
+    drop(s);
+    assert_eq!(
+        open(dir.path(), opts()).unwrap().meta().unwrap(),
+        Meta { term: 4, voted_for: None }
+    );
+}
+
+// ---------------------------------------------------------------- snapshots
+
+fn snap_meta(index: u64) -> SnapshotMeta {
+    SnapshotMeta {
+        last_included_index: index,
+        last_included_term: 1,
+        peers: vec![PeerId::new("127.0.0.1:8100:0:0")],
+        old_peers: vec![],
+    }
+}
+
+/// A snapshot file to publish: path, bytes, file metadata.
+type FileSpec<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
+
+fn publish(s: &mut LocalStorage, index: u64, files: &[FileSpec<'_>]) {
+    let mut w = s.begin_snapshot().unwrap();
+    for (path, bytes, file_meta) in files {
+        let path = SnapshotPath::new(*path).unwrap();
+        w.add_file(&path, *file_meta).unwrap();
+        w.write_file(&path, 0, bytes).unwrap();
+    }
+    w.set_meta(snap_meta(index));
+    w.publish().unwrap();
+}
+
+#[test]
+fn snapshot_publish_reopen_and_retire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    publish(&mut s, 5, &[("data", b"five", None)]);
+    publish(&mut s, 9, &[("b/x", b"nine", Some(b"")), ("a", b"!", Some(b"\x01\x02"))]);
+    let state = capture(&s);
+    drop(s);
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(capture(&s), state);
+    let files = s.snapshot_files().unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0].file_meta.as_deref(), Some(&b"\x01\x02"[..]));
+    assert_eq!(files[1].file_meta.as_deref(), Some(&b""[..]));
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("snapshot"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, vec!["snapshot_00000000000000000009".to_string()]);
+    // Publishing a lower index replaces the latest too (the contract, unlike braft).
+    drop(s);
+    let mut s = open(dir.path(), opts()).unwrap();
+    publish(&mut s, 3, &[]);
+    drop(s);
+    assert_eq!(open(dir.path(), opts()).unwrap().snapshot_meta().unwrap(), Some(snap_meta(3)));
+}
+
+#[test]
+fn snapshot_meta_bytes_as_braft_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    publish(&mut s, 2, &[("z", b"", None), ("a", b"", None)]);
+    let bytes = std::fs::read(
+        dir.path().join("snapshot/snapshot_00000000000000000002/__raft_snapshot_meta"),
+    )
+    .unwrap();
+    let mut want = unhex("00 00 00 28 0a 18 08 02 10 01 1a 12");
+    want.extend_from_slice(b"127.0.0.1:8100:0:0");
+    want.extend_from_slice(&unhex("12 05 0a 01 61 12 00 12 05 0a 01 7a 12 00"));
+    assert_eq!(hex(&bytes), hex(&want));
+}
+
+#[test]
+fn interrupted_publish_and_stray_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    publish(&mut s, 5, &[("data", b"five", None)]);
+    let mut w = s.begin_snapshot().unwrap();
+    let p = SnapshotPath::new("data").unwrap();
+    w.add_file(&p, None).unwrap();
+    w.write_file(&p, 0, b"unpublished").unwrap();
+    drop(w);
+    drop(s);
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(s.snapshot_meta().unwrap(), Some(snap_meta(5)));
+    assert!(!dir.path().join("snapshot/temp").exists());
+}
+
+// ---------------------------------------------------------------- export and import
+
+#[test]
+fn export_cut_survives_every_mutation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=20, 1)).unwrap();
+    s.save_meta(&Meta { term: 2, voted_for: None }).unwrap();
+    publish(&mut s, 4, &[("f", b"four", Some(b"m"))]);
+    let cut = s.begin_export().unwrap();
+    let at_cut = capture(cut.as_ref());
+    s.truncate_suffix(10).unwrap();
+    s.append(&entries(11..=14, 3)).unwrap();
+    s.truncate_prefix(12).unwrap();
+    publish(&mut s, 12, &[("g", b"twelve", None)]);
+    s.save_meta(&Meta { term: 3, voted_for: None }).unwrap();
+    s.reset(30).unwrap();
+    s.append(&entries(30..=35, 4)).unwrap();
+    assert_eq!(capture(cut.as_ref()), at_cut);
+    let live = capture(&s);
+    drop(cut);
+    // Nothing the cut kept alive is left behind.
+    let leftovers: Vec<_> =
+        log_files(dir.path()).into_iter().filter(|n| n.contains("qkpin")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    drop(s);
+    assert_eq!(capture(&open(dir.path(), small_segments()).unwrap()), live);
+}
+
+#[test]
+fn import_commits_atomically() {
+    let source_dir = tempfile::tempdir().unwrap();
+    let mut source = open(source_dir.path(), small_segments()).unwrap();
+    source.append(&entries(1..=9, 1)).unwrap();
+    source.truncate_prefix(4).unwrap();
+    source.save_meta(&Meta { term: 2, voted_for: Some(PeerId::new("127.0.0.1:1:0:0")) }).unwrap();
+    publish(&mut source, 3, &[("f", b"three", Some(b"meta"))]);
+    let want = capture(&source);
+
+    let import = |target: &mut LocalStorage, commit: bool| {
+        let mut sink = target.begin_import().unwrap();
+        sink.set_first_index(want.first).unwrap();
+        sink.append(&want.entries).unwrap();
+        sink.set_meta(&want.meta).unwrap();
+        let snapshot = want.snapshot.as_ref().unwrap();
+        for (path, file) in &snapshot.files {
+            sink.add_snapshot_file(path, file.file_meta.as_deref()).unwrap();
+            sink.write_snapshot_file(path, 0, &file.data).unwrap();
+        }
+        sink.set_snapshot_meta(snapshot.meta.clone()).unwrap();
+        if commit {
+            sink.commit().unwrap();
+        } else {
+            // A crash: nothing runs after this point.
+            std::mem::forget(sink);
+        }
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = open(dir.path(), opts()).unwrap();
+    import(&mut target, false);
+    drop(target);
+    let mut target = open(dir.path(), opts()).unwrap();
+    assert_eq!(capture(&target), RaftState::new(), "a crashed import reopens empty");
+    import(&mut target, true);
+    assert_eq!(capture(&target), want);
+    drop(target);
+    let mut target = open(dir.path(), opts()).unwrap();
+    assert_eq!(capture(&target), want);
+    assert!(target.begin_import().is_err(), "not empty any more");
+
+    // A dropped sink leaves the instance empty too.
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = open(dir.path(), opts()).unwrap();
+    {
+        let mut sink = target.begin_import().unwrap();
+        sink.set_first_index(3).unwrap();
+        sink.append(&entries(3..=5, 1)).unwrap();
+    }
+    assert_eq!(capture(&target), RaftState::new());
+    drop(target);
+    assert_eq!(capture(&open(dir.path(), opts()).unwrap()), RaftState::new());
+}
+
+// ---------------------------------------------------------------- inspect and layout
+
+/// A hex dump of every file under `dir`, in path order.
+fn dump(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files.push((p.clone(), None));
+                stack.push(p);
+            } else {
+                files.push((p.clone(), Some(std::fs::read(&p).unwrap())));
+            }
+        }
+    }
+    files.sort();
+    for (path, bytes) in files {
+        let rel = path.strip_prefix(dir).unwrap().display().to_string();
+        match bytes {
+            None => out.push_str(&format!("{rel}/\n")),
+            Some(bytes) => {
+                out.push_str(&format!("{rel} ({} bytes)\n", bytes.len()));
+                for (i, chunk) in bytes.chunks(16).enumerate() {
+                    out.push_str(&format!("  {:04x}: {}\n", i * 16, hex(chunk)));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn small_directory_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), LocalOptions { segment_size_max: 60, ..opts() }).unwrap();
+    s.append(&[
+        Entry {
+            index: 1,
+            term: 1,
+            payload: Payload::Configuration {
+                peers: vec![PeerId::new("127.0.0.1:8100:0:0"), PeerId::new("127.0.0.1:8101:0:0")],
+                old_peers: vec![],
+            },
+        },
+        Entry::no_op(2, 1),
+        data(3, 2, "hello"),
+    ])
+    .unwrap();
+    s.save_meta(&Meta { term: 2, voted_for: Some(PeerId::new("127.0.0.1:8100:0:0")) }).unwrap();
+    publish(&mut s, 2, &[("state", b"abc", None)]);
+    drop(s);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        insta::assert_snapshot!("local_small_directory_hexdump", dump(dir.path()));
+        let report = inspect(&vfs(), &LocalPaths::from_dir(dir.path())).unwrap();
+        let text = report.to_string().replace(&dir.path().display().to_string(), "DIR");
+        insta::assert_snapshot!("local_small_directory_inspect", text);
+    });
+}
+
+#[test]
+fn inspect_flags_odd_things() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), small_segments()).unwrap();
+    s.append(&entries(1..=6, 1)).unwrap();
+    drop(s);
+    let log = dir.path().join("log");
+    std::fs::write(log.join("log_meta.tmp"), b"").unwrap();
+    std::fs::write(log.join("notes.txt"), b"").unwrap();
+    let seg = log.join(open_segment_name(4));
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.truncate(bytes.len() - 3);
+    std::fs::write(&seg, bytes).unwrap();
+    let report = inspect(&vfs(), &LocalPaths::from_dir(dir.path())).unwrap();
+    let flags = report.flags.join("\n");
+    assert!(flags.contains("leftover temporary file log/log_meta.tmp"), "{flags}");
+    assert!(flags.contains("unrecognised file log/notes.txt"), "{flags}");
+    assert!(flags.contains("torn tail"), "{flags}");
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains("\"segments\""));
+}
+
+#[test]
+fn snapshot_reads_are_verified_block_by_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    let big: Vec<u8> =
+        (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    publish(&mut s, 3, &[("big", &big, None)]);
+    let path = SnapshotPath::new("big").unwrap();
+    let mut buf = vec![0u8; 70_000];
+    for offset in [0u64, 1, 65_535, 65_536, 131_000, 199_999, 200_000] {
+        let n = s.read_snapshot_file(&path, offset, &mut buf).unwrap();
+        let end = (offset as usize + n).min(big.len());
+        assert_eq!(&buf[..n], &big[offset as usize..end], "offset {offset}");
+    }
+    drop(s);
+    let file = dir.path().join("snapshot/snapshot_00000000000000000003/big");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[150_000] ^= 0x10;
+    std::fs::write(&file, &bytes).unwrap();
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(s.read_snapshot_file(&path, 0, &mut buf).unwrap(), 70_000, "block 0 is intact");
+    let err = s.read_snapshot_file(&path, 140_000, &mut buf).unwrap_err();
+    match err {
+        StorageError::Corruption(c) => assert_eq!((c.path, c.offset), (file, 131_072)),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn hostile_sidecars_never_panic() {
+    use quorumkit_storage::families::local::format::{Sidecar, SnapshotManifest};
+    let mut seed = 7u64;
+    for len in 0..300usize {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 56) as u8
+            })
+            .collect();
+        assert!(SnapshotManifest::decode(&bytes).is_none());
+        assert!(Sidecar::decode(&bytes).is_none());
+        assert!(PendingOp::decode(&bytes).is_none());
+    }
+    let manifest = SnapshotManifest::default();
+    assert_eq!(SnapshotManifest::decode(&manifest.encode()), Some(manifest));
+}
+
+// ---------------------------------------------------------------- every crash state
+
+/// Runs `setup` then `mutate` on a simulated disk and checks every crash state since the
+/// start of `mutate` (every operation, every subset of what was pending there, torn writes
+/// too): the reopened instance shows the state before or the state after, nothing else.
+fn every_crash_state(
+    setup: impl Fn(&mut LocalStorage),
+    mutate: impl Fn(&mut LocalStorage),
+    also_allowed: impl Fn(&RaftState) -> bool,
+) {
+    use quorumkit_storage::vfs::{EnumerateOptions, SimDisk, SimDiskOptions};
+    let disk = SimDisk::new(SimDiskOptions { seed: 11, ..SimDiskOptions::default() });
+    let vfs: VfsHandle = disk.clone();
+    let options = LocalOptions { segment_size_max: 100, ..LocalOptions::default() };
+    let mut s = LocalStorage::open(vfs.clone(), LocalPaths::from_dir("d"), options).unwrap();
+    setup(&mut s);
+    let before = capture(&s);
+    let mark = disk.mark();
+    mutate(&mut s);
+    let after = capture(&s);
+    drop(s);
+    let enumerate = EnumerateOptions { tear_writes: true, ..EnumerateOptions::default() };
+    let mut n_states = 0;
+    let trace = disk.trace_tail(60);
+    for state in disk.crash_states(mark, enumerate).unwrap() {
+        n_states += 1;
+        let vfs: VfsHandle = state.disk.clone();
+        let reopened =
+            LocalStorage::open(vfs, LocalPaths::from_dir("d"), options).unwrap_or_else(|e| {
+                panic!(
+                    "crash after op {} (kept {:?}): open failed: {e}\n{trace}",
+                    state.after_op, state.kept
+                )
+            });
+        let got = capture(&reopened);
+        assert!(
+            got == before || got == after || also_allowed(&got),
+            "crash after op {} (kept {:?}): neither before nor after: {:?}",
+            state.after_op,
+            state.kept,
+            quorumkit_storage::state::first_difference(&got, &after)
+        );
+    }
+    assert!(n_states > 10, "only {n_states} crash states");
+}
+
+fn twenty_entries(s: &mut LocalStorage) {
+    s.append(&entries(1..=20, 1)).unwrap();
+    s.save_meta(&Meta { term: 2, voted_for: None }).unwrap();
+}
+
+#[test]
+fn reset_survives_a_crash_at_every_point() {
+    every_crash_state(twenty_entries, |s| s.reset(7).unwrap(), |_| false);
+    every_crash_state(twenty_entries, |s| s.reset(40).unwrap(), |_| false);
+}
+
+#[test]
+fn truncations_survive_a_crash_at_every_point() {
+    every_crash_state(twenty_entries, |s| s.truncate_suffix(4).unwrap(), |_| false);
+    every_crash_state(twenty_entries, |s| s.truncate_prefix(11).unwrap(), |_| false);
+    every_crash_state(twenty_entries, |s| s.truncate_prefix(30).unwrap(), |_| false);
+}
+
+#[test]
+fn append_and_meta_survive_a_crash_at_every_point() {
+    let base = |s: &mut LocalStorage| s.append(&entries(1..=2, 1)).unwrap();
+    // Any prefix of the batch is allowed.
+    every_crash_state(
+        base,
+        |s| s.append(&entries(3..=9, 1)).unwrap(),
+        |got| got.first == 1 && (2..=9).contains(&got.last()),
+    );
+    every_crash_state(
+        base,
+        |s| s.save_meta(&Meta { term: 5, voted_for: Some(PeerId::new("10.0.0.1:1:0:0")) }).unwrap(),
+        |_| false,
+    );
+}
+
+#[test]
+fn publish_survives_a_crash_at_every_point() {
+    let setup = |s: &mut LocalStorage| {
+        twenty_entries(s);
+        publish(s, 5, &[("a", b"old", None)]);
+    };
+    every_crash_state(setup, |s| publish(s, 9, &[("b/c", b"new", Some(b"m"))]), |_| false);
+    every_crash_state(setup, |s| publish(s, 5, &[("a", b"same index", None)]), |_| false);
+    every_crash_state(setup, |s| publish(s, 2, &[]), |_| false);
+}
+
+#[test]
+fn snapshot_files_named_like_the_layout_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    let files: [FileSpec<'_>; 4] = [
+        ("__raft_snapshot_meta", b"user one", Some(b"m")),
+        ("__raft_snapshot_meta.qkcrc/x", b"user two", None),
+        ("__qk_esc_y", b"user three", None),
+        ("a/__raft_snapshot_meta", b"user four", None),
+    ];
+    publish(&mut s, 4, &files);
+    let state = capture(&s);
+    drop(s);
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(capture(&s), state);
+    let snap = dir.path().join("snapshot/snapshot_00000000000000000004");
+    assert_eq!(std::fs::read(snap.join("__qk_esc___raft_snapshot_meta")).unwrap(), b"user one");
+    assert_eq!(std::fs::read(snap.join("__qk_esc___qk_esc_y")).unwrap(), b"user three");
+    assert_eq!(std::fs::read(snap.join("a/__raft_snapshot_meta")).unwrap(), b"user four");
+    for (path, bytes, _) in files {
+        let mut buf = vec![0u8; 64];
+        let n = s.read_snapshot_file(&SnapshotPath::new(path).unwrap(), 0, &mut buf).unwrap();
+        assert_eq!(&buf[..n], bytes, "{path}");
+    }
+}

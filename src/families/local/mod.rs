@@ -1,0 +1,731 @@
+//! The `local://` family: braft's legacy on-disk layout, byte-compatible, on the `Vfs`.
+//!
+//! **URIs.** `local://DIR` means braft's usual triple `DIR/log`, `DIR/raft_meta`,
+//! `DIR/snapshot`. braft's own triple (`log_uri`, `raft_meta_uri`, `snapshot_uri`) opens
+//! with [`LocalPaths::from_uris`]; each is parsed as braft does (scheme before the first
+//! `://`, trimmed, case-insensitive; every whitespace character removed from the path).
+//! Non-default options (segment size, checksum type, [`RecoveryPolicy`]) go through
+//! [`LocalFamily::with_options`] or [`LocalStorage::open`].
+//!
+//! **Layout** ([`format`] has every byte): `log/log_meta`, `log/log_inprogress_<first>`,
+//! `log/log_<first>_<last>`, `raft_meta/raft_meta`, `snapshot/snapshot_<index>/` with
+//! `__raft_snapshot_meta` and the files, `snapshot/temp/` while writing. Names always carry
+//! 20-digit indexes. New records use CRC-32C; murmur3 records are read too, mixed freely.
+//! Configuration entries are `ConfigurationPBMeta`; peer text is stored verbatim. A vote must
+//! be PeerId text braft can parse (braft's init fails otherwise), so `save_meta` rejects
+//! other text with [`ContractError::BadPeer`]; no vote is stored as `0.0.0.0:0:0:0`.
+//! Per-file snapshot metadata is `LocalFileMeta.user_meta` (absent = `None`); the file's
+//! `LocalFileMeta` is always written, so a snapshot without metadata is byte-identical to
+//! braft's.
+//!
+//! **Durability beyond braft** (no byte braft reads changes; only extra fsyncs, and sidecar
+//! files braft ignores):
+//! 1. Every append batch fsyncs each segment it wrote to (braft: only the last one, so a
+//!    segment closed mid-batch was never fsynced); a segment is fsynced before it is
+//!    renamed to closed, and the directory is fsynced after the rename and after a new
+//!    segment is created (braft issue #254).
+//! 2. `log_meta`, `raft_meta` and `__raft_snapshot_meta` are written to `.tmp`, fsynced,
+//!    renamed, and the directory fsynced (braft skips the directory fsync).
+//! 3. Unlinks of segments (truncations, reset, open-time cleanup) are followed by a
+//!    directory fsync; truncate_suffix unlinks back to front with a directory fsync after
+//!    each, renames a closed segment back to in-progress with a directory fsync, then cuts
+//!    and fsyncs the file (braft does not fsync the cut).
+//! 4. truncate_suffix (when it unlinks) and reset write a redo record `log/qk_pending_op`
+//!    first (durably) and remove it last; an open that finds it completes the operation.
+//!    braft's reset leaves a window where a crash after `log_meta` is rewritten brings
+//!    stale segments back; this closes it, and makes a multi-segment truncate_suffix atomic.
+//!    The record carries the range before the operation, so a directory another writer
+//!    changed since is reported rather than "completed".
+//! 5. truncate_prefix writes `log_meta` durably before unlinking, so a crash leaves the
+//!    old range or the new one; open drops segments below `first_log_index` as braft does.
+//! 6. Snapshot files and directories are fsynced before the meta is written, and a publish
+//!    is made crash-safe by the marker `snapshot/qk_publish` (see [`snapshot`]).
+//! 7. Checksum sidecars `<file>.qkcrc` guard the three ProtoBufFiles, which carry no
+//!    checksum in braft's format (see [`meta`] for the rule, and for what happens when
+//!    braft rewrites a guarded file: fail-closed until the sidecar is removed or the
+//!    instance is opened once with a braft-compatible policy). Snapshot files get a
+//!    manifest `__raft_snapshot_meta.qkfiles` with a CRC-32C per 64 KiB block, and every
+//!    read verifies the blocks it touches (braft never checks snapshot file contents).
+//! 8. After any failed file operation in a mutation the instance is poisoned: every later
+//!    mutation fails until it is reopened (fsyncgate).
+//!
+//! **Recovery** ([`recover`]): a torn tail is trimmed; a complete record with a bad header or
+//! payload checksum fails the open with its file and offset under the default
+//! [`RecoveryPolicy::FailClosed`]; [`RecoveryPolicy::BraftCompatible`] accepts what braft
+//! accepts. A `log_meta` missing next to segments fails closed (braft would delete the log).
+//!
+//! **Export cuts.** [`RaftStorage::begin_export`] captures the range, the per-segment record
+//! index (offsets and terms, shared copy-on-write, so only the open segment's index is
+//! ever copied), the meta value and the current snapshot. Memory does not grow with the log:
+//! entries are read from the files on demand. Files stay readable because the live instance
+//! defers anything that would change bytes a cut reads: a segment a cut holds is renamed to
+//! `<name>.qkpin<n>.tmp` instead of unlinked, a segment about to be cut by truncate_suffix
+//! is first copied to such a name for the cut, a snapshot directory a cut holds is renamed
+//! to `qk_retired_*` instead of removed; the last holder's drop removes them, and a crash
+//! leaves names every open removes. Renames on rollover are followed through a shared
+//! handle.
+//!
+//! **Import.** [`RaftStorage::begin_import`] writes the marker `log/qk_import_incomplete`
+//! durably before anything else and removes it only after the whole state (log, meta,
+//! snapshot) is durable. An open that finds the marker wipes the partial state (the
+//! destination was empty) and removes the marker, so a crashed import reopens empty; a
+//! dropped, uncommitted sink wipes the same way.
+
+pub mod files;
+pub mod format;
+pub mod inspect;
+pub mod meta;
+pub mod peer;
+pub mod proto;
+pub mod recover;
+pub mod segment;
+pub mod snapshot;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use format::ChecksumType;
+pub use inspect::{inspect, InspectReport};
+pub use recover::RecoveryPolicy;
+
+use crate::contract::{
+    check_meta, check_snapshot_meta, check_truncate_prefix, ContractError, Entry, Family,
+    ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
+    SnapshotWriter, StateView, StorageError, StorageResult, Term,
+};
+use crate::families::memory::non_empty_reason;
+use crate::families::split_uri;
+use crate::vfs::{FileKind, OpenOptions, VfsHandle};
+
+use files::{ensure_dir, remove_dir_all, remove_file_if_present};
+use format::{IMPORT_MARKER_NAME, LOG_DIR, RAFT_META_DIR, SNAPSHOT_DIR};
+use meta::MetaStore;
+use segment::{LogCut, LogOptions, LogStore};
+use snapshot::{Published, SnapshotStore, StagedSnapshot};
+
+/// The three directories of an instance.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LocalPaths {
+    /// The log directory (braft's `log_uri` path).
+    pub log: PathBuf,
+    /// The meta directory holding `raft_meta` (braft's `raft_meta_uri` path).
+    pub raft_meta: PathBuf,
+    /// The snapshot directory (braft's `snapshot_uri` path).
+    pub snapshot: PathBuf,
+}
+
+impl LocalPaths {
+    /// `DIR/log`, `DIR/raft_meta`, `DIR/snapshot`.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Self {
+        let dir = dir.as_ref();
+        LocalPaths {
+            log: dir.join(LOG_DIR),
+            raft_meta: dir.join(RAFT_META_DIR),
+            snapshot: dir.join(SNAPSHOT_DIR),
+        }
+    }
+
+    /// braft's triple of URIs, each `local://PATH` (scheme case-insensitive, whitespace
+    /// removed from the path).
+    pub fn from_uris(
+        log_uri: &str,
+        raft_meta_uri: &str,
+        snapshot_uri: &str,
+    ) -> StorageResult<Self> {
+        let one = |uri: &str| -> StorageResult<PathBuf> {
+            let (scheme, location) = split_uri(uri)?;
+            if !scheme.eq_ignore_ascii_case("local") {
+                return Err(StorageError::BadUri {
+                    uri: uri.to_string(),
+                    reason: format!("scheme {scheme:?} is not `local`"),
+                });
+            }
+            if location.is_empty() {
+                return Err(StorageError::BadUri {
+                    uri: uri.to_string(),
+                    reason: "empty path".into(),
+                });
+            }
+            Ok(PathBuf::from(location))
+        };
+        Ok(LocalPaths {
+            log: one(log_uri)?,
+            raft_meta: one(raft_meta_uri)?,
+            snapshot: one(snapshot_uri)?,
+        })
+    }
+}
+
+/// Options of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// braft's `raft_max_segment_size` (default 8 MiB).
+    pub segment_size_max: u64,
+    /// Checksum type of new records (default CRC-32C, as x86-64 braft writes).
+    pub checksum: ChecksumType,
+    /// What an open does with damaged data (default fail-closed).
+    pub recovery: RecoveryPolicy,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            segment_size_max: format::SEGMENT_SIZE_MAX_DEFAULT,
+            checksum: ChecksumType::Crc32c,
+            recovery: RecoveryPolicy::FailClosed,
+        }
+    }
+}
+
+/// The `local://` family.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalFamily {
+    options: LocalOptions,
+}
+
+impl LocalFamily {
+    /// The family with non-default options.
+    pub fn with_options(options: LocalOptions) -> Self {
+        LocalFamily { options }
+    }
+}
+
+impl Family for LocalFamily {
+    fn scheme(&self) -> &'static str {
+        "local"
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
+        if location.is_empty() {
+            return Err(StorageError::BadUri {
+                uri: format!("local://{location}"),
+                reason: "empty directory".into(),
+            });
+        }
+        Ok(Box::new(LocalStorage::open(vfs, LocalPaths::from_dir(location), self.options)?))
+    }
+
+    fn inspect_details(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Option<(String, serde_json::Value)>> {
+        let report = inspect(&vfs, &LocalPaths::from_dir(location))?;
+        let value = serde_json::to_value(&report).map_err(|e| StorageError::Backend {
+            family: "local",
+            message: format!("inspect report to JSON: {e}"),
+        })?;
+        Ok(Some((report.to_string(), value)))
+    }
+}
+
+/// An open `local://` instance.
+pub struct LocalStorage {
+    vfs: VfsHandle,
+    paths: LocalPaths,
+    log: LogStore,
+    meta: MetaStore,
+    snapshots: SnapshotStore,
+    poisoned: Option<String>,
+}
+
+impl std::fmt::Debug for LocalStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStorage")
+            .field("paths", &self.paths)
+            .field("first", &self.log.first())
+            .field("last", &self.log.last())
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
+}
+
+impl LocalStorage {
+    /// Opens (creating if absent) the instance at `paths`, running recovery.
+    ///
+    /// Recovery writes (trimming a torn tail, finishing an interrupted operation, a fresh
+    /// `log_meta`), so an I/O error can fail the open. It is not retried here: after a failed
+    /// fsync only a restart of the machine shows what is durable.
+    pub fn open(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
+        ensure_dir(&vfs, &paths.log)?;
+        let marker = paths.log.join(IMPORT_MARKER_NAME);
+        if vfs.exists(&marker)? {
+            wipe_incomplete_import(&vfs, &paths)?;
+        }
+        let log_options = LogOptions {
+            segment_size_max: options.segment_size_max,
+            checksum: options.checksum,
+            policy: options.recovery,
+        };
+        let log = LogStore::open(Arc::clone(&vfs), paths.log.clone(), log_options)?;
+        let meta = MetaStore::open(Arc::clone(&vfs), paths.raft_meta.clone(), options.recovery)?;
+        let snapshots =
+            SnapshotStore::open(Arc::clone(&vfs), paths.snapshot.clone(), options.recovery)?;
+        let mut log = log;
+        log.set_others(meta.seq(), snapshots.seq());
+        if options.recovery.enforces_sidecars() {
+            check_cross_marks(&log, &meta, &snapshots)?;
+        }
+        Ok(LocalStorage { vfs, paths, log, meta, snapshots, poisoned: None })
+    }
+
+    /// Opens braft's triple of URIs (`local://PATH` each).
+    pub fn open_uris(
+        vfs: VfsHandle,
+        log_uri: &str,
+        raft_meta_uri: &str,
+        snapshot_uri: &str,
+        options: LocalOptions,
+    ) -> StorageResult<Self> {
+        LocalStorage::open(
+            vfs,
+            LocalPaths::from_uris(log_uri, raft_meta_uri, snapshot_uri)?,
+            options,
+        )
+    }
+
+    /// The instance's directories.
+    pub fn paths(&self) -> &LocalPaths {
+        &self.paths
+    }
+
+    /// Runs a mutation: refused when poisoned; a failure other than a contract error
+    /// poisons the instance (the disk may no longer match memory).
+    fn mutate<T>(&mut self, f: impl FnOnce(&mut Self) -> StorageResult<T>) -> StorageResult<T> {
+        if let Some(cause) = &self.poisoned {
+            return Err(StorageError::Poisoned { cause: cause.clone() });
+        }
+        let result = f(self);
+        if let Err(e) = &result {
+            if !matches!(e, StorageError::Contract(_)) {
+                self.poisoned = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    /// Runs a step that writes only in `snapshot/temp/` (nothing any reader sees, and
+    /// nothing recovery keeps): refused when poisoned, but a failure does not poison, since
+    /// the visible state cannot have diverged. A failed fsync of it surfaces at `publish`.
+    fn stage<T>(&mut self, f: impl FnOnce(&mut Self) -> StorageResult<T>) -> StorageResult<T> {
+        if let Some(cause) = &self.poisoned {
+            return Err(StorageError::Poisoned { cause: cause.clone() });
+        }
+        f(self)
+    }
+
+    /// Removes every piece of state (an abandoned import), leaving a fresh instance.
+    fn wipe(&mut self) -> StorageResult<()> {
+        self.snapshots.wipe()?;
+        self.meta.wipe()?;
+        self.log.set_others(0, 0);
+        self.log.reset(1)?;
+        Ok(())
+    }
+
+    fn clear_import_marker(&self) -> StorageResult<()> {
+        remove_file_if_present(&self.vfs, &self.paths.log.join(IMPORT_MARKER_NAME))?;
+        self.vfs.sync_dir(&self.paths.log)?;
+        Ok(())
+    }
+}
+
+/// Checks every cross mark the open found against the structures it names (see
+/// [`format::CrossMark`]): an acknowledged write to one structure that is missing while a
+/// later write to another survived means a lying fsync, and the open fails closed.
+fn check_cross_marks(
+    log: &LogStore,
+    meta: &MetaStore,
+    snapshots: &SnapshotStore,
+) -> StorageResult<()> {
+    // (mark, file it came from, which structure wrote it)
+    let mut marks: Vec<(format::CrossMark, PathBuf, Writer)> = Vec::new();
+    if let Some(mark) = meta.mark() {
+        marks.push((mark, meta.path(), Writer::Meta));
+    }
+    if let Some(snapshot) = snapshots.current() {
+        if let Some(mark) = snapshot.mark {
+            marks.push((mark, snapshot.dir.path(), Writer::Snapshot));
+        }
+    }
+    marks.extend(log.loaded_marks().iter().map(|(m, p)| (*m, p.clone(), Writer::Log)));
+    for (mark, path, writer) in marks {
+        let lost = |what: &str, have: u64, want: u64| {
+            files::corruption(
+                &path,
+                0,
+                format!(
+                    "written after {what} number {want}, but only {have} survived \
+                     (an acknowledged write was lost)"
+                ),
+            )
+        };
+        // A structure's own count is what it says it is; only the others are checked.
+        if writer != Writer::Log {
+            log.check_watermark(mark, &path)?;
+        }
+        if writer != Writer::Meta && meta.seq() < mark.meta_seq {
+            return Err(lost("raft_meta save", meta.seq(), mark.meta_seq));
+        }
+        if writer != Writer::Snapshot && snapshots.seq() < mark.snapshot_seq {
+            return Err(lost("snapshot publish", snapshots.seq(), mark.snapshot_seq));
+        }
+    }
+    Ok(())
+}
+
+/// Which structure wrote a cross mark.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    Log,
+    Meta,
+    Snapshot,
+}
+
+/// The instance's cross mark for a `raft_meta` save.
+fn mark_for_meta_save(s: &LocalStorage) -> format::CrossMark {
+    format::CrossMark {
+        meta_seq: s.meta.seq() + 1,
+        snapshot_seq: s.snapshots.seq(),
+        ..s.log.cross_mark()
+    }
+}
+
+/// The instance's cross mark for a snapshot publish.
+fn mark_for_publish(s: &LocalStorage) -> format::CrossMark {
+    format::CrossMark {
+        meta_seq: s.meta.seq(),
+        snapshot_seq: s.snapshots.seq() + 1,
+        ..s.log.cross_mark()
+    }
+}
+
+impl LocalStorage {
+    fn save_meta_marked(&mut self, meta: &Meta) -> StorageResult<()> {
+        let mark = mark_for_meta_save(self);
+        self.meta.save(meta, mark)?;
+        self.log.set_others(mark.meta_seq, mark.snapshot_seq);
+        Ok(())
+    }
+
+    fn publish_marked(&mut self, staged: StagedSnapshot) -> StorageResult<()> {
+        let mark = mark_for_publish(self);
+        self.snapshots.publish(staged, mark)?;
+        self.log.set_others(mark.meta_seq, mark.snapshot_seq);
+        Ok(())
+    }
+}
+
+/// Removes what a crashed import left (the destination was empty before it), then the
+/// marker, so the instance opens empty.
+fn wipe_incomplete_import(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<()> {
+    for dir in [&paths.snapshot, &paths.raft_meta] {
+        if !vfs.exists(dir)? {
+            continue;
+        }
+        for entry in vfs.read_dir(dir)? {
+            let path = dir.join(&entry.name);
+            match entry.kind {
+                FileKind::Dir => remove_dir_all(vfs, &path)?,
+                FileKind::File => {
+                    remove_file_if_present(vfs, &path)?;
+                }
+            }
+        }
+        vfs.sync_dir(dir)?;
+    }
+    for entry in vfs.read_dir(&paths.log)? {
+        if entry.name != IMPORT_MARKER_NAME && entry.kind == FileKind::File {
+            remove_file_if_present(vfs, &paths.log.join(&entry.name))?;
+        }
+    }
+    vfs.sync_dir(&paths.log)?;
+    remove_file_if_present(vfs, &paths.log.join(IMPORT_MARKER_NAME))?;
+    vfs.sync_dir(&paths.log)?;
+    Ok(())
+}
+
+impl StateView for LocalStorage {
+    fn first_index(&self) -> Index {
+        self.log.first()
+    }
+
+    fn last_index(&self) -> Index {
+        self.log.last()
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        self.log.entry(index)
+    }
+
+    fn term(&self, index: Index) -> StorageResult<Option<Term>> {
+        Ok(self.log.term(index))
+    }
+
+    fn meta(&self) -> StorageResult<Meta> {
+        Ok(self.meta.meta().clone())
+    }
+
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
+        Ok(self.snapshots.current().map(|s| s.meta.clone()))
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        Ok(self.snapshots.current().map(|s| s.file_infos()).unwrap_or_default())
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        match self.snapshots.current() {
+            Some(s) => s.read(path, offset, buf),
+            None => Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into()),
+        }
+    }
+}
+
+impl RaftStorage for LocalStorage {
+    fn family(&self) -> &'static str {
+        "local"
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        self.mutate(|s| s.log.append(entries))
+    }
+
+    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
+        check_truncate_prefix(first_kept)?;
+        self.mutate(|s| s.log.truncate_prefix(first_kept))
+    }
+
+    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
+        self.mutate(|s| s.log.truncate_suffix(last_kept))
+    }
+
+    fn reset(&mut self, next: Index) -> StorageResult<()> {
+        self.mutate(|s| s.log.reset(next))
+    }
+
+    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        check_meta(meta)?;
+        self.mutate(|s| s.save_meta_marked(meta))
+    }
+
+    fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
+        let staged = self.stage(|s| s.snapshots.begin())?;
+        Ok(Box::new(LocalSnapshotWriter { storage: self, staged }))
+    }
+
+    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
+        Ok(Box::new(LocalCut {
+            log: self.log.cut(),
+            meta: self.meta.meta().clone(),
+            snapshot: self.snapshots.current().cloned(),
+        }))
+    }
+
+    fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
+        if let Some(what) = non_empty_reason(self)? {
+            return Err(ContractError::NotEmpty { what }.into());
+        }
+        self.mutate(|s| {
+            let marker = s.paths.log.join(IMPORT_MARKER_NAME);
+            let file = s.vfs.open(&marker, OpenOptions::CREATE_TRUNCATE)?;
+            file.sync()?;
+            drop(file);
+            s.vfs.sync_dir(&s.paths.log)?;
+            Ok(())
+        })?;
+        Ok(Box::new(LocalImport {
+            storage: self,
+            staged: None,
+            first_set: false,
+            committed: false,
+        }))
+    }
+}
+
+/// A snapshot writer of a live instance.
+struct LocalSnapshotWriter<'a> {
+    storage: &'a mut LocalStorage,
+    staged: StagedSnapshot,
+}
+
+impl SnapshotWriter for LocalSnapshotWriter<'_> {
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
+        let staged = &mut self.staged;
+        self.storage.stage(|_| staged.add_file(path, file_meta))
+    }
+
+    fn write_file(&mut self, path: &SnapshotPath, offset: u64, data: &[u8]) -> StorageResult<()> {
+        let staged = &mut self.staged;
+        self.storage.stage(|_| staged.write_file(path, offset, data))
+    }
+
+    fn set_meta(&mut self, meta: SnapshotMeta) {
+        self.staged.set_meta(meta);
+    }
+
+    fn publish(self: Box<Self>) -> StorageResult<()> {
+        let LocalSnapshotWriter { storage, staged } = *self;
+        if let Some(meta) = staged.meta() {
+            check_snapshot_meta(meta)?;
+        }
+        storage.mutate(|s| s.publish_marked(staged))
+    }
+}
+
+/// A pinned export cut.
+struct LocalCut {
+    log: LogCut,
+    meta: Meta,
+    snapshot: Option<Arc<Published>>,
+}
+
+impl StateView for LocalCut {
+    fn first_index(&self) -> Index {
+        self.log.first()
+    }
+
+    fn last_index(&self) -> Index {
+        self.log.last()
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        self.log.entry(index)
+    }
+
+    fn term(&self, index: Index) -> StorageResult<Option<Term>> {
+        Ok(self.log.term(index))
+    }
+
+    fn meta(&self) -> StorageResult<Meta> {
+        Ok(self.meta.clone())
+    }
+
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
+        Ok(self.snapshot.as_ref().map(|s| s.meta.clone()))
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        Ok(self.snapshot.as_ref().map(|s| s.file_infos()).unwrap_or_default())
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        match &self.snapshot {
+            Some(s) => s.read(path, offset, buf),
+            None => Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into()),
+        }
+    }
+}
+
+/// An import in progress: written in place behind the import marker.
+struct LocalImport<'a> {
+    storage: &'a mut LocalStorage,
+    staged: Option<StagedSnapshot>,
+    first_set: bool,
+    committed: bool,
+}
+
+impl LocalImport<'_> {
+    fn staged(&mut self) -> StorageResult<&mut StagedSnapshot> {
+        if self.staged.is_none() {
+            let staged = self.storage.mutate(|s| s.snapshots.begin())?;
+            self.staged = Some(staged);
+        }
+        Ok(self.staged.as_mut().expect("just set"))
+    }
+}
+
+impl ImportSink for LocalImport<'_> {
+    fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
+        crate::contract::check_reset(first)?;
+        if self.first_set || self.storage.log.last() >= self.storage.log.first() {
+            return Err(
+                ContractError::ImportOutOfOrder { what: "set_first_index after entries" }.into()
+            );
+        }
+        self.first_set = true;
+        if first != self.storage.log.first() {
+            self.storage.mutate(|s| s.log.reset(first))?;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        self.storage.mutate(|s| s.log.append(entries))
+    }
+
+    fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        check_meta(meta)?;
+        self.storage.mutate(|s| s.save_meta_marked(meta))
+    }
+
+    fn add_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        file_meta: Option<&[u8]>,
+    ) -> StorageResult<()> {
+        let staged = self.staged()?;
+        staged.add_file(path, file_meta)
+    }
+
+    fn write_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        offset: u64,
+        data: &[u8],
+    ) -> StorageResult<()> {
+        let staged = self.staged()?;
+        staged.write_file(path, offset, data)
+    }
+
+    fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
+        self.staged()?.set_meta(meta);
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> StorageResult<()> {
+        if let Some(staged) = self.staged.take() {
+            if staged.meta().is_none() && staged.has_files() {
+                return Err(ContractError::ImportOutOfOrder {
+                    what: "snapshot files without a snapshot meta",
+                }
+                .into());
+            }
+            if let Some(meta) = staged.meta() {
+                check_snapshot_meta(meta)?;
+                self.storage.mutate(|s| s.publish_marked(staged))?;
+            }
+        }
+        self.storage.mutate(|s| s.clear_import_marker())?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for LocalImport<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        self.staged = None;
+        // Best effort; if it fails the marker stays and the next open wipes.
+        let _ = self.storage.mutate(|s| {
+            s.wipe()?;
+            s.clear_import_marker()
+        });
+    }
+}
