@@ -203,7 +203,9 @@ pub fn inspect(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<InspectRepo
         }
         let (first, last, open) = match segment {
             SegmentName::Closed { first, last } => (first, last, false),
-            SegmentName::Open { first } => (first, first + scan.records.len() as u64 - 1, true),
+            SegmentName::Open { first } => {
+                (first, (first + scan.records.len() as u64).saturating_sub(1), true)
+            }
         };
         if !open && (last < first || scan.records.len() as u64 != last - first + 1) {
             flags.push(format!(
