@@ -393,8 +393,9 @@ pub struct Sidecar {
 /// - `raft_meta`: how many saves (its own sidecar holds its count);
 /// - the snapshot: how many publishes (its own sidecar holds its count).
 ///
-/// Residual gap: a lost `raft_meta` save or snapshot publish followed only by appends is not
-/// detected (appends write nothing but braft's bytes).
+/// Appends write nothing but braft's bytes, so the first append after a `raft_meta` save or
+/// a publish rewrites the epoch record with the new counts. Residual gap: that record lost
+/// together with the write it vouches for, while later appends survived.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CrossMark {
     /// The log's truncation epoch.

@@ -55,8 +55,11 @@
 //!    the other structures stood at each rare write (log epoch, first, last and last term;
 //!    `raft_meta` save count; snapshot publish count). An open that finds a structure behind
 //!    a mark written after it knows an acknowledged write was lost (a lying fsync) and fails
-//!    closed rather than show a state no history produced. Not detected: a lost `raft_meta`
-//!    save or publish followed only by appends (appends write nothing but braft's bytes).
+//!    closed rather than show a state no history produced. Appends write nothing but braft's
+//!    bytes, so the first append after a `raft_meta` save or a publish rewrites the epoch
+//!    record with the new counts (one small durable write per term change or snapshot). Not
+//!    detected: that record and the save it vouches for both lost while later appends
+//!    survived.
 //!
 //! **Recovery** ([`recover`]): a torn tail is trimmed; a complete record with a bad header or
 //! payload checksum fails the open with its file and offset under the default
