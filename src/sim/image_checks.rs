@@ -21,8 +21,8 @@ use std::sync::Arc;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::contract::{Family, RaftStorage, StateView};
-use crate::image::{content_bytes, decode, encode_state, export, import};
+use crate::contract::{Family, RaftStorage, StateView, StorageError};
+use crate::image::{content_bytes, decode, encode_state, export, import, ImageError};
 use crate::sim::check::CheckName;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{Image, SimDisk, SimDiskOptions};
@@ -42,6 +42,13 @@ pub struct PinnedExport {
     next: u64,
     steps_left: u8,
     seed: u64,
+    /// A read of the cut failed with corruption or an I/O error.
+    source_refused: bool,
+}
+
+/// Whether a source read error is the source failing closed (corruption or I/O).
+fn source_refusal(e: &StorageError) -> bool {
+    matches!(e, StorageError::Corruption(_) | StorageError::Vfs(_))
 }
 
 /// Counters of the image checks.
@@ -73,7 +80,14 @@ impl PinnedExport {
             next,
             steps_left: spread,
             seed,
+            source_refused: false,
         }
+    }
+
+    /// Whether a read of the cut failed with corruption or an I/O error (the source failing
+    /// closed), which a dishonest disk allows.
+    pub fn source_refused(&self) -> bool {
+        self.source_refused
     }
 
     /// Streams a few more entries of the cut and compares them with the state at the cut.
@@ -83,6 +97,7 @@ impl PinnedExport {
         let mut n = 0;
         while self.next <= last && n < EXPORT_ENTRIES_PER_STEP {
             let got = self.view.entry(self.next).map_err(|e| {
+                self.source_refused |= source_refusal(&e);
                 (CheckName::ExportCut, format!("reading entry {} of the cut: {e}", self.next))
             })?;
             let offset = (self.next - self.expected.first) as usize;
@@ -105,13 +120,16 @@ impl PinnedExport {
 
     /// Writes the image from the cut and runs every image check against every family.
     pub fn finish(
-        self,
+        &mut self,
         families: &[Arc<dyn Family>],
     ) -> Result<ImageCheckStats, ImageCheckFailure> {
         let mut stats = ImageCheckStats::default();
         let mut bytes = Vec::new();
-        export(self.view.as_ref(), &self.family, self.family_version, &mut bytes)
-            .map_err(|e| (CheckName::ExportCut, format!("export of the pinned cut failed: {e}")))?;
+        export(self.view.as_ref(), &self.family, self.family_version, &mut bytes).map_err(|e| {
+            self.source_refused |=
+                matches!(&e, ImageError::Source { source, .. } if source_refusal(source));
+            (CheckName::ExportCut, format!("export of the pinned cut failed: {e}"))
+        })?;
         stats.exports += 1;
         let decoded = decode(bytes.as_slice())
             .map_err(|e| (CheckName::ExportCut, format!("the exported image is invalid: {e}")))?;

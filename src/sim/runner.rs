@@ -334,12 +334,15 @@ impl Runner {
         let Some(export) = self.export.as_mut() else { return Ok(()) };
         let due = match export.advance() {
             Ok(due) => due,
+            Err((_, what)) if self.dishonest && export.source_refused() => {
+                return Err(self.export_refused(step, what));
+            }
             Err((check, what)) => return Err(self.failure(check, step, op, what).into()),
         };
         if !due {
             return Ok(());
         }
-        let export = self.export.take().expect("checked above");
+        let mut export = self.export.take().expect("checked above");
         match export.finish(&self.image_families) {
             Ok(stats) => {
                 self.stats.exports += stats.exports;
@@ -347,8 +350,20 @@ impl Runner {
                 self.trace.push(format!("#{step} export finished and checked"));
                 Ok(())
             }
+            Err((_, what)) if self.dishonest && export.source_refused() => {
+                Err(self.export_refused(step, what))
+            }
             Err((check, what)) => Err(self.failure(check, step, op, what).into()),
         }
+    }
+
+    /// Under a dishonest disk, a cut whose reads fail with corruption or an I/O error is the
+    /// source failing closed, which is allowed; the run ends as a refusal.
+    fn export_refused(&mut self, step: usize, what: String) -> Stop {
+        self.trace.push(format!("#{step} export -> refused: {what}"));
+        self.stats.refusals += 1;
+        self.export = None;
+        Stop::Refused
     }
 
     fn begin_export(&mut self, step: usize, op: &Op, spread: u8) -> Result<(), Stop> {
