@@ -1044,3 +1044,64 @@ fn snapshot_files_named_like_the_layout_are_escaped() {
         assert_eq!(&buf[..n], bytes, "{path}");
     }
 }
+
+#[test]
+fn hostile_directories_never_panic() {
+    // More rounds (and another seed) on demand: QK_HOSTILE_ROUNDS=1000 QK_HOSTILE_SEED=7.
+    let rounds: usize =
+        std::env::var("QK_HOSTILE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let mut seed: u64 =
+        std::env::var("QK_HOSTILE_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x1234_5678);
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let names = [
+        "log/log_inprogress_00000000000000000001",
+        "log/log_00000000000000000001_00000000000000000003",
+        "log/log_inprogress_0",
+        "log/log_0_18446744073709551615",
+        "log/log_meta",
+        "log/log_meta.qkcrc",
+        "log/qk_pending_op",
+        "log/qk_log_epoch",
+        "raft_meta/raft_meta",
+        "raft_meta/raft_meta.qkcrc",
+        "snapshot/qk_publish",
+        "snapshot/snapshot_00000000000000000005/__raft_snapshot_meta",
+        "snapshot/snapshot_00000000000000000005/__raft_snapshot_meta.qkcrc",
+        "snapshot/snapshot_00000000000000000005/__raft_snapshot_meta.qkfiles",
+    ];
+    for round in 0..rounds {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), small_segments()).unwrap();
+        s.append(&entries(1..=5, 1)).unwrap();
+        publish(&mut s, 5, &[("f", b"data", None)]);
+        s.save_meta(&Meta { term: 2, voted_for: None }).unwrap();
+        drop(s);
+        // Overwrite a few files with garbage, sometimes keeping a valid prefix.
+        for _ in 0..1 + next() % 3 {
+            let name = names[(next() % names.len() as u64) as usize];
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let mut bytes = std::fs::read(&path).unwrap_or_default();
+            let len = (next() % 80) as usize;
+            let keep = if bytes.is_empty() { 0 } else { (next() as usize) % bytes.len() };
+            bytes.truncate(keep);
+            bytes.extend((0..len).map(|_| next() as u8));
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        for policy in [RecoveryPolicy::FailClosed, RecoveryPolicy::BraftCompatible] {
+            let options = LocalOptions { recovery: policy, ..small_segments() };
+            let result = std::panic::catch_unwind(|| {
+                if let Ok(s) = open(dir.path(), options) {
+                    let _ = RaftState::capture(&s);
+                }
+                let _ = inspect(&vfs(), &LocalPaths::from_dir(dir.path())).map(|r| r.to_string());
+            });
+            assert!(result.is_ok(), "round {round} panicked under {policy:?}");
+        }
+    }
+}

@@ -25,12 +25,17 @@
 //!   20 header_checksum u32 BE  checksum(type, header[0..20])
 //! ```
 //!
-//! Sidecars written by this family (names braft never matches, so it leaves them alone):
-//! `<file>.qkcrc` next to `log_meta`, `raft_meta` and `__raft_snapshot_meta` holds the
-//! CRC-32C of the whole protected file (see [`Sidecar`]); `qk_pending_op` in the log
-//! directory is the redo record of a multi-step truncation or reset; `qk_import_incomplete`
-//! in the log directory marks an import in progress; `qk_publish` in the snapshot
-//! directory marks a snapshot publish in progress.
+//! Files this family adds (names braft never matches, so it leaves them alone):
+//! - `<file>.qkcrc` next to `log_meta`, `raft_meta` and `__raft_snapshot_meta`: the CRC-32C
+//!   of the whole protected file and a [`CrossMark`] (see [`Sidecar`]);
+//! - `log/qk_log_epoch`: the truncation epoch and a [`CrossMark`];
+//! - `log/qk_pending_op`: the redo record of a multi-step truncate_suffix or reset;
+//! - `log/qk_import_incomplete`: an import in progress;
+//! - `snapshot/qk_publish`: a snapshot publish in progress;
+//! - `__raft_snapshot_meta.qkfiles` in a snapshot: per-block CRC-32C of every file
+//!   ([`SnapshotManifest`]); user files named like the layout are stored as `__qk_esc_*`;
+//! - `<segment>.qkpin<n>.tmp` and `snapshot/qk_retired_*`: files kept for a pinned export
+//!   cut, removed when it is dropped or at the next open.
 
 use crate::contract::Index;
 
@@ -301,14 +306,16 @@ impl SegmentName {
     }
 
     /// Parses a directory entry name. Indexes of 1 to 20 digits are accepted (braft's scan
-    /// accepts unpadded digits too); anything after the digits makes it not a segment.
+    /// accepts unpadded digits too); anything after the digits, or a first index of 0 (no
+    /// log index is 0), makes it not a segment.
     pub fn parse(name: &str) -> Option<SegmentName> {
         if let Some(rest) = name.strip_prefix(SEGMENT_OPEN_PREFIX) {
-            return parse_index(rest).map(|first| SegmentName::Open { first });
+            return parse_index(rest).filter(|f| *f > 0).map(|first| SegmentName::Open { first });
         }
         let rest = name.strip_prefix(SEGMENT_CLOSED_PREFIX)?;
         let (a, b) = rest.split_once('_')?;
-        Some(SegmentName::Closed { first: parse_index(a)?, last: parse_index(b)? })
+        let first = parse_index(a).filter(|f| *f > 0)?;
+        Some(SegmentName::Closed { first, last: parse_index(b)? })
     }
 }
 
@@ -386,8 +393,9 @@ pub struct Sidecar {
 /// - `raft_meta`: how many saves (its own sidecar holds its count);
 /// - the snapshot: how many publishes (its own sidecar holds its count).
 ///
-/// Residual gap: a lost `raft_meta` save or snapshot publish followed only by appends is not
-/// detected (appends write nothing but braft's bytes).
+/// Appends write nothing but braft's bytes, so the first append after a `raft_meta` save or
+/// a publish rewrites the epoch record with the new counts. Residual gap: that record lost
+/// together with the write it vouches for, while later appends survived.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CrossMark {
     /// The log's truncation epoch.

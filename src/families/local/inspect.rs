@@ -13,10 +13,11 @@ use crate::contract::{Index, SnapshotMeta, StorageResult};
 use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
 
 use super::format::{
-    is_padded_segment_name, parse_snapshot_dir_name, sidecar_name, ChecksumType, PendingOp,
-    SegmentName, SnapshotManifest, IMPORT_MARKER_NAME, LOG_META_NAME, PBFILE_BODY_LEN_MAX,
-    PENDING_OP_NAME, PUBLISH_MARKER_NAME, RAFT_META_NAME, SNAPSHOT_MANIFEST_NAME,
-    SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME, TMP_SUFFIX,
+    decode_log_epoch, is_padded_segment_name, parse_snapshot_dir_name, sidecar_name, ChecksumType,
+    CrossMark, PendingOp, SegmentName, SnapshotManifest, IMPORT_MARKER_NAME, LOG_EPOCH_NAME,
+    LOG_META_NAME, PBFILE_BODY_LEN_MAX, PENDING_OP_NAME, PUBLISH_MARKER_NAME, RAFT_META_NAME,
+    RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
+    TMP_SUFFIX,
 };
 use super::meta::{decode_raft_meta, load_guarded, SidecarStatus};
 use super::proto::{pbfile_decode, LocalSnapshotPbMeta, LogPbMeta};
@@ -31,6 +32,8 @@ pub struct InspectReport {
     pub paths: LocalPaths,
     /// `log/log_meta`, if present.
     pub log_meta: Option<LogMetaInfo>,
+    /// The log's truncation epoch record and the cross mark it holds, if present.
+    pub log_epoch: Option<CrossMark>,
     /// Segment files, by first index.
     pub segments: Vec<SegmentInfo>,
     /// `raft_meta/raft_meta`, if present.
@@ -154,6 +157,7 @@ pub fn inspect(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<InspectRepo
         }
     };
     let mut segments = Vec::new();
+    let mut log_epoch = None;
     for entry in list(vfs, &paths.log)? {
         let name = entry.name;
         if name.ends_with(TMP_SUFFIX) {
@@ -169,6 +173,14 @@ pub fn inspect(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<InspectRepo
                 }
                 None => format!("log/{name}: damaged"),
             });
+            continue;
+        }
+        if name == LOG_EPOCH_NAME {
+            let bytes = super::files::read_file(vfs, &paths.log.join(&name), 64)?;
+            match bytes.as_deref().and_then(decode_log_epoch) {
+                Some(mark) => log_epoch = Some(mark),
+                None => flags.push(format!("log/{name}: damaged")),
+            }
             continue;
         }
         if name == IMPORT_MARKER_NAME {
@@ -203,7 +215,9 @@ pub fn inspect(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<InspectRepo
         }
         let (first, last, open) = match segment {
             SegmentName::Closed { first, last } => (first, last, false),
-            SegmentName::Open { first } => (first, first + scan.records.len() as u64 - 1, true),
+            SegmentName::Open { first } => {
+                (first, (first + scan.records.len() as u64).saturating_sub(1), true)
+            }
         };
         if !open && (last < first || scan.records.len() as u64 != last - first + 1) {
             flags.push(format!(
@@ -304,6 +318,12 @@ pub fn inspect(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<InspectRepo
             markers.push(format!("snapshot/{name}: a publish was interrupted; open finishes it"));
             continue;
         }
+        if name.starts_with(RETIRED_SNAPSHOT_PREFIX) {
+            flags.push(format!(
+                "snapshot/{name}: kept for an export cut of a running instance (removed on open)"
+            ));
+            continue;
+        }
         if name == SNAPSHOT_TEMP_NAME {
             flags.push("snapshot/temp exists: an unpublished snapshot (removed on open)".into());
             continue;
@@ -322,6 +342,7 @@ pub fn inspect(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<InspectRepo
     Ok(InspectReport {
         paths: paths.clone(),
         log_meta,
+        log_epoch,
         segments,
         raft_meta,
         snapshots,
@@ -446,6 +467,13 @@ impl fmt::Display for InspectReport {
                 m.first_log_index.map(|i| i.to_string()).unwrap_or_else(|| "?".into()),
                 m.sidecar
             )?,
+        }
+        if let Some(m) = &self.log_epoch {
+            writeln!(
+                f,
+                "log epoch: {} (raft_meta saves {}, snapshot publishes {})",
+                m.epoch, m.meta_seq, m.snapshot_seq
+            )?;
         }
         writeln!(f, "segments: {}", self.segments.len())?;
         for s in &self.segments {

@@ -7,16 +7,17 @@
 //! Non-default options (segment size, checksum type, [`RecoveryPolicy`]) go through
 //! [`LocalFamily::with_options`] or [`LocalStorage::open`].
 //!
-//! **Layout** ([`format`] has every byte): `log/log_meta`, `log/log_inprogress_<first>`,
+//! **Layout** ([`mod@format`] has every byte): `log/log_meta`, `log/log_inprogress_<first>`,
 //! `log/log_<first>_<last>`, `raft_meta/raft_meta`, `snapshot/snapshot_<index>/` with
 //! `__raft_snapshot_meta` and the files, `snapshot/temp/` while writing. Names always carry
 //! 20-digit indexes. New records use CRC-32C; murmur3 records are read too, mixed freely.
-//! Configuration entries are `ConfigurationPBMeta`; peer text is stored verbatim. A vote must
-//! be PeerId text braft can parse (braft's init fails otherwise), so `save_meta` rejects
-//! other text with [`ContractError::BadPeer`]; no vote is stored as `0.0.0.0:0:0:0`.
-//! Per-file snapshot metadata is `LocalFileMeta.user_meta` (absent = `None`); the file's
-//! `LocalFileMeta` is always written, so a snapshot without metadata is byte-identical to
-//! braft's.
+//! Configuration entries are `ConfigurationPBMeta`; peer text is stored verbatim (the
+//! contract only admits braft PeerId text, [`ContractError::BadPeer`]); no vote is stored as
+//! `0.0.0.0:0:0:0`, and either "any" form on disk reads as no vote. Per-file snapshot
+//! metadata is `LocalFileMeta.user_meta` (absent = `None`); the file's `LocalFileMeta` is
+//! always written, so a snapshot without metadata is byte-identical to braft's. A snapshot
+//! file whose path starts with `__raft_snapshot_meta` (or `__qk_esc_`) would collide with
+//! the layout's own files, so it is stored as `__qk_esc_<path>` ([`snapshot::disk_path`]).
 //!
 //! **Durability beyond braft** (no byte braft reads changes; only extra fsyncs, and sidecar
 //! files braft ignores):
@@ -47,7 +48,18 @@
 //!    manifest `__raft_snapshot_meta.qkfiles` with a CRC-32C per 64 KiB block, and every
 //!    read verifies the blocks it touches (braft never checks snapshot file contents).
 //! 8. After any failed file operation in a mutation the instance is poisoned: every later
-//!    mutation fails until it is reopened (fsyncgate).
+//!    mutation fails until it is reopened (fsyncgate). Writes that only stage a snapshot in
+//!    `temp/` do not poison (nothing visible depends on them); its publish does.
+//! 9. Cross marks ([`format::CrossMark`]) in the sidecars and in `log/qk_log_epoch` (a
+//!    truncation epoch bumped durably before every truncate_suffix and reset) record where
+//!    the other structures stood at each rare write (log epoch, first, last and last term;
+//!    `raft_meta` save count; snapshot publish count). An open that finds a structure behind
+//!    a mark written after it knows an acknowledged write was lost (a lying fsync) and fails
+//!    closed rather than show a state no history produced. Appends write nothing but braft's
+//!    bytes, so the first append after a `raft_meta` save or a publish rewrites the epoch
+//!    record with the new counts (one small durable write per term change or snapshot). Not
+//!    detected: that record and the save it vouches for both lost while later appends
+//!    survived.
 //!
 //! **Recovery** ([`recover`]): a torn tail is trimmed; a complete record with a bad header or
 //! payload checksum fails the open with its file and offset under the default
@@ -55,8 +67,9 @@
 //! accepts. A `log_meta` missing next to segments fails closed (braft would delete the log).
 //!
 //! **Export cuts.** [`RaftStorage::begin_export`] captures the range, the per-segment record
-//! index (offsets and terms, shared copy-on-write, so only the open segment's index is
-//! ever copied), the meta value and the current snapshot. Memory does not grow with the log:
+//! index, the meta value and the current snapshot. The live instance keeps, as braft does,
+//! an offset and a term per retained entry; the cut shares those vectors copy-on-write, so
+//! pinning adds no per-entry memory (at most the open segment's vector is copied, once), and
 //! entries are read from the files on demand. Files stay readable because the live instance
 //! defers anything that would change bytes a cut reads: a segment a cut holds is renamed to
 //! `<name>.qkpin<n>.tmp` instead of unlinked, a segment about to be cut by truncate_suffix

@@ -228,7 +228,7 @@ fn corrupt(
 }
 
 /// Whether `[from, end)` holds a 512-aligned block whose part in the range is all zeros and
-/// at least [`ZERO_RUN_MIN`] bytes long (or reaches `end`).
+/// at least 8 bytes long (or reaches `end`).
 pub fn has_zeroed_block(file: &dyn VfsFile, from: u64, end: u64) -> StorageResult<bool> {
     let mut block_start = from - from % ZERO_BLOCK;
     let mut buf = vec![0u8; ZERO_BLOCK as usize];

@@ -86,6 +86,8 @@ pub struct LogStore {
     loaded_marks: Vec<(CrossMark, PathBuf)>,
     /// `raft_meta` saves and snapshot publishes so far, for the marks this log writes.
     others: (u64, u64),
+    /// The counts the epoch record holds.
+    others_recorded: (u64, u64),
 }
 
 /// Encodes an entry's payload as braft stores it.
@@ -178,9 +180,11 @@ impl LogStore {
             epoch: 0,
             loaded_marks: Vec::new(),
             others: (0, 0),
+            others_recorded: (0, 0),
         };
         if let Some(mark) = store.load_epoch()? {
             store.epoch = mark.epoch;
+            store.others_recorded = (mark.meta_seq, mark.snapshot_seq);
             store.loaded_marks.push((mark, store.dir.join(LOG_EPOCH_NAME)));
         }
         let pending = store.load_pending()?;
@@ -267,6 +271,7 @@ impl LogStore {
         let mark = CrossMark { epoch: self.epoch + 1, ..self.cross_mark() };
         write_atomic(&self.vfs, &self.dir, LOG_EPOCH_NAME, &encode_log_epoch(&mark))?;
         self.epoch = mark.epoch;
+        self.others_recorded = self.others;
         Ok(())
     }
 
@@ -274,6 +279,20 @@ impl LogStore {
     /// cross marks it writes.
     pub fn set_others(&mut self, meta_seq: u64, snapshot_seq: u64) {
         self.others = (meta_seq, snapshot_seq);
+    }
+
+    /// Before the first append after a `raft_meta` save or a publish, rewrites the epoch
+    /// record (same epoch) with the new counts, so that those writes being lost while the
+    /// appends survive is detected too. Costs one small durable write per term change or
+    /// snapshot, not per append.
+    fn record_others(&mut self) -> StorageResult<()> {
+        if self.others_recorded == self.others {
+            return Ok(());
+        }
+        let mark = self.cross_mark();
+        write_atomic(&self.vfs, &self.dir, LOG_EPOCH_NAME, &encode_log_epoch(&mark))?;
+        self.others_recorded = self.others;
+        Ok(())
     }
 
     /// The instance's cross mark as the log knows it now.
@@ -618,6 +637,9 @@ impl LogStore {
                     .into());
                 }
             }
+        }
+        if !entries.is_empty() {
+            self.record_others()?;
         }
         let mut buffer: Vec<u8> = Vec::new();
         let mut created = false;
