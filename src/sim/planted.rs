@@ -583,7 +583,8 @@ impl RaftStorage for PlantedPair {
     }
 }
 
-/// Mutations a [`BufferedMirror`] holds before it writes them to its instance.
+/// Mutations the buffered mirror of [`PlantedDualBug::MirrorNotDurable`] holds before it
+/// writes them to its instance.
 pub const MIRROR_BUFFER_LEN: usize = 4;
 
 /// A mirror with a volatile write buffer ([`PlantedDualBug::MirrorNotDurable`]): mutations go
