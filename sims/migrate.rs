@@ -251,6 +251,7 @@ fn qk_compare_exit_codes() {
     assert_eq!(qk(&["compare", "memory://a", "nosuch://b"]).0, 2);
     assert_eq!(qk(&["compare", "memory://a"]).0, 2);
     assert_eq!(qk(&["migrate", "--from", "memory://a"]).0, 2);
+    assert_eq!(qk(&["migrate", "--from", "memory://a", "--to", "MEMORY://a"]).0, 2);
     let durable: Vec<String> = Registry::builtin()
         .families()
         .iter()

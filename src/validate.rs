@@ -106,7 +106,7 @@ impl Walk<'_> {
         }
         let (first, last) = (a.first_index(), a.last_index());
         if last >= first {
-            self.progress.entries_total = last - first + 1;
+            self.progress.entries_total = (last - first).saturating_add(1);
             if let Some(d) = self.entries(a, b, first, last)? {
                 return Ok(Some(d));
             }

@@ -18,7 +18,7 @@ use super::compare::{open_uri, progress_bar};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::{ContractError, StorageError};
 use crate::dual_write::{BootstrapProgress, BootstrapSummary};
-use crate::families::Registry;
+use crate::families::{split_uri, Registry};
 use crate::migrate::{Migration, MigrationError};
 use crate::validate::{Comparison, Progress};
 use crate::vfs::{OsVfs, VfsHandle};
@@ -40,6 +40,11 @@ pub struct MigrateArgs {
 /// Runs `qk migrate`.
 pub fn run(args: MigrateArgs) -> u8 {
     let registry = Registry::builtin();
+    if let (Ok((a, x)), Ok((b, y))) = (split_uri(&args.from), split_uri(&args.to)) {
+        if a.eq_ignore_ascii_case(b) && x == y {
+            return usage("the source and the destination are the same instance");
+        }
+    }
     let vfs: VfsHandle = Arc::new(OsVfs::new());
     let source = match open_uri(&registry, &args.from, vfs.clone(), true) {
         Ok(instance) => instance,

@@ -53,7 +53,7 @@ pub fn run(args: SelftestArgs) -> u8 {
     }
     for bug in PlantedDualBug::ALL {
         for primary in registry.families() {
-            for mirror in registry.families() {
+            for mirror in registry.families().iter().filter(|m| bug.applies_to(m.as_ref())) {
                 let started = Instant::now();
                 let r = run_dual_selftest(
                     primary.clone(),

@@ -68,7 +68,7 @@ pub fn bootstrap_into(
         None => Vec::new(),
     };
     let mut progress = BootstrapProgress {
-        entries_total: if last >= first { last - first + 1 } else { 0 },
+        entries_total: if last >= first { (last - first).saturating_add(1) } else { 0 },
         files_total: files.len() as u64,
         bytes_total: files.iter().map(|f| f.len).sum(),
         ..BootstrapProgress::default()

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StorageError, StorageResult};
-use crate::vfs::{FileKind, VfsErrorKind, VfsHandle};
+use crate::vfs::{VfsErrorKind, VfsHandle};
 
 use super::error::{DualWriteError, Unpaired};
 use super::pair::DualWrite;
@@ -90,7 +90,6 @@ impl DualFamily {
         };
         Ok(entries
             .iter()
-            .filter(|e| e.kind == FileKind::Dir || e.kind == FileKind::File)
             .filter_map(|e| e.name.strip_prefix("mirror."))
             .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             .filter_map(|n| n.parse::<u32>().ok())

@@ -1,7 +1,8 @@
 //! [`DualWrite`]: the pair itself — construction, recovery, revalidation, and the contract
 //! implemented over two instances.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use crate::contract::{
     Entry, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
@@ -195,7 +196,7 @@ fn watched<T>(
     mirror_family: &'static str,
     work: impl FnOnce(&dyn StateView) -> StorageResult<T>,
 ) -> StorageResult<T> {
-    let view = Watched { inner: primary, failed: Cell::new(false) };
+    let view = Watched { inner: primary, failed: Cell::new(false), lens: Default::default() };
     work(&view).map_err(|e| {
         if view.failed.get() {
             e
@@ -205,10 +206,13 @@ fn watched<T>(
     })
 }
 
-/// A view that remembers whether any of its reads failed.
+/// A view that remembers whether any of its reads failed, or showed it inconsistent with
+/// itself (a hole in its range, a file shorter or longer than listed).
 struct Watched<'a> {
     inner: &'a dyn StateView,
     failed: Cell<bool>,
+    /// The listed length of every snapshot file, once listed.
+    lens: RefCell<BTreeMap<SnapshotPath, u64>>,
 }
 
 impl Watched<'_> {
@@ -230,11 +234,20 @@ impl StateView for Watched<'_> {
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.note(self.inner.entry(index))
+        let entry = self.note(self.inner.entry(index))?;
+        if entry.is_none() && (self.first_index()..=self.last_index()).contains(&index) {
+            // A hole in the primary's own range: the failure the caller reports is its.
+            self.failed.set(true);
+        }
+        Ok(entry)
     }
 
     fn term(&self, index: Index) -> StorageResult<Option<u64>> {
-        self.note(self.inner.term(index))
+        let term = self.note(self.inner.term(index))?;
+        if term.is_none() && (self.first_index()..=self.last_index()).contains(&index) {
+            self.failed.set(true);
+        }
+        Ok(term)
     }
 
     fn meta(&self) -> StorageResult<Meta> {
@@ -246,7 +259,10 @@ impl StateView for Watched<'_> {
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.note(self.inner.snapshot_files())
+        let files = self.note(self.inner.snapshot_files())?;
+        let mut lens = self.lens.borrow_mut();
+        lens.extend(files.iter().map(|f| (f.path.clone(), f.len)));
+        Ok(files)
     }
 
     fn read_snapshot_file(
@@ -255,7 +271,14 @@ impl StateView for Watched<'_> {
         offset: u64,
         buf: &mut [u8],
     ) -> StorageResult<usize> {
-        self.note(self.inner.read_snapshot_file(path, offset, buf))
+        let n = self.note(self.inner.read_snapshot_file(path, offset, buf))?;
+        if let Some(len) = self.lens.borrow().get(path) {
+            let end = offset.saturating_add(n as u64);
+            if end > *len || (n == 0 && offset < *len) {
+                self.failed.set(true);
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -11,7 +11,8 @@ use crate::contract::{
     Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
     SnapshotPath, SnapshotWriter, StateView, StorageResult, Term,
 };
-use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
+use crate::dual_write::{bootstrap_into, DualFamily, DualWrite, Recovery, Sides};
+use crate::families::memory::MemoryStorage;
 use crate::sim::check::CheckName;
 use crate::sim::dual::{PairFamily, PairInstance};
 use crate::sim::ops::Action;
@@ -322,8 +323,12 @@ impl ImportSink for DirectImport<'_> {
 #[serde(rename_all = "kebab-case")]
 pub enum PlantedDualBug {
     /// A mutation is acknowledged once the primary has it; the mirror gets it only with the
-    /// next call (acknowledging before the mirror is durable).
+    /// next call (acknowledging before the mirror has even been written).
     AckBeforeMirror,
+    /// A mutation is acknowledged while the mirror holds it in a volatile write buffer (its
+    /// reads see it), flushed to the mirror instance every [`MIRROR_BUFFER_LEN`] mutations:
+    /// acknowledging before the mirror is durable. Only a power loss or a restart shows it.
+    MirrorNotDurable,
     /// `truncate_prefix` and `truncate_suffix` reach the primary only.
     SkipMirrorOnTruncate,
     /// `reset` reaches the primary only.
@@ -335,8 +340,9 @@ pub enum PlantedDualBug {
 
 impl PlantedDualBug {
     /// Every planted dual-write bug.
-    pub const ALL: [PlantedDualBug; 4] = [
+    pub const ALL: [PlantedDualBug; 5] = [
         PlantedDualBug::AckBeforeMirror,
+        PlantedDualBug::MirrorNotDurable,
         PlantedDualBug::SkipMirrorOnTruncate,
         PlantedDualBug::SkipMirrorOnReset,
         PlantedDualBug::NeverBootstrapped,
@@ -347,10 +353,17 @@ impl PlantedDualBug {
         CheckName::DualWrite
     }
 
+    /// Whether the bug can show on a pair with this mirror family: a volatile mirror is
+    /// never durable, so losing its buffered writes is no bug there.
+    pub fn applies_to(self, mirror: &dyn Family) -> bool {
+        self != PlantedDualBug::MirrorNotDurable || mirror.durable()
+    }
+
     /// The bug's kebab-case name.
     pub fn name(self) -> &'static str {
         match self {
             PlantedDualBug::AckBeforeMirror => "ack-before-mirror",
+            PlantedDualBug::MirrorNotDurable => "mirror-not-durable",
             PlantedDualBug::SkipMirrorOnTruncate => "skip-mirror-on-truncate",
             PlantedDualBug::SkipMirrorOnReset => "skip-mirror-on-reset",
             PlantedDualBug::NeverBootstrapped => "never-bootstrapped",
@@ -370,8 +383,15 @@ impl PlantedPairFamily {
         PlantedPairFamily { inner: DualFamily::new(primary, mirror), bug }
     }
 
-    fn wrap(&self, pair: DualWrite) -> Box<dyn PairInstance> {
-        Box::new(PlantedPair { pair, bug: self.bug, pending: None })
+    fn wrap(&self, pair: DualWrite) -> StorageResult<Box<dyn PairInstance>> {
+        let pair = match self.bug {
+            PlantedDualBug::MirrorNotDurable => {
+                let (primary, mirror) = pair.into_parts();
+                DualWrite::unchecked(primary, Box::new(BufferedMirror::new(mirror)?))
+            }
+            _ => pair,
+        };
+        Ok(Box::new(PlantedPair { pair, bug: self.bug, pending: None }))
     }
 }
 
@@ -399,7 +419,7 @@ impl PairFamily for PlantedPairFamily {
         vfs: VfsHandle,
     ) -> StorageResult<Box<dyn PairInstance>> {
         if self.bug != PlantedDualBug::NeverBootstrapped {
-            return Ok(self.wrap(self.inner.join(primary, location, vfs)?));
+            return self.wrap(self.inner.join(primary, location, vfs)?);
         }
         let generation = match DualFamily::mirror_generation(location, &vfs)? {
             Some(g) => g.saturating_add(1),
@@ -407,7 +427,7 @@ impl PairFamily for PlantedPairFamily {
         };
         let place = DualFamily::mirror_location(location, generation);
         let mirror = self.inner.mirror_family().open(&place, vfs)?;
-        Ok(self.wrap(DualWrite::unchecked(primary, mirror)))
+        self.wrap(DualWrite::unchecked(primary, mirror))
     }
 
     fn open_sides(&self, location: &str, vfs: VfsHandle) -> StorageResult<Sides> {
@@ -421,7 +441,7 @@ impl PairFamily for PlantedPairFamily {
         vfs: VfsHandle,
     ) -> StorageResult<(Box<dyn PairInstance>, Recovery)> {
         let (pair, recovery) = self.inner.recover_sides(sides, location, vfs)?;
-        Ok((self.wrap(pair), recovery))
+        Ok((self.wrap(pair)?, recovery))
     }
 
     fn as_family(&self) -> Arc<dyn Family> {
@@ -446,7 +466,7 @@ impl PlantedPair {
                 matches!(action, Action::TruncatePrefix(_) | Action::TruncateSuffix(_))
             }
             PlantedDualBug::SkipMirrorOnReset => matches!(action, Action::Reset(_)),
-            PlantedDualBug::NeverBootstrapped => false,
+            PlantedDualBug::MirrorNotDurable | PlantedDualBug::NeverBootstrapped => false,
         };
         self.flush()?;
         if !skip_mirror {
@@ -560,5 +580,121 @@ impl RaftStorage for PlantedPair {
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
         self.flush()?;
         self.pair.begin_import()
+    }
+}
+
+/// Mutations the buffered mirror of [`PlantedDualBug::MirrorNotDurable`] holds before it
+/// writes them to its instance.
+pub const MIRROR_BUFFER_LEN: usize = 4;
+
+/// A mirror with a volatile write buffer ([`PlantedDualBug::MirrorNotDurable`]): mutations go
+/// to an in-memory copy that reads see at once, and reach the real instance only every
+/// [`MIRROR_BUFFER_LEN`] mutations (and before a snapshot or an import). A crash or a restart
+/// loses the buffer.
+struct BufferedMirror {
+    /// The in-memory copy (primary: reads come from it) over the real mirror instance.
+    copy: DualWrite,
+    /// Acknowledged mutations not yet written to the instance.
+    buffer: Vec<Action>,
+}
+
+impl BufferedMirror {
+    fn new(instance: Box<dyn RaftStorage>) -> StorageResult<Self> {
+        let mut copy: Box<dyn RaftStorage> = Box::new(MemoryStorage::new());
+        bootstrap_into(instance.as_ref(), copy.as_mut(), &mut |_| {})?;
+        Ok(BufferedMirror { copy: DualWrite::unchecked(copy, instance), buffer: Vec::new() })
+    }
+
+    fn mutate(&mut self, action: Action) -> StorageResult<()> {
+        let (copy, _) = self.copy.sides_mut();
+        apply_action(copy, &action)?;
+        self.buffer.push(action);
+        if self.buffer.len() >= MIRROR_BUFFER_LEN {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StorageResult<()> {
+        let (_, instance) = self.copy.sides_mut();
+        for action in self.buffer.drain(..) {
+            apply_action(&mut *instance, &action)?;
+        }
+        Ok(())
+    }
+}
+
+impl StateView for BufferedMirror {
+    fn first_index(&self) -> Index {
+        self.copy.first_index()
+    }
+
+    fn last_index(&self) -> Index {
+        self.copy.last_index()
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        self.copy.entry(index)
+    }
+
+    fn meta(&self) -> StorageResult<Meta> {
+        self.copy.meta()
+    }
+
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
+        self.copy.snapshot_meta()
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        self.copy.snapshot_files()
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        self.copy.read_snapshot_file(path, offset, buf)
+    }
+}
+
+impl RaftStorage for BufferedMirror {
+    fn family(&self) -> &'static str {
+        self.copy.mirror().family()
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        self.mutate(Action::Append(entries.to_vec()))
+    }
+
+    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
+        self.mutate(Action::TruncatePrefix(first_kept))
+    }
+
+    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
+        self.mutate(Action::TruncateSuffix(last_kept))
+    }
+
+    fn reset(&mut self, next: Index) -> StorageResult<()> {
+        self.mutate(Action::Reset(next))
+    }
+
+    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        self.mutate(Action::SaveMeta(meta.clone()))
+    }
+
+    fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
+        self.flush()?;
+        self.copy.begin_snapshot()
+    }
+
+    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
+        self.copy.begin_export()
+    }
+
+    fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
+        self.flush()?;
+        self.copy.begin_import()
     }
 }

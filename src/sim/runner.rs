@@ -242,11 +242,14 @@ struct Join {
 
 /// What reopening a joined pair found, for the dual-write check.
 struct PairReopened {
-    /// The mirror's state before any repair (`None`: it failed to open; `Err`: to read).
+    /// The mirror's state before any repair (`None`: not inspected, or it failed to open;
+    /// `Err`: it failed to read).
     mirror_before: Option<Result<RaftState, String>>,
+    /// Why the mirror failed to open, if it did.
+    mirror_open_error: Option<StorageError>,
     /// What recovery did.
     recovery: Recovery,
-    /// Whether the disk injected a fault while recovery ran.
+    /// Whether the disk injected a fault while the pair was reopened and recovered.
     fault_during_recovery: bool,
 }
 
@@ -755,6 +758,7 @@ impl Runner {
             }
             _ => None,
         };
+        let mirror_open_error = sides.mirror.as_ref().err().cloned();
         let recovered = catch_unwind(AssertUnwindSafe(|| pair.recover(sides, &location, vfs)));
         let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
         let fault_during_recovery = halted || self.faults_so_far() > faults_before;
@@ -765,7 +769,12 @@ impl Runner {
                     self.stats.pair_repairs += 1;
                 }
                 self.instance = Some(Instance::Pair(instance));
-                Ok(PairReopened { mirror_before, recovery, fault_during_recovery })
+                Ok(PairReopened {
+                    mirror_before,
+                    mirror_open_error,
+                    recovery,
+                    fault_during_recovery,
+                })
             }
             Ok(Err(e)) if fault_during_recovery || (self.dishonest && refusal(&e)) => {
                 // Detected, not carried: the pair refuses to form under the faults.
@@ -813,10 +822,15 @@ impl Runner {
                 Some(what)
             }
             Some(Err(e)) => Some(format!("the reopened mirror could not be read: {e}")),
-            None if mirror_durable && !self.dishonest && !reopened.fault_during_recovery => {
-                Some("the mirror failed to open again on an honest disk".to_string())
-            }
-            None => None,
+            None => match &reopened.mirror_open_error {
+                // Opening may write (a database engine's crash repair) and meet an injected
+                // EIO or ENOSPC: the mirror failing closed then is no bug.
+                Some(e) if self.faulty && injected(e) => None,
+                Some(e) if mirror_durable && !self.dishonest => {
+                    Some(format!("the mirror failed to open again on an honest disk: {e}"))
+                }
+                _ => None,
+            },
         };
         let context = RecoveryContext {
             after_crash,
