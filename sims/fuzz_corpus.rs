@@ -15,6 +15,7 @@ const TARGETS: &[(&str, Check)] = &[
     ("image_roundtrip", fuzz_checks::image_roundtrip),
     ("snapshot_path", fuzz_checks::snapshot_path),
     ("peer_id", fuzz_checks::peer_id),
+    ("history", quorumkit_storage::sim::fuzz_checks::history),
 ];
 
 fn corpus(name: &str) -> Vec<(String, Vec<u8>)> {

@@ -16,6 +16,16 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad usage or unreadable input.
 pub const EXIT_USAGE: u8 = 2;
 
+/// The harness catches panics inside families and reports them as the `panic` check (with the
+/// message), and a third-party engine under media faults may panic and be caught thousands of
+/// times in a soak: the default hook's message and backtrace on stderr would only be noise.
+/// Set `QK_SHOW_PANICS=1` to see them.
+fn quiet_panics() {
+    if std::env::var_os("QK_SHOW_PANICS").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+}
+
 /// QuorumKit storage: simulate, inspect and migrate Raft storage.
 #[derive(Debug, Parser)]
 #[command(name = "qk", version, about)]
@@ -43,6 +53,9 @@ pub enum Command {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
+    if matches!(cli.command, Command::Soak(_) | Command::Selftest(_) | Command::Replay(_)) {
+        quiet_panics();
+    }
     match cli.command {
         Command::Soak(args) => soak::run(args),
         Command::Replay(args) => replay::run(args),

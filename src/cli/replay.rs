@@ -33,7 +33,7 @@ pub struct ReplayArgs {
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
     /// Fault plans (with --seed), as in `qk soak`.
-    #[arg(long, value_enum, default_value_t = FaultMode::Mixed)]
+    #[arg(long, value_enum, default_value_t = FaultMode::Honest)]
     pub faults: FaultMode,
     /// Replay with a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]

@@ -44,8 +44,10 @@ pub struct SoakArgs {
     /// Ops per history.
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
-    /// Fault plans: an honest disk for every seed, a swarm plan for every seed, or half each.
-    #[arg(long, value_enum, default_value_t = FaultMode::Mixed)]
+    /// Fault plans per seed: none (power losses only), honest (plus EIO and ENOSPC, nothing
+    /// acknowledged may be lost), swarm (every fault incl. lying fsync and media faults), or
+    /// mixed (half honest-none, half swarm).
+    #[arg(long, value_enum, default_value_t = FaultMode::Honest)]
     pub faults: FaultMode,
     /// Exhaustive mode: around every mutation, every crash point and every subset of pending
     /// disk operations (up to --subset-max units, sampled beyond). Use with short histories.

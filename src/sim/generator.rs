@@ -46,8 +46,9 @@ pub struct GeneratorConfig {
     pub reopen_percent: u32,
     /// Percent of ops that are power losses (half between steps, half during the next op).
     pub crash_percent: u32,
-    /// Percent of ops that pin an export (checked, then imported into every family).
-    pub export_percent: u32,
+    /// Per mille of ops that pin an export (checked, then imported into every family: the
+    /// costliest op, so rare by default).
+    pub export_per_mille: u32,
 }
 
 impl Default for GeneratorConfig {
@@ -62,7 +63,7 @@ impl Default for GeneratorConfig {
             file_len_max: 4096,
             reopen_percent: 2,
             crash_percent: 4,
-            export_percent: 1,
+            export_per_mille: 3,
         }
     }
 }
@@ -114,8 +115,7 @@ impl<'a> RaftNode<'a> {
                 ops.push(crash_op(rng));
                 continue;
             }
-            let exports = self.config.reopen_percent + self.config.crash_percent;
-            if roll < exports + self.config.export_percent {
+            if rng.random_range(0..1000u32) < self.config.export_per_mille {
                 ops.push(Op::Export { spread: rng.random_range(0..=8) });
                 continue;
             }

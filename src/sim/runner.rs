@@ -13,8 +13,12 @@
 //! followed by a power loss, and the recovered state must be one the atomicity table allows
 //! (`crash_atomicity`): for an unacknowledged mutation the state before or after it (any
 //! prefix of an append batch), for an acknowledged one the state after it. Under a dishonest
-//! fault plan (lying fsync, media faults) any state the history produced so far is allowed,
-//! and so is refusing to open or read with an error (failing closed); the run then ends.
+//! fault plan (lying fsync, media faults) acknowledged data may be lost: each of the three
+//! stores (log, meta, latest snapshot) must recover to a state *it* held at some point of the
+//! history — a lying disk rolls files back independently, and braft's layout keeps the three
+//! in separate files with no common commit record — and refusing to open or read with an
+//! error (failing closed) is always allowed; the run then ends. An invented state (entries
+//! that never were, a truncated entry back beside newer ones) is a finding.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,7 +31,7 @@ use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResul
 use crate::families::Registry;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
-use crate::sim::image_checks::PinnedExport;
+use crate::sim::image_checks::{ImageCheckFailure, PinnedExport};
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
 use crate::state::{first_difference, RaftState};
@@ -198,8 +202,9 @@ pub struct Runner {
     dishonest: bool,
     /// Whether the disk can inject faults at all.
     faulty: bool,
-    /// Digests of every state the history produced (kept only under a dishonest disk).
-    history: BTreeSet<String>,
+    /// Digests of every state each store (log, meta, snapshot) held during the history (kept
+    /// only under a dishonest disk).
+    history: BTreeSet<(Store, String)>,
     armed: Option<u16>,
     export: Option<PinnedExport>,
     image_families: Vec<Arc<dyn Family>>,
@@ -334,15 +339,12 @@ impl Runner {
         let Some(export) = self.export.as_mut() else { return Ok(()) };
         let due = match export.advance() {
             Ok(due) => due,
-            Err((_, what)) if self.dishonest && export.source_refused() => {
-                return Err(self.export_refused(step, what));
-            }
-            Err((check, what)) => return Err(self.failure(check, step, op, what).into()),
+            Err(e) => return Err(self.image_check_failed(step, op, e)),
         };
         if !due {
             return Ok(());
         }
-        let mut export = self.export.take().expect("checked above");
+        let export = self.export.take().expect("checked above");
         match export.finish(&self.image_families) {
             Ok(stats) => {
                 self.stats.exports += stats.exports;
@@ -350,23 +352,29 @@ impl Runner {
                 self.trace.push(format!("#{step} export finished and checked"));
                 Ok(())
             }
-            Err((_, what)) if self.dishonest && export.source_refused() => {
-                Err(self.export_refused(step, what))
-            }
-            Err((check, what)) => Err(self.failure(check, step, op, what).into()),
+            Err(e) => Err(self.image_check_failed(step, op, e)),
         }
     }
 
-    /// Under a dishonest disk, a cut whose reads fail with corruption or an I/O error is the
-    /// source failing closed, which is allowed; the run ends as a refusal.
-    fn export_refused(&mut self, step: usize, what: String) -> Stop {
-        self.trace.push(format!("#{step} export -> refused: {what}"));
-        self.stats.refusals += 1;
-        self.export = None;
-        Stop::Refused
+    fn image_check_failed(&mut self, step: usize, op: &Op, e: ImageCheckFailure) -> Stop {
+        match e {
+            ImageCheckFailure::SourceUnreadable(what) if self.dishonest => {
+                self.trace.push(format!("#{step} export -> refused: {what}"));
+                self.stats.refusals += 1;
+                Stop::Refused
+            }
+            ImageCheckFailure::SourceUnreadable(what) => {
+                self.failure(CheckName::ExportCut, step, op, what).into()
+            }
+            ImageCheckFailure::Failed(check, what) => self.failure(check, step, op, what).into(),
+        }
     }
 
     fn begin_export(&mut self, step: usize, op: &Op, spread: u8) -> Result<(), Stop> {
+        if self.options.unchecked {
+            self.trace.push(format!("#{step} export(spread={spread}) -> skipped (unchecked)"));
+            return Ok(());
+        }
         if self.export.is_some() {
             self.trace.push(format!("#{step} export(spread={spread}) -> one is in progress"));
             return Ok(());
@@ -530,8 +538,15 @@ impl Runner {
     /// Under a dishonest disk, remembers the model's state as one the history produced.
     fn remember_state(&mut self) {
         if self.dishonest {
-            self.history.insert(self.model.state.digest());
+            for store in Store::ALL {
+                self.history.insert((store, store.digest(&self.model.state)));
+            }
         }
+    }
+
+    /// Whether every store of `state` holds a state it held at some point of the history.
+    fn seen_in_history(&self, state: &RaftState) -> bool {
+        Store::ALL.iter().all(|s| self.history.contains(&(*s, s.digest(state))))
     }
 
     fn reopen(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
@@ -620,8 +635,8 @@ impl Runner {
                 return Err(self.failure(CheckName::Panic, step, op, what).into());
             }
         };
-        let allowed = candidates.contains(&recovered)
-            || (self.dishonest && self.history.contains(&recovered.digest()));
+        let allowed =
+            candidates.contains(&recovered) || (self.dishonest && self.seen_in_history(&recovered));
         if !allowed {
             let mut what = String::from("the recovered state is not one the contract allows");
             for (i, c) in candidates.iter().enumerate() {
@@ -629,7 +644,16 @@ impl Runner {
                 what.push_str(&format!("; vs allowed state {}: {d}", i + 1));
             }
             if self.dishonest {
-                what.push_str("; nor any state the history produced (dishonest disk)");
+                let stale: Vec<&str> = Store::ALL
+                    .iter()
+                    .filter(|s| !self.history.contains(&(**s, s.digest(&recovered))))
+                    .map(|s| s.name())
+                    .collect();
+                what.push_str(&format!(
+                    "; under this dishonest disk each store may roll back to any state it held, \
+                     but the {} never held this state",
+                    stale.join(" and ")
+                ));
             }
             return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
         }
@@ -717,6 +741,40 @@ impl Runner {
                 .map(|d| d.trace_tail(DISK_TRACE_TAIL_LEN))
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// The three stores of an instance, which a lying disk may roll back independently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Store {
+    Log,
+    Meta,
+    Snapshot,
+}
+
+impl Store {
+    const ALL: [Store; 3] = [Store::Log, Store::Meta, Store::Snapshot];
+
+    fn name(self) -> &'static str {
+        match self {
+            Store::Log => "log",
+            Store::Meta => "meta",
+            Store::Snapshot => "snapshot",
+        }
+    }
+
+    /// The digest of this store's part of `state` alone.
+    fn digest(self, state: &RaftState) -> String {
+        let mut part = RaftState::new();
+        match self {
+            Store::Log => {
+                part.first = state.first;
+                part.entries = state.entries.clone();
+            }
+            Store::Meta => part.meta = state.meta.clone(),
+            Store::Snapshot => part.snapshot = state.snapshot.clone(),
+        }
+        part.digest()
     }
 }
 

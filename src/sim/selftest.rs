@@ -66,7 +66,7 @@ pub fn run_selftest(
     for seed in 0..seeds_max {
         let ops = generate(seed, generator);
         let run = |ops: &[crate::sim::ops::Op]| {
-            let disk = disk_for(seed, FaultMode::Mixed);
+            let disk = disk_for(seed, FaultMode::Honest);
             run_history_on_disk(planted.clone(), "selftest", disk, ops, RunOptions::default())
         };
         let outcome = run(&ops);

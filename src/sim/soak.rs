@@ -51,8 +51,11 @@ pub struct Shard {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultMode {
-    /// An honest disk for every seed (power losses only).
+    /// No fault at all: power losses (with torn writes) only.
     None,
+    /// Honest faults only, drawn per seed: power losses with torn writes, and faults that
+    /// return an error (fsync EIO, write EIO, ENOSPC). Nothing acknowledged may be lost.
+    Honest,
     /// A swarm-drawn fault plan for every seed.
     Swarm,
     /// Half the seeds honest, half swarm (drawn from the seed).
@@ -64,6 +67,15 @@ pub fn fault_plan_for(seed: u64, mode: FaultMode) -> FaultPlan {
     let disk_seed = seed ^ 0x5eed_d15c_0000_0000;
     match mode {
         FaultMode::None => FaultPlan::none(),
+        FaultMode::Honest => {
+            let swarm = FaultPlan::swarm(disk_seed);
+            FaultPlan {
+                fsync_error: swarm.fsync_error,
+                write_error: swarm.write_error,
+                capacity_bytes: swarm.capacity_bytes,
+                ..FaultPlan::none()
+            }
+        }
         FaultMode::Swarm => FaultPlan::swarm(disk_seed),
         FaultMode::Mixed => {
             let mut rng = ChaCha8Rng::seed_from_u64(disk_seed);
@@ -130,7 +142,7 @@ impl SoakConfig {
             shrink: true,
             check_determinism: false,
             failures_max: 5,
-            faults: FaultMode::Mixed,
+            faults: FaultMode::Honest,
             regressions_dir: None,
         }
     }
@@ -150,9 +162,10 @@ impl SoakConfig {
         } else if self.generator.ops_len != GeneratorConfig::default().ops_len {
             cmd.push_str(&format!(" --ops {}", self.generator.ops_len));
         }
-        if self.faults != FaultMode::Mixed {
+        if self.faults != FaultMode::Honest {
             let mode = match self.faults {
                 FaultMode::None => "none",
+                FaultMode::Honest => "honest",
                 FaultMode::Swarm => "swarm",
                 FaultMode::Mixed => "mixed",
             };

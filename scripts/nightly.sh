@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The nightly workflow on one machine: the soak shards in sequence, an exhaustive soak, every
+# fuzz target, and the self-test. Reports land in target/nightly/.
+#   scripts/nightly.sh [SOAK_SECONDS_PER_SHARD] [SHARDS] [FUZZ_SECONDS_PER_TARGET]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-60}"
+shards="${2:-4}"
+fuzz_seconds="${3:-60}"
+out=target/nightly
+mkdir -p "$out"
+first_seed=$(( $(date -u +%Y%m%d) * 1000000 ))
+
+cargo build --locked --release --bin qk
+qk=target/release/qk
+status=0
+
+for ((i = 0; i < shards; i++)); do
+    echo "== soak shard $i/$shards ($seconds s)"
+    "$qk" soak --seconds "$seconds" --first-seed "$first_seed" --shard "$i/$shards" \
+        --check-determinism --json "$out/soak-shard-$i.json" || status=1
+done
+
+echo "== exhaustive soak ($seconds s)"
+"$qk" soak --exhaustive --max-ops 12 --seconds "$seconds" --json "$out/soak-exhaustive.json" \
+    || status=1
+
+echo "== fuzz ($fuzz_seconds s per target)"
+fuzz/run.sh "$fuzz_seconds" || status=1
+
+echo "== selftest"
+"$qk" selftest | tee "$out/selftest.txt" || status=1
+
+echo "reports in $out/; new regression histories (if any) in corpus/regressions/"
+exit "$status"
