@@ -1,9 +1,11 @@
-//! Replays every regression history under `corpus/regressions/` on its family (`"*"`: every
-//! registered family). Each must now pass every check, forever.
+//! Replays every regression history under `corpus/regressions/` on its family (a scheme, or a
+//! dual-write pair `primary+mirror`; `"*"`: every registered family and every ordered pair of
+//! them). Each must now pass every check, forever.
 
 use std::path::Path;
 
 use quorumkit_storage::families::Registry;
+use quorumkit_storage::sim::dual::Subject;
 use quorumkit_storage::sim::regression::{regression_files, Regression};
 
 #[test]
@@ -15,19 +17,18 @@ fn every_regression_history_passes() {
     let mut failures = Vec::new();
     for path in files {
         let regression = Regression::load(&path).expect("regression file parses");
-        let families: Vec<_> = if regression.family == "*" {
-            registry.families().to_vec()
+        let subjects: Vec<Subject> = if regression.family == "*" {
+            Subject::every(&registry)
         } else {
-            let family = registry
-                .family(&regression.family)
+            let subject = Subject::find(&registry, &regression.family)
                 .unwrap_or_else(|| panic!("{}: unknown family", path.display()));
-            vec![family.clone()]
+            vec![subject]
         };
-        for family in families {
-            let scheme = family.scheme();
-            let outcome = regression.replay(family, 32);
+        for subject in subjects {
+            let name = subject.name();
+            let outcome = regression.replay_subject(subject, 32);
             if let Some(f) = outcome.failure {
-                failures.push(format!("{} on {scheme}:\n{f}", path.display()));
+                failures.push(format!("{} on {name}:\n{f}", path.display()));
             }
         }
     }

@@ -14,11 +14,14 @@ fn qk(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn clean_soak_exits_zero_with_a_summary() {
-    let (code, out, err) = qk(&["soak", "--seeds", "0..30"]);
+    // Every family and every dual-write pair, briefly (the per-family tests run the rest).
+    let (code, out, err) = qk(&["soak", "--seeds", "0..3", "--ops", "60"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("family"), "no summary table:\n{out}");
-    assert!(out.contains("memory"), "memory family missing:\n{out}");
-    assert!(out.contains("30 seeds"), "seed count missing:\n{out}");
+    for subject in ["memory", "local", "redb", "local+redb", "redb+local"] {
+        assert!(out.contains(subject), "{subject} missing:\n{out}");
+    }
+    assert!(out.contains("3 seeds"), "seed count missing:\n{out}");
     assert!(out.contains("all checks held"), "{out}");
 }
 
@@ -31,7 +34,8 @@ fn seconds_mode_stops_and_passes() {
 
 #[test]
 fn planted_bug_exits_one_with_a_replay_line_that_reproduces_it() {
-    let (code, out, _) = qk(&["soak", "--seeds", "0..10", "--planted", "drop-entry"]);
+    let (code, out, _) =
+        qk(&["soak", "--family", "memory", "--seeds", "0..10", "--planted", "drop-entry"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("CHECK   model_equality"), "{out}");
     let replay = out
@@ -56,7 +60,9 @@ fn every_planted_bug_is_caught() {
         "export-cut-off-by-one",
         "import-not-atomic",
     ] {
-        let (code, out, _) = qk(&["soak", "--seeds", "0..20", "--planted", bug, "--no-shrink"]);
+        let args =
+            ["soak", "--family", "memory", "--seeds", "0..20", "--planted", bug, "--no-shrink"];
+        let (code, out, _) = qk(&args);
         assert_eq!(code, 1, "planted bug {bug} was not caught:\n{out}");
     }
 }
@@ -66,7 +72,8 @@ fn json_report_is_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("report.json");
     let path_text = path.to_str().expect("utf-8 path");
-    let (code, out, _) = qk(&["soak", "--seeds", "0..5", "--json", path_text]);
+    let (code, out, _) =
+        qk(&["soak", "--family", "memory", "--seeds", "0..5", "--json", path_text]);
     assert_eq!(code, 0, "{out}");
     let text = std::fs::read_to_string(&path).expect("report written");
     let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
@@ -86,8 +93,8 @@ fn bad_usage_exits_two() {
 
 #[test]
 fn shards_split_the_seed_space() {
-    let (_, a, _) = qk(&["soak", "--seeds", "0..10", "--shard", "0/2"]);
-    let (_, b, _) = qk(&["soak", "--seeds", "0..10", "--shard", "1/2"]);
+    let (_, a, _) = qk(&["soak", "--family", "memory", "--seeds", "0..10", "--shard", "0/2"]);
+    let (_, b, _) = qk(&["soak", "--family", "memory", "--seeds", "0..10", "--shard", "1/2"]);
     assert!(a.contains("5 seeds") && b.contains("5 seeds"), "{a}\n{b}");
 }
 

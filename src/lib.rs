@@ -3,6 +3,9 @@
 //! - [`contract`]: the storage contract every backend family implements.
 //! - [`vfs`]: the file-system seam every family does its I/O through.
 //! - [`families`]: the backend families and the URI registry.
+//! - [`validate`]: the streaming equivalence validator of any two instances.
+//! - [`dual_write`]: dual-write pairs of any two families, their recovery and repair rules.
+//! - [`migrate`]: migration between families as a state machine a Raft node drives.
 //! - [`image`]: the canonical bootstrap image: spec'd format, streaming export and import.
 //! - [`state`]: the Raft-visible state as a value, its digest and first difference.
 //! - [`sim`]: operations as data, the reference model, the generator and the executor.
@@ -13,8 +16,11 @@
 
 pub mod cli;
 pub mod contract;
+pub mod dual_write;
 pub mod families;
 pub mod image;
+pub mod migrate;
 pub mod sim;
 pub mod state;
+pub mod validate;
 pub mod vfs;

@@ -232,14 +232,17 @@ pub fn first_difference(a: &RaftState, b: &RaftState) -> Option<String> {
     }
 }
 
-fn show_vote(v: &Option<PeerId>) -> String {
+/// A vote in the words [`first_difference`] uses (`no vote` or the quoted peer).
+pub(crate) fn show_vote(v: &Option<PeerId>) -> String {
     match v {
         None => "no vote".to_string(),
         Some(p) => format!("{:?}", p.as_str()),
     }
 }
 
-fn entry_difference(x: &Entry, y: &Entry) -> Option<String> {
+/// How two entries differ (index field, term, kind, payload), in [`first_difference`]'s
+/// words without the `entry N: ` prefix.
+pub(crate) fn entry_difference(x: &Entry, y: &Entry) -> Option<String> {
     if x.index != y.index {
         return Some(format!("index field {} vs {}", x.index, y.index));
     }

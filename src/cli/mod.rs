@@ -1,8 +1,10 @@
 //! The `qk` command line. Each subcommand lives in its own module and returns an exit code:
 //! 0 all held, 1 a check failed or a difference was found, 2 bad usage or unreadable input.
 
+pub mod compare;
 pub mod image;
 pub mod inspect;
+pub mod migrate;
 pub mod replay;
 pub mod selftest;
 pub mod soak;
@@ -49,6 +51,10 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Prove every check bites: plant bugs and require the harness to catch each.
     Selftest(selftest::SelftestArgs),
+    /// Compare two instances of any families (streaming); exit 1 on the first difference.
+    Compare(compare::CompareArgs),
+    /// Bootstrap an empty destination from a source of any family and validate it.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -62,5 +68,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inspect(args) => inspect::run(args),
         Command::Image(cmd) => image::run(cmd),
         Command::Selftest(args) => selftest::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Migrate(args) => migrate::run(args),
     }
 }

@@ -9,8 +9,9 @@ use clap::Args;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
+use crate::sim::dual::Subject;
 use crate::sim::generator::{generate, GeneratorConfig, Mode};
-use crate::sim::planted::{PlantedBug, PlantedFamily};
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::regression::Regression;
 use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode};
 
@@ -38,6 +39,9 @@ pub struct ReplayArgs {
     /// Replay with a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted: Option<PlantedBug>,
+    /// Replay a dual-write pair with a planted dual-write bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_dual: Option<PlantedDualBug>,
 }
 
 /// Runs `qk replay`.
@@ -75,15 +79,27 @@ pub fn run(args: ReplayArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let Some(family) = registry.family(&family_name).cloned() else {
+    let Some(subject) = Subject::find(&registry, &family_name) else {
         eprintln!("qk replay: unknown family {family_name:?}");
         return EXIT_USAGE;
     };
-    let family: Arc<dyn Family> = match args.planted {
-        Some(bug) => Arc::new(PlantedFamily::new(family, bug)),
-        None => family,
+    let plant = |family: Arc<dyn Family>| -> Arc<dyn Family> {
+        match args.planted {
+            Some(bug) => Arc::new(PlantedFamily::new(family, bug)),
+            None => family,
+        }
     };
-    let outcome = regression.replay(family, usize::MAX);
+    let subject = match subject {
+        Subject::Family(family) => Subject::Family(plant(family)),
+        Subject::Pair(pair) => {
+            let (primary, mirror) = (plant(pair.primary_family()), plant(pair.mirror_family()));
+            match args.planted_dual {
+                Some(bug) => Subject::Pair(Arc::new(PlantedPairFamily::new(primary, mirror, bug))),
+                None => Subject::pair(primary, mirror),
+            }
+        }
+    };
+    let outcome = regression.replay_subject(subject, usize::MAX);
     println!("FAMILY  {family_name}");
     println!("FAULTS  {}", serde_json::to_string(&regression.faults).unwrap_or_default());
     println!("OPS     {}", regression.ops.len());

@@ -14,15 +14,19 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
 use crate::sim::generator::Mode;
-use crate::sim::planted::PlantedBug;
+use crate::sim::planted::{PlantedBug, PlantedDualBug};
 use crate::sim::soak::{run_soak, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport};
 
 /// Arguments of `qk soak`.
 #[derive(Debug, Args)]
 pub struct SoakArgs {
-    /// Families to run (repeatable); default: every registered family.
-    #[arg(long = "family", value_name = "SCHEME")]
+    /// Families to run (repeatable): a scheme, or a dual-write pair `PRIMARY+MIRROR`;
+    /// default: every registered family, then every ordered pair of them.
+    #[arg(long = "family", value_name = "SCHEME|PRIMARY+MIRROR")]
     pub families: Vec<String>,
+    /// Leave the dual-write pairs out of the default.
+    #[arg(long)]
+    pub no_pairs: bool,
     /// Run for this many seconds (wall time decides only how many seeds run).
     #[arg(long, conflicts_with_all = ["seeds", "seed"])]
     pub seconds: Option<f64>,
@@ -80,6 +84,9 @@ pub struct SoakArgs {
     /// Wrap every family with a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted: Option<PlantedBug>,
+    /// Give every dual-write pair a planted bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_dual: Option<PlantedDualBug>,
 }
 
 fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
@@ -105,21 +112,16 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 /// Runs `qk soak`.
 pub fn run(args: SoakArgs) -> u8 {
     let registry = Registry::builtin();
-    let families: Vec<Arc<dyn Family>> = if args.families.is_empty() {
-        registry.families().to_vec()
-    } else {
-        let mut chosen = Vec::new();
-        for name in &args.families {
-            match registry.family(name) {
-                Some(f) => chosen.push(f.clone()),
-                None => {
-                    let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
-                    eprintln!("qk soak: unknown family {name:?}; known: {}", known.join(", "));
-                    return EXIT_USAGE;
-                }
-            }
+    let (families, pairs) = match choose(&registry, &args.families, args.no_pairs) {
+        Ok(chosen) => chosen,
+        Err(name) => {
+            let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
+            eprintln!(
+                "qk soak: unknown family {name:?}; known: {} (or pairs PRIMARY+MIRROR of them)",
+                known.join(", ")
+            );
+            return EXIT_USAGE;
         }
-        chosen
     };
     let (seeds, deadline) = match (args.seed, args.seeds, args.seconds) {
         (Some(s), _, _) => (SeedPlan::Range { start: s, end: s.saturating_add(1) }, None),
@@ -136,6 +138,8 @@ pub fn run(args: SoakArgs) -> u8 {
         }
     };
     let mut config = SoakConfig::new(families, seeds.clone());
+    config.pairs = pairs;
+    config.planted_dual = args.planted_dual;
     config.shard = args.shard;
     config.generator.mode = args.mode;
     config.generator.ops_len = args.ops_len;
@@ -205,8 +209,43 @@ fn progress_bar(seeds: &SeedPlan, deadline: Option<Duration>) -> ProgressBar {
     bar
 }
 
+/// The families and pairs `names` asks for (all of them, pairs unless `no_pairs`, when
+/// empty), or the first unknown name.
+fn choose(registry: &Registry, names: &[String], no_pairs: bool) -> Result<Chosen, String> {
+    if names.is_empty() {
+        let families = registry.families().to_vec();
+        let mut pairs = Vec::new();
+        if !no_pairs {
+            for primary in &families {
+                for mirror in &families {
+                    pairs.push((primary.clone(), mirror.clone()));
+                }
+            }
+        }
+        return Ok((families, pairs));
+    }
+    let (mut families, mut pairs) = (Vec::new(), Vec::new());
+    for name in names {
+        let lookup = |scheme: &str| registry.family(scheme).cloned().ok_or_else(|| name.clone());
+        match name.split_once('+') {
+            None => families.push(lookup(name)?),
+            Some((primary, mirror)) => pairs.push((lookup(primary)?, lookup(mirror)?)),
+        }
+    }
+    Ok((families, pairs))
+}
+
+/// Families, and `(primary, mirror)` pairs.
+type Chosen = (Vec<Arc<dyn Family>>, Vec<(Arc<dyn Family>, Arc<dyn Family>)>);
+
+fn subject_names(config: &SoakConfig) -> Vec<String> {
+    let mut names: Vec<String> = config.families.iter().map(|f| f.scheme().to_string()).collect();
+    names.extend(config.pairs.iter().map(|(p, m)| format!("{}+{}", p.scheme(), m.scheme())));
+    names
+}
+
 fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
-    let families: Vec<&str> = config.families.iter().map(|f| f.scheme()).collect();
+    let families = subject_names(config);
     let seeds = match (&config.seeds, deadline) {
         (SeedPlan::Range { start, end }, _) => format!("{start}..{end}"),
         (SeedPlan::Open { start }, Some(d)) => format!("{start}.. for {:.1}s", d.as_secs_f64()),
@@ -218,14 +257,20 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
         config.shard.map(|s| format!(" shard {}/{}", s.index, s.count)).unwrap_or_default(),
         config.generator.mode,
         config.generator.ops_len,
-        config.planted.map(|b| format!("  PLANTED BUG {}", b.name())).unwrap_or_default(),
+        config
+            .planted
+            .map(|b| b.name())
+            .into_iter()
+            .chain(config.planted_dual.map(|b| b.name()))
+            .map(|b| format!("  PLANTED BUG {b}"))
+            .collect::<String>(),
     );
 }
 
 fn print_summary(report: &SoakReport, elapsed: f64) {
     println!();
     println!(
-        "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
+        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
         "family",
         "histories",
         "steps",
@@ -242,7 +287,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     for f in &report.families {
         let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
         println!(
-            "{:<10} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9.0}",
+            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9.0}",
             f.family,
             f.histories,
             f.steps,
@@ -270,6 +315,10 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     let states: u64 = report.families.iter().map(|f| f.crash_states).sum();
     if states > 0 {
         println!("exhaustive mode: {states} crash states checked");
+    }
+    let repairs: u64 = report.families.iter().map(|f| f.pair_repairs).sum();
+    if repairs > 0 {
+        println!("dual write: {repairs} pair recoveries repaired or bootstrapped a mirror");
     }
     println!();
     println!(
@@ -326,11 +375,12 @@ fn write_json(
         "seeds_run": report.seeds_run,
         "elapsed_seconds": elapsed,
         "config": {
-            "families": config.families.iter().map(|f| f.scheme()).collect::<Vec<_>>(),
+            "families": subject_names(config),
             "seeds": config.seeds,
             "shard": config.shard,
             "generator": config.generator,
             "planted": config.planted,
+            "planted_dual": config.planted_dual,
             "faults": config.faults,
         },
         "families": report.families,

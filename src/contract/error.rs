@@ -145,6 +145,10 @@ pub enum StorageError {
         /// Why it was rejected.
         reason: String,
     },
+    /// A dual-write pair failed on one side, or refuses mutations because it diverged, or
+    /// could not be formed (see [`crate::dual_write`]).
+    #[error(transparent)]
+    DualWrite(#[from] crate::dual_write::DualWriteError),
     /// A failure a family reports that fits no other class (a database engine's error).
     #[error("{family} backend error: {message}")]
     Backend {

@@ -8,6 +8,7 @@
 pub mod check;
 pub mod conformance;
 pub mod crash_cases;
+pub mod dual;
 pub mod fuzz_checks;
 pub mod generator;
 pub mod image_checks;

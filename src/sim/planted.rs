@@ -1,6 +1,7 @@
 //! Planted bugs: wrapper families that break the contract on purpose, so tests and
 //! `qk selftest` can prove each check bites. They are never registered in the normal
-//! registry; a caller must wrap a family explicitly.
+//! registry; a caller must wrap a family explicitly. [`PlantedFamily`] breaks one family;
+//! [`PlantedPairFamily`] breaks the dual writing of a pair (over a correct [`DualWrite`]).
 
 use std::sync::Arc;
 
@@ -10,7 +11,11 @@ use crate::contract::{
     Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
     SnapshotPath, SnapshotWriter, StateView, StorageResult, Term,
 };
+use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
 use crate::sim::check::CheckName;
+use crate::sim::dual::{PairFamily, PairInstance};
+use crate::sim::ops::Action;
+use crate::sim::runner::apply_action;
 use crate::vfs::VfsHandle;
 
 /// Which bug a [`PlantedFamily`] carries.
@@ -308,5 +313,252 @@ impl ImportSink for DirectImport<'_> {
             writer.publish()?;
         }
         Ok(())
+    }
+}
+
+/// Which dual-write bug a [`PlantedPairFamily`] carries. Each must be caught by the
+/// `dual_write` check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlantedDualBug {
+    /// A mutation is acknowledged once the primary has it; the mirror gets it only with the
+    /// next call (acknowledging before the mirror is durable).
+    AckBeforeMirror,
+    /// `truncate_prefix` and `truncate_suffix` reach the primary only.
+    SkipMirrorOnTruncate,
+    /// `reset` reaches the primary only.
+    SkipMirrorOnReset,
+    /// The mirror joins without being bootstrapped: dual writes go into an empty mirror
+    /// beside a primary that holds state.
+    NeverBootstrapped,
+}
+
+impl PlantedDualBug {
+    /// Every planted dual-write bug.
+    pub const ALL: [PlantedDualBug; 4] = [
+        PlantedDualBug::AckBeforeMirror,
+        PlantedDualBug::SkipMirrorOnTruncate,
+        PlantedDualBug::SkipMirrorOnReset,
+        PlantedDualBug::NeverBootstrapped,
+    ];
+
+    /// The check this bug is planted to trip.
+    pub fn expected_check(self) -> CheckName {
+        CheckName::DualWrite
+    }
+
+    /// The bug's kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlantedDualBug::AckBeforeMirror => "ack-before-mirror",
+            PlantedDualBug::SkipMirrorOnTruncate => "skip-mirror-on-truncate",
+            PlantedDualBug::SkipMirrorOnReset => "skip-mirror-on-reset",
+            PlantedDualBug::NeverBootstrapped => "never-bootstrapped",
+        }
+    }
+}
+
+/// A dual-write pair family whose pairs carry a planted bug.
+pub struct PlantedPairFamily {
+    inner: DualFamily,
+    bug: PlantedDualBug,
+}
+
+impl PlantedPairFamily {
+    /// Pairs of `primary` and `mirror` with `bug`.
+    pub fn new(primary: Arc<dyn Family>, mirror: Arc<dyn Family>, bug: PlantedDualBug) -> Self {
+        PlantedPairFamily { inner: DualFamily::new(primary, mirror), bug }
+    }
+
+    fn wrap(&self, pair: DualWrite) -> Box<dyn PairInstance> {
+        Box::new(PlantedPair { pair, bug: self.bug, pending: None })
+    }
+}
+
+impl PairFamily for PlantedPairFamily {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn primary_family(&self) -> Arc<dyn Family> {
+        self.inner.primary_family().clone()
+    }
+
+    fn mirror_family(&self) -> Arc<dyn Family> {
+        self.inner.mirror_family().clone()
+    }
+
+    fn open_primary(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
+        self.inner.open_primary(location, vfs)
+    }
+
+    fn join(
+        &self,
+        primary: Box<dyn RaftStorage>,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Box<dyn PairInstance>> {
+        if self.bug != PlantedDualBug::NeverBootstrapped {
+            return Ok(self.wrap(self.inner.join(primary, location, vfs)?));
+        }
+        let generation = match DualFamily::mirror_generation(location, &vfs)? {
+            Some(g) => g.saturating_add(1),
+            None => 0,
+        };
+        let place = DualFamily::mirror_location(location, generation);
+        let mirror = self.inner.mirror_family().open(&place, vfs)?;
+        Ok(self.wrap(DualWrite::unchecked(primary, mirror)))
+    }
+
+    fn open_sides(&self, location: &str, vfs: VfsHandle) -> StorageResult<Sides> {
+        self.inner.open_sides(location, vfs)
+    }
+
+    fn recover(
+        &self,
+        sides: Sides,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<(Box<dyn PairInstance>, Recovery)> {
+        let (pair, recovery) = self.inner.recover_sides(sides, location, vfs)?;
+        Ok((self.wrap(pair), recovery))
+    }
+
+    fn as_family(&self) -> Arc<dyn Family> {
+        Arc::new(self.inner.clone())
+    }
+}
+
+/// A pair with a planted bug over a correct [`DualWrite`].
+struct PlantedPair {
+    pair: DualWrite,
+    bug: PlantedDualBug,
+    /// The mutation the mirror has not been given yet ([`PlantedDualBug::AckBeforeMirror`]).
+    pending: Option<Action>,
+}
+
+impl PlantedPair {
+    /// Routes one mutation: through the pair, or around it as the bug says.
+    fn mutate(&mut self, action: Action) -> StorageResult<()> {
+        let skip_mirror = match self.bug {
+            PlantedDualBug::AckBeforeMirror => true,
+            PlantedDualBug::SkipMirrorOnTruncate => {
+                matches!(action, Action::TruncatePrefix(_) | Action::TruncateSuffix(_))
+            }
+            PlantedDualBug::SkipMirrorOnReset => matches!(action, Action::Reset(_)),
+            PlantedDualBug::NeverBootstrapped => false,
+        };
+        self.flush()?;
+        if !skip_mirror {
+            return apply_action(&mut self.pair, &action);
+        }
+        let (primary, _) = self.pair.sides_mut();
+        apply_action(primary, &action)?;
+        if self.bug == PlantedDualBug::AckBeforeMirror {
+            self.pending = Some(action);
+        }
+        Ok(())
+    }
+
+    /// Gives the mirror the mutation it was owed.
+    fn flush(&mut self) -> StorageResult<()> {
+        if let Some(action) = self.pending.take() {
+            let (_, mirror) = self.pair.sides_mut();
+            apply_action(mirror, &action)?;
+        }
+        Ok(())
+    }
+}
+
+impl PairInstance for PlantedPair {
+    fn storage(&self) -> &dyn RaftStorage {
+        self
+    }
+
+    fn storage_mut(&mut self) -> &mut dyn RaftStorage {
+        self
+    }
+
+    fn mirror(&self) -> &dyn StateView {
+        self.pair.mirror()
+    }
+}
+
+impl StateView for PlantedPair {
+    fn first_index(&self) -> Index {
+        self.pair.first_index()
+    }
+
+    fn last_index(&self) -> Index {
+        self.pair.last_index()
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        self.pair.entry(index)
+    }
+
+    fn meta(&self) -> StorageResult<Meta> {
+        self.pair.meta()
+    }
+
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
+        self.pair.snapshot_meta()
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        self.pair.snapshot_files()
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        self.pair.read_snapshot_file(path, offset, buf)
+    }
+}
+
+impl RaftStorage for PlantedPair {
+    fn family(&self) -> &'static str {
+        self.pair.family()
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        self.mutate(Action::Append(entries.to_vec()))
+    }
+
+    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
+        self.mutate(Action::TruncatePrefix(first_kept))
+    }
+
+    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
+        self.mutate(Action::TruncateSuffix(last_kept))
+    }
+
+    fn reset(&mut self, next: Index) -> StorageResult<()> {
+        self.mutate(Action::Reset(next))
+    }
+
+    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        self.mutate(Action::SaveMeta(meta.clone()))
+    }
+
+    fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
+        self.flush()?;
+        self.pair.begin_snapshot()
+    }
+
+    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
+        self.pair.begin_export()
+    }
+
+    fn family_format_version(&self) -> u32 {
+        self.pair.family_format_version()
+    }
+
+    fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
+        self.flush()?;
+        self.pair.begin_import()
     }
 }

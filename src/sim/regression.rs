@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
 use crate::sim::check::CheckName;
+use crate::sim::dual::Subject;
 use crate::sim::ops::Op;
-use crate::sim::runner::{run_history_on_disk, RunOptions, RunOutcome};
+use crate::sim::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::vfs::{FaultPlan, SimDisk, SimDiskOptions};
 
 /// One stored regression history.
@@ -59,13 +60,19 @@ impl Regression {
 
     /// Replays the history on `family` on its simulated disk, keeping `trace_len` lines.
     pub fn replay(&self, family: Arc<dyn Family>, trace_len: usize) -> RunOutcome {
+        self.replay_subject(Subject::Family(family), trace_len)
+    }
+
+    /// Replays the history on `subject` (a family or a dual-write pair) on a simulated disk
+    /// with the stored disk seed and fault plan, keeping `trace_len` trace lines.
+    pub fn replay_subject(&self, subject: Subject, trace_len: usize) -> RunOutcome {
         let options = RunOptions { trace_tail_len: trace_len, ..RunOptions::default() };
         let disk = SimDisk::new(SimDiskOptions {
             seed: self.disk_seed,
             faults: self.faults.clone(),
             ..SimDiskOptions::default()
         });
-        run_history_on_disk(family, "regression", disk, &self.ops, options)
+        run_subject_on_disk(subject, "regression", disk, &self.ops, options)
     }
 }
 

@@ -19,6 +19,11 @@
 //! in separate files with no common commit record — and refusing to open or read with an
 //! error (failing closed) is always allowed; the run then ends. An invented state (entries
 //! that never were, a truncated entry back beside newer ones) is a finding.
+//!
+//! A run's subject is a family or a dual-write pair ([`Subject`]). A pair's history starts on
+//! its primary alone; at the join step (a quarter of the way in) a mirror is bootstrapped
+//! from the primary, and from then on the mirror is checked like the primary after every step
+//! and after every reopen and power loss (`dual_write`, see [`crate::sim::dual`]).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,9 +33,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
+use crate::dual_write::{DualWriteError, Recovery};
 use crate::families::Registry;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
+use crate::sim::dual::{recovery_verdict, PairFamily, PairInstance, RecoveryContext, Subject};
 use crate::sim::image_checks::{ImageCheckFailure, PinnedExport};
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
@@ -90,6 +97,9 @@ pub struct RunStats {
     pub refusals: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
+    /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
+    #[serde(default)]
+    pub pair_repairs: u64,
     /// Images exported from pinned cuts and checked.
     pub exports: u64,
     /// Imports made by the image checks.
@@ -192,9 +202,57 @@ impl From<CheckFailure> for Stop {
     }
 }
 
-/// Runs histories against one family instance and the model.
+/// The open instance: one family's, or a dual-write pair.
+enum Instance {
+    Single(Box<dyn RaftStorage>),
+    Pair(Box<dyn PairInstance>),
+}
+
+impl Instance {
+    fn storage(&self) -> &dyn RaftStorage {
+        match self {
+            Instance::Single(s) => s.as_ref(),
+            Instance::Pair(p) => p.storage(),
+        }
+    }
+
+    fn storage_mut(&mut self) -> &mut dyn RaftStorage {
+        match self {
+            Instance::Single(s) => s.as_mut(),
+            Instance::Pair(p) => p.storage_mut(),
+        }
+    }
+
+    fn mirror(&self) -> Option<&dyn StateView> {
+        match self {
+            Instance::Single(_) => None,
+            Instance::Pair(p) => Some(p.mirror()),
+        }
+    }
+}
+
+/// When a pair's mirror joins its primary.
+#[derive(Clone, Copy, Debug)]
+struct Join {
+    /// The step before which the mirror joins.
+    at: usize,
+    /// Whether it has joined.
+    joined: bool,
+}
+
+/// What reopening a joined pair found, for the dual-write check.
+struct PairReopened {
+    /// The mirror's state before any repair (`None`: it failed to open; `Err`: to read).
+    mirror_before: Option<Result<RaftState, String>>,
+    /// What recovery did.
+    recovery: Recovery,
+    /// Whether the disk injected a fault while recovery ran.
+    fault_during_recovery: bool,
+}
+
+/// Runs histories against one family instance (or a dual-write pair) and the model.
 pub struct Runner {
-    family: Arc<dyn Family>,
+    subject: Subject,
     location: String,
     vfs: VfsHandle,
     disk: Option<Arc<SimDisk>>,
@@ -208,7 +266,9 @@ pub struct Runner {
     armed: Option<u16>,
     export: Option<PinnedExport>,
     image_families: Vec<Arc<dyn Family>>,
-    instance: Option<Box<dyn RaftStorage>>,
+    instance: Option<Instance>,
+    /// For a pair: when its mirror joins.
+    join: Option<Join>,
     model: Model,
     trace: Trace,
     options: RunOptions,
@@ -224,7 +284,7 @@ impl Runner {
         vfs: VfsHandle,
         options: RunOptions,
     ) -> StorageResult<Self> {
-        Runner::build(family, location, vfs, None, options)
+        Runner::build(Subject::Family(family), location, vfs, None, options)
     }
 
     /// Opens a fresh instance of `family` at `location` on a simulated disk, which plays
@@ -235,30 +295,50 @@ impl Runner {
         disk: Arc<SimDisk>,
         options: RunOptions,
     ) -> StorageResult<Self> {
+        Runner::for_subject_on_sim_disk(Subject::Family(family), location, disk, options)
+    }
+
+    /// Opens a fresh `subject` (a family's instance, or a pair's primary) at `location` on a
+    /// simulated disk.
+    pub fn for_subject_on_sim_disk(
+        subject: Subject,
+        location: &str,
+        disk: Arc<SimDisk>,
+        options: RunOptions,
+    ) -> StorageResult<Self> {
         let vfs: VfsHandle = disk.clone();
-        Runner::build(family, location, vfs, Some(disk), options)
+        Runner::build(subject, location, vfs, Some(disk), options)
     }
 
     fn build(
-        family: Arc<dyn Family>,
+        subject: Subject,
         location: &str,
         vfs: VfsHandle,
         disk: Option<Arc<SimDisk>>,
         options: RunOptions,
     ) -> StorageResult<Self> {
-        let instance = family.open(location, vfs.clone())?;
+        let (instance, join) = match &subject {
+            Subject::Family(family) => (family.open(location, vfs.clone())?, None),
+            Subject::Pair(pair) => {
+                (pair.open_primary(location, vfs.clone())?, Some(Join { at: 0, joined: false }))
+            }
+        };
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
         // Images are imported into every registered family, with the family under test (which
-        // may carry a planted bug) standing in for its own scheme.
+        // may carry a planted bug; for a pair, its primary's) standing in for its own scheme.
+        let tested = match &subject {
+            Subject::Family(family) => family.clone(),
+            Subject::Pair(pair) => pair.primary_family(),
+        };
         let image_families = Registry::builtin()
             .families()
             .iter()
-            .map(|f| if f.scheme() == family.scheme() { family.clone() } else { f.clone() })
+            .map(|f| if f.scheme() == tested.scheme() { tested.clone() } else { f.clone() })
             .collect();
         let mut runner = Runner {
-            family,
+            subject,
             location: location.to_string(),
             vfs,
             disk,
@@ -268,7 +348,8 @@ impl Runner {
             armed: None,
             export: None,
             image_families,
-            instance: Some(instance),
+            instance: Some(Instance::Single(instance)),
+            join,
             model: Model::new(),
             trace: Trace::new(options.trace_tail_len),
             options,
@@ -286,6 +367,9 @@ impl Runner {
     /// Runs every op in order, stopping at the first failed check (or a refusal under a
     /// dishonest disk), then compares the whole state once more.
     pub fn run(mut self, ops: &[Op]) -> RunOutcome {
+        if let Some(join) = &mut self.join {
+            join.at = ops.len() / 4;
+        }
         let mut failure = None;
         let mut refused = false;
         for (step, op) in ops.iter().enumerate() {
@@ -330,6 +414,9 @@ impl Runner {
     }
 
     fn step_inner(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        if self.join.is_some_and(|j| !j.joined && step >= j.at) {
+            self.join_mirror(step, op)?;
+        }
         self.step_core(step, op)?;
         self.advance_export(step, op)
     }
@@ -380,15 +467,16 @@ impl Runner {
             return Ok(());
         }
         let instance = self.instance.as_mut().expect("instance is open between steps");
-        let family_version = instance.family_format_version();
-        let pinned = catch_unwind(AssertUnwindSafe(|| instance.begin_export()));
+        let storage = instance.storage_mut();
+        let (family, family_version) = (storage.family(), storage.family_format_version());
+        let pinned = catch_unwind(AssertUnwindSafe(|| storage.begin_export()));
         match pinned {
             Ok(Ok(view)) => {
                 let seed = self.disk.as_ref().map_or(0, |d| d.options().seed) ^ step as u64;
                 self.export = Some(PinnedExport::new(
                     view,
                     self.model.state.clone(),
-                    self.family.scheme(),
+                    family,
                     family_version,
                     spread,
                     seed,
@@ -418,7 +506,6 @@ impl Runner {
             self.stats.mutations += 1;
         }
         match action {
-            Action::Export(spread) => return self.begin_export(step, op, spread),
             Action::Reopen => return self.reopen(step, op),
             Action::Crash => {
                 self.trace.push(format!("#{step} crash()"));
@@ -432,26 +519,28 @@ impl Runner {
                 }
                 return Ok(());
             }
+            Action::Export(spread) => return self.begin_export(step, op, spread),
             _ => {}
         }
         let armed = self.armed.take();
         // Only a durable family on a disk that can fail needs the state before the step: the
-        // atomicity table allows it back after a failed mutation.
-        let keep_before = self.family.durable() && (armed.is_some() || self.faulty);
+        // atomicity table allows it back after a failed mutation (a pair's mirror too).
+        let keep_before = self.subject.any_durable() && (armed.is_some() || self.faulty);
         let before = keep_before.then(|| self.model.state.clone());
         let faults_before = self.faults_so_far();
         if let (Some(n), Some(disk)) = (armed, &self.disk) {
             disk.crash_after_op(disk.op_count() + u64::from(n));
         }
         let exhaustive = match (&self.options.exhaustive, &self.disk) {
-            (Some(opts), Some(disk)) if armed.is_none() && self.family.durable() => {
+            (Some(opts), Some(disk)) if armed.is_none() && self.subject.durable() => {
                 Some((opts.clone(), disk.mark(), self.model.state.clone()))
             }
             _ => None,
         };
         let model_result = self.model.apply(&action);
         let instance = self.instance.as_mut().expect("instance is open between steps");
-        let result = catch_unwind(AssertUnwindSafe(|| apply_action(instance.as_mut(), &action)));
+        let result =
+            catch_unwind(AssertUnwindSafe(|| apply_action(instance.storage_mut(), &action)));
         let result = match result {
             Ok(r) => r,
             Err(panic) => {
@@ -500,8 +589,9 @@ impl Runner {
         {
             let returned_at = disk.op_count();
             let allowed = allowed_after_unacknowledged(&before, &action, &self.model);
+            let family = self.subject.as_family();
             let check = CrashCheck {
-                family: self.family.as_ref(),
+                family: family.as_ref(),
                 location: &self.location,
                 before: &allowed,
                 after: &self.model.state,
@@ -551,41 +641,236 @@ impl Runner {
 
     fn reopen(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         self.stats.reopens += 1;
-        self.export = None;
-        drop(self.instance.take());
-        self.open_again(step, op)?;
-        if !self.family.durable() {
-            self.model.forget();
-        }
-        self.trace.push(format!("#{step} reopen() -> ok"));
-        self.full_check(step, "reopen()")
+        self.restart(step, op, "reopen()")
     }
 
-    fn open_again(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
-        let opened =
-            catch_unwind(AssertUnwindSafe(|| self.family.open(&self.location, self.vfs.clone())));
+    /// A clean close and reopen (no power loss).
+    fn restart(&mut self, step: usize, op: &Op, context: &str) -> Result<(), Stop> {
+        let before = self.pair_joined().then(|| self.model.state.clone());
+        self.export = None;
+        drop(self.instance.take());
+        let reopened = self.open_again(step, op)?;
+        if !self.subject.durable() {
+            self.model.forget();
+        }
+        self.trace.push(format!("#{step} {context} -> ok"));
+        if let (Some(reopened), Some(before)) = (reopened, before) {
+            let mirror_candidates = [self.mirror_candidate(before)];
+            self.check_pair_reopen(step, op, &reopened, false, &mirror_candidates)?;
+        }
+        self.full_check(step, context)
+    }
+
+    /// Whether the subject is a pair whose mirror has joined.
+    fn pair_joined(&self) -> bool {
+        self.join.is_some_and(|j| j.joined)
+    }
+
+    /// What a pair's mirror may hold after a restart where `state` is allowed: `state`, or
+    /// nothing for a volatile mirror.
+    fn mirror_candidate(&self, state: RaftState) -> RaftState {
+        match &self.subject {
+            Subject::Pair(p) if !p.mirror_family().durable() => RaftState::new(),
+            _ => state,
+        }
+    }
+
+    /// Opens the subject again: a family's instance, a pair's primary before its mirror
+    /// joined, or a joined pair (recovered, with what recovery found).
+    fn open_again(&mut self, step: usize, op: &Op) -> Result<Option<PairReopened>, Stop> {
+        let (location, vfs) = (self.location.clone(), self.vfs.clone());
+        let opened = match self.subject.clone() {
+            Subject::Family(family) => {
+                catch_unwind(AssertUnwindSafe(|| family.open(&location, vfs)))
+            }
+            Subject::Pair(pair) if !self.pair_joined() => {
+                catch_unwind(AssertUnwindSafe(|| pair.open_primary(&location, vfs)))
+            }
+            Subject::Pair(pair) => return self.open_pair_again(step, op, pair.as_ref()).map(Some),
+        };
         match opened {
             Ok(Ok(instance)) => {
-                self.instance = Some(instance);
-                Ok(())
+                self.instance = Some(Instance::Single(instance));
+                Ok(None)
             }
-            Ok(Err(e)) if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) => {
-                self.trace.push(format!("#{step} open -> refused: {e}"));
+            Ok(Err(e)) => Err(self.open_failed(step, op, e)),
+            Err(panic) => Err(self.open_panicked(step, op, &panic)),
+        }
+    }
+
+    fn open_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Stop {
+        if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) {
+            self.trace.push(format!("#{step} open -> refused: {e}"));
+            self.stats.refusals += 1;
+            return Stop::Refused;
+        }
+        self.trace.push(format!("#{step} open -> err: {e}"));
+        let check = if self.stats.crashes > 0 {
+            CheckName::CrashAtomicity
+        } else {
+            CheckName::ModelEquality
+        };
+        self.failure(check, step, op, format!("reopen failed: {e}")).into()
+    }
+
+    fn open_panicked(
+        &mut self,
+        step: usize,
+        op: &Op,
+        panic: &Box<dyn std::any::Any + Send>,
+    ) -> Stop {
+        let what = format!("panic during open: {}", panic_text(panic));
+        self.trace.push(format!("#{step} open -> {what}"));
+        self.failure(CheckName::Panic, step, op, what).into()
+    }
+
+    /// Reopens a joined pair: both sides, the mirror's state before any repair (when the
+    /// dual-write check will look at it), then recovery.
+    fn open_pair_again(
+        &mut self,
+        step: usize,
+        op: &Op,
+        pair: &dyn PairFamily,
+    ) -> Result<PairReopened, Stop> {
+        let (location, vfs) = (self.location.clone(), self.vfs.clone());
+        // Faults injected while the sides open count as faults during recovery: an engine
+        // that writes while it opens (redb's repair) may meet an honest plan's EIO or ENOSPC.
+        let faults_before = self.faults_so_far();
+        let opened = catch_unwind(AssertUnwindSafe(|| pair.open_sides(&location, vfs.clone())));
+        let sides = match opened {
+            Ok(Ok(sides)) => sides,
+            Ok(Err(e)) => return Err(self.open_failed(step, op, e)),
+            Err(panic) => return Err(self.open_panicked(step, op, &panic)),
+        };
+        let inspect = pair.mirror_family().durable() && !self.dishonest;
+        let mirror_before = match &sides.mirror {
+            Ok(mirror) if inspect => {
+                let captured =
+                    catch_unwind(AssertUnwindSafe(|| RaftState::capture(mirror.as_ref())));
+                Some(match captured {
+                    Ok(Ok(state)) => Ok(state),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(panic) => Err(format!("panic: {}", panic_text(&panic))),
+                })
+            }
+            _ => None,
+        };
+        let recovered = catch_unwind(AssertUnwindSafe(|| pair.recover(sides, &location, vfs)));
+        let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
+        let fault_during_recovery = halted || self.faults_so_far() > faults_before;
+        match recovered {
+            Ok(Ok((instance, recovery))) => {
+                self.trace.push(format!("#{step} pair recovery -> {recovery}"));
+                if recovery != Recovery::Equivalent {
+                    self.stats.pair_repairs += 1;
+                }
+                self.instance = Some(Instance::Pair(instance));
+                Ok(PairReopened { mirror_before, recovery, fault_during_recovery })
+            }
+            Ok(Err(e)) if fault_during_recovery || (self.dishonest && refusal(&e)) => {
+                // Detected, not carried: the pair refuses to form under the faults.
+                self.trace.push(format!("#{step} pair recovery -> refused: {e}"));
                 self.stats.refusals += 1;
                 Err(Stop::Refused)
             }
             Ok(Err(e)) => {
-                self.trace.push(format!("#{step} open -> err: {e}"));
-                let check = if self.stats.crashes > 0 {
-                    CheckName::CrashAtomicity
-                } else {
-                    CheckName::ModelEquality
-                };
-                Err(self.failure(check, step, op, format!("reopen failed: {e}")).into())
+                self.trace.push(format!("#{step} pair recovery -> err: {e}"));
+                let what = format!("the pair could not be recovered: {e}");
+                Err(self.failure(CheckName::DualWrite, step, op, what).into())
             }
             Err(panic) => {
-                let what = format!("panic during open: {}", panic_text(&panic));
-                self.trace.push(format!("#{step} open -> {what}"));
+                let what = format!("panic during pair recovery: {}", panic_text(&panic));
+                Err(self.failure(CheckName::Panic, step, op, what).into())
+            }
+        }
+    }
+
+    /// The dual-write check after a reopen: before any repair a durable mirror held a state
+    /// in `mirror_candidates` (honest disk only), and recovery's verdict is one the situation
+    /// allows. (That the mirror then equals the model is the caller's full check.)
+    fn check_pair_reopen(
+        &mut self,
+        step: usize,
+        op: &Op,
+        reopened: &PairReopened,
+        after_crash: bool,
+        mirror_candidates: &[RaftState],
+    ) -> Result<(), Stop> {
+        let Subject::Pair(pair) = &self.subject else { return Ok(()) };
+        let primary_durable = pair.primary_family().durable();
+        let mirror_durable = pair.mirror_family().durable();
+        let problem = match &reopened.mirror_before {
+            Some(Ok(state)) if mirror_candidates.contains(state) => None,
+            Some(Ok(state)) => {
+                let mut what = String::from(
+                    "before repair the mirror held a state the atomicity table does not allow \
+                     (a mutation the pair acknowledged is not durable on the mirror?)",
+                );
+                for (i, c) in mirror_candidates.iter().enumerate() {
+                    let d = first_difference(state, c).unwrap_or_default();
+                    what.push_str(&format!("; vs allowed state {}: {d}", i + 1));
+                }
+                Some(what)
+            }
+            Some(Err(e)) => Some(format!("the reopened mirror could not be read: {e}")),
+            None if mirror_durable && !self.dishonest && !reopened.fault_during_recovery => {
+                Some("the mirror failed to open again on an honest disk".to_string())
+            }
+            None => None,
+        };
+        let context = RecoveryContext {
+            after_crash,
+            primary_durable,
+            mirror_durable,
+            dishonest: self.dishonest,
+            fault_during_recovery: reopened.fault_during_recovery,
+        };
+        let problem = problem.or_else(|| recovery_verdict(&reopened.recovery, context).err());
+        match problem {
+            None => Ok(()),
+            Some(what) => Err(self.failure(CheckName::DualWrite, step, op, what).into()),
+        }
+    }
+
+    /// A pair's mirror joins its primary (bootstrapped from it), then is checked in full. A
+    /// join that a fault broke is followed by a power loss and tried again at the next step.
+    fn join_mirror(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let Subject::Pair(pair) = self.subject.clone() else { return Ok(()) };
+        let primary = match self.instance.take() {
+            Some(Instance::Single(primary)) => primary,
+            other => {
+                self.instance = other;
+                return Ok(());
+            }
+        };
+        let faults_before = self.faults_so_far();
+        let (location, vfs) = (self.location.clone(), self.vfs.clone());
+        let joined = catch_unwind(AssertUnwindSafe(|| pair.join(primary, &location, vfs)));
+        match joined {
+            Ok(Ok(instance)) => {
+                self.instance = Some(Instance::Pair(instance));
+                if let Some(join) = &mut self.join {
+                    join.joined = true;
+                }
+                self.trace.push(format!("#{step} join(mirror) -> ok"));
+                if self.options.unchecked {
+                    return Ok(());
+                }
+                self.full_check(step, "join (a mirror bootstrapped from the primary)")
+            }
+            Ok(Err(e)) => {
+                self.trace.push(format!("#{step} join(mirror) -> err: {e}"));
+                let halted = self.disk.as_ref().is_some_and(|d| d.is_halted());
+                if halted || self.faults_so_far() > faults_before || (self.dishonest && refusal(&e))
+                {
+                    let after = vec![self.model.state.clone()];
+                    return self.crash_and_check(step, op, after);
+                }
+                let what = format!("the mirror could not join (bootstrap failed): {e}");
+                Err(self.failure(CheckName::DualWrite, step, op, what).into())
+            }
+            Err(panic) => {
+                let what = format!("panic during the join: {}", panic_text(&panic));
                 Err(self.failure(CheckName::Panic, step, op, what).into())
             }
         }
@@ -599,26 +884,26 @@ impl Runner {
         op: &Op,
         candidates: Vec<RaftState>,
     ) -> Result<(), Stop> {
-        self.export = None;
-        drop(self.instance.take());
         let Some(disk) = self.disk.clone() else {
             // No simulated disk: a crash is a clean restart.
-            self.open_again(step, op)?;
-            if !self.family.durable() {
-                self.model.forget();
-            }
-            return self.full_check(step, "restart (no simulated disk)");
+            return self.restart(step, op, "restart (no simulated disk)");
         };
+        self.export = None;
+        drop(self.instance.take());
         let summary = disk.crash();
         self.stats.crashes += 1;
         self.trace.push(format!(
             "#{step} power loss: {} pending, {} kept, {} torn",
             summary.pending, summary.kept, summary.torn_writes
         ));
-        self.open_again(step, op)?;
-        let candidates = if self.family.durable() { candidates } else { vec![RaftState::new()] };
+        let mirror_candidates = match self.pair_joined() {
+            true => candidates.iter().map(|c| self.mirror_candidate(c.clone())).collect(),
+            false => Vec::new(),
+        };
+        let reopened = self.open_again(step, op)?;
+        let candidates = if self.subject.durable() { candidates } else { vec![RaftState::new()] };
         let instance = self.instance.as_ref().expect("instance reopened");
-        let captured = catch_unwind(AssertUnwindSafe(|| RaftState::capture(instance.as_ref())));
+        let captured = catch_unwind(AssertUnwindSafe(|| RaftState::capture(instance.storage())));
         let recovered = match captured {
             Ok(Ok(state)) => state,
             Ok(Err(e)) if self.dishonest && refusal(&e) => {
@@ -660,6 +945,10 @@ impl Runner {
         self.trace.push(format!("#{step} recovered {}", &recovered.digest()[..16]));
         self.model.state = recovered;
         self.remember_state();
+        if let Some(reopened) = reopened {
+            self.check_pair_reopen(step, op, &reopened, true, &mirror_candidates)?;
+            self.full_check_mirror(step, "pair recovery after a power loss")?;
+        }
         Ok(())
     }
 
@@ -667,10 +956,10 @@ impl Runner {
     fn quick_check(&mut self, step: usize, op: &Op, action: &Action) -> Result<(), Stop> {
         let instance = self.instance.as_ref().expect("instance is open");
         let difference = catch_unwind(AssertUnwindSafe(|| {
-            quick_difference(instance.as_ref(), &self.model, action)
+            quick_difference(instance.storage(), &self.model, action, "instance")
         }));
         match difference {
-            Ok(Ok(None)) => Ok(()),
+            Ok(Ok(None)) => self.quick_check_mirror(step, op, action),
             Ok(Ok(Some(what))) => {
                 Err(self.failure(CheckName::ModelEquality, step, op, what).into())
             }
@@ -680,6 +969,53 @@ impl Runner {
                 Err(self.failure(CheckName::Panic, step, op, what).into())
             }
         }
+    }
+
+    /// The dual-write check after a step: the mirror equals the model in what the step can
+    /// have changed.
+    fn quick_check_mirror(&mut self, step: usize, op: &Op, action: &Action) -> Result<(), Stop> {
+        let Some(mirror) = self.instance.as_ref().and_then(|i| i.mirror()) else { return Ok(()) };
+        let difference = catch_unwind(AssertUnwindSafe(|| {
+            quick_difference(mirror, &self.model, action, "mirror")
+        }));
+        let what = match difference {
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(what))) => what,
+            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+                self.trace.push(format!("#{step} mirror read -> refused: {e}"));
+                self.stats.refusals += 1;
+                return Err(Stop::Refused);
+            }
+            Ok(Err(e)) => format!("reading the mirror failed: {e}"),
+            Err(panic) => {
+                let what = format!("panic while reading the mirror: {}", panic_text(&panic));
+                return Err(self.failure(CheckName::Panic, step, op, what).into());
+            }
+        };
+        Err(self.failure(CheckName::DualWrite, step, op, what).into())
+    }
+
+    /// The dual-write check in full: the mirror's whole state equals the model.
+    fn full_check_mirror(&mut self, step: usize, context: &str) -> Result<(), Stop> {
+        let Some(mirror) = self.instance.as_ref().and_then(|i| i.mirror()) else { return Ok(()) };
+        let captured = catch_unwind(AssertUnwindSafe(|| RaftState::capture(mirror)));
+        let (check, what) = match captured {
+            Ok(Ok(state)) => match first_difference(&state, &self.model.state) {
+                None => return Ok(()),
+                Some(d) => (CheckName::DualWrite, format!("mirror vs model: {d}")),
+            },
+            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+                self.trace.push(format!("#{step} mirror read -> refused: {e}"));
+                self.stats.refusals += 1;
+                return Err(Stop::Refused);
+            }
+            Ok(Err(e)) => (CheckName::DualWrite, format!("reading the mirror failed: {e}")),
+            Err(panic) => (
+                CheckName::Panic,
+                format!("panic while reading the mirror: {}", panic_text(&panic)),
+            ),
+        };
+        Err(self.failure_at(check, step, context.to_string(), what).into())
     }
 
     fn read_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Result<(), Stop> {
@@ -696,10 +1032,10 @@ impl Runner {
     fn full_check(&mut self, step: usize, context: &str) -> Result<(), Stop> {
         self.stats.full_checks += 1;
         let instance = self.instance.as_ref().expect("instance is open");
-        let captured = catch_unwind(AssertUnwindSafe(|| RaftState::capture(instance.as_ref())));
+        let captured = catch_unwind(AssertUnwindSafe(|| RaftState::capture(instance.storage())));
         let (check, what) = match captured {
             Ok(Ok(state)) => match first_difference(&state, &self.model.state) {
-                None => return Ok(()),
+                None => return self.full_check_mirror(step, context),
                 Some(d) => (CheckName::ModelEquality, format!("instance vs model: {d}")),
             },
             Ok(Err(e)) => {
@@ -730,7 +1066,7 @@ impl Runner {
     ) -> CheckFailure {
         CheckFailure {
             check,
-            family: self.family.scheme().to_string(),
+            family: self.subject.name(),
             step,
             op,
             difference,
@@ -778,9 +1114,13 @@ impl Store {
     }
 }
 
-/// Whether an error is a family failing closed (corruption or an I/O error it passed on).
+/// Whether an error is a family failing closed (corruption or an I/O error it passed on); a
+/// dual-write pair's side failure is judged by the side's own error.
 fn refusal(e: &StorageError) -> bool {
-    matches!(e, StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. })
+    matches!(
+        side_cause(e),
+        StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. }
+    )
 }
 
 /// Whether `e` is an error the disk returned (EIO, ENOSPC) or the poisoning that follows
@@ -788,8 +1128,17 @@ fn refusal(e: &StorageError) -> bool {
 /// may meet the faults of an honest but faulty plan and must report them, which is no bug.
 fn injected(e: &StorageError) -> bool {
     use crate::vfs::VfsErrorKind;
+    let e = side_cause(e);
     matches!(e, StorageError::Vfs(v) if matches!(v.kind, VfsErrorKind::Io | VfsErrorKind::NoSpace))
         || matches!(e, StorageError::Poisoned { .. })
+}
+
+/// The side's own error inside a dual-write side failure; `e` itself otherwise.
+fn side_cause(e: &StorageError) -> &StorageError {
+    match e {
+        StorageError::DualWrite(DualWriteError::SideFailed { cause, .. }) => side_cause(cause),
+        other => other,
+    }
 }
 
 /// The states the atomicity table allows after a crash during an unacknowledged `action`
@@ -816,15 +1165,16 @@ fn allowed_after_unacknowledged(
 
 /// The first difference between `instance` and `model` in what `action` can have changed.
 fn quick_difference(
-    instance: &dyn RaftStorage,
+    instance: &dyn StateView,
     model: &Model,
     action: &Action,
+    who: &str,
 ) -> StorageResult<Option<String>> {
     let (first, last) = (instance.first_index(), instance.last_index());
     let (model_first, model_last) = (model.first_index(), model.last_index());
     if (first, last) != (model_first, model_last) {
         return Ok(Some(format!(
-            "retained range differs: instance [{first}, {last}] vs model \
+            "retained range differs: {who} [{first}, {last}] vs model \
              [{model_first}, {model_last}]"
         )));
     }
@@ -838,7 +1188,7 @@ fn quick_difference(
         let want = model.entry(index)?;
         if got != want {
             return Ok(Some(format!(
-                "entry {index}: instance has {} vs model {}",
+                "entry {index}: {who} has {} vs model {}",
                 describe_entry(&got),
                 describe_entry(&want)
             )));
@@ -846,12 +1196,12 @@ fn quick_difference(
     }
     let (meta, model_meta) = (instance.meta()?, model.meta()?);
     if meta != model_meta {
-        return Ok(Some(format!("meta differs: instance {meta:?} vs model {model_meta:?}")));
+        return Ok(Some(format!("meta differs: {who} {meta:?} vs model {model_meta:?}")));
     }
     let (snapshot, model_snapshot) = (instance.snapshot_meta()?, model.snapshot_meta()?);
     if snapshot != model_snapshot {
         return Ok(Some(format!(
-            "snapshot meta differs: instance {snapshot:?} vs model {model_snapshot:?}"
+            "snapshot meta differs: {who} {snapshot:?} vs model {model_snapshot:?}"
         )));
     }
     Ok(None)
@@ -922,9 +1272,22 @@ pub fn run_history_on_disk(
     ops: &[Op],
     options: RunOptions,
 ) -> RunOutcome {
-    let scheme = family.scheme().to_string();
+    run_subject_on_disk(Subject::Family(family), location, disk, ops, options)
+}
+
+/// Runs `ops` on a fresh `subject` (a family, or a dual-write pair whose mirror joins a
+/// quarter of the way in) at `location` on a simulated disk, with power losses and the disk's
+/// fault plan.
+pub fn run_subject_on_disk(
+    subject: Subject,
+    location: &str,
+    disk: Arc<SimDisk>,
+    ops: &[Op],
+    options: RunOptions,
+) -> RunOutcome {
+    let name = subject.name();
     let plan = disk.options().faults;
-    match Runner::on_sim_disk(family, location, disk, options) {
+    match Runner::for_subject_on_sim_disk(subject, location, disk, options) {
         Ok(runner) => runner.run(ops),
         // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
         // created, a sector that rotted before it was read back) is the family failing
@@ -938,6 +1301,6 @@ pub fn run_history_on_disk(
                 trace_tail: Vec::new(),
             }
         }
-        Err(e) => open_failure(&scheme, e),
+        Err(e) => open_failure(&name, e),
     }
 }

@@ -1,6 +1,7 @@
-//! The harness's self-test: every planted bug must be caught. For each bug and family it runs
-//! plain soak logic (generated histories, seed after seed) until a check fails, then shrinks
-//! the failing history. A bug that survives `seeds_max` seeds means a check does not bite.
+//! The harness's self-test: every planted bug must be caught. For each bug and family (and
+//! each dual-write bug and ordered pair of families) it runs plain soak logic (generated
+//! histories, seed after seed) until a check fails, then shrinks the failing history. A bug
+//! that survives `seeds_max` seeds means a check does not bite.
 
 use std::sync::Arc;
 
@@ -8,18 +9,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
 use crate::sim::check::CheckName;
+use crate::sim::dual::Subject;
 use crate::sim::generator::{generate, GeneratorConfig};
-use crate::sim::planted::{PlantedBug, PlantedFamily};
-use crate::sim::runner::{run_history_on_disk, RunOptions};
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::sim::runner::{run_subject_on_disk, RunOptions};
 use crate::sim::shrink::shrink;
 use crate::sim::soak::{disk_for, FaultMode};
 
-/// The verdict for one planted bug on one family.
+/// The verdict for one planted bug on one family (or pair).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SelftestResult {
-    /// The bug.
-    pub bug: PlantedBug,
-    /// The family it was planted in.
+    /// The bug's kebab-case name.
+    pub bug: String,
+    /// The family (or `primary+mirror` pair) it was planted in.
     pub family: String,
     /// The check that caught it, or `None` when it survived.
     pub caught_by: Option<CheckName>,
@@ -51,12 +53,38 @@ pub fn run_selftest(
     generator: &GeneratorConfig,
     seeds_max: u64,
 ) -> SelftestResult {
-    let planted: Arc<dyn Family> = Arc::new(PlantedFamily::new(family.clone(), bug));
+    let name = family.scheme().to_string();
+    let planted = Subject::Family(Arc::new(PlantedFamily::new(family, bug)));
+    run_planted(planted, name, bug.name(), bug.expected_check(), generator, seeds_max)
+}
+
+/// Runs seeds `0..seeds_max` with the dual-write `bug` planted in the pair of `primary` and
+/// `mirror` until a check fails.
+pub fn run_dual_selftest(
+    primary: Arc<dyn Family>,
+    mirror: Arc<dyn Family>,
+    bug: PlantedDualBug,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
+    let planted = Subject::Pair(Arc::new(PlantedPairFamily::new(primary, mirror, bug)));
+    let name = planted.name();
+    run_planted(planted, name, bug.name(), bug.expected_check(), generator, seeds_max)
+}
+
+fn run_planted(
+    planted: Subject,
+    family: String,
+    bug: &str,
+    expected: CheckName,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
     let mut result = SelftestResult {
-        bug,
-        family: family.scheme().to_string(),
+        bug: bug.to_string(),
+        family,
         caught_by: None,
-        expected: bug.expected_check(),
+        expected,
         seed: None,
         seeds_run: 0,
         steps_to_detection: 0,
@@ -67,7 +95,7 @@ pub fn run_selftest(
         let ops = generate(seed, generator);
         let run = |ops: &[crate::sim::ops::Op]| {
             let disk = disk_for(seed, FaultMode::Honest);
-            run_history_on_disk(planted.clone(), "selftest", disk, ops, RunOptions::default())
+            run_subject_on_disk(planted.clone(), "selftest", disk, ops, RunOptions::default())
         };
         let outcome = run(&ops);
         result.seeds_run += 1;

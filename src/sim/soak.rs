@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
 use crate::sim::check::{CheckFailure, CheckName};
+use crate::sim::dual::Subject;
 use crate::sim::generator::{generate, GeneratorConfig, Mode};
 use crate::sim::ops::Op;
-use crate::sim::planted::{PlantedBug, PlantedFamily};
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::regression::Regression;
-use crate::sim::runner::{run_history_on_disk, RunOptions, RunOutcome};
+use crate::sim::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::sim::shrink::shrink;
 use crate::vfs::{FaultPlan, SimDisk, SimDiskOptions};
 use rand::{RngExt, SeedableRng};
@@ -107,6 +108,9 @@ pub fn disk_for(seed: u64, mode: FaultMode) -> Arc<SimDisk> {
 pub struct SoakConfig {
     /// The families to run, each seed on each.
     pub families: Vec<Arc<dyn Family>>,
+    /// The dual-write pairs to run, `(primary, mirror)`, each seed on each (after the
+    /// families).
+    pub pairs: Vec<(Arc<dyn Family>, Arc<dyn Family>)>,
     /// The seeds.
     pub seeds: SeedPlan,
     /// This machine's shard, if the soak is sharded.
@@ -115,8 +119,10 @@ pub struct SoakConfig {
     pub generator: GeneratorConfig,
     /// Checking.
     pub run: RunOptions,
-    /// A planted bug to wrap every family with (self-tests only).
+    /// A planted bug to wrap every family with (self-tests only; a pair's two families too).
     pub planted: Option<PlantedBug>,
+    /// A planted dual-write bug to give every pair (self-tests only).
+    pub planted_dual: Option<PlantedDualBug>,
     /// Shrink failing histories.
     pub shrink: bool,
     /// Run each seed twice and compare trace hashes.
@@ -130,15 +136,35 @@ pub struct SoakConfig {
 }
 
 impl SoakConfig {
-    /// A config over `families` with defaults for everything else.
+    /// What the soak runs, planted bugs applied: every family, then every pair.
+    pub fn subjects(&self) -> Vec<Subject> {
+        let plant = |f: &Arc<dyn Family>| match self.planted {
+            Some(bug) => Arc::new(PlantedFamily::new(f.clone(), bug)) as Arc<dyn Family>,
+            None => f.clone(),
+        };
+        let mut subjects: Vec<Subject> =
+            self.families.iter().map(|f| Subject::Family(plant(f))).collect();
+        for (primary, mirror) in &self.pairs {
+            let (primary, mirror) = (plant(primary), plant(mirror));
+            subjects.push(match self.planted_dual {
+                Some(bug) => Subject::Pair(Arc::new(PlantedPairFamily::new(primary, mirror, bug))),
+                None => Subject::pair(primary, mirror),
+            });
+        }
+        subjects
+    }
+
+    /// A config over `families` (and no pairs) with defaults for everything else.
     pub fn new(families: Vec<Arc<dyn Family>>, seeds: SeedPlan) -> Self {
         SoakConfig {
             families,
+            pairs: Vec::new(),
             seeds,
             shard: None,
             generator: GeneratorConfig::default(),
             run: RunOptions::default(),
             planted: None,
+            planted_dual: None,
             shrink: true,
             check_determinism: false,
             failures_max: 5,
@@ -174,6 +200,9 @@ impl SoakConfig {
         if let Some(bug) = self.planted {
             cmd.push_str(&format!(" --planted {}", bug.name()));
         }
+        if let Some(bug) = self.planted_dual {
+            cmd.push_str(&format!(" --planted-dual {}", bug.name()));
+        }
         cmd
     }
 }
@@ -201,6 +230,9 @@ pub struct FamilySummary {
     pub refusals: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
+    /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
+    #[serde(default)]
+    pub pair_repairs: u64,
     /// Images exported from pinned cuts and checked.
     pub exports: u64,
     /// Imports made by the image checks.
@@ -262,18 +294,11 @@ pub fn run_soak(
     keep_going: &mut dyn FnMut() -> bool,
     on_seed: &mut dyn FnMut(u64, &SoakReport),
 ) -> SoakReport {
-    let families: Vec<Arc<dyn Family>> = config
-        .families
-        .iter()
-        .map(|f| match config.planted {
-            Some(bug) => Arc::new(PlantedFamily::new(f.clone(), bug)) as Arc<dyn Family>,
-            None => f.clone(),
-        })
-        .collect();
+    let families = config.subjects();
     let mut report = SoakReport {
         families: families
             .iter()
-            .map(|f| FamilySummary { family: f.scheme().to_string(), ..FamilySummary::default() })
+            .map(|f| FamilySummary { family: f.name(), ..FamilySummary::default() })
             .collect(),
         ..SoakReport::default()
     };
@@ -310,6 +335,7 @@ pub fn run_soak(
             summary.failed_mutations += outcome.stats.failed_mutations;
             summary.refusals += outcome.stats.refusals;
             summary.crash_states += outcome.stats.crash_states;
+            summary.pair_repairs += outcome.stats.pair_repairs;
             summary.exports += outcome.stats.exports;
             summary.imports += outcome.stats.imports;
             let mut failure = outcome.failure.clone();
@@ -318,7 +344,7 @@ pub fn run_soak(
                 if again.trace_hash != outcome.trace_hash {
                     failure = Some(CheckFailure {
                         check: CheckName::Determinism,
-                        family: family.scheme().to_string(),
+                        family: family.name(),
                         step: ops.len(),
                         op: "end of history".to_string(),
                         difference: format!(
@@ -351,25 +377,25 @@ pub fn run_soak(
     report
 }
 
-fn run_one(config: &SoakConfig, family: &Arc<dyn Family>, seed: u64, ops: &[Op]) -> RunOutcome {
+fn run_one(config: &SoakConfig, family: &Subject, seed: u64, ops: &[Op]) -> RunOutcome {
     let disk = disk_for(seed, config.faults);
-    let location = format!("soak/{}-{seed}", family.scheme());
-    run_history_on_disk(family.clone(), &location, disk, ops, config.run.clone())
+    let location = format!("soak/{}-{seed}", family.name());
+    run_subject_on_disk(family.clone(), &location, disk, ops, config.run.clone())
 }
 
 fn shrink_failure(
     config: &SoakConfig,
-    family: &Arc<dyn Family>,
+    family: &Subject,
     seed: u64,
     ops: &[Op],
     failure: CheckFailure,
 ) -> SoakFailure {
-    let replay = config.replay_command(family.scheme(), seed);
+    let replay = config.replay_command(&family.name(), seed);
     if !config.shrink || failure.check == CheckName::Determinism {
         return SoakFailure {
             seed,
             fault_plan: fault_plan_for(seed, config.faults),
-            family: family.scheme().to_string(),
+            family: family.name(),
             original_len: ops.len(),
             shrunk: ops.to_vec(),
             shrunk_failure: Some(failure.clone()),
@@ -386,7 +412,7 @@ fn shrink_failure(
     SoakFailure {
         seed,
         fault_plan: fault_plan_for(seed, config.faults),
-        family: family.scheme().to_string(),
+        family: family.name(),
         original_len: ops.len(),
         shrunk,
         shrunk_failure,
@@ -399,7 +425,7 @@ fn shrink_failure(
 
 fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
     let dir = config.regressions_dir.as_ref()?;
-    if config.planted.is_some() {
+    if config.planted.is_some() || config.planted_dual.is_some() {
         return None;
     }
     let regression = Regression {
