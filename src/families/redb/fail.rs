@@ -159,6 +159,18 @@ impl<T> Shielded<T> {
     }
 }
 
+impl<T> Shielded<T> {
+    /// Leaks the value instead of dropping it. For a database found damaged: redb's
+    /// destructors on a damaged database can panic twice (once, then again while unwinding
+    /// inside the same drop glue), which aborts the process whatever catches it. Leaking is
+    /// bounded: it happens only when an instance fails closed.
+    pub fn leak(&mut self) {
+        if let Some(value) = self.0.take() {
+            std::mem::forget(value);
+        }
+    }
+}
+
 impl<T> std::ops::Deref for Shielded<T> {
     type Target = T;
     fn deref(&self) -> &T {

@@ -35,6 +35,17 @@ pub fn creating_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+// Leaks the database instead of dropping it once the instance is poisoned: redb's destructors
+// on a database that failed (a panic inside redb, damaged pages) may panic while unwinding,
+// which aborts the process.
+impl Drop for RedbStorage {
+    fn drop(&mut self) {
+        if self.poisoned.is_some() {
+            self.db.leak();
+        }
+    }
+}
+
 /// An open `redb://FILE` instance.
 pub struct RedbStorage {
     pub(super) db: Shielded<Database>,
@@ -84,7 +95,7 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
         Shielded::new(ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?))?)
     };
     let mut storage = RedbStorage { db, ctx, options, first: 1, last: 0, poisoned: None };
-    let (first, last) = storage.with_read(|txn, ctx| {
+    let checked = storage.with_read(|txn, ctx| {
         read::check_format(txn, ctx)?;
         let (first, last) = read::log_range(txn, ctx)?;
         read::check_entries_match(txn, ctx, first, last)?;
@@ -92,7 +103,15 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
         read::raft_meta(txn, ctx)?;
         read::snapshot_meta(txn, ctx)?;
         Ok((first, last))
-    })?;
+    });
+    let (first, last) = match checked {
+        Ok(range) => range,
+        Err(e) => {
+            // The database is damaged: do not run redb's destructors on it (see `leak`).
+            storage.db.leak();
+            return Err(e);
+        }
+    };
     storage.first = first;
     storage.last = last;
     Ok(storage)
