@@ -307,6 +307,8 @@ impl CrashCheck<'_> {
             } else {
                 self.before
             };
+            // Enumerated crash states are honest: the reopen runs without the plan's faults.
+            crash.disk.set_fault_plan(crate::vfs::FaultPlan::none());
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
                 format!("crash after disk op {} (kept {:?}): open: {e}", crash.after_op, crash.kept)
             })?;

@@ -72,7 +72,12 @@ impl Regression {
             faults: self.faults.clone(),
             ..SimDiskOptions::default()
         });
-        run_subject_on_disk(subject, "regression", disk, &self.ops, options)
+        // The location a soak used for this seed, so a replay makes the very same disk calls.
+        let location = match self.seed {
+            Some(seed) => format!("soak/{}-{seed}", subject.name()),
+            None => "regression".to_string(),
+        };
+        run_subject_on_disk(subject, &location, disk, &self.ops, options)
     }
 }
 

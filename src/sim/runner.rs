@@ -534,8 +534,12 @@ impl Runner {
         if let (Some(n), Some(disk)) = (armed, &self.disk) {
             disk.crash_after_op(disk.op_count() + u64::from(n));
         }
+        // Enumerated crash states are honest; under a dishonest plan the disk already carries
+        // media-fault overlays that a fork inherits, so exhaustive checks need an honest plan.
         let exhaustive = match (&self.options.exhaustive, &self.disk) {
-            (Some(opts), Some(disk)) if armed.is_none() && self.subject.durable() => {
+            (Some(opts), Some(disk))
+                if armed.is_none() && self.subject.durable() && !self.dishonest =>
+            {
                 Some((opts.clone(), disk.mark(), self.model.state.clone()))
             }
             _ => None,

@@ -35,12 +35,12 @@ pub fn creating_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-// Leaks the database instead of dropping it once the instance is poisoned: redb's destructors
-// on a database that failed (a panic inside redb, damaged pages) may panic while unwinding,
-// which aborts the process.
+// Leaks the database instead of dropping it once the instance is poisoned or redb panicked
+// on it (a read can panic on a damaged page too): redb's destructors on such a database may
+// panic while unwinding, which aborts the process.
 impl Drop for RedbStorage {
     fn drop(&mut self) {
-        if self.poisoned.is_some() {
+        if self.poisoned.is_some() || self.ctx.latch.engine_broken().is_some() {
             self.db.leak();
         }
     }
