@@ -19,7 +19,7 @@ status=0
 for ((i = 0; i < shards; i++)); do
     echo "== soak shard $i/$shards ($seconds s)"
     "$qk" soak --seconds "$seconds" --first-seed "$first_seed" --shard "$i/$shards" \
-        --check-determinism --json "$out/soak-shard-$i.json" || status=1
+        --faults mixed --check-determinism --json "$out/soak-shard-$i.json" || status=1
 done
 
 echo "== exhaustive soak ($seconds s)"
