@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Check)] = &[
     ("snapshot_path", fuzz_checks::snapshot_path),
     ("peer_id", fuzz_checks::peer_id),
     ("history", quorumkit_storage::sim::fuzz_checks::history),
+    ("local_files", quorumkit_storage::sim::fuzz_checks::local_files),
 ];
 
 fn corpus(name: &str) -> Vec<(String, Vec<u8>)> {

@@ -56,3 +56,61 @@ fn bounded(op: Op) -> Op {
         other => other,
     }
 }
+
+/// Files of a `local://` instance a fuzz input may replace, by selector.
+const LOCAL_FILES: [&str; 4] = [
+    "d/log/log_inprogress_00000000000000000001",
+    "d/log/log_meta",
+    "d/raft_meta/raft_meta",
+    "d/snapshot/snapshot_00000000000000000002/__raft_snapshot_meta",
+];
+
+/// The `local://` family's parsers on hostile bytes: builds a small instance (three entries, a
+/// vote, a snapshot), replaces one of its files (segment, `log_meta`, `raft_meta` or
+/// snapshot meta, chosen by the first byte) with the rest of the input, and reopens it under
+/// the fail-closed or the braft-compatible policy. Opening and reading may fail with a typed
+/// error; they must never panic.
+pub fn local_files(data: &[u8]) {
+    use crate::contract::{Entry, Family, Meta, PeerId, SnapshotMeta, SnapshotPath};
+    use crate::families::local::{recover::RecoveryPolicy, LocalFamily, LocalOptions};
+    use crate::state::RaftState;
+    use crate::vfs::{OpenOptions, VfsHandle};
+
+    let Some((&selector, body)) = data.split_first() else { return };
+    let recovery = if selector & 1 == 0 {
+        RecoveryPolicy::FailClosed
+    } else {
+        RecoveryPolicy::BraftCompatible
+    };
+    let family = LocalFamily::with_options(LocalOptions { recovery, ..LocalOptions::default() });
+    let disk = SimDisk::new(SimDiskOptions::default());
+    let vfs: VfsHandle = disk.clone();
+    {
+        let mut instance = family.open("d", vfs.clone()).expect("a fresh local instance opens");
+        let entries: Vec<Entry> = (1..=3).map(|i| Entry::data(i, 1, vec![i as u8; 40])).collect();
+        instance.append(&entries).expect("append");
+        let vote = Meta { term: 2, voted_for: Some(PeerId::new("10.0.0.1:8000:0")) };
+        instance.save_meta(&vote).expect("save_meta");
+        let mut writer = instance.begin_snapshot().expect("begin_snapshot");
+        let path = SnapshotPath::new("data").expect("valid path");
+        writer.add_file(&path, Some(b"meta")).expect("add_file");
+        writer.write_file(&path, 0, b"snapshot bytes").expect("write_file");
+        writer.set_meta(SnapshotMeta {
+            last_included_index: 2,
+            last_included_term: 1,
+            peers: vec![PeerId::new("10.0.0.1:8000:0")],
+            old_peers: vec![],
+        });
+        writer.publish().expect("publish");
+    }
+    let target = LOCAL_FILES[usize::from(selector >> 1) % LOCAL_FILES.len()];
+    let file = vfs
+        .open(std::path::Path::new(target), OpenOptions::CREATE_TRUNCATE)
+        .expect("the target file opens");
+    file.write_at(body, 0).expect("write");
+    file.sync().expect("sync");
+    drop(file);
+    if let Ok(instance) = family.open("d", vfs) {
+        let _ = RaftState::capture(instance.as_ref());
+    }
+}
