@@ -134,3 +134,15 @@ fn inspect_summarises_an_instance() {
     assert_eq!(value["meta"]["term"], 1);
     assert_eq!(qk(&["inspect", "nosuch://x"]).0, 2);
 }
+
+#[test]
+fn lost_syncs_are_caught_on_durable_families() {
+    for bug in ["skip-fsync", "skip-dir-sync"] {
+        for family in ["local", "redb"] {
+            let args = ["soak", "--family", family, "--seeds", "0..10", "--planted", bug];
+            let (code, out, _) = qk(&[&args[..], &["--no-shrink"]].concat());
+            assert_eq!(code, 1, "{bug} on {family} was not caught:\n{out}");
+            assert!(out.contains("crash_atomicity"), "{bug} on {family}:\n{out}");
+        }
+    }
+}

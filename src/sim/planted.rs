@@ -17,7 +17,8 @@ use crate::sim::check::CheckName;
 use crate::sim::dual::{PairFamily, PairInstance};
 use crate::sim::ops::Action;
 use crate::sim::runner::apply_action;
-use crate::vfs::VfsHandle;
+use crate::vfs::{DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
+use std::path::Path;
 
 /// Which bug a [`PlantedFamily`] carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -35,18 +36,31 @@ pub enum PlantedBug {
     ExportCutOffByOne,
     /// An import that applies each record as it arrives instead of staging and committing.
     ImportNotAtomic,
+    /// Every file `sync` of the family silently does nothing (an append acknowledged before
+    /// its data is durable). Only durable families can show it.
+    SkipFsync,
+    /// Every `sync_dir` of the family silently does nothing (a create or rename acknowledged
+    /// before its directory entry is durable). Only durable families can show it.
+    SkipDirSync,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 6] = [
+    pub const ALL: [PlantedBug; 8] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
         PlantedBug::FlipSnapshotByte,
         PlantedBug::ExportCutOffByOne,
         PlantedBug::ImportNotAtomic,
+        PlantedBug::SkipFsync,
+        PlantedBug::SkipDirSync,
     ];
+
+    /// Whether the bug can show in `family` (lost syncs only matter to a durable family).
+    pub fn applies_to(self, family: &dyn Family) -> bool {
+        !matches!(self, PlantedBug::SkipFsync | PlantedBug::SkipDirSync) || family.durable()
+    }
 
     /// The check this bug is planted to trip.
     pub fn expected_check(self) -> CheckName {
@@ -57,6 +71,7 @@ impl PlantedBug {
             | PlantedBug::FlipSnapshotByte => CheckName::ModelEquality,
             PlantedBug::ExportCutOffByOne => CheckName::ExportCut,
             PlantedBug::ImportNotAtomic => CheckName::BadImages,
+            PlantedBug::SkipFsync | PlantedBug::SkipDirSync => CheckName::CrashAtomicity,
         }
     }
 
@@ -69,6 +84,8 @@ impl PlantedBug {
             PlantedBug::FlipSnapshotByte => "flip-snapshot-byte",
             PlantedBug::ExportCutOffByOne => "export-cut-off-by-one",
             PlantedBug::ImportNotAtomic => "import-not-atomic",
+            PlantedBug::SkipFsync => "skip-fsync",
+            PlantedBug::SkipDirSync => "skip-dir-sync",
         }
     }
 }
@@ -96,6 +113,11 @@ impl Family for PlantedFamily {
     }
 
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
+        let vfs: VfsHandle = match self.bug {
+            PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
+            PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
+            _ => vfs,
+        };
         Ok(Box::new(Planted { inner: self.inner.open(location, vfs)?, bug: self.bug }))
     }
 }
@@ -696,5 +718,70 @@ impl RaftStorage for BufferedMirror {
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
         self.flush()?;
         self.copy.begin_import()
+    }
+}
+
+/// A file system whose file syncs and/or directory syncs silently do nothing: the family
+/// believes its data durable when it is not.
+struct LostSyncs {
+    inner: VfsHandle,
+    files: bool,
+    dirs: bool,
+}
+
+impl Vfs for LostSyncs {
+    fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
+        let file = self.inner.open(path, options)?;
+        if self.files {
+            Ok(Box::new(UnsyncedFile { inner: file }))
+        } else {
+            Ok(file)
+        }
+    }
+    fn create_dir(&self, path: &Path) -> VfsResult<()> {
+        self.inner.create_dir(path)
+    }
+    fn remove_file(&self, path: &Path) -> VfsResult<()> {
+        self.inner.remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> VfsResult<()> {
+        self.inner.remove_dir(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> VfsResult<()> {
+        self.inner.rename(from, to)
+    }
+    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
+        self.inner.read_dir(path)
+    }
+    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
+        self.inner.metadata(path)
+    }
+    fn sync_dir(&self, path: &Path) -> VfsResult<()> {
+        if self.dirs {
+            return Ok(());
+        }
+        self.inner.sync_dir(path)
+    }
+}
+
+struct UnsyncedFile {
+    inner: Box<dyn VfsFile>,
+}
+
+impl VfsFile for UnsyncedFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> VfsResult<()> {
+        self.inner.write_at(buf, offset)
+    }
+    fn len(&self) -> VfsResult<u64> {
+        self.inner.len()
+    }
+    fn set_len(&self, len: u64) -> VfsResult<()> {
+        self.inner.set_len(len)
+    }
+    fn sync(&self) -> VfsResult<()> {
+        Ok(())
     }
 }
