@@ -35,12 +35,12 @@ pub fn creating_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-// Leaks the database instead of dropping it once the instance is poisoned or redb panicked
-// on it (a read can panic on a damaged page too): redb's destructors on such a database may
-// panic while unwinding, which aborts the process.
+// Leaks the database instead of dropping it once redb panicked on it (a read can panic on a
+// damaged page too): redb's destructors on such a database may panic while unwinding, which
+// aborts the process. An I/O failure alone (a crash point, EIO) drops it normally.
 impl Drop for RedbStorage {
     fn drop(&mut self) {
-        if self.poisoned.is_some() || self.ctx.latch.engine_broken().is_some() {
+        if self.ctx.latch.engine_broken().is_some() {
             self.db.leak();
         }
     }
