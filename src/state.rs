@@ -12,7 +12,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::contract::{
-    Entry, Index, Meta, Payload, PeerId, SnapshotMeta, SnapshotPath, StateView, StorageResult,
+    ContractError, Entry, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta,
+    SnapshotPath, StateView, StorageResult,
 };
 
 /// One file of a snapshot tree held in full.
@@ -188,6 +189,64 @@ fn read_whole_file(view: &dyn StateView, path: &SnapshotPath, len: u64) -> Stora
         });
     }
     Ok(Bytes::from(data))
+}
+
+/// A state held in memory is itself a view: the model, the image encoder and tests read it
+/// through the contract's read side.
+impl StateView for RaftState {
+    fn first_index(&self) -> Index {
+        self.first
+    }
+
+    fn last_index(&self) -> Index {
+        self.first.wrapping_add(self.entries.len() as u64).wrapping_sub(1)
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        Ok(index
+            .checked_sub(self.first)
+            .and_then(|o| usize::try_from(o).ok())
+            .and_then(|o| self.entries.get(o))
+            .cloned())
+    }
+
+    fn meta(&self) -> StorageResult<Meta> {
+        Ok(self.meta.clone())
+    }
+
+    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
+        Ok(self.snapshot.as_ref().map(|s| s.meta.clone()))
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        Ok(self
+            .snapshot
+            .iter()
+            .flat_map(|s| s.files.iter())
+            .map(|(path, f)| SnapshotFileInfo {
+                path: path.clone(),
+                len: f.data.len() as u64,
+                file_meta: f.file_meta.clone(),
+            })
+            .collect())
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        let file = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.files.get(path))
+            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
+        let n = buf.len().min(file.data.len() - start);
+        buf[..n].copy_from_slice(&file.data[start..start + n]);
+        Ok(n)
+    }
 }
 
 /// The first place where `a` and `b` differ, in words a person can act on, or `None` when

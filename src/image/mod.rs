@@ -46,10 +46,7 @@ pub use reader::{import, verify, ImageReader, Item, Record};
 pub use record::{Cut, Extension, Header};
 pub use writer::{export, export_with_extensions, ImageWriter};
 
-use crate::contract::{
-    ContractError, Entry, Index, Meta, SnapshotFileInfo, SnapshotMeta, SnapshotPath, StateView,
-    StorageResult,
-};
+use crate::contract::{Index, SnapshotPath};
 use crate::state::{RaftState, Snapshot, SnapshotFile};
 
 /// What an export, import or verification saw: header, cut, and the image's size and digest.
@@ -188,7 +185,7 @@ pub fn encode_state(
     extensions: &[Extension],
     out: impl std::io::Write,
 ) -> Result<ImageSummary, ImageError> {
-    export_with_extensions(&StateRef(state), source_family, family_version, extensions, out)
+    export_with_extensions(state, source_family, family_version, extensions, out)
 }
 
 /// The bytes of an image that must be equal for equal states, whatever the source family:
@@ -200,65 +197,4 @@ pub fn content_bytes(image: &[u8]) -> Option<&[u8]> {
     let content_start = start + format::FRAME_HEADER_LEN + body_len + format::FRAME_CRC_LEN;
     let content_end = image.len().checked_sub(format::DIGEST_LEN)?;
     image.get(content_start..content_end)
-}
-
-/// A [`RaftState`] seen through the read side of the contract.
-struct StateRef<'a>(&'a RaftState);
-
-impl StateView for StateRef<'_> {
-    fn first_index(&self) -> Index {
-        self.0.first
-    }
-
-    fn last_index(&self) -> Index {
-        self.0.first.wrapping_add(self.0.entries.len() as u64).wrapping_sub(1)
-    }
-
-    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        Ok(index
-            .checked_sub(self.0.first)
-            .and_then(|o| usize::try_from(o).ok())
-            .and_then(|o| self.0.entries.get(o))
-            .cloned())
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        Ok(self.0.meta.clone())
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        Ok(self.0.snapshot.as_ref().map(|s| s.meta.clone()))
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        Ok(self
-            .0
-            .snapshot
-            .iter()
-            .flat_map(|s| s.files.iter())
-            .map(|(path, f)| SnapshotFileInfo {
-                path: path.clone(),
-                len: f.data.len() as u64,
-                file_meta: f.file_meta.clone(),
-            })
-            .collect())
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        let file = self
-            .0
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.files.get(path))
-            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
-        let n = buf.len().min(file.data.len() - start);
-        buf[..n].copy_from_slice(&file.data[start..start + n]);
-        Ok(n)
-    }
 }

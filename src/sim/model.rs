@@ -172,37 +172,27 @@ impl Model {
 
 impl StateView for Model {
     fn first_index(&self) -> Index {
-        self.state.first
+        self.state.first_index()
     }
 
     fn last_index(&self) -> Index {
-        self.state.last()
+        self.state.last_index()
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        Ok(self.get(index).cloned())
+        self.state.entry(index)
     }
 
     fn meta(&self) -> StorageResult<Meta> {
-        Ok(self.state.meta.clone())
+        self.state.meta()
     }
 
     fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        Ok(self.state.snapshot.as_ref().map(|s| s.meta.clone()))
+        self.state.snapshot_meta()
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        Ok(self
-            .state
-            .snapshot
-            .iter()
-            .flat_map(|s| s.files.iter())
-            .map(|(path, f)| SnapshotFileInfo {
-                path: path.clone(),
-                len: f.data.len() as u64,
-                file_meta: f.file_meta.clone(),
-            })
-            .collect())
+        self.state.snapshot_files()
     }
 
     fn read_snapshot_file(
@@ -211,15 +201,6 @@ impl StateView for Model {
         offset: u64,
         buf: &mut [u8],
     ) -> StorageResult<usize> {
-        let file = self
-            .state
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.files.get(path))
-            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
-        let n = buf.len().min(file.data.len() - start);
-        buf[..n].copy_from_slice(&file.data[start..start + n]);
-        Ok(n)
+        self.state.read_snapshot_file(path, offset, buf)
     }
 }
