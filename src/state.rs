@@ -334,8 +334,8 @@ fn bytes_difference(what: &str, p: &[u8], q: &[u8]) -> String {
     format!("{what} differs at byte {at} (lengths {} vs {})", p.len(), q.len())
 }
 
-fn snapshot_difference(x: &Snapshot, y: &Snapshot) -> Option<String> {
-    let (m, n) = (&x.meta, &y.meta);
+/// How two snapshot metas differ, in [`first_difference`]'s words.
+pub(crate) fn snapshot_meta_difference(m: &SnapshotMeta, n: &SnapshotMeta) -> Option<String> {
     if m.last_included_index != n.last_included_index {
         return Some(format!(
             "snapshot meta last_included_index differs: {} vs {}",
@@ -356,6 +356,13 @@ fn snapshot_difference(x: &Snapshot, y: &Snapshot) -> Option<String> {
             "snapshot meta old_peers differ: {:?} vs {:?}",
             m.old_peers, n.old_peers
         ));
+    }
+    None
+}
+
+fn snapshot_difference(x: &Snapshot, y: &Snapshot) -> Option<String> {
+    if let Some(d) = snapshot_meta_difference(&x.meta, &y.meta) {
+        return Some(d);
     }
     let mut left = x.files.iter().peekable();
     let mut right = y.files.iter().peekable();

@@ -15,7 +15,8 @@ use thiserror::Error;
 use super::error::ImageError;
 use super::format::path_order;
 use super::reader::{ImageReader, Item};
-use crate::contract::{Entry, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta};
+use crate::contract::{Entry, Meta, SnapshotFileInfo, SnapshotMeta};
+use crate::state::{entry_difference, show_vote, snapshot_meta_difference};
 
 /// Which of the two images.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,65 +258,4 @@ fn first_difference<A: Read, B: Read>(
 fn content_difference(current: &Option<(String, u64, u64)>, at: u64) -> String {
     let (path, l1, l2) = current.clone().unwrap_or_default();
     format!("snapshot file {path}: content differs at byte {at} (lengths {l1} vs {l2})")
-}
-
-fn show_vote(v: &Option<PeerId>) -> String {
-    match v {
-        None => "no vote".to_string(),
-        Some(p) => format!("{:?}", p.as_str()),
-    }
-}
-
-fn entry_difference(x: &Entry, y: &Entry) -> Option<String> {
-    if x.term != y.term {
-        return Some(format!("term {} vs {}", x.term, y.term));
-    }
-    if x.kind() != y.kind() {
-        return Some(format!("kind {} vs {}", x.kind().name(), y.kind().name()));
-    }
-    match (&x.payload, &y.payload) {
-        (Payload::Data(p), Payload::Data(q)) if p != q => {
-            let at =
-                p.iter().zip(q.iter()).position(|(a, b)| a != b).unwrap_or(p.len().min(q.len()));
-            Some(format!("data differs at byte {at} (lengths {} vs {})", p.len(), q.len()))
-        }
-        (
-            Payload::Configuration { peers: p, old_peers: op },
-            Payload::Configuration { peers: q, old_peers: oq },
-        ) => {
-            if p != q {
-                Some(format!("peers {p:?} vs {q:?}"))
-            } else if op != oq {
-                Some(format!("old_peers {op:?} vs {oq:?}"))
-            } else {
-                None
-            }
-        }
-        _ => None,
-    }
-}
-
-fn snapshot_meta_difference(m: &SnapshotMeta, n: &SnapshotMeta) -> Option<String> {
-    if m.last_included_index != n.last_included_index {
-        return Some(format!(
-            "snapshot meta last_included_index differs: {} vs {}",
-            m.last_included_index, n.last_included_index
-        ));
-    }
-    if m.last_included_term != n.last_included_term {
-        return Some(format!(
-            "snapshot meta last_included_term differs: {} vs {}",
-            m.last_included_term, n.last_included_term
-        ));
-    }
-    if m.peers != n.peers {
-        return Some(format!("snapshot meta peers differ: {:?} vs {:?}", m.peers, n.peers));
-    }
-    if m.old_peers != n.old_peers {
-        return Some(format!(
-            "snapshot meta old_peers differ: {:?} vs {:?}",
-            m.old_peers, n.old_peers
-        ));
-    }
-    None
 }
