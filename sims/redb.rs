@@ -946,3 +946,159 @@ mod swarm {
         );
     }
 }
+
+// ---- stale pages: misdirected writes ------------------------------------------------------
+
+/// Misdirected writes against redb's page checksums: a page write that lands elsewhere
+/// leaves the intended location holding an older page that is internally valid. redb
+/// verifies its page checksums only when it repairs a database after a crash or when asked
+/// to check its integrity, not on ordinary reads (not an upstream bug: that is redb's
+/// documented design), so such a page is read as if current. The family therefore checks
+/// integrity on every open and re-checks, within a session, every page it reads against
+/// what it last wrote or read there. Minimal reproduction of
+/// `corpus/findings/redb-model_equality-seed-658.json`.
+mod stale_pages {
+    use std::sync::Arc;
+
+    use quorumkit_storage::contract::{
+        Family, Meta, PeerId, RaftStorage, StorageError, StorageResult,
+    };
+    use quorumkit_storage::families::redb::{RedbFamily, RedbOptions};
+    use quorumkit_storage::vfs::{FaultPlan, FaultRate, SimDisk, SimDiskOptions, VfsHandle};
+
+    fn disk() -> Arc<SimDisk> {
+        SimDisk::new(SimDiskOptions { seed: 21, sector_size: 4096, ..SimDiskOptions::default() })
+    }
+
+    fn open_with(family: RedbFamily, disk: &Arc<SimDisk>) -> StorageResult<Box<dyn RaftStorage>> {
+        let vfs: VfsHandle = disk.clone();
+        family.open("data/raft.redb", vfs)
+    }
+
+    const VOTE: &str = "10.0.0.7:8000:0";
+
+    /// The operation number a trace line starts with (`#12 write_at ...`).
+    fn op_number(line: &str) -> u64 {
+        let digits: String = line
+            .trim_start()
+            .trim_start_matches('#')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().expect("a trace line starts with its operation number")
+    }
+
+    /// Saves terms 1..=6 (so redb has freed pages holding older meta), then term 7 with a
+    /// vote; returns the instance and the page writes (offset > 0, not the header) of that
+    /// last commit.
+    fn save_terms(
+        disk: &Arc<SimDisk>,
+        family: RedbFamily,
+    ) -> (Box<dyn RaftStorage>, StorageResult<()>, Vec<u64>) {
+        let mut instance = open_with(family, disk).expect("open");
+        for term in 1..=6 {
+            instance.save_meta(&Meta { term, voted_for: None }).expect("save_meta");
+        }
+        let before = op_number(&disk.trace_tail(1));
+        let meta = Meta { term: 7, voted_for: Some(PeerId::new(VOTE)) };
+        let saved = instance.save_meta(&meta);
+        let after = op_number(&disk.trace_tail(1));
+        let tail = disk.trace_tail((after - before) as usize);
+        let pages = tail
+            .lines()
+            .filter(|l| l.contains(" write_at ") && !l.contains(" off=0 "))
+            .map(op_number)
+            .collect();
+        (instance, saved, pages)
+    }
+
+    /// Runs the history with the page writes `misdirected` (operation numbers) of the term-7
+    /// commit misdirected, then reads the meta: from the same instance, or after a clean
+    /// close and a reopen with `family`. None when no write was misdirected after all.
+    fn meta_after_misdirect(
+        family: RedbFamily,
+        misdirected: &[u64],
+        reopen: bool,
+    ) -> Option<StorageResult<Meta>> {
+        let disk = disk();
+        disk.set_fault_plan(FaultPlan {
+            misdirect: FaultRate::at_ops(misdirected.iter().copied()),
+            ..FaultPlan::none()
+        });
+        let (instance, saved, _) = save_terms(&disk, family);
+        disk.set_fault_plan(FaultPlan::none());
+        if disk.fault_stats().misdirects == 0 {
+            // The write never became durable as itself (a later write replaced it first).
+            return None;
+        }
+        // A commit that fails closed (it read its own misdirected page back) is fine too.
+        if let Err(e) = saved {
+            return Some(Err(e));
+        }
+        if !reopen {
+            return Some(instance.meta());
+        }
+        drop(instance);
+        Some(open_with(family, &disk).and_then(|reopened| reopened.meta()))
+    }
+
+    /// What reading the meta gives when each page write of the commit alone is misdirected.
+    fn outcomes(family: RedbFamily, reopen: bool) -> Vec<(u64, StorageResult<Meta>)> {
+        let (_, saved, pages) = save_terms(&disk(), family);
+        saved.expect("save_meta on an honest disk");
+        assert!(!pages.is_empty(), "the commit wrote no page");
+        let all: Vec<_> = pages
+            .into_iter()
+            .filter_map(|op| Some((op, meta_after_misdirect(family, &[op], reopen)?)))
+            .collect();
+        assert!(!all.is_empty(), "no page write of the commit could be misdirected");
+        all
+    }
+
+    /// Asserts no outcome is a wrong value: each is the saved meta or corruption naming the
+    /// database file.
+    fn assert_never_stale(all: Vec<(u64, StorageResult<Meta>)>) {
+        for (op, got) in all {
+            match got {
+                Ok(meta) => assert_eq!(meta.term, 7, "misdirected op {op}: {meta:?}"),
+                Err(StorageError::Corruption(c)) => {
+                    assert!(c.path.ends_with("raft.redb"), "op {op}: {c}")
+                }
+                Err(other) => panic!("misdirected op {op}: {other}"),
+            }
+        }
+    }
+
+    /// Without the integrity check, some misdirected page makes the reopened database serve
+    /// an older meta page silently: the wrong value the finding showed. This pins redb's
+    /// behaviour; if redb starts verifying pages on read, it fails and tells us so.
+    #[test]
+    fn redb_alone_returns_a_stale_meta_page() {
+        let family = RedbFamily::with_options(RedbOptions {
+            check_integrity_on_open: false,
+            ..RedbOptions::default()
+        });
+        let all = outcomes(family, true);
+        assert!(
+            all.iter().any(|(_, got)| matches!(got, Ok(meta) if meta.term < 7)),
+            "no misdirected page gave a stale meta: {all:?}"
+        );
+    }
+
+    /// With the family's defaults no misdirected page gives a wrong value after a reopen:
+    /// the integrity check on open fails it closed.
+    #[test]
+    fn the_family_never_serves_a_stale_meta_page_after_reopen() {
+        assert_never_stale(outcomes(RedbFamily::new(), true));
+    }
+
+    /// Nor within the session that wrote it, when the page is not in redb's cache and is read
+    /// back from the disk (a cache too small to hold it): the backend checks every page it
+    /// reads against what it last wrote there.
+    #[test]
+    fn the_family_never_serves_a_stale_meta_page_in_session() {
+        let family =
+            RedbFamily::with_options(RedbOptions { cache_size: 0, ..RedbOptions::default() });
+        assert_never_stale(outcomes(family, false));
+    }
+}

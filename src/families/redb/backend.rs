@@ -11,12 +11,18 @@
 //! sync the page cache may have dropped the dirty data, so a retried sync that reports success
 //! proves nothing. The family shares the [`IoLatch`] and reports a latched instance as
 //! poisoned.
+//!
+//! **Stale pages.** Every write and read passes through a [`PageLedger`]; a read whose bytes
+//! differ from what this session last wrote or read at that extent (a misdirected write, bit
+//! rot) is damage: the backend records it in the latch, fails the read, and the family reports
+//! [`crate::contract::Corruption`] at that offset.
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::ledger::PageLedger;
 use crate::vfs::{Vfs, VfsError, VfsErrorKind, VfsFile, VfsResult};
 
 /// The first I/O error a backend saw, shared between the backend and the family instance.
@@ -27,6 +33,16 @@ use crate::vfs::{Vfs, VfsError, VfsErrorKind, VfsFile, VfsResult};
 pub struct IoLatch {
     first: Mutex<Option<VfsError>>,
     engine_broken: Mutex<Option<String>>,
+    damage: Mutex<Option<Damage>>,
+}
+
+/// Bytes the backend read back that differ from what it last wrote or read there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// File offset of the damaged extent.
+    pub offset: u64,
+    /// What was found, in words.
+    pub what: String,
 }
 
 impl IoLatch {
@@ -59,6 +75,21 @@ impl IoLatch {
         }
     }
 
+    /// Records damage found by a read; the first record is kept.
+    pub fn record_damage(&self, damage: Damage) {
+        if let Ok(mut guard) = self.damage.lock() {
+            guard.get_or_insert(damage);
+        }
+    }
+
+    /// The damage a read found, if any.
+    pub fn damage(&self) -> Option<Damage> {
+        match self.damage.lock() {
+            Ok(guard) => guard.clone(),
+            Err(_) => Some(Damage { offset: 0, what: "the damage latch was poisoned".into() }),
+        }
+    }
+
     /// Latches `error` unless an earlier one is already latched; returns the latched one.
     fn latch(&self, error: VfsError) -> VfsError {
         match self.first.lock() {
@@ -73,6 +104,7 @@ pub struct VfsBackend {
     file: Box<dyn VfsFile>,
     path: PathBuf,
     latch: Arc<IoLatch>,
+    ledger: Mutex<PageLedger>,
 }
 
 impl fmt::Debug for VfsBackend {
@@ -84,15 +116,37 @@ impl fmt::Debug for VfsBackend {
 impl VfsBackend {
     /// Wraps an open file; `path` names it in errors, `latch` records its first I/O error.
     pub fn new(file: Box<dyn VfsFile>, path: impl Into<PathBuf>, latch: Arc<IoLatch>) -> Self {
-        VfsBackend { file, path: path.into(), latch }
+        VfsBackend { file, path: path.into(), latch, ledger: Mutex::new(PageLedger::new()) }
     }
 
-    /// Runs one file operation: fails at once when an error is latched, latches a new one.
+    /// Runs one file operation: fails at once when an error or damage is latched, latches a
+    /// new error.
     fn guarded<T>(&self, op: impl FnOnce(&dyn VfsFile) -> VfsResult<T>) -> io::Result<T> {
         if let Some(latched) = self.latch.get() {
             return Err(to_io(latched));
         }
+        if let Some(damage) = self.latch.damage() {
+            return Err(self.damage_error(&damage));
+        }
         op(self.file.as_ref()).map_err(|e| to_io(self.latch.latch(e)))
+    }
+
+    /// The error a read returns once damage is found (the family reports the latched
+    /// [`Damage`] itself, as corruption).
+    fn damage_error(&self, damage: &Damage) -> io::Error {
+        io::Error::other(format!(
+            "{}: damaged at offset {}: {}",
+            self.path.display(),
+            damage.offset,
+            damage.what
+        ))
+    }
+
+    /// Updates the ledger under its lock (a poisoned lock only means a panic elsewhere; the
+    /// map itself is always consistent between calls).
+    fn ledger<T>(&self, f: impl FnOnce(&mut PageLedger) -> T) -> T {
+        let mut guard = self.ledger.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
     }
 }
 
@@ -136,11 +190,26 @@ impl redb::StorageBackend for VfsBackend {
                 done += n;
             }
             Ok(())
-        })
+        })?;
+        if let Err(m) = self.ledger(|l| l.read(offset, out)) {
+            let damage = Damage {
+                offset: m.offset,
+                what: format!(
+                    "{} bytes read back differ from what this session last wrote or read \
+                     there (a misdirected write or rot)",
+                    m.len
+                ),
+            };
+            self.latch.record_damage(damage.clone());
+            return Err(self.damage_error(&damage));
+        }
+        Ok(())
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.guarded(|f| f.set_len(len))
+        self.guarded(|f| f.set_len(len))?;
+        self.ledger(|l| l.resized(len));
+        Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
@@ -148,6 +217,8 @@ impl redb::StorageBackend for VfsBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        // Forget the old bytes first: a failed write may have changed the extent anyway.
+        self.ledger(|l| l.wrote(offset, data));
         self.guarded(|f| f.write_at(data, offset))
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Inside the family every fallible step returns [`Fail`]: either a redb error, kept as is, or
 //! a finished [`StorageError`] (a contract violation, a damaged record). At the boundary of a
-//! contract call, [`Ctx::finish`] maps it with the instance's context: a latched I/O error
+//! contract call, [`Ctx::finish`] maps it with the instance's context: damage the backend
+//! found on a read is corruption at its offset; a latched I/O error
 //! wins over whatever redb made of it (so an fsync EIO is reported as that EIO, not as redb's
 //! "previous I/O error"), redb's `Corrupted` becomes [`Corruption`] naming the database file,
 //! and anything else is `StorageError::Backend { family: "redb", .. }`.
@@ -82,6 +83,13 @@ impl Ctx {
 
     /// Maps a failure to the error the contract call returns.
     pub fn finish(&self, fail: Fail) -> StorageError {
+        if let Some(damage) = self.latch.damage() {
+            return StorageError::Corruption(Corruption {
+                path: self.path.clone(),
+                offset: damage.offset,
+                what: damage.what,
+            });
+        }
         if let Some(latched) = self.latch.get() {
             return StorageError::Vfs(latched);
         }

@@ -185,6 +185,9 @@ impl RedbStorage {
         if let Some(what) = self.ctx.latch.engine_broken() {
             return Err(StorageError::Poisoned { cause: what });
         }
+        if let Some(damage) = self.ctx.latch.damage() {
+            return Err(StorageError::Poisoned { cause: damage.what });
+        }
         Ok(())
     }
 
@@ -195,6 +198,8 @@ impl RedbStorage {
                 self.poisoned = Some(latched.to_string());
             } else if let Some(what) = self.ctx.latch.engine_broken() {
                 self.poisoned = Some(what);
+            } else if let Some(damage) = self.ctx.latch.damage() {
+                self.poisoned = Some(damage.what);
             } else if matches!(error, StorageError::Backend { .. } | StorageError::Poisoned { .. })
             {
                 // redb refused or panicked part-way through a commit: its in-memory state is
