@@ -66,30 +66,40 @@ impl Outcome<'_> {
     }
 }
 
-/// A snapshot writer over both sides' writers, fed in lockstep. It checks the contract's
-/// writer rules itself (duplicate or conflicting paths, unknown files, writes not at the end,
-/// a missing meta) so that a rejected call reaches neither side.
-pub(crate) struct PairSnapshotWriter<'a> {
-    pub primary: Box<dyn SnapshotWriter + 'a>,
-    pub mirror: Box<dyn SnapshotWriter + 'a>,
-    pub outcome: Outcome<'a>,
-    /// Files added so far and their lengths.
-    pub files: BTreeMap<SnapshotPath, u64>,
-    pub meta: Option<SnapshotMeta>,
-    /// The first side failure, after which the writer cannot publish.
-    pub failed: Option<String>,
+/// Both sides' objects of one kind (snapshot writers, import sinks), fed in lockstep under
+/// the [`Outcome`] rule. After a side failure other than a contract rejection, every later
+/// call fails with [`DualWriteError::Incomplete`] naming `what`.
+pub(crate) struct Lockstep<'a, T: ?Sized + 'a> {
+    primary: Box<T>,
+    mirror: Box<T>,
+    outcome: Outcome<'a>,
+    what: &'static str,
+    /// The first side failure, after which nothing can be published or committed.
+    failed: Option<String>,
 }
 
-impl PairSnapshotWriter<'_> {
+impl<'a, T: ?Sized + 'a> Lockstep<'a, T> {
+    /// Pairs `primary` and `mirror`; `what` names them in errors ("import").
+    pub fn new(primary: Box<T>, mirror: Box<T>, outcome: Outcome<'a>, what: &'static str) -> Self {
+        Lockstep { primary, mirror, outcome, what, failed: None }
+    }
+
+    fn refuse_if_failed(&self) -> StorageResult<()> {
+        match &self.failed {
+            Some(cause) => {
+                Err(DualWriteError::Incomplete { what: self.what, cause: cause.clone() }.into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Feeds `call` to the primary, then (if it succeeded) to the mirror.
     fn step(
         &mut self,
         operation: &'static str,
-        call: &mut dyn FnMut(&mut dyn SnapshotWriter) -> StorageResult<()>,
+        call: &mut dyn FnMut(&mut T) -> StorageResult<()>,
     ) -> StorageResult<()> {
-        if let Some(cause) = &self.failed {
-            let cause = cause.clone();
-            return Err(DualWriteError::Incomplete { what: "snapshot writer", cause }.into());
-        }
+        self.refuse_if_failed()?;
         let result = call(self.primary.as_mut());
         let result = self.outcome.primary(operation, result);
         let result = result.and_then(|()| {
@@ -103,12 +113,36 @@ impl PairSnapshotWriter<'_> {
         }
         result
     }
+
+    /// Consumes both sides with `call` (publish, commit): the primary first, then the mirror.
+    fn finish(
+        self,
+        operation: &'static str,
+        call: &mut dyn FnMut(Box<T>) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        self.refuse_if_failed()?;
+        let Lockstep { primary, mirror, mut outcome, .. } = self;
+        let result = call(primary);
+        outcome.primary(operation, result)?;
+        let result = call(mirror);
+        outcome.mirror(operation, result)
+    }
+}
+
+/// A snapshot writer over both sides' writers, fed in lockstep. It checks the contract's
+/// writer rules itself (duplicate or conflicting paths, unknown files, writes not at the end,
+/// a missing meta) so that a rejected call reaches neither side.
+pub(crate) struct PairSnapshotWriter<'a> {
+    pub sides: Lockstep<'a, dyn SnapshotWriter + 'a>,
+    /// Files added so far and their lengths.
+    pub files: BTreeMap<SnapshotPath, u64>,
+    pub meta: Option<SnapshotMeta>,
 }
 
 impl SnapshotWriter for PairSnapshotWriter<'_> {
     fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
-        self.step("add_file", &mut |w| w.add_file(path, file_meta))?;
+        self.sides.step("add_file", &mut |w| w.add_file(path, file_meta))?;
         self.files.insert(path.clone(), 0);
         Ok(())
     }
@@ -122,7 +156,7 @@ impl SnapshotWriter for PairSnapshotWriter<'_> {
             let path = path.to_string();
             return Err(ContractError::SnapshotWriteNotAtEnd { path, offset, len }.into());
         }
-        self.step("write_file", &mut |w| w.write_file(path, offset, data))?;
+        self.sides.step("write_file", &mut |w| w.write_file(path, offset, data))?;
         if let Some(len) = self.files.get_mut(path) {
             *len += data.len() as u64;
         }
@@ -130,59 +164,23 @@ impl SnapshotWriter for PairSnapshotWriter<'_> {
     }
 
     fn set_meta(&mut self, meta: SnapshotMeta) {
-        self.primary.set_meta(meta.clone());
-        self.mirror.set_meta(meta.clone());
+        self.sides.primary.set_meta(meta.clone());
+        self.sides.mirror.set_meta(meta.clone());
         self.meta = Some(meta);
     }
 
     fn publish(self: Box<Self>) -> StorageResult<()> {
-        let mut this = *self;
-        if let Some(cause) = this.failed {
-            return Err(DualWriteError::Incomplete { what: "snapshot writer", cause }.into());
-        }
+        let this = *self;
+        this.sides.refuse_if_failed()?;
         let meta = this.meta.as_ref().ok_or(ContractError::SnapshotWithoutMeta)?;
         check_snapshot_meta(meta)?;
-        let result = this.primary.publish();
-        this.outcome.primary("publish", result)?;
-        let result = this.mirror.publish();
-        this.outcome.mirror("publish", result)
+        this.sides.finish("publish", &mut |w| w.publish())
     }
 }
 
 /// An import sink over both sides' sinks, fed in lockstep; `commit` commits the primary, then
 /// the mirror.
-pub(crate) struct PairImportSink<'a> {
-    pub primary: Box<dyn ImportSink + 'a>,
-    pub mirror: Box<dyn ImportSink + 'a>,
-    pub outcome: Outcome<'a>,
-    /// The first side failure, after which the import cannot commit.
-    pub failed: Option<String>,
-}
-
-impl PairImportSink<'_> {
-    fn step(
-        &mut self,
-        operation: &'static str,
-        call: &mut dyn FnMut(&mut dyn ImportSink) -> StorageResult<()>,
-    ) -> StorageResult<()> {
-        if let Some(cause) = &self.failed {
-            let cause = cause.clone();
-            return Err(DualWriteError::Incomplete { what: "import", cause }.into());
-        }
-        let result = call(self.primary.as_mut());
-        let result = self.outcome.primary(operation, result);
-        let result = result.and_then(|()| {
-            let mirrored = call(self.mirror.as_mut());
-            self.outcome.mirror(operation, mirrored)
-        });
-        if let Err(e) = &result {
-            if !matches!(e, StorageError::Contract(_)) {
-                self.failed = Some(e.to_string());
-            }
-        }
-        result
-    }
-}
+pub(crate) type PairImportSink<'a> = Lockstep<'a, dyn ImportSink + 'a>;
 
 impl ImportSink for PairImportSink<'_> {
     fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
@@ -219,13 +217,6 @@ impl ImportSink for PairImportSink<'_> {
     }
 
     fn commit(self: Box<Self>) -> StorageResult<()> {
-        let mut this = *self;
-        if let Some(cause) = this.failed {
-            return Err(DualWriteError::Incomplete { what: "import", cause }.into());
-        }
-        let result = this.primary.commit();
-        this.outcome.primary("import commit", result)?;
-        let result = this.mirror.commit();
-        this.outcome.mirror("import commit", result)
+        (*self).finish("import commit", &mut |s| s.commit())
     }
 }

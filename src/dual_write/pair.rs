@@ -13,7 +13,7 @@ use crate::validate::compare;
 
 use super::bootstrap::{bootstrap_into, BootstrapProgress, BootstrapSummary};
 use super::error::{side_failed, DualWriteError, Side, Unpaired};
-use super::lockstep::{Outcome, PairImportSink, PairSnapshotWriter};
+use super::lockstep::{Lockstep, Outcome, PairImportSink, PairSnapshotWriter};
 use super::repair::{apply, plan, Recovery};
 
 /// A dual-write pair: a primary and a mirror of any two families, kept equivalent. Reads come
@@ -362,12 +362,9 @@ impl RaftStorage for DualWrite {
             Err(e) => return Err(outcome.fail(Side::Mirror, "begin_snapshot", e)),
         };
         Ok(Box::new(PairSnapshotWriter {
-            primary: primary_writer,
-            mirror: mirror_writer,
-            outcome,
+            sides: Lockstep::new(primary_writer, mirror_writer, outcome, "snapshot writer"),
             files: Default::default(),
             meta: None,
-            failed: None,
         }))
     }
 
@@ -394,11 +391,6 @@ impl RaftStorage for DualWrite {
             Ok(s) => s,
             Err(e) => return Err(outcome.fail(Side::Mirror, "begin_import", e)),
         };
-        Ok(Box::new(PairImportSink {
-            primary: primary_sink,
-            mirror: mirror_sink,
-            outcome,
-            failed: None,
-        }))
+        Ok(Box::new(PairImportSink::new(primary_sink, mirror_sink, outcome, "import")))
     }
 }

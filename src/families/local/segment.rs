@@ -551,29 +551,14 @@ impl LogStore {
         self.last
     }
 
-    fn locate(&self, index: Index) -> Option<(&Segment, usize)> {
-        if index < self.first || index > self.last {
-            return None;
-        }
-        let at = self.segments.partition_point(|s| s.first <= index).checked_sub(1)?;
-        let segment = &self.segments[at];
-        let position = usize::try_from(index - segment.first).ok()?;
-        (position < segment.records.len()).then_some((segment, position))
-    }
-
     /// The entry at `index`, verified against its checksums.
     pub fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        let Some((segment, position)) = self.locate(index) else {
-            return Ok(None);
-        };
-        let offset = segment.records[position].0;
-        let end = record_end(&segment.records, position, segment.len);
-        segment.file.with(|f, path| read_record(f, path, index, offset, end)).map(Some)
+        read_entry(&self.segments, self.first, self.last, index)
     }
 
     /// The term of the entry at `index`.
     pub fn term(&self, index: Index) -> Option<Term> {
-        self.locate(index).map(|(segment, position)| segment.records[position].1)
+        term_of(&self.segments, self.first, self.last, index)
     }
 
     fn save_log_meta(&mut self, first: Index) -> StorageResult<()> {
@@ -841,35 +826,52 @@ impl LogStore {
 
     /// Pins the current log: the cut reads exactly these entries whatever happens next.
     pub fn cut(&self) -> LogCut {
-        LogCut {
-            first: self.first,
-            last: self.last,
-            segments: self
-                .segments
-                .iter()
-                .map(|s| CutSegment {
-                    first: s.first,
-                    records: Arc::clone(&s.records),
-                    len: s.len,
-                    file: Arc::clone(&s.file),
-                })
-                .collect(),
-        }
+        LogCut { first: self.first, last: self.last, segments: self.segments.clone() }
     }
 }
 
-struct CutSegment {
+/// The segment holding `index` among `segments` (retaining `first..=last`) and its position.
+fn locate(
+    segments: &[Segment],
     first: Index,
-    records: RecordIndex,
-    len: u64,
-    file: Arc<SharedFile>,
+    last: Index,
+    index: Index,
+) -> Option<(&Segment, usize)> {
+    if index < first || index > last {
+        return None;
+    }
+    let at = segments.partition_point(|s| s.first <= index).checked_sub(1)?;
+    let segment = &segments[at];
+    let position = usize::try_from(index - segment.first).ok()?;
+    (position < segment.records.len()).then_some((segment, position))
+}
+
+/// The entry at `index` among `segments`, read and verified against its checksums.
+fn read_entry(
+    segments: &[Segment],
+    first: Index,
+    last: Index,
+    index: Index,
+) -> StorageResult<Option<Entry>> {
+    let Some((segment, position)) = locate(segments, first, last, index) else {
+        return Ok(None);
+    };
+    let offset = segment.records[position].0;
+    let end = record_end(&segment.records, position, segment.len);
+    segment.file.with(|f, path| read_record(f, path, index, offset, end)).map(Some)
+}
+
+/// The term of the entry at `index` among `segments`.
+fn term_of(segments: &[Segment], first: Index, last: Index, index: Index) -> Option<Term> {
+    locate(segments, first, last, index).map(|(segment, position)| segment.records[position].1)
 }
 
 /// A pinned view of the log (see the module doc of the family for how it stays valid).
 pub struct LogCut {
     first: Index,
     last: Index,
-    segments: Vec<CutSegment>,
+    /// The segments at the cut (records and files shared, copy-on-write, with the log).
+    segments: Vec<Segment>,
 }
 
 impl LogCut {
@@ -883,28 +885,13 @@ impl LogCut {
         self.last
     }
 
-    fn locate(&self, index: Index) -> Option<(&CutSegment, usize)> {
-        if index < self.first || index > self.last {
-            return None;
-        }
-        let at = self.segments.partition_point(|s| s.first <= index).checked_sub(1)?;
-        let segment = &self.segments[at];
-        let position = usize::try_from(index - segment.first).ok()?;
-        (position < segment.records.len()).then_some((segment, position))
-    }
-
     /// The entry at `index` as of the cut.
     pub fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        let Some((segment, position)) = self.locate(index) else {
-            return Ok(None);
-        };
-        let offset = segment.records[position].0;
-        let end = record_end(&segment.records, position, segment.len);
-        segment.file.with(|f, path| read_record(f, path, index, offset, end)).map(Some)
+        read_entry(&self.segments, self.first, self.last, index)
     }
 
     /// The term at `index` as of the cut.
     pub fn term(&self, index: Index) -> Option<Term> {
-        self.locate(index).map(|(segment, position)| segment.records[position].1)
+        term_of(&self.segments, self.first, self.last, index)
     }
 }
