@@ -34,6 +34,38 @@ pub struct Snapshot {
     pub files: BTreeMap<SnapshotPath, SnapshotFile>,
 }
 
+impl Snapshot {
+    /// Its files as [`StateView::snapshot_files`] lists them: sorted by path.
+    pub fn file_infos(&self) -> Vec<SnapshotFileInfo> {
+        self.files
+            .iter()
+            .map(|(path, f)| SnapshotFileInfo {
+                path: path.clone(),
+                len: f.data.len() as u64,
+                file_meta: f.file_meta.clone(),
+            })
+            .collect()
+    }
+
+    /// [`StateView::read_snapshot_file`] over an optional snapshot held in memory: copies
+    /// bytes of `path` from `offset` into `buf`, returns how many (0 at or past the end);
+    /// an unknown path (or no snapshot) is `UnknownSnapshotFile`.
+    pub fn read_file(
+        snapshot: Option<&Self>,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        let file = snapshot
+            .and_then(|s| s.files.get(path))
+            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
+        let n = buf.len().min(file.data.len() - start);
+        buf[..n].copy_from_slice(&file.data[start..start + n]);
+        Ok(n)
+    }
+}
+
 /// The whole Raft-visible state of an instance, as a value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RaftState {
@@ -219,16 +251,7 @@ impl StateView for RaftState {
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        Ok(self
-            .snapshot
-            .iter()
-            .flat_map(|s| s.files.iter())
-            .map(|(path, f)| SnapshotFileInfo {
-                path: path.clone(),
-                len: f.data.len() as u64,
-                file_meta: f.file_meta.clone(),
-            })
-            .collect())
+        Ok(self.snapshot.as_ref().map(Snapshot::file_infos).unwrap_or_default())
     }
 
     fn read_snapshot_file(
@@ -237,15 +260,7 @@ impl StateView for RaftState {
         offset: u64,
         buf: &mut [u8],
     ) -> StorageResult<usize> {
-        let file = self
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.files.get(path))
-            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
-        let n = buf.len().min(file.data.len() - start);
-        buf[..n].copy_from_slice(&file.data[start..start + n]);
-        Ok(n)
+        Snapshot::read_file(self.snapshot.as_ref(), path, offset, buf)
     }
 }
 

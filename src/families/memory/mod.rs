@@ -15,6 +15,7 @@ use crate::contract::{
     check_truncate_prefix, ContractError, Entry, Family, ImportSink, Index, Meta, RaftStorage,
     SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageResult,
 };
+use crate::state::{Snapshot, SnapshotFile};
 use crate::vfs::VfsHandle;
 
 /// The memory family (`memory://NAME`).
@@ -36,23 +37,11 @@ impl Family for MemoryFamily {
 }
 
 #[derive(Clone, Debug)]
-struct StoredFile {
-    data: Bytes,
-    file_meta: Option<Bytes>,
-}
-
-#[derive(Clone, Debug)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    files: BTreeMap<SnapshotPath, StoredFile>,
-}
-
-#[derive(Clone, Debug)]
 struct Inner {
     first: Index,
     entries: VecDeque<Entry>,
     meta: Meta,
-    snapshot: Option<Arc<StoredSnapshot>>,
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 /// An in-memory instance.
@@ -125,18 +114,7 @@ impl StateView for MemoryStorage {
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        Ok(match &self.inner.snapshot {
-            None => Vec::new(),
-            Some(s) => s
-                .files
-                .iter()
-                .map(|(path, f)| SnapshotFileInfo {
-                    path: path.clone(),
-                    len: f.data.len() as u64,
-                    file_meta: f.file_meta.clone(),
-                })
-                .collect(),
-        })
+        Ok(self.inner.snapshot.as_deref().map(Snapshot::file_infos).unwrap_or_default())
     }
 
     fn read_snapshot_file(
@@ -145,16 +123,7 @@ impl StateView for MemoryStorage {
         offset: u64,
         buf: &mut [u8],
     ) -> StorageResult<usize> {
-        let file = self
-            .inner
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.files.get(path))
-            .ok_or_else(|| ContractError::UnknownSnapshotFile { path: path.to_string() })?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(file.data.len());
-        let n = buf.len().min(file.data.len() - start);
-        buf[..n].copy_from_slice(&file.data[start..start + n]);
-        Ok(n)
+        Snapshot::read_file(self.inner.snapshot.as_deref(), path, offset, buf)
     }
 }
 
@@ -318,7 +287,7 @@ impl ImportSink for MemoryImport<'_> {
             let meta = writer.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
             check_snapshot_meta(&meta)?;
             Arc::make_mut(&mut this.staged.inner).snapshot =
-                Some(Arc::new(StoredSnapshot { meta, files: freeze_files(writer.files) }));
+                Some(Arc::new(Snapshot { meta, files: freeze_files(writer.files) }));
         }
         *this.storage = this.staged;
         Ok(())
@@ -327,10 +296,12 @@ impl ImportSink for MemoryImport<'_> {
 
 fn freeze_files(
     files: BTreeMap<SnapshotPath, (Vec<u8>, Option<Bytes>)>,
-) -> BTreeMap<SnapshotPath, StoredFile> {
+) -> BTreeMap<SnapshotPath, SnapshotFile> {
     files
         .into_iter()
-        .map(|(path, (data, file_meta))| (path, StoredFile { data: Bytes::from(data), file_meta }))
+        .map(|(path, (data, file_meta))| {
+            (path, SnapshotFile { data: Bytes::from(data), file_meta })
+        })
         .collect()
 }
 
@@ -375,7 +346,7 @@ impl SnapshotWriter for MemorySnapshotWriter<'_> {
         check_snapshot_meta(&meta)?;
         let files = freeze_files(this.files);
         if let Some(storage) = this.storage {
-            storage.inner_mut().snapshot = Some(Arc::new(StoredSnapshot { meta, files }));
+            storage.inner_mut().snapshot = Some(Arc::new(Snapshot { meta, files }));
         }
         Ok(())
     }
