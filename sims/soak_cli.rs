@@ -59,6 +59,8 @@ fn every_planted_bug_is_caught() {
         "flip-snapshot-byte",
         "export-cut-off-by-one",
         "import-not-atomic",
+        "import-stamps-counter",
+        "import-lists-files-twice",
     ] {
         let args =
             ["soak", "--family", "memory", "--seeds", "0..20", "--planted", bug, "--no-shrink"];

@@ -25,7 +25,7 @@ pub fn run(args: SelftestArgs) -> u8 {
     let registry = Registry::builtin();
     let generator = GeneratorConfig::default();
     println!(
-        "{:<28} {:<14} {:<16} {:>6} {:>8} {:>9} {:>8}",
+        "{:<28} {:<14} {:<18} {:>6} {:>8} {:>9} {:>8}",
         "planted bug", "family", "caught by", "seeds", "steps", "shrunk", "ms"
     );
     let mut all_caught = true;
@@ -33,7 +33,7 @@ pub fn run(args: SelftestArgs) -> u8 {
         all_caught &= r.caught();
         let caught = r.caught_by.map(|c| c.to_string()).unwrap_or_else(|| "NOT CAUGHT".into());
         println!(
-            "{:<28} {:<14} {:<16} {:>6} {:>8} {:>4}->{:<4} {:>8}",
+            "{:<28} {:<14} {:<18} {:>6} {:>8} {:>4}->{:<4} {:>8}",
             r.bug,
             r.family,
             caught,

@@ -17,6 +17,10 @@
 //! [`CROSS_FAMILY_EVERY`] (seeded), which keeps the soak fast while the N×N matrix stays
 //! covered over a soak.
 //!
+//! Each of these checks is proven to bite by a planted bug that trips it alone
+//! ([`crate::sim::planted::PlantedBug`]: `export-cut-off-by-one`, `import-lists-files-twice`,
+//! `import-stamps-counter`, `import-commit-in-steps`, `import-not-atomic`).
+//!
 //! What it does not check: exports of a family on a faulty disk (the runner only pins cuts on
 //! an instance it can read) and images from other tools (the hostile corpus covers those).
 

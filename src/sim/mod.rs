@@ -15,6 +15,7 @@ pub mod image_checks;
 pub mod model;
 pub mod ops;
 pub mod planted;
+mod planted_import;
 pub mod regression;
 pub mod runner;
 pub mod selftest;

@@ -2,7 +2,24 @@
 //! `qk selftest` can prove each check bites. They are never registered in the normal
 //! registry; a caller must wrap a family explicitly. [`PlantedFamily`] breaks one family;
 //! [`PlantedPairFamily`] breaks the dual writing of a pair (over a correct [`DualWrite`]).
+//!
+//! | bug | caught by | families |
+//! |---|---|---|
+//! | `drop-entry`, `forget-vote` | `model_equality` | all |
+//! | `truncate-suffix-off-by-one`, `flip-snapshot-byte` | `model_equality` | all |
+//! | `export-cut-off-by-one` | `export_cut` | all |
+//! | `import-not-atomic` | `bad_images` | all |
+//! | `skip-fsync`, `skip-dir-sync` | `crash_atomicity` | durable |
+//! | `import-stamps-counter` | `import_determinism` | all |
+//! | `import-lists-files-twice` | `canonicality` | all |
+//! | `import-commit-in-steps` | `import_atomicity` | durable |
+//! | every [`PlantedDualBug`] | `dual_write` | pairs (`mirror-not-durable`: durable mirror) |
+//!
+//! The three import bugs live in `planted_import.rs`; they touch only what an instance does
+//! once it is given an import, which the runner's own instance never is, so they show in the
+//! image checks alone.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +33,9 @@ use crate::families::memory::MemoryStorage;
 use crate::sim::check::CheckName;
 use crate::sim::dual::{PairFamily, PairInstance};
 use crate::sim::ops::Action;
+use crate::sim::planted_import::{
+    list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport,
+};
 use crate::sim::runner::apply_action;
 use crate::vfs::{DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
 use std::path::Path;
@@ -42,11 +62,27 @@ pub enum PlantedBug {
     /// Every `sync_dir` of the family silently does nothing (a create or rename acknowledged
     /// before its directory entry is durable). Only durable families can show it.
     SkipDirSync,
+    /// A correct import that then stamps the destination with the family's count of imports
+    /// so far (a file beside the instance): the imported state is right, but two imports of
+    /// one image on identical disks leave different bytes. The stamp goes through the
+    /// instance's file system, so every family shows it, memory too.
+    ImportStampsCounter,
+    /// A correct import after which the instance lists each snapshot file twice. A captured
+    /// state (files in a map by path) compares equal to the image, but a re-export streams
+    /// the listing and cannot give the image's content bytes (the writer refuses the repeated
+    /// path). Every family shows it, given an image with a snapshot file.
+    ImportListsFilesTwice,
+    /// An import staged in memory (a rejected image changes nothing) whose commit is a
+    /// sequence of separately durable contract calls (meta first, then reset, appends and a
+    /// snapshot publish) instead of one atomic step: a power loss inside the commit leaves the
+    /// destination neither empty nor complete. Only durable families can show it (a volatile
+    /// one is empty after any power loss).
+    ImportCommitInSteps,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 8] = [
+    pub const ALL: [PlantedBug; 11] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -55,11 +91,19 @@ impl PlantedBug {
         PlantedBug::ImportNotAtomic,
         PlantedBug::SkipFsync,
         PlantedBug::SkipDirSync,
+        PlantedBug::ImportStampsCounter,
+        PlantedBug::ImportListsFilesTwice,
+        PlantedBug::ImportCommitInSteps,
     ];
 
-    /// Whether the bug can show in `family` (lost syncs only matter to a durable family).
+    /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
+    /// only matter to a durable family).
     pub fn applies_to(self, family: &dyn Family) -> bool {
-        !matches!(self, PlantedBug::SkipFsync | PlantedBug::SkipDirSync) || family.durable()
+        let needs_durable = matches!(
+            self,
+            PlantedBug::SkipFsync | PlantedBug::SkipDirSync | PlantedBug::ImportCommitInSteps
+        );
+        !needs_durable || family.durable()
     }
 
     /// The check this bug is planted to trip.
@@ -72,6 +116,9 @@ impl PlantedBug {
             PlantedBug::ExportCutOffByOne => CheckName::ExportCut,
             PlantedBug::ImportNotAtomic => CheckName::BadImages,
             PlantedBug::SkipFsync | PlantedBug::SkipDirSync => CheckName::CrashAtomicity,
+            PlantedBug::ImportStampsCounter => CheckName::ImportDeterminism,
+            PlantedBug::ImportListsFilesTwice => CheckName::Canonicality,
+            PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
         }
     }
 
@@ -86,6 +133,9 @@ impl PlantedBug {
             PlantedBug::ImportNotAtomic => "import-not-atomic",
             PlantedBug::SkipFsync => "skip-fsync",
             PlantedBug::SkipDirSync => "skip-dir-sync",
+            PlantedBug::ImportStampsCounter => "import-stamps-counter",
+            PlantedBug::ImportListsFilesTwice => "import-lists-files-twice",
+            PlantedBug::ImportCommitInSteps => "import-commit-in-steps",
         }
     }
 }
@@ -94,12 +144,15 @@ impl PlantedBug {
 pub struct PlantedFamily {
     inner: Arc<dyn Family>,
     bug: PlantedBug,
+    /// Imports committed by its instances ([`PlantedBug::ImportStampsCounter`]); starts at 0
+    /// for every new family, so a run is reproducible.
+    imports: Arc<AtomicU64>,
 }
 
 impl PlantedFamily {
     /// Wraps `inner` with `bug`.
     pub fn new(inner: Arc<dyn Family>, bug: PlantedBug) -> Self {
-        PlantedFamily { inner, bug }
+        PlantedFamily { inner, bug, imports: Arc::new(AtomicU64::new(0)) }
     }
 }
 
@@ -118,13 +171,28 @@ impl Family for PlantedFamily {
             PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
             _ => vfs,
         };
-        Ok(Box::new(Planted { inner: self.inner.open(location, vfs)?, bug: self.bug }))
+        let inner = self.inner.open(location, vfs.clone())?;
+        Ok(Box::new(Planted {
+            inner,
+            bug: self.bug,
+            vfs,
+            location: location.to_string(),
+            imports: self.imports.clone(),
+            relisted: Vec::new(),
+        }))
     }
 }
 
 struct Planted {
     inner: Box<dyn RaftStorage>,
     bug: PlantedBug,
+    /// The file system and location the instance was opened on.
+    vfs: VfsHandle,
+    location: String,
+    /// The family's count of committed imports.
+    imports: Arc<AtomicU64>,
+    /// Snapshot files listed twice since an import ([`PlantedBug::ImportListsFilesTwice`]).
+    relisted: Vec<SnapshotPath>,
 }
 
 impl StateView for Planted {
@@ -156,7 +224,11 @@ impl StateView for Planted {
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.inner.snapshot_files()
+        let files = self.inner.snapshot_files()?;
+        if self.bug == PlantedBug::ImportListsFilesTwice {
+            return Ok(list_twice(files, &self.relisted));
+        }
+        Ok(files)
     }
 
     fn read_snapshot_file(
@@ -217,11 +289,27 @@ impl RaftStorage for Planted {
     }
 
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
-        if self.bug == PlantedBug::ImportNotAtomic {
-            drop(self.inner.begin_import()?); // keeps the emptiness check
-            return Ok(Box::new(DirectImport { inner: self.inner.as_mut(), snapshot: None }));
+        match self.bug {
+            PlantedBug::ImportNotAtomic => {
+                drop(self.inner.begin_import()?); // keeps the emptiness check
+                Ok(Box::new(DirectImport { inner: self.inner.as_mut(), snapshot: None }))
+            }
+            PlantedBug::ImportStampsCounter => {
+                let (vfs, imports) = (self.vfs.clone(), self.imports.clone());
+                let stamp = stamp_path(&self.location);
+                let inner = self.inner.begin_import()?;
+                Ok(Box::new(StampingImport { inner, vfs, stamp, imports }))
+            }
+            PlantedBug::ImportListsFilesTwice => {
+                let Planted { inner, relisted, .. } = self;
+                let inner = inner.begin_import()?;
+                Ok(Box::new(RelistingImport { inner, added: Vec::new(), relisted }))
+            }
+            PlantedBug::ImportCommitInSteps => {
+                Ok(Box::new(SteppedImport::begin(self.inner.as_mut())?))
+            }
+            _ => self.inner.begin_import(),
         }
-        self.inner.begin_import()
     }
 }
 
