@@ -51,6 +51,20 @@ fn planted_bug_exits_one_with_a_replay_line_that_reproduces_it() {
 }
 
 #[test]
+fn a_failure_report_prints_the_shrunk_fault_plan() {
+    // Seed 4's swarm plan has five faults; a dropped entry needs none of them.
+    let args = ["soak", "--family", "local", "--seed", "4", "--faults", "swarm"];
+    let (code, out, _) =
+        qk(&[&args[..], &["--planted", "drop-entry", "--no-regressions"]].concat());
+    assert_eq!(code, 1, "{out}");
+    let original = out.lines().find_map(|l| l.strip_prefix("FAULTS  ")).expect("FAULTS line");
+    assert!(original.contains("misdirect(p="), "{out}");
+    let shrunk =
+        out.lines().find_map(|l| l.strip_prefix("SHRUNK FAULTS  ")).expect("SHRUNK FAULTS line");
+    assert!(shrunk.starts_with("none (removed fsync_error, "), "{out}");
+}
+
+#[test]
 fn every_planted_bug_is_caught() {
     for bug in [
         "drop-entry",

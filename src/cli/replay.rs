@@ -70,6 +70,8 @@ pub fn run(args: ReplayArgs) -> u8 {
                 ops: generate(seed, &config),
                 disk_seed: disk_seed_for(seed),
                 faults: fault_plan_for(seed, args.faults),
+                original_faults: None,
+                exhaustive: None,
             };
             let family = regression.family.clone();
             (regression, family)
@@ -101,7 +103,16 @@ pub fn run(args: ReplayArgs) -> u8 {
     };
     let outcome = regression.replay_subject(subject, usize::MAX);
     println!("FAMILY  {family_name}");
-    println!("FAULTS  {}", serde_json::to_string(&regression.faults).unwrap_or_default());
+    println!("FAULTS  {}", regression.faults);
+    if let Some(original) = &regression.original_faults {
+        println!("        (shrunk from {original})");
+    }
+    if let Some(e) = &regression.exhaustive {
+        println!(
+            "EXHAUSTIVE subsets up to {} units, {} samples",
+            e.subset_units_max, e.sample_count
+        );
+    }
     println!("OPS     {}", regression.ops.len());
     println!("TRACE");
     for line in &outcome.trace_tail {
