@@ -138,6 +138,29 @@ fn replay_prints_trace_and_verdict() {
 }
 
 #[test]
+fn replay_reads_an_ops_file() {
+    use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
+    use quorumkit_storage::sim::op_text::format_op_lines;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("history.ops");
+    let ops = generate(3, &GeneratorConfig { ops_len: 40, ..GeneratorConfig::default() });
+    std::fs::write(&path, format!("# seed 3\n{}", format_op_lines(&ops))).expect("written");
+    let file = path.to_str().expect("utf-8 path");
+    let (code, out, _) = qk(&["replay", file, "--family", "memory"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OPS     40") && out.contains("VERDICT all checks held"), "{out}");
+    let (code, out, _) = qk(&["replay", file, "--family", "memory", "--planted", "drop-entry"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, _, err) = qk(&["replay", file]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--family"), "{err}");
+    std::fs::write(&path, "reopen()\nappend(n=3)\n").expect("written");
+    let (code, _, err) = qk(&["replay", file, "--family", "memory"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
 fn inspect_summarises_an_instance() {
     let (code, out, _) = qk(&["inspect", "memory://x"]);
     assert_eq!(code, 0, "{out}");
