@@ -15,6 +15,7 @@ use quorumkit_storage::contract::{
 use quorumkit_storage::dual_write::{
     DualFamily, DualWrite, DualWriteError, Recovery, RepairStep, Side,
 };
+use quorumkit_storage::families::local::LocalFamily;
 use quorumkit_storage::families::memory::{MemoryFamily, MemoryStorage};
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::sim::check::CheckName;
@@ -23,14 +24,16 @@ use quorumkit_storage::sim::crash_cases::{run_crash_case, CrashCaseOptions, CRAS
 use quorumkit_storage::sim::dual::Subject;
 use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
 use quorumkit_storage::sim::model::Model;
-use quorumkit_storage::sim::ops::{pseudo_random_bytes, Action, Op, ResolvedFile};
-use quorumkit_storage::sim::planted::PlantedDualBug;
+use quorumkit_storage::sim::ops::{
+    pseudo_random_bytes, Action, BodySpec, EntrySpec, Op, ResolvedFile,
+};
+use quorumkit_storage::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily};
 use quorumkit_storage::sim::runner::{apply_action, run_subject_on_disk, RunOptions};
 use quorumkit_storage::sim::selftest::run_dual_selftest;
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::state::{first_difference, RaftState};
 use quorumkit_storage::validate;
-use quorumkit_storage::vfs::{SimDisk, SimDiskOptions, VfsHandle};
+use quorumkit_storage::vfs::{EnumerateOptions, SimDisk, SimDiskOptions, VfsHandle};
 
 fn families() -> Vec<Arc<dyn Family>> {
     Registry::builtin().families().to_vec()
@@ -280,6 +283,78 @@ fn every_planted_dual_write_bug_is_caught_on_every_pair() {
         }
     }
     assert!(missed.is_empty(), "{}", missed.join("\n"));
+}
+
+// ---- exhaustive mode on pairs ------------------------------------------------------------
+
+/// Small enough for every pair in a test, large enough to enumerate every subset of the
+/// units a single append leaves pending.
+fn exhaustive_options() -> RunOptions {
+    RunOptions {
+        exhaustive: Some(EnumerateOptions {
+            subset_units_max: 4,
+            sample_count: 8,
+            tear_writes: false,
+            seed: 0,
+        }),
+        ..RunOptions::default()
+    }
+}
+
+/// Eight single-entry appends: no crash op, no fault.
+fn appends() -> Vec<Op> {
+    (0..8u64)
+        .map(|i| Op::Append {
+            entries: vec![EntrySpec { term: 1, body: BodySpec::Data { len: 700, seed: i } }],
+        })
+        .collect()
+}
+
+#[test]
+fn exhaustive_mode_enumerates_the_mirrors_crash_states() {
+    // The mirror's file syncs do nothing; the primary is correct. The history has no power
+    // loss, so only enumerating crash states can show that the mirror was acknowledged
+    // before it was durable; recovery would repair it from the primary, so only a check of
+    // the mirror's own state before repair sees it. With a volatile primary the pair's
+    // durable state is all on the mirror.
+    let local: Arc<dyn Family> = Arc::new(LocalFamily::default());
+    let lossy: Arc<dyn Family> = Arc::new(PlantedFamily::new(local.clone(), PlantedBug::SkipFsync));
+    for primary in [local.clone(), Arc::new(MemoryFamily) as Arc<dyn Family>] {
+        let subject = Subject::pair(primary.clone(), lossy.clone());
+        let name = subject.name();
+        let disk = || SimDisk::new(SimDiskOptions::default());
+        let plain =
+            run_subject_on_disk(subject.clone(), "x", disk(), &appends(), RunOptions::default());
+        assert!(plain.failure.is_none(), "{name} without enumeration: {:?}", plain.failure);
+        let outcome = run_subject_on_disk(subject, "x", disk(), &appends(), exhaustive_options());
+        let failure = outcome.failure.unwrap_or_else(|| panic!("{name}: the lost syncs survived"));
+        assert_eq!(failure.check, CheckName::DualWrite, "{name}: {failure}");
+        assert!(failure.difference.contains("mirror"), "{name}: {failure}");
+    }
+}
+
+#[test]
+fn exhaustive_mode_holds_on_every_correct_pair() {
+    let config = GeneratorConfig { ops_len: 8, ..GeneratorConfig::default() };
+    let mut failures = Vec::new();
+    for (primary, mirror) in every_pair() {
+        let subject = Subject::pair(primary.clone(), mirror.clone());
+        let ops = generate(1, &config);
+        let outcome = run_subject_on_disk(
+            subject,
+            "x",
+            disk_for(1, FaultMode::None),
+            &ops,
+            exhaustive_options(),
+        );
+        let name = pair_name(&primary, &mirror);
+        if let Some(f) = outcome.failure {
+            failures.push(format!("{name}:\n{f}"));
+        } else if (primary.durable() || mirror.durable()) && outcome.stats.crash_states == 0 {
+            failures.push(format!("{name}: no crash state was enumerated"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 // ---- the pair's rules -------------------------------------------------------------------

@@ -51,6 +51,20 @@ fn planted_bug_exits_one_with_a_replay_line_that_reproduces_it() {
 }
 
 #[test]
+fn a_failure_report_prints_the_shrunk_fault_plan() {
+    // Seed 4's swarm plan has five faults; a dropped entry needs none of them.
+    let args = ["soak", "--family", "local", "--seed", "4", "--faults", "swarm"];
+    let (code, out, _) =
+        qk(&[&args[..], &["--planted", "drop-entry", "--no-regressions"]].concat());
+    assert_eq!(code, 1, "{out}");
+    let original = out.lines().find_map(|l| l.strip_prefix("FAULTS  ")).expect("FAULTS line");
+    assert!(original.contains("misdirect(p="), "{out}");
+    let shrunk =
+        out.lines().find_map(|l| l.strip_prefix("SHRUNK FAULTS  ")).expect("SHRUNK FAULTS line");
+    assert!(shrunk.starts_with("none (removed fsync_error, "), "{out}");
+}
+
+#[test]
 fn every_planted_bug_is_caught() {
     for bug in [
         "drop-entry",
@@ -123,6 +137,29 @@ fn replay_prints_trace_and_verdict() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("STORY"), "{out}");
     assert_eq!(qk(&["replay", "/nonexistent.json"]).0, 2);
+}
+
+#[test]
+fn replay_reads_an_ops_file() {
+    use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
+    use quorumkit_storage::sim::op_text::format_op_lines;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("history.ops");
+    let ops = generate(3, &GeneratorConfig { ops_len: 40, ..GeneratorConfig::default() });
+    std::fs::write(&path, format!("# seed 3\n{}", format_op_lines(&ops))).expect("written");
+    let file = path.to_str().expect("utf-8 path");
+    let (code, out, _) = qk(&["replay", file, "--family", "memory"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OPS     40") && out.contains("VERDICT all checks held"), "{out}");
+    let (code, out, _) = qk(&["replay", file, "--family", "memory", "--planted", "drop-entry"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, _, err) = qk(&["replay", file]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--family"), "{err}");
+    std::fs::write(&path, "reopen()\nappend(n=3)\n").expect("written");
+    let (code, _, err) = qk(&["replay", file, "--family", "memory"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2"), "{err}");
 }
 
 #[test]

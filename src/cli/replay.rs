@@ -1,5 +1,5 @@
-//! `qk replay`: run one history (a regression file, or a seed) and print its whole trace and
-//! the verdict.
+//! `qk replay`: run one history (a regression file, an `.ops` file, or a seed) and print its
+//! whole trace and the verdict.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use crate::contract::Family;
 use crate::families::Registry;
 use crate::sim::dual::Subject;
 use crate::sim::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::op_text::parse_op_lines;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::regression::Regression;
 use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode};
@@ -18,7 +19,8 @@ use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode};
 /// Arguments of `qk replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A regression history file (JSON) to replay.
+    /// A regression history file (JSON) to replay, or an `.ops` file (one op per line in the
+    /// text form failure reports print; needs --family; runs on a fault-free disk, seed 0).
     #[arg(conflicts_with = "seed", required_unless_present = "seed")]
     pub file: Option<PathBuf>,
     /// Replay the history this seed generates.
@@ -48,6 +50,15 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs) -> u8 {
     let registry = Registry::builtin();
     let (regression, family_name) = match (&args.file, args.seed) {
+        (Some(path), _) if path.extension().is_some_and(|e| e == "ops") => {
+            match ops_file(path, args.family.as_deref()) {
+                Ok(found) => found,
+                Err(e) => {
+                    eprintln!("qk replay: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
         (Some(path), _) => match Regression::load(path) {
             Ok(r) => {
                 println!("STORY   {}", r.story);
@@ -70,6 +81,8 @@ pub fn run(args: ReplayArgs) -> u8 {
                 ops: generate(seed, &config),
                 disk_seed: disk_seed_for(seed),
                 faults: fault_plan_for(seed, args.faults),
+                original_faults: None,
+                exhaustive: None,
             };
             let family = regression.family.clone();
             (regression, family)
@@ -101,7 +114,16 @@ pub fn run(args: ReplayArgs) -> u8 {
     };
     let outcome = regression.replay_subject(subject, usize::MAX);
     println!("FAMILY  {family_name}");
-    println!("FAULTS  {}", serde_json::to_string(&regression.faults).unwrap_or_default());
+    println!("FAULTS  {}", regression.faults);
+    if let Some(original) = &regression.original_faults {
+        println!("        (shrunk from {original})");
+    }
+    if let Some(e) = &regression.exhaustive {
+        println!(
+            "EXHAUSTIVE subsets up to {} units, {} samples",
+            e.subset_units_max, e.sample_count
+        );
+    }
     println!("OPS     {}", regression.ops.len());
     println!("TRACE");
     for line in &outcome.trace_tail {
@@ -119,4 +141,24 @@ pub fn run(args: ReplayArgs) -> u8 {
             EXIT_FAILED
         }
     }
+}
+
+/// The history of an `.ops` file as a regression on a fault-free disk (disk seed 0), and the
+/// family to run it on (which must be given).
+fn ops_file(path: &std::path::Path, family: Option<&str>) -> Result<(Regression, String), String> {
+    let family = family.ok_or("an .ops file needs --family")?.to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ops = parse_op_lines(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let regression = Regression {
+        story: format!("ops file {}", path.display()),
+        family: family.clone(),
+        seed: None,
+        check: None,
+        ops,
+        disk_seed: 0,
+        faults: crate::vfs::FaultPlan::none(),
+        original_faults: None,
+        exhaustive: None,
+    };
+    Ok((regression, family))
 }

@@ -337,8 +337,7 @@ fn print_failures(report: &SoakReport) {
     for f in &report.failures {
         let _ = writeln!(out, "\n==== FAILURE ====");
         let _ = writeln!(out, "SEED    {}", f.seed);
-        let _ =
-            writeln!(out, "FAULTS  {}", serde_json::to_string(&f.fault_plan).unwrap_or_default());
+        let _ = writeln!(out, "FAULTS  {}", f.fault_plan);
         let _ = write!(out, "{}", f.failure);
         let _ = writeln!(
             out,
@@ -350,6 +349,17 @@ fn print_failures(report: &SoakReport) {
                 .as_ref()
                 .map(|s| format!(", fails {} at step {}: {}", s.check, s.step, s.difference))
                 .unwrap_or_default()
+        );
+        let removed: Vec<&str> = f.faults_removed.iter().map(|k| k.name()).collect();
+        let _ = writeln!(
+            out,
+            "SHRUNK FAULTS  {}{}",
+            f.shrunk_fault_plan,
+            if removed.is_empty() {
+                " (nothing removed)".to_string()
+            } else {
+                format!(" (removed {})", removed.join(", "))
+            }
         );
         for (i, op) in f.shrunk.iter().enumerate().take(40) {
             let _ = writeln!(out, "  {i:>4}  {op}");

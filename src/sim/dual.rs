@@ -18,15 +18,32 @@
 //! **What it does not verify.** Under a dishonest disk (lying fsync, media faults) the
 //! mirror's pre-repair state is not checked (any state may come back) and a fresh bootstrap
 //! is always an acceptable verdict; the mirror is then only required to equal the primary
-//! after recovery. Exhaustive crash enumeration (`--exhaustive`) reopens the pair through
-//! [`crate::dual_write::DualFamily`] and checks the primary's state only.
+//! after recovery.
+//!
+//! **Exhaustive mode** (`qk soak --exhaustive` on a pair) enumerates, around every mutation
+//! after the join, every crash point and every subset of pending disk operations of *both*
+//! sides ([`PairCrashCheck`]). Both sides live on the one simulated disk (`LOC/primary`,
+//! `LOC/mirror.N`), as they would on one machine, so one enumeration of that disk is the
+//! product of both sides' crash states: a crash point between the primary's write and the
+//! mirror's, or inside the mirror's, is one of them. Every crash state is then checked as a
+//! real power loss is: a durable mirror's state before repair, recovery's verdict, the
+//! recovered primary against the atomicity table, and the mirror against the primary after
+//! recovery. The bound is the disk enumeration's own (`--subset-max` pending units per
+//! point enumerated in full, sampled beyond, the empty and the full subset always included):
+//! the pair's sides write one after the other and each syncs before the call moves on, so
+//! the units pending at a point are mostly one side's and the bound rarely bites harder than
+//! for a single family. Before the join the primary alone is enumerated (reopened alone, as
+//! after a power loss then); the join's own bootstrap is not enumerated (a crash during it
+//! leaves a partial mirror generation that the next join skips).
 
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StateView, StorageResult};
 use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
 use crate::families::Registry;
-use crate::vfs::VfsHandle;
+use crate::sim::check::CheckName;
+use crate::state::{first_difference, RaftState};
+use crate::vfs::{EnumerateOptions, FaultPlan, Mark, SimDisk, VfsHandle};
 
 /// A dual-write pair of families as the harness drives it: the primary alone, the join
 /// (bootstrap of a mirror), and reopening with recovery.
@@ -262,4 +279,155 @@ pub fn recovery_verdict(recovery: &Recovery, context: RecoveryContext) -> Result
         if context.primary_durable { "durable" } else { "volatile" },
         if context.mirror_durable { "durable" } else { "volatile" },
     ))
+}
+
+/// A pair's primary alone, as a family: opening it opens the primary the way a pair does
+/// before its mirror joins ([`PairFamily::open_primary`]). For checks that reopen the primary
+/// on forked disks before the join.
+pub struct LonePrimary(pub Arc<dyn PairFamily>);
+
+impl Family for LonePrimary {
+    fn scheme(&self) -> &'static str {
+        self.0.primary_family().scheme()
+    }
+
+    fn durable(&self) -> bool {
+        self.0.primary_family().durable()
+    }
+
+    fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
+        self.0.open_primary(location, vfs)
+    }
+}
+
+/// Exhaustive crash check of a joined pair around one mutation (see the module doc): every
+/// crash state of the pair's disk since a mark, each reopened and judged as a real power
+/// loss is by the runner. On an honest disk only (enumerated crash states inject no fault).
+pub struct PairCrashCheck<'a> {
+    /// The pair.
+    pub pair: &'a dyn PairFamily,
+    /// Where the pair lives.
+    pub location: &'a str,
+    /// States allowed while the call had not yet returned (before, prefixes, after).
+    pub before: &'a [RaftState],
+    /// The state after the call returned: the only one allowed from then on.
+    pub after: &'a RaftState,
+}
+
+impl PairCrashCheck<'_> {
+    /// Enumerates the crash states of `disk` since `mark` (the call returned after disk op
+    /// `returned_at`) and checks each: a durable mirror holds, before repair, a state the
+    /// atomicity table allows (`dual_write`); recovery succeeds with a verdict
+    /// [`recovery_verdict`] allows (`dual_write`); the recovered primary holds an allowed state
+    /// (`crash_atomicity`; empty for a volatile primary); the mirror then equals it
+    /// (`dual_write`). Returns how many states were checked, or the first failed check.
+    /// Ends the mark's recording.
+    pub fn verify(
+        &self,
+        disk: &SimDisk,
+        mark: Mark,
+        returned_at: u64,
+        options: &EnumerateOptions,
+    ) -> Result<u64, (CheckName, String)> {
+        let states = disk
+            .crash_states(mark, options.clone())
+            .map_err(|e| (CheckName::CrashAtomicity, e.to_string()))?;
+        let mut checked = 0u64;
+        for crash in states {
+            checked += 1;
+            let allowed = if crash.after_op >= returned_at {
+                std::slice::from_ref(self.after)
+            } else {
+                self.before
+            };
+            crash.disk.set_fault_plan(FaultPlan::none());
+            let vfs: VfsHandle = crash.disk.clone();
+            if let Err((check, what)) = self.check_one(vfs, allowed) {
+                return Err((
+                    check,
+                    format!(
+                        "crash after disk op {} ({} pending, kept {:?}) of the pair's disk: \
+                         {what}\ndisk trace:\n{}",
+                        crash.after_op,
+                        crash.pending_units,
+                        crash.kept,
+                        disk.trace_tail(40)
+                    ),
+                ));
+            }
+        }
+        Ok(checked)
+    }
+
+    /// Reopens one crash state of the pair and checks it against `allowed`.
+    fn check_one(&self, vfs: VfsHandle, allowed: &[RaftState]) -> Result<(), (CheckName, String)> {
+        let dual = |what: String| (CheckName::DualWrite, what);
+        let primary_durable = self.pair.primary_family().durable();
+        let mirror_durable = self.pair.mirror_family().durable();
+        let sides = self
+            .pair
+            .open_sides(self.location, vfs.clone())
+            .map_err(|e| (CheckName::CrashAtomicity, format!("the pair failed to open: {e}")))?;
+        if mirror_durable {
+            let mirror = sides.mirror.as_ref().map_err(|e| {
+                dual(format!("the mirror failed to open again on an honest disk: {e}"))
+            })?;
+            let state = RaftState::capture(mirror.as_ref())
+                .map_err(|e| dual(format!("the reopened mirror could not be read: {e}")))?;
+            if !allowed.contains(&state) {
+                return Err(dual(format!(
+                    "before repair the mirror held a state the atomicity table does not allow \
+                     (a mutation the pair acknowledged is not durable on the mirror?){}",
+                    differences(&state, allowed)
+                )));
+            }
+        }
+        let (instance, recovery) = self
+            .pair
+            .recover(sides, self.location, vfs)
+            .map_err(|e| dual(format!("the pair could not be recovered: {e}")))?;
+        let context = RecoveryContext {
+            after_crash: true,
+            primary_durable,
+            mirror_durable,
+            dishonest: false,
+            fault_during_recovery: false,
+        };
+        recovery_verdict(&recovery, context).map_err(dual)?;
+        let recovered = RaftState::capture(instance.storage()).map_err(|e| {
+            (CheckName::CrashAtomicity, format!("reading the recovered pair failed: {e}"))
+        })?;
+        let fresh = [RaftState::new()];
+        let expected = if primary_durable { allowed } else { &fresh[..] };
+        if !expected.contains(&recovered) {
+            return Err((
+                CheckName::CrashAtomicity,
+                format!(
+                    "the recovered primary holds a state the atomicity table does not allow{}",
+                    differences(&recovered, expected)
+                ),
+            ));
+        }
+        let mirror = RaftState::capture(instance.mirror())
+            .map_err(|e| dual(format!("reading the recovered mirror failed: {e}")))?;
+        match first_difference(&mirror, &recovered) {
+            None => Ok(()),
+            Some(d) => Err(dual(format!("after recovery ({recovery}) mirror vs primary: {d}"))),
+        }
+    }
+}
+
+/// `; vs allowed state N: DIFFERENCE` for each allowed state.
+fn differences(state: &RaftState, allowed: &[RaftState]) -> String {
+    allowed
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(
+                "; vs allowed state {}: {}",
+                i + 1,
+                first_difference(state, a).unwrap_or_default()
+            )
+        })
+        .collect()
 }

@@ -13,6 +13,7 @@ pub mod fuzz_checks;
 pub mod generator;
 pub mod image_checks;
 pub mod model;
+pub mod op_text;
 pub mod ops;
 pub mod planted;
 mod planted_import;

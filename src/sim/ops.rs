@@ -5,6 +5,8 @@
 //! [`Op::resolve`] turns an op into an [`Action`]: the absolute contract call it stands for in
 //! the current state. Runner, model and family all consume the action, so they cannot
 //! disagree about what an op meant.
+//!
+//! Their text form (`Display`, `FromStr`, `.ops` files) is in [`crate::sim::op_text`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -347,59 +349,6 @@ fn sanitize_path(requested: &str, position: usize) -> String {
         format!("file_{position}")
     } else {
         segments.join("/")
-    }
-}
-
-impl fmt::Display for BodySpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BodySpec::NoOp => write!(f, "noop"),
-            BodySpec::Data { len, seed } => write!(f, "data(len={len},seed={seed})"),
-            BodySpec::Config { peers, old_peers } => {
-                write!(f, "config(peers={peers},old={old_peers})")
-            }
-        }
-    }
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Op::Append { entries } => {
-                write!(f, "append(n={}", entries.len())?;
-                for e in entries.iter().take(4) {
-                    write!(f, ", t{}:{}", e.term, e.body)?;
-                }
-                if entries.len() > 4 {
-                    write!(f, ", ...")?;
-                }
-                write!(f, ")")
-            }
-            Op::TruncatePrefix { advance } => write!(f, "truncate_prefix(advance={advance})"),
-            Op::TruncateSuffix { drop } => write!(f, "truncate_suffix(drop={drop})"),
-            Op::Reset { delta } => write!(f, "reset(delta={delta})"),
-            Op::SaveMeta { term, vote } => match vote {
-                Some(v) => write!(f, "save_meta(term={term}, vote={v})"),
-                None => write!(f, "save_meta(term={term}, vote=none)"),
-            },
-            Op::Snapshot { at, term, peers, old_peers, files, publish } => {
-                let at = match at {
-                    SnapshotAt::Back(n) => format!("back={n}"),
-                    SnapshotAt::Ahead(n) => format!("ahead={n}"),
-                };
-                let term = term.map(|t| t.to_string()).unwrap_or_else(|| "log".into());
-                write!(
-                    f,
-                    "snapshot({at}, term={term}, peers={peers}, old={old_peers}, files={}, {})",
-                    files.len(),
-                    if *publish { "publish" } else { "abandon" }
-                )
-            }
-            Op::Reopen => write!(f, "reopen()"),
-            Op::Crash => write!(f, "crash()"),
-            Op::CrashDuring { disk_ops } => write!(f, "crash_during_next(disk_ops={disk_ops})"),
-            Op::Export { spread } => write!(f, "export(spread={spread})"),
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::sim::check::CheckName;
 use crate::sim::dual::Subject;
 use crate::sim::ops::Op;
 use crate::sim::runner::{run_subject_on_disk, RunOptions, RunOutcome};
-use crate::vfs::{FaultPlan, SimDisk, SimDiskOptions};
+use crate::vfs::{EnumerateOptions, FaultPlan, SimDisk, SimDiskOptions};
 
 /// One stored regression history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,9 +29,18 @@ pub struct Regression {
     /// Seed of the simulated disk it replays on.
     #[serde(default)]
     pub disk_seed: u64,
-    /// Fault plan of that disk (honest when absent).
+    /// Fault plan of that disk (no faults when absent): the plan the history was shrunk to,
+    /// which is what a replay runs under.
     #[serde(default)]
     pub faults: FaultPlan,
+    /// The plan the seed originally ran under, when shrinking switched faults off (absent:
+    /// `faults` is the original plan). For the reader only: replays use `faults`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_faults: Option<FaultPlan>,
+    /// The exhaustive crash enumeration the history failed under (absent: none, as in every
+    /// file written before it was recorded); a replay enumerates the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhaustive: Option<EnumerateOptions>,
 }
 
 impl Regression {
@@ -64,9 +73,14 @@ impl Regression {
     }
 
     /// Replays the history on `subject` (a family or a dual-write pair) on a simulated disk
-    /// with the stored disk seed and fault plan, keeping `trace_len` trace lines.
+    /// with the stored disk seed and fault plan (the shrunk one) and the stored exhaustive
+    /// options, keeping `trace_len` trace lines.
     pub fn replay_subject(&self, subject: Subject, trace_len: usize) -> RunOutcome {
-        let options = RunOptions { trace_tail_len: trace_len, ..RunOptions::default() };
+        let options = RunOptions {
+            trace_tail_len: trace_len,
+            exhaustive: self.exhaustive.clone(),
+            ..RunOptions::default()
+        };
         let disk = SimDisk::new(SimDiskOptions {
             seed: self.disk_seed,
             faults: self.faults.clone(),

@@ -37,12 +37,15 @@ use crate::dual_write::{DualWriteError, Recovery};
 use crate::families::Registry;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
-use crate::sim::dual::{recovery_verdict, PairFamily, PairInstance, RecoveryContext, Subject};
+use crate::sim::dual::{
+    recovery_verdict, LonePrimary, PairCrashCheck, PairFamily, PairInstance, RecoveryContext,
+    Subject,
+};
 use crate::sim::image_checks::{ImageCheckFailure, PinnedExport};
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
 use crate::state::{first_difference, RaftState};
-use crate::vfs::{EnumerateOptions, SimDisk, VfsHandle};
+use crate::vfs::{EnumerateOptions, Mark, SimDisk, VfsHandle};
 
 /// Largest chunk a snapshot file is written in.
 pub const SNAPSHOT_CHUNK_LEN: usize = 64 * 1024;
@@ -61,9 +64,10 @@ pub struct RunOptions {
     /// Skip every comparison (for measuring the cost of checking); failures still count for
     /// calls whose success differs from the model's.
     pub unchecked: bool,
-    /// Exhaustive mode: around every mutation of a durable family, check the state after a
-    /// power loss at every disk operation of the call and every subset of pending operations
-    /// (ALICE-style), with these enumeration options.
+    /// Exhaustive mode: around every mutation of a durable family (or of a pair with a durable
+    /// side: both sides are enumerated and checked), check the state after a power loss at
+    /// every disk operation of the call and every subset of pending operations (ALICE-style),
+    /// with these enumeration options.
     #[serde(default)]
     pub exhaustive: Option<EnumerateOptions>,
 }
@@ -537,9 +541,7 @@ impl Runner {
         // Enumerated crash states are honest; under a dishonest plan the disk already carries
         // media-fault overlays that a fork inherits, so exhaustive checks need an honest plan.
         let exhaustive = match (&self.options.exhaustive, &self.disk) {
-            (Some(opts), Some(disk))
-                if armed.is_none() && self.subject.durable() && !self.dishonest =>
-            {
+            (Some(opts), Some(disk)) if armed.is_none() && self.enumerable() && !self.dishonest => {
                 Some((opts.clone(), disk.mark(), self.model.state.clone()))
             }
             _ => None,
@@ -596,18 +598,9 @@ impl Runner {
         {
             let returned_at = disk.op_count();
             let allowed = allowed_after_unacknowledged(&before, &action, &self.model);
-            let family = self.subject.as_family();
-            let check = CrashCheck {
-                family: family.as_ref(),
-                location: &self.location,
-                before: &allowed,
-                after: &self.model.state,
-            };
-            match check.verify(&disk, mark, returned_at, &opts) {
-                Ok(report) => self.stats.crash_states += report.states as u64,
-                Err(what) => {
-                    return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into())
-                }
+            match self.verify_crash_states(&disk, mark, returned_at, &opts, &allowed) {
+                Ok(states) => self.stats.crash_states += states,
+                Err((check, what)) => return Err(self.failure(check, step, op, what).into()),
             }
         }
         if armed.is_some() && self.disk.is_some() {
@@ -626,6 +619,44 @@ impl Runner {
             self.full_check(step, &op.to_string())?;
         }
         Ok(())
+    }
+
+    /// Whether exhaustive mode has something to enumerate: a durable family, a pair's durable
+    /// primary before the join, a joined pair with a durable side.
+    fn enumerable(&self) -> bool {
+        match &self.subject {
+            Subject::Pair(_) if self.pair_joined() => self.subject.any_durable(),
+            subject => subject.durable(),
+        }
+    }
+
+    /// Exhaustive mode: checks every crash state of the disk since `mark` (the call returned
+    /// after disk op `returned_at`; `allowed` while it had not): a family's instance, a pair's
+    /// primary alone before the join, both sides of a joined pair ([`PairCrashCheck`]).
+    /// Returns how many states were checked, or the failed check.
+    fn verify_crash_states(
+        &self,
+        disk: &SimDisk,
+        mark: Mark,
+        returned_at: u64,
+        options: &EnumerateOptions,
+        allowed: &[RaftState],
+    ) -> Result<u64, (CheckName, String)> {
+        let (location, after) = (self.location.as_str(), &self.model.state);
+        let family: Arc<dyn Family> = match &self.subject {
+            Subject::Pair(pair) if self.pair_joined() => {
+                let check =
+                    PairCrashCheck { pair: pair.as_ref(), location, before: allowed, after };
+                return check.verify(disk, mark, returned_at, options);
+            }
+            Subject::Pair(pair) => Arc::new(LonePrimary(pair.clone())),
+            Subject::Family(family) => family.clone(),
+        };
+        let check = CrashCheck { family: family.as_ref(), location, before: allowed, after };
+        match check.verify(disk, mark, returned_at, options) {
+            Ok(report) => Ok(report.states as u64),
+            Err(what) => Err((CheckName::CrashAtomicity, what)),
+        }
     }
 
     fn faults_so_far(&self) -> u64 {

@@ -2,12 +2,28 @@
 //! ..., single ops) while the history still fails the same check, then simplify the ops that
 //! remain (shorter batches, smaller payloads, fewer files). Every candidate is a valid history
 //! because ops are interpreted relative to the current state.
+//!
+//! [`shrink_with_faults`] also shrinks the fault plan the history failed under: it tries the
+//! plan without any fault, then made honest, then without each fault kind in turn
+//! ([`FaultKind::ALL`] order), keeping a removal only when the history still fails the same
+//! check, and shrinks the ops again whenever the plan lost a fault (fewer faults may let more
+//! ops go, and fewer ops may let more faults go), until neither changes. Each fault kind
+//! draws from its own generator stream on the simulated disk, so switching one off leaves
+//! the others (and the crashes) firing where they did. Every step is a pure function of its
+//! inputs and the candidate order is fixed: shrinking is deterministic.
 
 use crate::sim::check::CheckName;
 use crate::sim::ops::{BodySpec, Op};
+use crate::vfs::{FaultKind, FaultPlan};
 
-/// Upper bound on candidate runs per shrink, so shrinking always terminates quickly.
+/// Upper bound on candidate runs spent shrinking ops (over every round of
+/// [`shrink_with_faults`] together), so shrinking always terminates quickly.
 pub const SHRINK_RUNS_MAX: usize = 2000;
+
+/// Upper bound on candidate runs spent shrinking a fault plan. A round tries at most
+/// [`FaultKind::ALL`]`.len() + 2` plans and every round but the last removes a fault, so this
+/// bound is never reached; it only makes termination evident.
+pub const PLAN_SHRINK_RUNS_MAX: usize = 128;
 
 /// Shrinks `ops` while `fails(candidate)` returns the same check as the original failure.
 /// Returns the shrunk history and how many candidates were run.
@@ -15,6 +31,104 @@ pub fn shrink(
     ops: &[Op],
     check: CheckName,
     mut fails: impl FnMut(&[Op]) -> Option<CheckName>,
+) -> (Vec<Op>, usize) {
+    shrink_ops(ops, check, &mut fails, SHRINK_RUNS_MAX)
+}
+
+/// A failing history and fault plan after [`shrink_with_faults`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shrunk {
+    /// The shrunk history.
+    pub ops: Vec<Op>,
+    /// The shrunk plan: the original with zero or more fault kinds switched off (never with
+    /// anything added or a rate changed).
+    pub faults: FaultPlan,
+    /// The fault kinds switched off, in [`FaultKind::ALL`] order.
+    pub removed: Vec<FaultKind>,
+    /// Candidate runs spent (ops and plans).
+    pub runs: usize,
+}
+
+/// Shrinks a history and the fault plan it failed under, keeping every change only while
+/// `fails(ops, plan)` still returns `check` (see the module doc for the order). The result
+/// fails `check` whenever the original did (`fails` being deterministic), and with
+/// `faults.is_none()` it is returned unchanged apart from the ops.
+pub fn shrink_with_faults(
+    ops: &[Op],
+    faults: &FaultPlan,
+    check: CheckName,
+    mut fails: impl FnMut(&[Op], &FaultPlan) -> Option<CheckName>,
+) -> Shrunk {
+    let mut plan = faults.clone();
+    let mut ops = ops.to_vec();
+    let (mut op_runs, mut plan_runs) = (0usize, 0usize);
+    let mut first_round = true;
+    loop {
+        let shrunk_plan = shrink_plan(&ops, &plan, check, &mut fails, &mut plan_runs);
+        let plan_changed = shrunk_plan != plan;
+        plan = shrunk_plan;
+        if !first_round && !plan_changed {
+            break;
+        }
+        first_round = false;
+        let budget = SHRINK_RUNS_MAX.saturating_sub(op_runs);
+        let mut under_plan = |candidate: &[Op]| fails(candidate, &plan);
+        let (shrunk_ops, runs) = shrink_ops(&ops, check, &mut under_plan, budget);
+        op_runs += runs;
+        ops = shrunk_ops;
+        if plan.is_none() {
+            break;
+        }
+    }
+    let removed = faults.kinds().into_iter().filter(|k| !plan.has(*k)).collect();
+    Shrunk { ops, faults: plan, removed, runs: op_runs + plan_runs }
+}
+
+/// One round of plan shrinking on fixed `ops`: no faults at all (accepted: done), the plan
+/// made honest, then without each remaining kind in turn.
+fn shrink_plan(
+    ops: &[Op],
+    plan: &FaultPlan,
+    check: CheckName,
+    fails: &mut impl FnMut(&[Op], &FaultPlan) -> Option<CheckName>,
+    runs: &mut usize,
+) -> FaultPlan {
+    let mut plan = plan.clone();
+    let mut still_fails = |candidate: &FaultPlan, runs: &mut usize| {
+        if *runs >= PLAN_SHRINK_RUNS_MAX {
+            return false;
+        }
+        *runs += 1;
+        fails(ops, candidate) == Some(check)
+    };
+    if plan.is_none() {
+        return plan;
+    }
+    if still_fails(&FaultPlan::none(), runs) {
+        return FaultPlan::none();
+    }
+    let honest = plan.honest_part();
+    if honest != plan && !honest.is_none() && still_fails(&honest, runs) {
+        plan = honest;
+    }
+    for kind in plan.kinds() {
+        let candidate = plan.without(kind);
+        if candidate.is_none() {
+            continue; // tried first
+        }
+        if still_fails(&candidate, runs) {
+            plan = candidate;
+        }
+    }
+    plan
+}
+
+/// Delta debugging over `ops` with at most `budget` candidate runs.
+fn shrink_ops(
+    ops: &[Op],
+    check: CheckName,
+    fails: &mut dyn FnMut(&[Op]) -> Option<CheckName>,
+    budget: usize,
 ) -> (Vec<Op>, usize) {
     let mut current = ops.to_vec();
     let mut runs = 0usize;
@@ -27,7 +141,7 @@ pub fn shrink(
     loop {
         let mut start = 0;
         let mut removed_any = false;
-        while start < current.len() && runs < SHRINK_RUNS_MAX {
+        while start < current.len() && runs < budget {
             let end = (start + chunk).min(current.len());
             let mut candidate = current[..start].to_vec();
             candidate.extend_from_slice(&current[end..]);
@@ -38,7 +152,7 @@ pub fn shrink(
                 start = end;
             }
         }
-        if runs >= SHRINK_RUNS_MAX {
+        if runs >= budget {
             break;
         }
         if chunk == 1 && !removed_any {
@@ -50,7 +164,7 @@ pub fn shrink(
     }
     // Simplify each remaining op.
     let mut index = 0;
-    while index < current.len() && runs < SHRINK_RUNS_MAX {
+    while index < current.len() && runs < budget {
         let mut improved = false;
         for simpler in simplifications(&current[index]) {
             let mut candidate = current.clone();

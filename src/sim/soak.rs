@@ -16,8 +16,8 @@ use crate::sim::ops::Op;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::regression::Regression;
 use crate::sim::runner::{run_subject_on_disk, RunOptions, RunOutcome};
-use crate::sim::shrink::shrink;
-use crate::vfs::{FaultPlan, SimDisk, SimDiskOptions};
+use crate::sim::shrink::shrink_with_faults;
+use crate::vfs::{EnumerateOptions, FaultKind, FaultPlan, SimDisk, SimDiskOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -96,11 +96,13 @@ pub fn disk_seed_for(seed: u64) -> u64 {
 
 /// The simulated disk seed `seed` runs on.
 pub fn disk_for(seed: u64, mode: FaultMode) -> Arc<SimDisk> {
-    SimDisk::new(SimDiskOptions {
-        seed: disk_seed_for(seed),
-        faults: fault_plan_for(seed, mode),
-        ..SimDiskOptions::default()
-    })
+    disk_with_plan(seed, fault_plan_for(seed, mode))
+}
+
+/// The simulated disk seed `seed` runs on, under `faults` instead of its mode's plan (a
+/// shrunk plan): the same disk seed, so every fault kind left fires where it did.
+pub fn disk_with_plan(seed: u64, faults: FaultPlan) -> Arc<SimDisk> {
+    SimDisk::new(SimDiskOptions { seed: disk_seed_for(seed), faults, ..SimDiskOptions::default() })
 }
 
 /// Everything a soak needs.
@@ -254,6 +256,13 @@ pub struct SoakFailure {
     pub failure: CheckFailure,
     /// The fault plan the seed ran under.
     pub fault_plan: FaultPlan,
+    /// The shrunk fault plan the shrunk history still fails under (the original when
+    /// shrinking is off): `fault_plan` with `faults_removed` switched off.
+    #[serde(default)]
+    pub shrunk_fault_plan: FaultPlan,
+    /// The fault kinds shrinking switched off.
+    #[serde(default)]
+    pub faults_removed: Vec<FaultKind>,
     /// Length of the original history.
     pub original_len: usize,
     /// The shrunk history (the original when shrinking is off).
@@ -378,7 +387,18 @@ pub fn run_soak(
 }
 
 fn run_one(config: &SoakConfig, family: &Subject, seed: u64, ops: &[Op]) -> RunOutcome {
-    let disk = disk_for(seed, config.faults);
+    run_under(config, family, seed, ops, fault_plan_for(seed, config.faults))
+}
+
+/// Runs `ops` as seed `seed` runs, but under the fault plan `faults`.
+fn run_under(
+    config: &SoakConfig,
+    family: &Subject,
+    seed: u64,
+    ops: &[Op],
+    faults: FaultPlan,
+) -> RunOutcome {
+    let disk = disk_with_plan(seed, faults);
     let location = format!("soak/{}-{seed}", family.name());
     run_subject_on_disk(family.clone(), &location, disk, ops, config.run.clone())
 }
@@ -391,10 +411,13 @@ fn shrink_failure(
     failure: CheckFailure,
 ) -> SoakFailure {
     let replay = config.replay_command(&family.name(), seed);
+    let fault_plan = fault_plan_for(seed, config.faults);
     if !config.shrink || failure.check == CheckName::Determinism {
         return SoakFailure {
             seed,
-            fault_plan: fault_plan_for(seed, config.faults),
+            shrunk_fault_plan: fault_plan.clone(),
+            faults_removed: Vec::new(),
+            fault_plan,
             family: family.name(),
             original_len: ops.len(),
             shrunk: ops.to_vec(),
@@ -405,19 +428,22 @@ fn shrink_failure(
             regression_file: None,
         };
     }
-    let (shrunk, shrink_runs) = shrink(ops, failure.check, |candidate| {
-        run_one(config, family, seed, candidate).failure.map(|f| f.check)
+    let shrunk = shrink_with_faults(ops, &fault_plan, failure.check, |candidate, plan| {
+        run_under(config, family, seed, candidate, plan.clone()).failure.map(|f| f.check)
     });
-    let shrunk_failure = run_one(config, family, seed, &shrunk).failure;
+    let shrunk_failure =
+        run_under(config, family, seed, &shrunk.ops, shrunk.faults.clone()).failure;
     SoakFailure {
         seed,
-        fault_plan: fault_plan_for(seed, config.faults),
+        fault_plan,
+        shrunk_fault_plan: shrunk.faults,
+        faults_removed: shrunk.removed,
         family: family.name(),
         original_len: ops.len(),
-        shrunk,
+        shrunk: shrunk.ops,
         shrunk_failure,
         failure,
-        shrink_runs,
+        shrink_runs: shrunk.runs,
         replay,
         regression_file: None,
     }
@@ -428,20 +454,41 @@ fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
     if config.planted.is_some() || config.planted_dual.is_some() {
         return None;
     }
-    let regression = Regression {
-        story: format!(
-            "Found by `{}`: check {} failed at step {}: {}",
-            found.replay, found.failure.check, found.failure.step, found.failure.difference
-        ),
-        family: found.family.clone(),
-        seed: Some(found.seed),
-        check: Some(found.failure.check),
-        ops: found.shrunk.clone(),
-        disk_seed: disk_seed_for(found.seed),
-        faults: found.fault_plan.clone(),
-    };
+    let regression = found.regression(config.run.exhaustive.clone());
     Some(match regression.save(dir) {
         Ok(path) => path.display().to_string(),
         Err(e) => format!("not saved: {e}"),
     })
+}
+
+impl SoakFailure {
+    /// The regression file this failure is saved as: the shrunk history under the shrunk
+    /// fault plan (the original plan kept beside it when shrinking removed faults), on the
+    /// seed's disk, enumerated as `exhaustive` says (the soak's exhaustive options).
+    pub fn regression(&self, exhaustive: Option<EnumerateOptions>) -> Regression {
+        let mut story = format!(
+            "Found by `{}`: check {} failed at step {}: {}",
+            self.replay, self.failure.check, self.failure.step, self.failure.difference
+        );
+        if !self.faults_removed.is_empty() {
+            let removed: Vec<&str> = self.faults_removed.iter().map(|k| k.name()).collect();
+            story.push_str(&format!(
+                " (shrunk to fault plan: {}; removed {})",
+                self.shrunk_fault_plan,
+                removed.join(", ")
+            ));
+        }
+        Regression {
+            story,
+            family: self.family.clone(),
+            seed: Some(self.seed),
+            check: Some(self.failure.check),
+            ops: self.shrunk.clone(),
+            disk_seed: disk_seed_for(self.seed),
+            faults: self.shrunk_fault_plan.clone(),
+            original_faults: (self.shrunk_fault_plan != self.fault_plan)
+                .then(|| self.fault_plan.clone()),
+            exhaustive,
+        }
+    }
 }

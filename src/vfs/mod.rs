@@ -23,8 +23,8 @@ use std::sync::Arc;
 pub use error::{VfsError, VfsErrorKind, VfsResult};
 pub use os::OsVfs;
 pub use sim::{
-    CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultPlan,
-    FaultRate, FaultStats, Image, ListingEntry, Mark, SimDisk, SimDiskOptions,
+    CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultKind,
+    FaultPlan, FaultRate, FaultStats, Image, ListingEntry, Mark, SimDisk, SimDiskOptions,
 };
 
 /// A shared handle to a file system.

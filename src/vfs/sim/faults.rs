@@ -2,6 +2,7 @@
 //! durable image, and the per-kind counters. The prose model is in the parent module's doc.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -150,6 +151,154 @@ impl FaultPlan {
             && !self.fsync_error.is_enabled()
             && !self.write_error.is_enabled()
             && self.capacity_bytes.is_none()
+    }
+}
+
+/// One kind of fault of a [`FaultPlan`] (one field): the unit a shrinker removes from a plan.
+/// Names are the plan's field names, so a printed kind finds its JSON field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// [`FaultPlan::fsync_loss`] (dishonest).
+    FsyncLoss,
+    /// [`FaultPlan::fsync_error`] (honest: returns an error).
+    FsyncError,
+    /// [`FaultPlan::write_error`] (honest).
+    WriteError,
+    /// [`FaultPlan::capacity_bytes`] (honest: ENOSPC).
+    CapacityBytes,
+    /// [`FaultPlan::torn_sector`] (dishonest).
+    TornSector,
+    /// [`FaultPlan::bit_rot`] (dishonest).
+    BitRot,
+    /// [`FaultPlan::latent_error`] (dishonest).
+    LatentError,
+    /// [`FaultPlan::misdirect`] (dishonest).
+    Misdirect,
+}
+
+impl FaultKind {
+    /// Every kind, in the plan's field order (the order a shrinker tries them in).
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::FsyncLoss,
+        FaultKind::FsyncError,
+        FaultKind::WriteError,
+        FaultKind::CapacityBytes,
+        FaultKind::TornSector,
+        FaultKind::BitRot,
+        FaultKind::LatentError,
+        FaultKind::Misdirect,
+    ];
+
+    /// The plan's field name of this kind (`fsync_loss`, ..., `capacity_bytes`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::FsyncLoss => "fsync_loss",
+            FaultKind::FsyncError => "fsync_error",
+            FaultKind::WriteError => "write_error",
+            FaultKind::CapacityBytes => "capacity_bytes",
+            FaultKind::TornSector => "torn_sector",
+            FaultKind::BitRot => "bit_rot",
+            FaultKind::LatentError => "latent_error",
+            FaultKind::Misdirect => "misdirect",
+        }
+    }
+
+    /// Whether this kind only ever returns an error to the caller (never loses or corrupts
+    /// acknowledged data): see [`FaultPlan::is_honest`].
+    pub fn is_honest(self) -> bool {
+        matches!(self, FaultKind::FsyncError | FaultKind::WriteError | FaultKind::CapacityBytes)
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FaultPlan {
+    /// The rate of a rate-driven kind (`None` for [`FaultKind::CapacityBytes`]).
+    fn rate(&self, kind: FaultKind) -> Option<&FaultRate> {
+        match kind {
+            FaultKind::FsyncLoss => Some(&self.fsync_loss),
+            FaultKind::FsyncError => Some(&self.fsync_error),
+            FaultKind::WriteError => Some(&self.write_error),
+            FaultKind::CapacityBytes => None,
+            FaultKind::TornSector => Some(&self.torn_sector),
+            FaultKind::BitRot => Some(&self.bit_rot),
+            FaultKind::LatentError => Some(&self.latent_error),
+            FaultKind::Misdirect => Some(&self.misdirect),
+        }
+    }
+
+    /// Whether the plan can inject faults of `kind`.
+    pub fn has(&self, kind: FaultKind) -> bool {
+        match self.rate(kind) {
+            Some(rate) => rate.is_enabled(),
+            None => self.capacity_bytes.is_some(),
+        }
+    }
+
+    /// The kinds this plan can inject, in [`FaultKind::ALL`] order.
+    pub fn kinds(&self) -> Vec<FaultKind> {
+        FaultKind::ALL.into_iter().filter(|k| self.has(*k)).collect()
+    }
+
+    /// This plan with `kind` switched off and every other field untouched. Each kind draws
+    /// from its own generator stream, so the other kinds fire exactly where they did.
+    pub fn without(&self, kind: FaultKind) -> FaultPlan {
+        let mut plan = self.clone();
+        match kind {
+            FaultKind::FsyncLoss => plan.fsync_loss = FaultRate::never(),
+            FaultKind::FsyncError => plan.fsync_error = FaultRate::never(),
+            FaultKind::WriteError => plan.write_error = FaultRate::never(),
+            FaultKind::CapacityBytes => plan.capacity_bytes = None,
+            FaultKind::TornSector => plan.torn_sector = FaultRate::never(),
+            FaultKind::BitRot => plan.bit_rot = FaultRate::never(),
+            FaultKind::LatentError => plan.latent_error = FaultRate::never(),
+            FaultKind::Misdirect => plan.misdirect = FaultRate::never(),
+        }
+        plan
+    }
+
+    /// This plan made honest: its dishonest kinds switched off, its honest ones (fsync EIO,
+    /// write EIO, ENOSPC) kept as they are.
+    pub fn honest_part(&self) -> FaultPlan {
+        FaultKind::ALL
+            .into_iter()
+            .filter(|k| !k.is_honest())
+            .fold(self.clone(), |p, k| p.without(k))
+    }
+}
+
+/// One line: `none`, or each enabled kind with its rate
+/// (`fsync_error(p=0.02), capacity_bytes(65536), misdirect(p=0.1, at_ops=[3, 9])`).
+impl fmt::Display for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds = self.kinds();
+        if kinds.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, kind) in kinds.into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match self.rate(kind) {
+                None => write!(f, "{kind}({})", self.capacity_bytes.unwrap_or_default())?,
+                Some(rate) => {
+                    let mut parts = Vec::new();
+                    if chance_possible(rate.probability) {
+                        parts.push(format!("p={}", rate.probability));
+                    }
+                    if !rate.at_ops.is_empty() {
+                        parts.push(format!("at_ops={:?}", rate.at_ops));
+                    }
+                    write!(f, "{kind}({})", parts.join(", "))?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

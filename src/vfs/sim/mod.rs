@@ -170,7 +170,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crash::{CrashSummary, CrashUnit};
 pub use enumerate::{CrashState, CrashStates, EnumerateError, EnumerateOptions, Mark};
-pub use faults::{FaultPlan, FaultRate, FaultStats};
+pub use faults::{FaultKind, FaultPlan, FaultRate, FaultStats};
 pub use image::{Image, ListingEntry};
 
 use crash::RandomChooser;
