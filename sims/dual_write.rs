@@ -759,3 +759,38 @@ fn the_validator_streams_large_files_and_names_the_byte() {
     assert!(same.equivalent());
     assert_eq!((same.files, same.bytes), (1, big as u64));
 }
+
+/// A local family whose every open after the first panics: the runner's instance opens once,
+/// so only the reopens of enumerated crash states reach the panic.
+struct PanicsOnReopen {
+    inner: LocalFamily,
+    opens: std::sync::atomic::AtomicU64,
+}
+
+impl Family for PanicsOnReopen {
+    fn scheme(&self) -> &'static str {
+        "local"
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
+        if self.opens.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+            panic!("planted: reopen of a crash state panics");
+        }
+        self.inner.open(location, vfs)
+    }
+}
+
+#[test]
+fn a_panic_while_enumerating_crash_states_is_the_panic_check() {
+    let family = PanicsOnReopen { inner: LocalFamily::default(), opens: Default::default() };
+    let subject = Subject::Family(Arc::new(family));
+    let disk = SimDisk::new(SimDiskOptions::default());
+    let outcome = run_subject_on_disk(subject, "x", disk, &appends(), exhaustive_options());
+    let failure = outcome.failure.expect("the panic was not reported");
+    assert_eq!(failure.check, CheckName::Panic, "{failure}");
+    assert!(failure.difference.contains("planted: reopen"), "{failure}");
+}

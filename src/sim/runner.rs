@@ -598,7 +598,15 @@ impl Runner {
         {
             let returned_at = disk.op_count();
             let allowed = allowed_after_unacknowledged(&before, &action, &self.model);
-            match self.verify_crash_states(&disk, mark, returned_at, &opts, &allowed) {
+            // A family that panics reopening a crash state is a finding, not an abort.
+            let verified = catch_unwind(AssertUnwindSafe(|| {
+                self.verify_crash_states(&disk, mark, returned_at, &opts, &allowed)
+            }))
+            .unwrap_or_else(|panic| {
+                let text = panic_text(&panic);
+                Err((CheckName::Panic, format!("panic while checking crash states: {text}")))
+            });
+            match verified {
                 Ok(states) => self.stats.crash_states += states,
                 Err((check, what)) => return Err(self.failure(check, step, op, what).into()),
             }
