@@ -26,7 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::{
     Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, SnapshotWriter, StateView, StorageResult, Term,
+    SnapshotPath, SnapshotWriter, StateView, StorageResult,
+};
+use crate::delegate::{
+    delegate_raft_storage, delegate_state_view, delegate_vfs, delegate_vfs_file,
 };
 use crate::dual_write::{bootstrap_into, DualFamily, DualWrite, Recovery, Sides};
 use crate::families::memory::MemoryStorage;
@@ -37,7 +40,7 @@ use crate::sim::planted_import::{
     list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport,
 };
 use crate::sim::runner::apply_action;
-use crate::vfs::{DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
+use crate::vfs::{OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
 use std::path::Path;
 
 /// Which bug a [`PlantedFamily`] carries.
@@ -196,31 +199,13 @@ struct Planted {
 }
 
 impl StateView for Planted {
-    fn first_index(&self) -> Index {
-        self.inner.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.inner.last_index()
-    }
+    delegate_state_view!(inner: first_index, last_index, meta, snapshot_meta);
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
         if self.bug == PlantedBug::DropEntry && index % 17 == 0 {
             return Ok(None);
         }
         self.inner.entry(index)
-    }
-
-    fn term(&self, index: Index) -> StorageResult<Option<Term>> {
-        Ok(self.entry(index)?.map(|e| e.term))
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.inner.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.inner.snapshot_meta()
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
@@ -246,17 +231,9 @@ impl StateView for Planted {
 }
 
 impl RaftStorage for Planted {
-    fn family(&self) -> &'static str {
-        self.inner.family()
-    }
-
-    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.inner.append(entries)
-    }
-
-    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
-        self.inner.truncate_prefix(first_kept)
-    }
+    delegate_raft_storage!(
+        inner: family, append, truncate_prefix, reset, begin_snapshot, family_format_version
+    );
 
     fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
         if self.bug == PlantedBug::TruncateSuffixOffByOne {
@@ -265,19 +242,11 @@ impl RaftStorage for Planted {
         self.inner.truncate_suffix(last_kept)
     }
 
-    fn reset(&mut self, next: Index) -> StorageResult<()> {
-        self.inner.reset(next)
-    }
-
     fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
         if self.bug == PlantedBug::ForgetVote {
             return self.inner.save_meta(&Meta { term: meta.term, voted_for: None });
         }
         self.inner.save_meta(meta)
-    }
-
-    fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
-        self.inner.begin_snapshot()
     }
 
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
@@ -319,9 +288,9 @@ struct ShortCut {
 }
 
 impl StateView for ShortCut {
-    fn first_index(&self) -> Index {
-        self.inner.first_index()
-    }
+    delegate_state_view!(
+        inner: first_index, meta, snapshot_meta, snapshot_files, read_snapshot_file
+    );
 
     fn last_index(&self) -> Index {
         let last = self.inner.last_index();
@@ -337,27 +306,6 @@ impl StateView for ShortCut {
             return Ok(None);
         }
         self.inner.entry(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.inner.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.inner.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.inner.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.inner.read_snapshot_file(path, offset, buf)
     }
 }
 
@@ -614,45 +562,10 @@ impl PairInstance for PlantedPair {
     }
 }
 
-impl StateView for PlantedPair {
-    fn first_index(&self) -> Index {
-        self.pair.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.pair.last_index()
-    }
-
-    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.pair.entry(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.pair.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.pair.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.pair.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.pair.read_snapshot_file(path, offset, buf)
-    }
-}
+delegate_state_view!(PlantedPair => pair);
 
 impl RaftStorage for PlantedPair {
-    fn family(&self) -> &'static str {
-        self.pair.family()
-    }
+    delegate_raft_storage!(pair: family, begin_export, family_format_version);
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
         self.mutate(Action::Append(entries.to_vec()))
@@ -677,14 +590,6 @@ impl RaftStorage for PlantedPair {
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
         self.flush()?;
         self.pair.begin_snapshot()
-    }
-
-    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
-        self.pair.begin_export()
-    }
-
-    fn family_format_version(&self) -> u32 {
-        self.pair.family_format_version()
     }
 
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
@@ -734,42 +639,11 @@ impl BufferedMirror {
     }
 }
 
-impl StateView for BufferedMirror {
-    fn first_index(&self) -> Index {
-        self.copy.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.copy.last_index()
-    }
-
-    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.copy.entry(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.copy.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.copy.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.copy.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.copy.read_snapshot_file(path, offset, buf)
-    }
-}
+delegate_state_view!(BufferedMirror => copy);
 
 impl RaftStorage for BufferedMirror {
+    delegate_raft_storage!(copy: begin_export);
+
     fn family(&self) -> &'static str {
         self.copy.mirror().family()
     }
@@ -799,10 +673,6 @@ impl RaftStorage for BufferedMirror {
         self.copy.begin_snapshot()
     }
 
-    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
-        self.copy.begin_export()
-    }
-
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
         self.flush()?;
         self.copy.begin_import()
@@ -818,6 +688,8 @@ struct LostSyncs {
 }
 
 impl Vfs for LostSyncs {
+    delegate_vfs!(inner: create_dir, remove_file, remove_dir, rename, read_dir, metadata);
+
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
         let file = self.inner.open(path, options)?;
         if self.files {
@@ -826,24 +698,7 @@ impl Vfs for LostSyncs {
             Ok(file)
         }
     }
-    fn create_dir(&self, path: &Path) -> VfsResult<()> {
-        self.inner.create_dir(path)
-    }
-    fn remove_file(&self, path: &Path) -> VfsResult<()> {
-        self.inner.remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> VfsResult<()> {
-        self.inner.remove_dir(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> VfsResult<()> {
-        self.inner.rename(from, to)
-    }
-    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
-        self.inner.read_dir(path)
-    }
-    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
-        self.inner.metadata(path)
-    }
+
     fn sync_dir(&self, path: &Path) -> VfsResult<()> {
         if self.dirs {
             return Ok(());
@@ -852,23 +707,14 @@ impl Vfs for LostSyncs {
     }
 }
 
+/// A file whose `sync` silently does nothing.
 struct UnsyncedFile {
     inner: Box<dyn VfsFile>,
 }
 
 impl VfsFile for UnsyncedFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> VfsResult<()> {
-        self.inner.write_at(buf, offset)
-    }
-    fn len(&self) -> VfsResult<u64> {
-        self.inner.len()
-    }
-    fn set_len(&self, len: u64) -> VfsResult<()> {
-        self.inner.set_len(len)
-    }
+    delegate_vfs_file!(inner: read_at, write_at, len, set_len);
+
     fn sync(&self) -> VfsResult<()> {
         Ok(())
     }
