@@ -61,12 +61,53 @@ fn every_planted_bug_is_caught() {
         "import-not-atomic",
         "import-stamps-counter",
         "import-lists-files-twice",
+        "truncate-suffix-panics",
     ] {
         let args =
             ["soak", "--family", "memory", "--seeds", "0..20", "--planted", bug, "--no-shrink"];
         let (code, out, _) = qk(&args);
         assert_eq!(code, 1, "planted bug {bug} was not caught:\n{out}");
     }
+}
+
+/// `padding-by-open-count` writes what depends on how many instances were opened before:
+/// a plain soak cannot tell, `--check-determinism` can, and its replay line (which keeps the
+/// flag) fails again on its own.
+#[test]
+fn determinism_bug_is_caught_only_with_check_determinism_and_replays() {
+    let args = ["soak", "--family", "memory", "--seeds", "0..10", "--no-regressions"];
+    let planted = ["--planted", "padding-by-open-count"];
+    let (code, out, _) = qk(&[&args[..], &planted].concat());
+    assert_eq!(code, 0, "a soak without --check-determinism noticed it:\n{out}");
+    let (code, out, _) = qk(&[&args[..], &planted, &["--check-determinism"]].concat());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHECK   determinism"), "{out}");
+    assert!(out.contains("failures by check: memory: determinism"), "{out}");
+    let replay = out
+        .lines()
+        .find_map(|l| l.strip_prefix("REPLAY  "))
+        .unwrap_or_else(|| panic!("no replay line:\n{out}"));
+    let args: Vec<&str> =
+        replay.split(" -- ").nth(1).expect("cargo run ... -- args").split(' ').collect();
+    assert!(args.contains(&"--check-determinism"), "{replay}");
+    let (again, out2, _) = qk(&[&args[..], &["--no-regressions"]].concat());
+    assert_eq!(again, 1, "replaying {replay} did not fail again:\n{out2}");
+    assert!(out2.contains("CHECK   determinism"), "{out2}");
+}
+
+/// A panic inside a family call is reported as the `panic` check, naming the panic, and the
+/// panic hook stays quiet unless `QK_SHOW_PANICS` is set.
+#[test]
+fn panic_bug_is_reported_with_its_text_and_a_quiet_hook() {
+    let args =
+        ["soak", "--family", "local", "--seeds", "0..3", "--planted", "truncate-suffix-panics"];
+    let (code, out, err) = qk(&[&args[..], &["--no-regressions"]].concat());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHECK   panic"), "{out}");
+    let text = "panic: index out of bounds: the len is 6 but the index is";
+    assert!(out.contains(&format!("DIFF    {text}")), "{out}");
+    assert!(out.contains("fails panic at step"), "shrunk history not failing:\n{out}");
+    assert!(!err.contains("panicked"), "the panic hook is not quiet:\n{err}");
 }
 
 #[test]
@@ -102,10 +143,24 @@ fn shards_split_the_seed_space() {
 
 #[test]
 fn selftest_catches_every_planted_bug() {
-    let (code, out, _) = qk(&["selftest"]);
+    let (code, out, err) = qk(&["selftest"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every planted bug was caught"), "{out}");
-    assert!(!out.contains("NOT CAUGHT"), "{out}");
+    assert!(out.contains("every check caught a bug planted for it (10 checks)"), "{out}");
+    assert!(!out.contains("NOT"), "{out}");
+    assert!(err.is_empty(), "selftest wrote to stderr (a noisy panic hook?):\n{err}");
+    // The two checks proven last: each row names its bug, a family and the check.
+    for (bug, check) in
+        [("padding-by-open-count", "determinism"), ("truncate-suffix-panics", "panic")]
+    {
+        for family in ["memory", "local", "redb"] {
+            let row = out
+                .lines()
+                .find(|l| l.split_whitespace().take(2).eq([bug, family]))
+                .unwrap_or_else(|| panic!("no row for {bug} on {family}:\n{out}"));
+            assert_eq!(row.split_whitespace().nth(2), Some(check), "{row}");
+        }
+    }
 }
 
 #[test]
