@@ -7,6 +7,8 @@
 
 #[path = "support/image_corpus.rs"]
 mod image_corpus;
+#[path = "support/planted.rs"]
+mod planted;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use image_corpus::{Case, Expect};
+use planted::{assert_caught_by_its_own_check, families_of};
 use quorumkit_storage::cli::image::{run_with, ImageCommand};
 use quorumkit_storage::contract::{
     Entry, Family, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath,
@@ -25,9 +28,7 @@ use quorumkit_storage::image::{
     annotated_hex, content_bytes, decode, diff, encode_state, export, import, inspect, verify,
     ErrorClass, ImageError,
 };
-use quorumkit_storage::sim::generator::GeneratorConfig;
 use quorumkit_storage::sim::planted::PlantedBug;
-use quorumkit_storage::sim::selftest::run_selftest;
 use quorumkit_storage::state::{first_difference, RaftState, Snapshot, SnapshotFile};
 use quorumkit_storage::vfs::{EnumerateOptions, Image, OsVfs, SimDisk, SimDiskOptions, VfsHandle};
 
@@ -383,59 +384,28 @@ fn a_crash_during_import_leaves_empty_or_complete() {
 
 // ---- the image checks bite: planted import bugs ----
 
-/// Seeds a planted import bug gets before it counts as not caught (each is caught within the
-/// first two today).
-const PLANTED_SEEDS_MAX: u64 = 10;
-
-/// `bug` planted in every family it applies to is caught by exactly its own check (and not
-/// first by another), within [`PLANTED_SEEDS_MAX`] seeds, and shrinks to a shorter history
-/// that still fails that check. Returns the schemes it was run on.
-fn assert_caught_by_its_own_check(bug: PlantedBug) -> Vec<&'static str> {
-    let generator = GeneratorConfig { ops_len: 120, ..GeneratorConfig::default() };
-    let mut run_on = Vec::new();
-    let mut missed = Vec::new();
-    for family in families().into_iter().filter(|f| bug.applies_to(f.as_ref())) {
-        run_on.push(family.scheme());
-        let r = run_selftest(family, bug, &generator, PLANTED_SEEDS_MAX);
-        if r.caught_by != Some(bug.expected_check()) || r.shrunk_len > r.original_len {
-            missed.push(format!(
-                "{} on {}: caught by {:?} (expected {}) after {} seeds, shrunk {} -> {}",
-                bug.name(),
-                r.family,
-                r.caught_by,
-                bug.expected_check(),
-                r.seeds_run,
-                r.original_len,
-                r.shrunk_len
-            ));
-        }
-    }
-    assert!(missed.is_empty(), "{}", missed.join("\n"));
-    run_on
-}
-
 /// DESIGN §7 check 4 bites: an import that stamps the destination with a family-wide counter
 /// leaves different bytes on two identical disks.
 #[test]
 fn planted_import_stamps_counter_is_caught_by_import_determinism_on_every_family() {
-    let run_on = assert_caught_by_its_own_check(PlantedBug::ImportStampsCounter);
-    assert_eq!(run_on, ["memory", "local", "redb"]);
+    let results = assert_caught_by_its_own_check(PlantedBug::ImportStampsCounter);
+    assert_eq!(families_of(&results), ["memory", "local", "redb"]);
 }
 
 /// DESIGN §7 check 5 bites: an imported instance that lists its snapshot files twice still
 /// captures as the image's state, but cannot re-export the image's content bytes.
 #[test]
 fn planted_import_lists_files_twice_is_caught_by_canonicality_on_every_family() {
-    let run_on = assert_caught_by_its_own_check(PlantedBug::ImportListsFilesTwice);
-    assert_eq!(run_on, ["memory", "local", "redb"]);
+    let results = assert_caught_by_its_own_check(PlantedBug::ImportListsFilesTwice);
+    assert_eq!(families_of(&results), ["memory", "local", "redb"]);
 }
 
 /// DESIGN §7 check 6 bites: an import committed as separately durable calls is torn by a
 /// power loss inside the commit. A volatile family cannot show it.
 #[test]
 fn planted_import_commit_in_steps_is_caught_by_import_atomicity_on_durable_families() {
-    let run_on = assert_caught_by_its_own_check(PlantedBug::ImportCommitInSteps);
-    assert_eq!(run_on, ["local", "redb"]);
+    let results = assert_caught_by_its_own_check(PlantedBug::ImportCommitInSteps);
+    assert_eq!(families_of(&results), ["local", "redb"]);
 }
 
 // ---- hostile images ----

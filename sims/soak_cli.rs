@@ -75,12 +75,53 @@ fn every_planted_bug_is_caught() {
         "import-not-atomic",
         "import-stamps-counter",
         "import-lists-files-twice",
+        "truncate-suffix-panics",
     ] {
         let args =
             ["soak", "--family", "memory", "--seeds", "0..20", "--planted", bug, "--no-shrink"];
         let (code, out, _) = qk(&args);
         assert_eq!(code, 1, "planted bug {bug} was not caught:\n{out}");
     }
+}
+
+/// `padding-by-open-count` writes what depends on how many instances were opened before:
+/// a plain soak cannot tell, `--check-determinism` can, and its replay line (which keeps the
+/// flag) fails again on its own.
+#[test]
+fn determinism_bug_is_caught_only_with_check_determinism_and_replays() {
+    let args = ["soak", "--family", "memory", "--seeds", "0..10", "--no-regressions"];
+    let planted = ["--planted", "padding-by-open-count"];
+    let (code, out, _) = qk(&[&args[..], &planted].concat());
+    assert_eq!(code, 0, "a soak without --check-determinism noticed it:\n{out}");
+    let (code, out, _) = qk(&[&args[..], &planted, &["--check-determinism"]].concat());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHECK   determinism"), "{out}");
+    assert!(out.contains("failures by check: memory: determinism"), "{out}");
+    let replay = out
+        .lines()
+        .find_map(|l| l.strip_prefix("REPLAY  "))
+        .unwrap_or_else(|| panic!("no replay line:\n{out}"));
+    let args: Vec<&str> =
+        replay.split(" -- ").nth(1).expect("cargo run ... -- args").split(' ').collect();
+    assert!(args.contains(&"--check-determinism"), "{replay}");
+    let (again, out2, _) = qk(&[&args[..], &["--no-regressions"]].concat());
+    assert_eq!(again, 1, "replaying {replay} did not fail again:\n{out2}");
+    assert!(out2.contains("CHECK   determinism"), "{out2}");
+}
+
+/// A panic inside a family call is reported as the `panic` check, naming the panic, and the
+/// panic hook stays quiet unless `QK_SHOW_PANICS` is set.
+#[test]
+fn panic_bug_is_reported_with_its_text_and_a_quiet_hook() {
+    let args =
+        ["soak", "--family", "local", "--seeds", "0..3", "--planted", "truncate-suffix-panics"];
+    let (code, out, err) = qk(&[&args[..], &["--no-regressions"]].concat());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHECK   panic"), "{out}");
+    let text = "panic: index out of bounds: the len is 6 but the index is";
+    assert!(out.contains(&format!("DIFF    {text}")), "{out}");
+    assert!(out.contains("fails panic at step"), "shrunk history not failing:\n{out}");
+    assert!(!err.contains("panicked"), "the panic hook is not quiet:\n{err}");
 }
 
 #[test]
@@ -116,10 +157,24 @@ fn shards_split_the_seed_space() {
 
 #[test]
 fn selftest_catches_every_planted_bug() {
-    let (code, out, _) = qk(&["selftest"]);
+    let (code, out, err) = qk(&["selftest"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every planted bug was caught"), "{out}");
-    assert!(!out.contains("NOT CAUGHT"), "{out}");
+    assert!(out.contains("every check caught a bug planted for it (10 checks)"), "{out}");
+    assert!(!out.contains("NOT"), "{out}");
+    assert!(err.is_empty(), "selftest wrote to stderr (a noisy panic hook?):\n{err}");
+    // The two checks proven last: each row names its bug, a family and the check.
+    for (bug, check) in
+        [("padding-by-open-count", "determinism"), ("truncate-suffix-panics", "panic")]
+    {
+        for family in ["memory", "local", "redb"] {
+            let row = out
+                .lines()
+                .find(|l| l.split_whitespace().take(2).eq([bug, family]))
+                .unwrap_or_else(|| panic!("no row for {bug} on {family}:\n{out}"));
+            assert_eq!(row.split_whitespace().nth(2), Some(check), "{row}");
+        }
+    }
 }
 
 #[test]
@@ -174,14 +229,39 @@ fn inspect_summarises_an_instance() {
     assert_eq!(qk(&["inspect", "nosuch://x"]).0, 2);
 }
 
+/// Each lost-sync bug, on each durable family, is caught first by `crash_atomicity`, and the
+/// JSON report says exactly which checks failed which histories. A lost fsync in redb also
+/// tears an import into it by a power loss, so `import_atomicity` catches it too.
 #[test]
 fn lost_syncs_are_caught_on_durable_families() {
-    for bug in ["skip-fsync", "skip-dir-sync"] {
-        for family in ["local", "redb"] {
-            let args = ["soak", "--family", family, "--seeds", "0..10", "--planted", bug];
-            let (code, out, _) = qk(&[&args[..], &["--no-shrink"]].concat());
-            assert_eq!(code, 1, "{bug} on {family} was not caught:\n{out}");
-            assert!(out.contains("crash_atomicity"), "{bug} on {family}:\n{out}");
+    let expected: [(&str, &str, &[&str]); 4] = [
+        ("skip-fsync", "local", &["crash_atomicity"]),
+        ("skip-fsync", "redb", &["crash_atomicity", "import_atomicity"]),
+        ("skip-dir-sync", "local", &["crash_atomicity"]),
+        ("skip-dir-sync", "redb", &["crash_atomicity"]),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (bug, family, checks) in expected {
+        let path = dir.path().join(format!("{bug}-{family}.json"));
+        let path_text = path.to_str().expect("utf-8 path");
+        let args = ["soak", "--family", family, "--seeds", "0..10", "--planted", bug];
+        let more = ["--no-shrink", "--no-regressions", "--json", path_text];
+        let (code, out, _) = qk(&[&args[..], &more].concat());
+        assert_eq!(code, 1, "{bug} on {family} was not caught:\n{out}");
+        let text = std::fs::read_to_string(&path).expect("report written");
+        let report: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let summary = &report["families"][0];
+        assert_eq!(summary["family"], family, "{bug}: {summary}");
+        let by_check = summary["failures_by_check"].as_object().expect("a map");
+        let caught_by: Vec<&str> = by_check.keys().map(String::as_str).collect();
+        assert_eq!(caught_by, checks, "{bug} on {family}: {by_check:?}");
+        let failures = report["failures"].as_array().expect("failures listed");
+        let first = failures.first().unwrap_or_else(|| panic!("{bug} on {family}: none listed"));
+        assert_eq!(first["failure"]["check"], "crash_atomicity", "{bug} on {family}: {first}");
+        for f in failures {
+            assert_eq!(f["family"], family, "{bug}: {f}");
+            let check = f["failure"]["check"].as_str().expect("a check name");
+            assert!(checks.contains(&check), "{bug} on {family}: {f}");
         }
     }
 }

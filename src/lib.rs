@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod contract;
+mod delegate;
 pub mod dual_write;
 pub mod families;
 pub mod image;

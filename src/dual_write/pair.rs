@@ -8,6 +8,7 @@ use crate::contract::{
     Entry, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
     SnapshotWriter, StateView, StorageError, StorageResult,
 };
+use crate::delegate::delegate_state_view;
 use crate::families::memory::non_empty_reason;
 use crate::validate::compare;
 
@@ -225,13 +226,7 @@ impl Watched<'_> {
 }
 
 impl StateView for Watched<'_> {
-    fn first_index(&self) -> Index {
-        self.inner.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.inner.last_index()
-    }
+    delegate_state_view!(inner: first_index, last_index);
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
         let entry = self.note(self.inner.entry(index))?;
@@ -282,44 +277,7 @@ impl StateView for Watched<'_> {
     }
 }
 
-impl StateView for DualWrite {
-    fn first_index(&self) -> Index {
-        self.primary.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.primary.last_index()
-    }
-
-    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.primary.entry(index)
-    }
-
-    fn term(&self, index: Index) -> StorageResult<Option<u64>> {
-        self.primary.term(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.primary.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.primary.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.primary.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.primary.read_snapshot_file(path, offset, buf)
-    }
-}
+delegate_state_view!(DualWrite => primary);
 
 impl RaftStorage for DualWrite {
     /// The primary's family: reads and exports are the primary's.

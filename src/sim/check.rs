@@ -92,6 +92,22 @@ pub struct CheckFailure {
     pub disk_trace_tail: String,
 }
 
+impl CheckFailure {
+    /// The `determinism` failure: two runs of `seed` on `family`, a history of `steps` ops,
+    /// left different trace hashes.
+    pub fn nondeterministic(family: String, seed: u64, steps: usize, a: &str, b: &str) -> Self {
+        CheckFailure {
+            check: CheckName::Determinism,
+            family,
+            step: steps,
+            op: "end of history".to_string(),
+            difference: format!("two runs of seed {seed} gave trace hashes {a} and {b}"),
+            trace_tail: Vec::new(),
+            disk_trace_tail: String::new(),
+        }
+    }
+}
+
 impl fmt::Display for CheckFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "CHECK   {}", self.check)?;

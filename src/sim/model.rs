@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::contract::{
-    ContractError, Entry, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, StateView, StorageResult, Term,
-};
+use crate::contract::{ContractError, Entry, Index, Payload, PeerId, SnapshotPath, Term};
+use crate::delegate::delegate_state_view;
 use crate::sim::ops::{Action, ResolveContext};
 use crate::state::{RaftState, Snapshot, SnapshotFile};
 
@@ -170,37 +168,4 @@ impl Model {
     }
 }
 
-impl StateView for Model {
-    fn first_index(&self) -> Index {
-        self.state.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.state.last_index()
-    }
-
-    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.state.entry(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.state.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.state.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.state.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.state.read_snapshot_file(path, offset, buf)
-    }
-}
+delegate_state_view!(Model => state);

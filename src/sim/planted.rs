@@ -14,19 +14,28 @@
 //! | `import-lists-files-twice` | `canonicality` | all |
 //! | `import-commit-in-steps` | `import_atomicity` | durable |
 //! | every [`PlantedDualBug`] | `dual_write` | pairs (`mirror-not-durable`: durable mirror) |
+//! | `padding-by-open-count` | `determinism` (each seed run twice) | all |
+//! | `truncate-suffix-panics` | `panic` | all |
 //!
 //! The three import bugs live in `planted_import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
-//! image checks alone.
+//! image checks alone. `padding-by-open-count` changes only how many disk operations an
+//! instance makes (padding never read, in a file beside it), by a count kept across runs in
+//! the family: every state is right, but a power loss finds a different number of pending
+//! operations on a second run of the same seed, so only the determinism check sees it.
 
-use std::sync::atomic::AtomicU64;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{
     Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, SnapshotWriter, StateView, StorageResult, Term,
+    SnapshotPath, SnapshotWriter, StateView, StorageResult,
+};
+use crate::delegate::{
+    delegate_raft_storage, delegate_state_view, delegate_vfs, delegate_vfs_file,
 };
 use crate::dual_write::{bootstrap_into, DualFamily, DualWrite, Recovery, Sides};
 use crate::families::memory::MemoryStorage;
@@ -37,8 +46,7 @@ use crate::sim::planted_import::{
     list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport,
 };
 use crate::sim::runner::apply_action;
-use crate::vfs::{DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
-use std::path::Path;
+use crate::vfs::{OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
 
 /// Which bug a [`PlantedFamily`] carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -78,11 +86,22 @@ pub enum PlantedBug {
     /// destination neither empty nor complete. Only durable families can show it (a volatile
     /// one is empty after any power loss).
     ImportCommitInSteps,
+    /// After every mutation the instance rewrites a padding record in a file beside it
+    /// (unsynced, never read) as many times as its number among the instances its family has
+    /// opened, modulo [`PADDING_CYCLE`]: what it writes depends on how many instances were
+    /// opened before it (in a real family, a process-global counter leaking into the layout),
+    /// not on the seed. Every state it shows is right, so only a second run of the same seed
+    /// can tell: the power losses find a different number of pending disk operations, and the
+    /// trace differs. Every family shows it (the padding goes through the file system).
+    PaddingByOpenCount,
+    /// `truncate_suffix` to an index that is a multiple of 7 panics: the cut is filed in a
+    /// six-slot table at `last_kept % 7 - 1`, out of bounds for slot 0 (an indexing bug).
+    TruncateSuffixPanics,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 11] = [
+    pub const ALL: [PlantedBug; 13] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -94,6 +113,8 @@ impl PlantedBug {
         PlantedBug::ImportStampsCounter,
         PlantedBug::ImportListsFilesTwice,
         PlantedBug::ImportCommitInSteps,
+        PlantedBug::PaddingByOpenCount,
+        PlantedBug::TruncateSuffixPanics,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -119,6 +140,8 @@ impl PlantedBug {
             PlantedBug::ImportStampsCounter => CheckName::ImportDeterminism,
             PlantedBug::ImportListsFilesTwice => CheckName::Canonicality,
             PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
+            PlantedBug::PaddingByOpenCount => CheckName::Determinism,
+            PlantedBug::TruncateSuffixPanics => CheckName::Panic,
         }
     }
 
@@ -136,8 +159,22 @@ impl PlantedBug {
             PlantedBug::ImportStampsCounter => "import-stamps-counter",
             PlantedBug::ImportListsFilesTwice => "import-lists-files-twice",
             PlantedBug::ImportCommitInSteps => "import-commit-in-steps",
+            PlantedBug::PaddingByOpenCount => "padding-by-open-count",
+            PlantedBug::TruncateSuffixPanics => "truncate-suffix-panics",
         }
     }
+}
+
+/// How many padding counts [`PlantedBug::PaddingByOpenCount`] cycles through: the instance
+/// numbered `n` writes `n % PADDING_CYCLE` padding records per mutation, so a second run of
+/// a history differs from the first unless the first opened a multiple of this many
+/// instances.
+pub const PADDING_CYCLE: u64 = 4;
+
+/// The file beside an instance at `location` where [`PlantedBug::PaddingByOpenCount`] writes
+/// its padding.
+fn padding_path(location: &str) -> PathBuf {
+    PathBuf::from(format!("{location}.padding"))
 }
 
 /// A family whose instances carry a planted bug over an inner family's instances.
@@ -147,12 +184,18 @@ pub struct PlantedFamily {
     /// Imports committed by its instances ([`PlantedBug::ImportStampsCounter`]); starts at 0
     /// for every new family, so a run is reproducible.
     imports: Arc<AtomicU64>,
+    /// Instances opened so far ([`PlantedBug::PaddingByOpenCount`]). A real family's
+    /// counter would be a process-global; this one lives in the family, so the program stays
+    /// reproducible (a fresh family starts at 0) and tests running in parallel threads do
+    /// not share it.
+    opened: AtomicU64,
 }
 
 impl PlantedFamily {
     /// Wraps `inner` with `bug`.
     pub fn new(inner: Arc<dyn Family>, bug: PlantedBug) -> Self {
-        PlantedFamily { inner, bug, imports: Arc::new(AtomicU64::new(0)) }
+        let (imports, opened) = (Arc::new(AtomicU64::new(0)), AtomicU64::new(0));
+        PlantedFamily { inner, bug, imports, opened }
     }
 }
 
@@ -172,6 +215,12 @@ impl Family for PlantedFamily {
             _ => vfs,
         };
         let inner = self.inner.open(location, vfs.clone())?;
+        let padding = match self.bug {
+            PlantedBug::PaddingByOpenCount => {
+                self.opened.fetch_add(1, Ordering::Relaxed) % PADDING_CYCLE
+            }
+            _ => 0,
+        };
         Ok(Box::new(Planted {
             inner,
             bug: self.bug,
@@ -179,6 +228,8 @@ impl Family for PlantedFamily {
             location: location.to_string(),
             imports: self.imports.clone(),
             relisted: Vec::new(),
+            padding,
+            cuts: [0; 6],
         }))
     }
 }
@@ -193,34 +244,44 @@ struct Planted {
     imports: Arc<AtomicU64>,
     /// Snapshot files listed twice since an import ([`PlantedBug::ImportListsFilesTwice`]).
     relisted: Vec<SnapshotPath>,
+    /// Padding records written after each mutation ([`PlantedBug::PaddingByOpenCount`]).
+    padding: u64,
+    /// The last cut per `last_kept % 7`, slot 0 missing ([`PlantedBug::TruncateSuffixPanics`]).
+    cuts: [Index; 6],
+}
+
+impl Planted {
+    /// What a mutation returns, after the padding of [`PlantedBug::PaddingByOpenCount`] when
+    /// it succeeded. The padding is never read and its failures are ignored: it changes
+    /// nothing but how many disk operations the instance makes.
+    fn mutated(&self, result: StorageResult<()>) -> StorageResult<()> {
+        if result.is_ok() && self.padding > 0 {
+            let _ = self.write_padding();
+        }
+        result
+    }
+
+    fn write_padding(&self) -> VfsResult<()> {
+        let path = padding_path(&self.location);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.vfs.create_dir_all(parent)?;
+        }
+        let file = self.vfs.open(&path, OpenOptions::CREATE)?;
+        for _ in 0..self.padding {
+            file.write_at(&[0], 0)?;
+        }
+        Ok(())
+    }
 }
 
 impl StateView for Planted {
-    fn first_index(&self) -> Index {
-        self.inner.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.inner.last_index()
-    }
+    delegate_state_view!(inner: first_index, last_index, meta, snapshot_meta);
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
         if self.bug == PlantedBug::DropEntry && index % 17 == 0 {
             return Ok(None);
         }
         self.inner.entry(index)
-    }
-
-    fn term(&self, index: Index) -> StorageResult<Option<Term>> {
-        Ok(self.entry(index)?.map(|e| e.term))
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.inner.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.inner.snapshot_meta()
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
@@ -246,38 +307,46 @@ impl StateView for Planted {
 }
 
 impl RaftStorage for Planted {
-    fn family(&self) -> &'static str {
-        self.inner.family()
-    }
+    delegate_raft_storage!(inner: family, begin_snapshot, family_format_version);
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.inner.append(entries)
+        let result = self.inner.append(entries);
+        self.mutated(result)
     }
 
     fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
-        self.inner.truncate_prefix(first_kept)
+        let result = self.inner.truncate_prefix(first_kept);
+        self.mutated(result)
     }
 
     fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
-        if self.bug == PlantedBug::TruncateSuffixOffByOne {
-            return self.inner.truncate_suffix(last_kept.saturating_add(1));
-        }
-        self.inner.truncate_suffix(last_kept)
+        let result = match self.bug {
+            PlantedBug::TruncateSuffixOffByOne => {
+                self.inner.truncate_suffix(last_kept.saturating_add(1))
+            }
+            PlantedBug::TruncateSuffixPanics => {
+                let slot = ((last_kept % 7) as usize).wrapping_sub(1);
+                self.cuts[slot] = last_kept;
+                self.inner.truncate_suffix(last_kept)
+            }
+            _ => self.inner.truncate_suffix(last_kept),
+        };
+        self.mutated(result)
     }
 
     fn reset(&mut self, next: Index) -> StorageResult<()> {
-        self.inner.reset(next)
+        let result = self.inner.reset(next);
+        self.mutated(result)
     }
 
     fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
-        if self.bug == PlantedBug::ForgetVote {
-            return self.inner.save_meta(&Meta { term: meta.term, voted_for: None });
-        }
-        self.inner.save_meta(meta)
-    }
-
-    fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
-        self.inner.begin_snapshot()
+        let result = match self.bug {
+            PlantedBug::ForgetVote => {
+                self.inner.save_meta(&Meta { term: meta.term, voted_for: None })
+            }
+            _ => self.inner.save_meta(meta),
+        };
+        self.mutated(result)
     }
 
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
@@ -319,9 +388,9 @@ struct ShortCut {
 }
 
 impl StateView for ShortCut {
-    fn first_index(&self) -> Index {
-        self.inner.first_index()
-    }
+    delegate_state_view!(
+        inner: first_index, meta, snapshot_meta, snapshot_files, read_snapshot_file
+    );
 
     fn last_index(&self) -> Index {
         let last = self.inner.last_index();
@@ -337,27 +406,6 @@ impl StateView for ShortCut {
             return Ok(None);
         }
         self.inner.entry(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.inner.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.inner.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.inner.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.inner.read_snapshot_file(path, offset, buf)
     }
 }
 
@@ -614,45 +662,10 @@ impl PairInstance for PlantedPair {
     }
 }
 
-impl StateView for PlantedPair {
-    fn first_index(&self) -> Index {
-        self.pair.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.pair.last_index()
-    }
-
-    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.pair.entry(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.pair.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.pair.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.pair.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.pair.read_snapshot_file(path, offset, buf)
-    }
-}
+delegate_state_view!(PlantedPair => pair);
 
 impl RaftStorage for PlantedPair {
-    fn family(&self) -> &'static str {
-        self.pair.family()
-    }
+    delegate_raft_storage!(pair: family, begin_export, family_format_version);
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
         self.mutate(Action::Append(entries.to_vec()))
@@ -677,14 +690,6 @@ impl RaftStorage for PlantedPair {
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
         self.flush()?;
         self.pair.begin_snapshot()
-    }
-
-    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
-        self.pair.begin_export()
-    }
-
-    fn family_format_version(&self) -> u32 {
-        self.pair.family_format_version()
     }
 
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
@@ -734,42 +739,11 @@ impl BufferedMirror {
     }
 }
 
-impl StateView for BufferedMirror {
-    fn first_index(&self) -> Index {
-        self.copy.first_index()
-    }
-
-    fn last_index(&self) -> Index {
-        self.copy.last_index()
-    }
-
-    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.copy.entry(index)
-    }
-
-    fn meta(&self) -> StorageResult<Meta> {
-        self.copy.meta()
-    }
-
-    fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.copy.snapshot_meta()
-    }
-
-    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.copy.snapshot_files()
-    }
-
-    fn read_snapshot_file(
-        &self,
-        path: &SnapshotPath,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> StorageResult<usize> {
-        self.copy.read_snapshot_file(path, offset, buf)
-    }
-}
+delegate_state_view!(BufferedMirror => copy);
 
 impl RaftStorage for BufferedMirror {
+    delegate_raft_storage!(copy: begin_export);
+
     fn family(&self) -> &'static str {
         self.copy.mirror().family()
     }
@@ -799,10 +773,6 @@ impl RaftStorage for BufferedMirror {
         self.copy.begin_snapshot()
     }
 
-    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
-        self.copy.begin_export()
-    }
-
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
         self.flush()?;
         self.copy.begin_import()
@@ -818,6 +788,8 @@ struct LostSyncs {
 }
 
 impl Vfs for LostSyncs {
+    delegate_vfs!(inner: create_dir, remove_file, remove_dir, rename, read_dir, metadata);
+
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
         let file = self.inner.open(path, options)?;
         if self.files {
@@ -826,24 +798,7 @@ impl Vfs for LostSyncs {
             Ok(file)
         }
     }
-    fn create_dir(&self, path: &Path) -> VfsResult<()> {
-        self.inner.create_dir(path)
-    }
-    fn remove_file(&self, path: &Path) -> VfsResult<()> {
-        self.inner.remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> VfsResult<()> {
-        self.inner.remove_dir(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> VfsResult<()> {
-        self.inner.rename(from, to)
-    }
-    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
-        self.inner.read_dir(path)
-    }
-    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
-        self.inner.metadata(path)
-    }
+
     fn sync_dir(&self, path: &Path) -> VfsResult<()> {
         if self.dirs {
             return Ok(());
@@ -852,23 +807,14 @@ impl Vfs for LostSyncs {
     }
 }
 
+/// A file whose `sync` silently does nothing.
 struct UnsyncedFile {
     inner: Box<dyn VfsFile>,
 }
 
 impl VfsFile for UnsyncedFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> VfsResult<()> {
-        self.inner.write_at(buf, offset)
-    }
-    fn len(&self) -> VfsResult<u64> {
-        self.inner.len()
-    }
-    fn set_len(&self, len: u64) -> VfsResult<()> {
-        self.inner.set_len(len)
-    }
+    delegate_vfs_file!(inner: read_at, write_at, len, set_len);
+
     fn sync(&self) -> VfsResult<()> {
         Ok(())
     }

@@ -21,6 +21,7 @@ use crate::contract::{
     ContractError, Entry, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
     SnapshotPath, StorageResult,
 };
+use crate::delegate::delegate_import_sink;
 use crate::families::memory::non_empty_reason;
 use crate::sim::ops::{Action, ResolvedFile};
 use crate::sim::runner::apply_action;
@@ -48,38 +49,10 @@ pub(crate) struct StampingImport<'a> {
 }
 
 impl ImportSink for StampingImport<'_> {
-    fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
-        self.inner.set_first_index(first)
-    }
-
-    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.inner.append(entries)
-    }
-
-    fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
-        self.inner.set_meta(meta)
-    }
-
-    fn add_snapshot_file(
-        &mut self,
-        path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
-    ) -> StorageResult<()> {
-        self.inner.add_snapshot_file(path, file_meta)
-    }
-
-    fn write_snapshot_file(
-        &mut self,
-        path: &SnapshotPath,
-        offset: u64,
-        data: &[u8],
-    ) -> StorageResult<()> {
-        self.inner.write_snapshot_file(path, offset, data)
-    }
-
-    fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
-        self.inner.set_snapshot_meta(meta)
-    }
+    delegate_import_sink!(
+        inner: set_first_index, append, set_meta, add_snapshot_file, write_snapshot_file,
+        set_snapshot_meta
+    );
 
     fn commit(self: Box<Self>) -> StorageResult<()> {
         let this = *self;
@@ -104,17 +77,9 @@ pub(crate) struct RelistingImport<'a> {
 }
 
 impl ImportSink for RelistingImport<'_> {
-    fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
-        self.inner.set_first_index(first)
-    }
-
-    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.inner.append(entries)
-    }
-
-    fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
-        self.inner.set_meta(meta)
-    }
+    delegate_import_sink!(
+        inner: set_first_index, append, set_meta, write_snapshot_file, set_snapshot_meta
+    );
 
     fn add_snapshot_file(
         &mut self,
@@ -124,19 +89,6 @@ impl ImportSink for RelistingImport<'_> {
         self.inner.add_snapshot_file(path, file_meta)?;
         self.added.push(path.clone());
         Ok(())
-    }
-
-    fn write_snapshot_file(
-        &mut self,
-        path: &SnapshotPath,
-        offset: u64,
-        data: &[u8],
-    ) -> StorageResult<()> {
-        self.inner.write_snapshot_file(path, offset, data)
-    }
-
-    fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
-        self.inner.set_snapshot_meta(meta)
     }
 
     fn commit(self: Box<Self>) -> StorageResult<()> {

@@ -1,16 +1,19 @@
 //! The harness's self-test: every planted bug must be caught. For each bug and family (and
 //! each dual-write bug and ordered pair of families) it runs plain soak logic (generated
 //! histories, seed after seed) until a check fails, then shrinks the failing history. A bug
-//! that survives `seeds_max` seeds means a check does not bite.
+//! planted to trip `determinism` runs every seed twice and compares the trace hashes, as
+//! `qk soak --check-determinism` does (the others run once). A bug that survives `seeds_max`
+//! seeds means a check does not bite.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
-use crate::sim::check::CheckName;
+use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::dual::Subject;
 use crate::sim::generator::{generate, GeneratorConfig};
+use crate::sim::ops::Op;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::runner::{run_subject_on_disk, RunOptions};
 use crate::sim::shrink::shrink;
@@ -37,6 +40,13 @@ pub struct SelftestResult {
     pub original_len: usize,
     /// Length after shrinking.
     pub shrunk_len: usize,
+    /// The shrunk history (empty when the bug survived).
+    #[serde(default)]
+    pub shrunk: Vec<Op>,
+    /// What the shrunk history gives when run again as it was caught (twice, for
+    /// `determinism`): the failure report, naming what differed.
+    #[serde(default)]
+    pub shrunk_failure: Option<CheckFailure>,
 }
 
 impl SelftestResult {
@@ -90,25 +100,46 @@ fn run_planted(
         steps_to_detection: 0,
         original_len: 0,
         shrunk_len: 0,
+        shrunk: Vec::new(),
+        shrunk_failure: None,
     };
+    let twice = expected == CheckName::Determinism;
     for seed in 0..seeds_max {
         let ops = generate(seed, generator);
-        let run = |ops: &[crate::sim::ops::Op]| {
-            let disk = disk_for(seed, FaultMode::Honest);
-            run_subject_on_disk(planted.clone(), "selftest", disk, ops, RunOptions::default())
-        };
-        let outcome = run(&ops);
+        let run = |ops: &[Op]| run_seed(&planted, seed, ops, twice);
+        let (steps, failure) = run(&ops);
         result.seeds_run += 1;
-        result.steps_to_detection += outcome.stats.steps;
-        if let Some(failure) = outcome.failure {
+        result.steps_to_detection += steps;
+        if let Some(failure) = failure {
             let (shrunk, _) =
-                shrink(&ops, failure.check, |candidate| run(candidate).failure.map(|f| f.check));
+                shrink(&ops, failure.check, |candidate| run(candidate).1.map(|f| f.check));
             result.caught_by = Some(failure.check);
             result.seed = Some(seed);
             result.original_len = ops.len();
             result.shrunk_len = shrunk.len();
+            result.shrunk_failure = run(&shrunk).1;
+            result.shrunk = shrunk;
             break;
         }
     }
     result
+}
+
+/// Runs `ops` (history seed `seed`) on `subject` on the seed's disk: once, or with `twice`
+/// a second time when the first run passed, a different trace hash failing `determinism`.
+/// Returns the steps run and the failure.
+fn run_seed(subject: &Subject, seed: u64, ops: &[Op], twice: bool) -> (u64, Option<CheckFailure>) {
+    let run = || {
+        let disk = disk_for(seed, FaultMode::Honest);
+        run_subject_on_disk(subject.clone(), "selftest", disk, ops, RunOptions::default())
+    };
+    let first = run();
+    if first.failure.is_some() || !twice {
+        return (first.stats.steps, first.failure);
+    }
+    let second = run();
+    let (a, b) = (&first.trace_hash, &second.trace_hash);
+    let failure =
+        (a != b).then(|| CheckFailure::nondeterministic(subject.name(), seed, ops.len(), a, b));
+    (first.stats.steps + second.stats.steps, failure)
 }

@@ -199,6 +199,9 @@ impl SoakConfig {
             };
             cmd.push_str(&format!(" --faults {mode}"));
         }
+        if self.check_determinism {
+            cmd.push_str(" --check-determinism");
+        }
         if let Some(bug) = self.planted {
             cmd.push_str(&format!(" --planted {}", bug.name()));
         }
@@ -351,18 +354,9 @@ pub fn run_soak(
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, &ops);
                 if again.trace_hash != outcome.trace_hash {
-                    failure = Some(CheckFailure {
-                        check: CheckName::Determinism,
-                        family: family.name(),
-                        step: ops.len(),
-                        op: "end of history".to_string(),
-                        difference: format!(
-                            "two runs of seed {seed} gave trace hashes {} and {}",
-                            outcome.trace_hash, again.trace_hash
-                        ),
-                        trace_tail: Vec::new(),
-                        disk_trace_tail: String::new(),
-                    });
+                    let (a, b) = (&outcome.trace_hash, &again.trace_hash);
+                    failure =
+                        Some(CheckFailure::nondeterministic(family.name(), seed, ops.len(), a, b));
                 }
             }
             if let Some(failure) = failure {
