@@ -80,6 +80,8 @@ fn planted_truncate_suffix_panics_is_caught_by_panic_on_every_family() {
             ops: r.shrunk.clone(),
             disk_seed: disk_seed_for(seed),
             faults: fault_plan_for(seed, FaultMode::Honest),
+            original_faults: None,
+            exhaustive: None,
         };
         let family = registry.family(&r.family).expect("registered").clone();
         let planted = Arc::new(PlantedFamily::new(family, PlantedBug::TruncateSuffixPanics));
