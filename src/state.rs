@@ -65,6 +65,12 @@ impl RaftState {
         (self.first - 1) + self.entries.len() as u64
     }
 
+    /// The retained entry at `index`, if any (borrowed: [`StateView::entry`] copies it).
+    pub fn get(&self, index: Index) -> Option<&Entry> {
+        let offset = usize::try_from(index.checked_sub(self.first)?).ok()?;
+        self.entries.get(offset)
+    }
+
     /// Reads the full state out of any view (a live instance, an export cut, the model).
     pub fn capture(view: &dyn StateView) -> StorageResult<RaftState> {
         let first = view.first_index();
@@ -92,19 +98,70 @@ impl RaftState {
 
     /// SHA-256 of the canonical encoding, as 64 lower-case hex digits.
     pub fn digest(&self) -> String {
-        let mut hasher = Sha256::new();
-        self.encode_into(&mut |bytes| hasher.update(bytes));
-        hex::encode(hasher.finalize())
+        self.parts().digest()
     }
 
     /// Feeds the canonical encoding to `out`: every integer little-endian u64, every byte
     /// string length-prefixed, every optional value tagged, fields in a fixed order.
     pub fn encode_into(&self, out: &mut dyn FnMut(&[u8])) {
+        self.parts().encode_into(out)
+    }
+
+    /// The state as borrowed parts.
+    pub fn parts(&self) -> StateParts<'_> {
+        StateParts {
+            first: self.first,
+            entries: &self.entries,
+            meta: &self.meta,
+            snapshot: self.snapshot.as_ref(),
+        }
+    }
+}
+
+/// A state given by borrowed parts: its encoding and digest are those of the [`RaftState`]
+/// with the same fields, without assembling (copying) one.
+#[derive(Clone, Copy, Debug)]
+pub struct StateParts<'a> {
+    /// First retained index.
+    pub first: Index,
+    /// Every retained entry, in index order, from `first`.
+    pub entries: &'a [Entry],
+    /// Term and vote.
+    pub meta: &'a Meta,
+    /// The latest published snapshot.
+    pub snapshot: Option<&'a Snapshot>,
+}
+
+impl StateParts<'_> {
+    /// SHA-256 of the canonical encoding, as 64 lower-case hex digits.
+    pub fn digest(&self) -> String {
+        // The encoding comes in many pieces of a few bytes: gathering them into blocks
+        // first costs less than handing each to the hasher.
+        const BLOCK: usize = 8 << 10;
+        let mut hasher = Sha256::new();
+        let mut block = Vec::with_capacity(BLOCK);
+        self.encode_into(&mut |bytes| {
+            if block.len() + bytes.len() > BLOCK {
+                hasher.update(&block);
+                block.clear();
+            }
+            if bytes.len() > BLOCK {
+                hasher.update(bytes);
+            } else {
+                block.extend_from_slice(bytes);
+            }
+        });
+        hasher.update(&block);
+        hex::encode(hasher.finalize())
+    }
+
+    /// Feeds the canonical encoding to `out` (see [`RaftState::encode_into`]).
+    pub fn encode_into(&self, out: &mut dyn FnMut(&[u8])) {
         let put_u64 = |out: &mut dyn FnMut(&[u8]), v: u64| out(&v.to_le_bytes());
         out(b"quorumkit-state-v1");
         put_u64(out, self.first);
         put_u64(out, self.entries.len() as u64);
-        for entry in &self.entries {
+        for entry in self.entries {
             put_u64(out, entry.index);
             put_u64(out, entry.term);
             out(&[entry.kind().number()]);
@@ -125,7 +182,7 @@ impl RaftState {
                 put_bytes(out, peer.as_str().as_bytes());
             }
         }
-        match &self.snapshot {
+        match self.snapshot {
             None => out(&[0]),
             Some(snapshot) => {
                 out(&[1]);
@@ -203,11 +260,7 @@ impl StateView for RaftState {
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        Ok(index
-            .checked_sub(self.first)
-            .and_then(|o| usize::try_from(o).ok())
-            .and_then(|o| self.entries.get(o))
-            .cloned())
+        Ok(self.get(index).cloned())
     }
 
     fn meta(&self) -> StorageResult<Meta> {

@@ -20,3 +20,4 @@ pub mod runner;
 pub mod selftest;
 pub mod shrink;
 pub mod soak;
+pub mod undo;
