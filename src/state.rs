@@ -86,8 +86,9 @@ impl RaftState {
             None => None,
             Some(meta) => {
                 let mut files = BTreeMap::new();
+                let mut chunk = Vec::new();
                 for info in view.snapshot_files()? {
-                    let data = read_whole_file(view, &info.path, info.len)?;
+                    let data = read_whole_file(view, &info.path, info.len, &mut chunk)?;
                     files.insert(info.path, SnapshotFile { data, file_meta: info.file_meta });
                 }
                 Some(Snapshot { meta, files })
@@ -226,11 +227,20 @@ fn missing_entry(index: Index) -> crate::contract::StorageError {
     }
 }
 
-fn read_whole_file(view: &dyn StateView, path: &SnapshotPath, len: u64) -> StorageResult<Bytes> {
-    let mut data = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
+/// Reads a snapshot file in 64 KiB chunks through `buf` (kept between files: zeroing a
+/// fresh one per file cost more than reading small files).
+fn read_whole_file(
+    view: &dyn StateView,
+    path: &SnapshotPath,
+    len: u64,
+    buf: &mut Vec<u8>,
+) -> StorageResult<Bytes> {
+    buf.resize(64 * 1024, 0);
+    // The listed length only sizes the first allocation (capped: a damaged listing must not
+    // make it huge); the reads decide what the file holds.
+    let mut data = Vec::with_capacity(len.min(1 << 20) as usize);
     loop {
-        let n = view.read_snapshot_file(path, data.len() as u64, &mut buf)?;
+        let n = view.read_snapshot_file(path, data.len() as u64, buf)?;
         if n == 0 {
             break;
         }

@@ -1042,19 +1042,35 @@ impl State {
     /// Every directory and file reachable from the root in `image`, depth first in name order,
     /// with contents hashed. Fault overlays are not applied (this is the pristine image).
     pub fn listing(&self, image: Image) -> Vec<ListingEntry> {
+        let entry = |(path, bytes): (String, Option<&[u8]>)| match bytes {
+            None => ListingEntry { path, kind: FileKind::Dir, len: 0, sha256: None },
+            Some(bytes) => ListingEntry {
+                path,
+                kind: FileKind::File,
+                len: bytes.len() as u64,
+                sha256: Some(hex::encode(Sha256::digest(bytes))),
+            },
+        };
+        self.tree(image).into_iter().map(entry).collect()
+    }
+
+    /// What [`State::listing`] describes, with the files' bytes borrowed instead of hashed:
+    /// every path reachable from the root in `image`, depth first in name order, with `None`
+    /// for a directory.
+    pub fn tree(&self, image: Image) -> Vec<(String, Option<&[u8]>)> {
         let mut entries = Vec::new();
         let mut seen = BTreeSet::new();
-        self.list_dir(ROOT, "", image, &mut seen, &mut entries);
+        self.tree_under(ROOT, "", image, &mut seen, &mut entries);
         entries
     }
 
-    fn list_dir(
-        &self,
+    fn tree_under<'s>(
+        &'s self,
         ino: Ino,
         prefix: &str,
         image: Image,
         seen: &mut BTreeSet<Ino>,
-        out: &mut Vec<ListingEntry>,
+        out: &mut Vec<(String, Option<&'s [u8]>)>,
     ) {
         let Ok(dir) = self.dir(ino) else { return };
         let map = match image {
@@ -1068,25 +1084,15 @@ impl State {
             let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             match self.nodes.get(child) {
                 Some(Node::Dir(_)) => {
-                    out.push(ListingEntry {
-                        path: path.clone(),
-                        kind: FileKind::Dir,
-                        len: 0,
-                        sha256: None,
-                    });
-                    self.list_dir(*child, &path, image, seen, out);
+                    out.push((path.clone(), None));
+                    self.tree_under(*child, &path, image, seen, out);
                 }
                 Some(Node::File(file)) => {
                     let bytes = match image {
                         Image::Visible => &file.visible,
                         Image::Durable => &file.durable,
                     };
-                    out.push(ListingEntry {
-                        path,
-                        kind: FileKind::File,
-                        len: bytes.len() as u64,
-                        sha256: Some(hex::encode(Sha256::digest(bytes))),
-                    });
+                    out.push((path, Some(bytes.as_slice())));
                 }
                 None => {}
             }
@@ -1333,6 +1339,36 @@ mod tests {
             }
         }
         Ok((Some(*chain.last().unwrap_or(&ROOT)), None, Vec::new()))
+    }
+
+    #[test]
+    fn same_image_compares_what_the_digest_hashes() {
+        use crate::vfs::{SimDisk, Vfs};
+        let build = |second: &[u8]| {
+            let disk = SimDisk::new(SimDiskOptions::default());
+            disk.create_dir(Path::new("d")).unwrap();
+            let file = disk.open(Path::new("d/f"), OpenOptions::CREATE).unwrap();
+            file.write_at(b"first", 0).unwrap();
+            file.sync().unwrap();
+            disk.sync_dir(Path::new("d")).unwrap();
+            disk.sync_dir(Path::new("")).unwrap();
+            file.write_at(second, 5).unwrap();
+            disk
+        };
+        let (a, b, c) = (build(b"-second"), build(b"-second"), build(b"-other!"));
+        for image in [Image::Visible, Image::Durable] {
+            assert!(a.same_image(&b, image) && a.same_image(&a, image));
+            assert_eq!(a.image_digest(image), b.image_digest(image));
+        }
+        // The unsynced write differs only in the visible image.
+        assert!(!a.same_image(&c, Image::Visible));
+        assert_ne!(a.image_digest(Image::Visible), c.image_digest(Image::Visible));
+        assert!(a.same_image(&c, Image::Durable));
+        assert_eq!(a.image_digest(Image::Durable), c.image_digest(Image::Durable));
+        let names = |disk: &SimDisk| -> Vec<String> {
+            disk.listing(Image::Visible).into_iter().map(|e| e.path).collect()
+        };
+        assert_eq!(names(&a), ["d", "d/f"]);
     }
 
     #[test]
