@@ -856,7 +856,7 @@ impl State {
         let file = self.file_mut(handle.ino)?;
         let start = offset as usize;
         if file.visible.len() < fit_end as usize {
-            file.visible.resize(fit_end as usize, 0);
+            resize_zeroed(&mut file.visible, fit_end as usize);
         }
         file.visible[start..start + written.len()].copy_from_slice(written);
         if !file.overlays.is_empty() {
@@ -921,7 +921,7 @@ impl State {
         let sector_size = self.sector_size();
         let Ok(file) = self.file_mut(ino) else { return };
         let old_len = file.visible.len() as u64;
-        file.visible.resize(len as usize, 0);
+        resize_zeroed(&mut file.visible, len as usize);
         if !file.overlays.is_empty() {
             // The sector holding the cut (or the old end) is rewritten; beyond it nothing is.
             drop(file.overlays.split_off(&(len.min(old_len) / sector_size)));
@@ -1100,6 +1100,18 @@ impl State {
     }
 }
 
+/// Resizes `bytes` to `len`, new bytes zero. An empty buffer that must grow takes zeroed
+/// memory from the allocator instead (for a large file, pages the kernel zeroes when first
+/// touched): a database engine sizing a fresh file to megabytes it has not written yet must
+/// not cost writing every zero, twice (visible and durable image).
+pub(super) fn resize_zeroed(bytes: &mut Vec<u8>, len: usize) {
+    if bytes.is_empty() && len > bytes.capacity() {
+        *bytes = vec![0; len];
+    } else {
+        bytes.resize(len, 0);
+    }
+}
+
 /// The trace's and errors' spelling of a path.
 fn path_text(path: &Path) -> Arc<str> {
     Arc::from(path.to_string_lossy().as_ref())
@@ -1155,14 +1167,14 @@ pub(super) fn apply_durable(
     sector_size: u64,
 ) {
     match op {
-        DataOp::SetLen { len, .. } => durable.resize(*len as usize, 0),
+        DataOp::SetLen { len, .. } => resize_zeroed(durable, *len as usize),
         DataOp::Write { offset, data, .. } => {
             if keep.is_some_and(|mask| !mask.contains(&true)) {
                 return;
             }
             let end = (*offset as usize) + data.len();
             if durable.len() < end {
-                durable.resize(end, 0);
+                resize_zeroed(durable, end);
             }
             for (idx, (at, len)) in sector_pieces(*offset, data.len(), sector_size).enumerate() {
                 if keep.is_none_or(|mask| mask.get(idx).copied().unwrap_or(false)) {
