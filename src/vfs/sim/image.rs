@@ -434,6 +434,8 @@ impl State {
             chain.push(ROOT);
         }
         let mut dir = ROOT;
+        // The directory `dir` names, looked up once per step down.
+        let mut node = self.dir(dir);
         let mut segments =
             bytes.split(|b| *b == b'/').filter(|s| !s.is_empty() && *s != b".").peekable();
         while let Some(segment) = segments.next() {
@@ -442,21 +444,23 @@ impl State {
                     chain.pop();
                 }
                 dir = *chain.last().unwrap_or(&ROOT);
+                node = self.dir(dir);
                 continue;
             }
             let name = std::str::from_utf8(segment).map_err(|_| Kind::InvalidInput)?;
             check_name(name)?;
-            let found = self.dir(dir)?.visible.get(name).copied();
+            let found = node?.visible.get(name).copied();
             if segments.peek().is_none() {
                 return Ok(Target::Entry { parent: dir, name, ino: found, chain });
             }
-            match found {
+            match found.map(|ino| (ino, self.nodes.get(&ino))) {
                 None => return Err(Kind::NotFound),
-                Some(ino) if self.is_dir(ino) => {
+                Some((ino, Some(Node::Dir(child)))) => {
                     if keep_chain {
                         chain.push(ino);
                     }
                     dir = ino;
+                    node = Ok(child);
                 }
                 Some(_) => return Err(Kind::NotADirectory),
             }
