@@ -20,7 +20,9 @@
 #   --check           only check this script's syntax and its parsing of sample outputs
 # Environment:
 #   QK_BENCH_IMAGE_GIB     image sizes in GiB (default "0.25 1"; quick "0.125 0.25"), e.g. "1 4"
-#   QK_BENCH_SOAK_SECONDS  seconds per soak run (default 10; quick 3)
+#   QK_BENCH_SOAK_SECONDS  seconds per soak run (default 5; quick 2)
+#   QK_BENCH_SOAK_ROUNDS   checked/unchecked soak runs per family, alternating; the median
+#                          is reported (default 3; quick 1)
 #   QK_BENCH_CORE          the core soak runs are pinned to with taskset (default 1)
 #   QK_BENCH_DIR           where local_append writes (default: the system temp directory)
 # Raw outputs are kept in target/bench-report/. Exit status: 0 when every step ran (whether
@@ -79,6 +81,9 @@ bencher_rate() {
         if (unit == "ns/iter" && ns > 0) v = 1e9 / ns
     } END { print v }' "$1"
 }
+
+# median NUMBER...: the middle value (the upper one of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(NR / 2) + 1] }'; }
 
 # calc EXPR: awk arithmetic on numbers (an empty operand makes it print nothing).
 calc() { awk "BEGIN { printf \"%.6g\", $1 }"; }
@@ -183,6 +188,8 @@ EOF
     expect result "$(result "$dir/bench.log" redb_family.append_1x256B.local)" 12345.6
     expect result-dots "$(result "$dir/bench.log" image.0.25.export)" 812.5
     expect human "$(human 231400 mut/s)" "231.4k mut/s"
+    expect median "$(median 3 1e3 2)" 3
+    expect median-even "$(median 4 1 3 2)" 3
     expect ratio "$(calc "300 / 400")" 0.75
     rows=()
     row "a" 300 400 x/s ratio-min 0.7
@@ -209,13 +216,15 @@ fi
 # Settings.
 
 if [[ $quick == 1 ]]; then
-    soak_seconds=${QK_BENCH_SOAK_SECONDS:-3}
+    soak_seconds=${QK_BENCH_SOAK_SECONDS:-2}
+    soak_rounds=${QK_BENCH_SOAK_ROUNDS:-1}
     image_gib=${QK_BENCH_IMAGE_GIB:-0.125 0.25}
     family_env=(QK_BENCH_SECONDS=0.5 QK_BENCH_ROUNDS=1)
     append_env=(QK_BENCH_BATCHES=200 QK_BENCH_RECOVERY_MIB=32)
     criterion_args=(--warm-up-time 0.3 --measurement-time 0.7 --sample-size 10)
 else
-    soak_seconds=${QK_BENCH_SOAK_SECONDS:-10}
+    soak_seconds=${QK_BENCH_SOAK_SECONDS:-5}
+    soak_rounds=${QK_BENCH_SOAK_ROUNDS:-3}
     image_gib=${QK_BENCH_IMAGE_GIB:-0.25 1}
     family_env=(QK_BENCH_SECONDS=2 QK_BENCH_ROUNDS=3)
     append_env=(QK_BENCH_BATCHES=1000 QK_BENCH_RECOVERY_MIB=256)
@@ -243,23 +252,32 @@ cargo bench --no-run "${features[@]}"
 measuring=$(date +%s)
 
 # ---------------------------------------------------------------------------------------
-# 1. Harness throughput, checked vs unchecked, per family, on one core.
+# 1. Harness throughput, checked vs unchecked, per family, on one core: runs alternate
+#    checked and unchecked so that a shared machine's load hits both alike; medians.
 
 for family in memory local redb; do
-    for mode in checked unchecked; do
-        flag=()
-        [[ $mode == unchecked ]] && flag=(--unchecked)
-        echo "== qk soak --family $family $mode, ${soak_seconds}s on core $core"
-        # A failed check is a finding to look at, not a reason to stop measuring.
-        "${pin[@]}" target/release/qk soak --seconds "$soak_seconds" --family "$family" \
-            --no-pairs --no-regressions "${flag[@]}" --json "$out/soak-$family-$mode.json" \
-            | tail -n 4 || echo "   (qk soak reported failures: see above)"
+    for round in $(seq "$soak_rounds"); do
+        for mode in checked unchecked; do
+            flag=()
+            [[ $mode == unchecked ]] && flag=(--unchecked)
+            echo "== qk soak --family $family $mode, ${soak_seconds}s on core $core" \
+                "(round $round of $soak_rounds)"
+            # A failed check is a finding to look at, not a reason to stop measuring.
+            "${pin[@]}" target/release/qk soak --seconds "$soak_seconds" --family "$family" \
+                --no-pairs --no-regressions "${flag[@]}" \
+                --json "$out/soak-$family-$mode-$round.json" \
+                | grep -E "^$family |seeds in" || echo "   (qk soak reported failures)"
+        done
     done
     for metric in mutations steps crash_cycles exports; do
-        declare "soak_${family}_${metric}_checked=$(json_get "$out/soak-$family-checked.json" \
-            ".rates[0].${metric}_per_second")"
-        declare "soak_${family}_${metric}_unchecked=$(json_get \
-            "$out/soak-$family-unchecked.json" ".rates[0].${metric}_per_second")"
+        for mode in checked unchecked; do
+            values=()
+            for round in $(seq "$soak_rounds"); do
+                values+=("$(json_get "$out/soak-$family-$mode-$round.json" \
+                    ".rates[0].${metric}_per_second")")
+            done
+            declare "soak_${family}_${metric}_${mode}=$(median "${values[@]}")"
+        done
     done
 done
 
