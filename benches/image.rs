@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench image            # a 1 GiB image
 //! cargo bench --bench image -- 1 4     # 1 GiB and 4 GiB images
+//! cargo bench --bench image -- 0.25    # sizes may be fractions of a GiB
 //! ```
 //!
 //! The state is synthetic and generated on the fly (a quarter of the bytes as 4 KiB log
@@ -13,7 +14,7 @@
 //! the numbers are the codec's own cost, and the peak memory is the codec's. Each step runs
 //! in a child process (this binary, re-executed) so its peak RSS (`VmHWM`) is its own.
 //! The image file lives in a temporary directory, usually in the page cache for both us and
-//! the standard tools.
+//! the standard tools. Lines starting with `QK-RESULT` are for `scripts/bench.sh`.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -36,17 +37,25 @@ const PATTERN_LEN: usize = 64 << 10;
 /// A state of about `gib` GiB, generated on demand.
 struct Synthetic {
     n_entries: u64,
-    n_files: u64,
+    /// Snapshot file bytes: files of `FILE_LEN`, the last one shorter.
+    file_bytes: u64,
     pattern: Vec<u8>,
 }
 
 impl Synthetic {
-    fn new(gib: u64) -> Self {
-        let total = gib * GIB;
+    fn new(gib: f64) -> Self {
+        let total = (gib * GIB as f64) as u64;
         let log_bytes = total / 4;
-        let n_files = (total - log_bytes).div_ceil(FILE_LEN);
         let pattern = (0..PATTERN_LEN).map(|i| (i * 131 % 251) as u8).collect();
-        Synthetic { n_entries: log_bytes / ENTRY_LEN as u64, n_files, pattern }
+        Synthetic {
+            n_entries: log_bytes / ENTRY_LEN as u64,
+            file_bytes: total - log_bytes,
+            pattern,
+        }
+    }
+
+    fn file_len(&self, k: u64) -> u64 {
+        self.file_bytes.saturating_sub(k * FILE_LEN).min(FILE_LEN)
     }
 
     fn path(k: u64) -> SnapshotPath {
@@ -85,17 +94,22 @@ impl StateView for Synthetic {
         }))
     }
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        Ok((0..self.n_files)
-            .map(|k| SnapshotFileInfo { path: Synthetic::path(k), len: FILE_LEN, file_meta: None })
+        Ok((0..self.file_bytes.div_ceil(FILE_LEN))
+            .map(|k| SnapshotFileInfo {
+                path: Synthetic::path(k),
+                len: self.file_len(k),
+                file_meta: None,
+            })
             .collect())
     }
     fn read_snapshot_file(
         &self,
-        _path: &SnapshotPath,
+        path: &SnapshotPath,
         offset: u64,
         buf: &mut [u8],
     ) -> StorageResult<usize> {
-        let n = buf.len().min((FILE_LEN.saturating_sub(offset)) as usize);
+        let k = path.as_str().trim_start_matches("data/part-").parse().unwrap_or(0);
+        let n = buf.len().min((self.file_len(k).saturating_sub(offset)) as usize);
         let mut done = 0;
         while done < n {
             let at = ((offset as usize) + done) % PATTERN_LEN;
@@ -210,7 +224,7 @@ fn peak_rss_kib() -> u64 {
 }
 
 /// One step in this (child) process; prints `seconds rss_kib`.
-fn child(step: &str, gib: u64, path: &Path) {
+fn child(step: &str, gib: f64, path: &Path) {
     let start = Instant::now();
     match step {
         "export" => {
@@ -230,7 +244,7 @@ fn child(step: &str, gib: u64, path: &Path) {
     println!("{} {}", start.elapsed().as_secs_f64(), peak_rss_kib());
 }
 
-fn run_child(step: &str, gib: u64, path: &Path) -> (f64, u64) {
+fn run_child(step: &str, gib: f64, path: &Path) -> (f64, u64) {
     let exe = std::env::current_exe().expect("current exe");
     let out = Command::new(exe)
         .args(["--child", step, &gib.to_string()])
@@ -259,8 +273,8 @@ fn main() {
         child(&args[1], gib, &PathBuf::from(&args[3]));
         return;
     }
-    let sizes: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![1] } else { sizes };
+    let sizes: Vec<f64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![1.0] } else { sizes };
     let dir = tempfile::tempdir().expect("temp dir");
     println!("image benchmark (ratio = step time / (cp + sha256sum) time; rss = peak RSS)");
     for gib in sizes {
@@ -283,6 +297,7 @@ fn main() {
              ({:.0} MiB/s)",
             mib / base
         );
+        println!("QK-RESULT image.{gib}.baseline {:.1} MiB/s", mib / base);
         for (step, secs, rss) in [
             ("export", export_s, export_rss),
             ("verify", verify_s, verify_rss),
@@ -294,6 +309,8 @@ fn main() {
                 secs / base,
                 rss as f64 / 1024.0
             );
+            println!("QK-RESULT image.{gib}.{step} {:.1} MiB/s", mib / secs);
+            println!("QK-RESULT image.{gib}.{step}_rss {rss} KiB");
         }
         std::fs::remove_file(&path).expect("remove image");
     }

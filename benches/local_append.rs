@@ -7,7 +7,9 @@
 //! Run with `cargo bench --bench local_append --features bench-raft-engine` (raft-engine is
 //! an optional dependency so that ordinary builds do not compile it). `QK_BENCH_DIR` picks
 //! the directory (default: the system temp directory); `QK_BENCH_BATCHES` the number of
-//! batches of the append run (default 1000).
+//! batches of the append run (default 1000); `QK_BENCH_RECOVERY_MIB` the size of the log the
+//! recovery run opens (default 256). Lines starting with `QK-RESULT` are for
+//! `scripts/bench.sh`.
 //!
 //! raft-engine stores protobuf messages; the entries here are `protobuf::well_known_types::
 //! Any` values whose `value` is the 4 KiB payload and whose `type_url` carries the index in
@@ -24,7 +26,6 @@ use quorumkit_storage::vfs::{OsVfs, VfsHandle};
 
 const ENTRY_LEN: usize = 4096;
 const BATCH_LEN: u64 = 32;
-const RECOVERY_BYTES_MIN: u64 = 256 * 1024 * 1024;
 
 /// Incompressible, reproducible payload bytes.
 fn payload(index: u64) -> Vec<u8> {
@@ -87,8 +88,11 @@ fn main() {
     let base = std::env::var("QK_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir().join("qk-bench-local"));
-    let batches: u64 =
-        std::env::var("QK_BENCH_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let env = |name: &str, default: u64| -> u64 {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let batches = env("QK_BENCH_BATCHES", 1000);
+    let recovery_bytes_min = env("QK_BENCH_RECOVERY_MIB", 256) << 20;
     let vfs: VfsHandle = Arc::new(OsVfs::new());
     let bytes = batches * BATCH_LEN * ENTRY_LEN as u64;
     println!("append: {batches} batches x {BATCH_LEN} x {ENTRY_LEN} B, fsync per batch");
@@ -132,9 +136,11 @@ fn main() {
         batches as f64 / engine_secs
     );
     println!("  ratio local / raft-engine: {:.2}", local_rate / engine_rate);
+    println!("QK-RESULT local_append.local {local_rate:.1} MiB/s");
+    println!("QK-RESULT local_append.raft_engine {engine_rate:.1} MiB/s");
 
-    // Recovery: grow the local log to at least 256 MiB (big batches, one fsync each), then
-    // time a cold open, which scans every record and verifies both checksums.
+    // Recovery: grow the local log to at least QK_BENCH_RECOVERY_MIB (big batches, one fsync
+    // each), then time a cold open, which scans every record and verifies both checksums.
     let recover_dir = fresh_dir(&base, "local-recovery");
     let mut local = LocalStorage::open(
         vfs.clone(),
@@ -143,7 +149,7 @@ fn main() {
     )
     .expect("open local");
     let per_batch = 256u64;
-    let n_batches = RECOVERY_BYTES_MIN.div_ceil(per_batch * ENTRY_LEN as u64);
+    let n_batches = recovery_bytes_min.div_ceil(per_batch * ENTRY_LEN as u64);
     for b in 0..n_batches {
         local.append(&local_batch(1 + b * per_batch, per_batch)).expect("append");
     }
@@ -190,5 +196,12 @@ fn main() {
         mib_per_s(n_batches * per_batch * ENTRY_LEN as u64, engine_open_secs)
     );
     drop(engine);
+    // Both opens as payload bytes per second (the same entries), for the ratio.
+    let payload = n_batches * per_batch * ENTRY_LEN as u64;
+    println!("QK-RESULT local_append.open_local {:.1} MiB/s", mib_per_s(payload, open_secs));
+    println!(
+        "QK-RESULT local_append.open_raft_engine {:.1} MiB/s",
+        mib_per_s(payload, engine_open_secs)
+    );
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -97,6 +97,12 @@ impl RaftState {
         (self.first - 1) + self.entries.len() as u64
     }
 
+    /// The retained entry at `index`, if any (borrowed: [`StateView::entry`] copies it).
+    pub fn get(&self, index: Index) -> Option<&Entry> {
+        let offset = usize::try_from(index.checked_sub(self.first)?).ok()?;
+        self.entries.get(offset)
+    }
+
     /// Reads the full state out of any view (a live instance, an export cut, the model).
     pub fn capture(view: &dyn StateView) -> StorageResult<RaftState> {
         let first = view.first_index();
@@ -112,8 +118,9 @@ impl RaftState {
             None => None,
             Some(meta) => {
                 let mut files = BTreeMap::new();
+                let mut chunk = Vec::new();
                 for info in view.snapshot_files()? {
-                    let data = read_whole_file(view, &info.path, info.len)?;
+                    let data = read_whole_file(view, &info.path, info.len, &mut chunk)?;
                     files.insert(info.path, SnapshotFile { data, file_meta: info.file_meta });
                 }
                 Some(Snapshot { meta, files })
@@ -124,19 +131,70 @@ impl RaftState {
 
     /// SHA-256 of the canonical encoding, as 64 lower-case hex digits.
     pub fn digest(&self) -> String {
-        let mut hasher = Sha256::new();
-        self.encode_into(&mut |bytes| hasher.update(bytes));
-        hex::encode(hasher.finalize())
+        self.parts().digest()
     }
 
     /// Feeds the canonical encoding to `out`: every integer little-endian u64, every byte
     /// string length-prefixed, every optional value tagged, fields in a fixed order.
     pub fn encode_into(&self, out: &mut dyn FnMut(&[u8])) {
+        self.parts().encode_into(out)
+    }
+
+    /// The state as borrowed parts.
+    pub fn parts(&self) -> StateParts<'_> {
+        StateParts {
+            first: self.first,
+            entries: &self.entries,
+            meta: &self.meta,
+            snapshot: self.snapshot.as_ref(),
+        }
+    }
+}
+
+/// A state given by borrowed parts: its encoding and digest are those of the [`RaftState`]
+/// with the same fields, without assembling (copying) one.
+#[derive(Clone, Copy, Debug)]
+pub struct StateParts<'a> {
+    /// First retained index.
+    pub first: Index,
+    /// Every retained entry, in index order, from `first`.
+    pub entries: &'a [Entry],
+    /// Term and vote.
+    pub meta: &'a Meta,
+    /// The latest published snapshot.
+    pub snapshot: Option<&'a Snapshot>,
+}
+
+impl StateParts<'_> {
+    /// SHA-256 of the canonical encoding, as 64 lower-case hex digits.
+    pub fn digest(&self) -> String {
+        // The encoding comes in many pieces of a few bytes: gathering them into blocks
+        // first costs less than handing each to the hasher.
+        const BLOCK: usize = 8 << 10;
+        let mut hasher = Sha256::new();
+        let mut block = Vec::with_capacity(BLOCK);
+        self.encode_into(&mut |bytes| {
+            if block.len() + bytes.len() > BLOCK {
+                hasher.update(&block);
+                block.clear();
+            }
+            if bytes.len() > BLOCK {
+                hasher.update(bytes);
+            } else {
+                block.extend_from_slice(bytes);
+            }
+        });
+        hasher.update(&block);
+        hex::encode(hasher.finalize())
+    }
+
+    /// Feeds the canonical encoding to `out` (see [`RaftState::encode_into`]).
+    pub fn encode_into(&self, out: &mut dyn FnMut(&[u8])) {
         let put_u64 = |out: &mut dyn FnMut(&[u8]), v: u64| out(&v.to_le_bytes());
         out(b"quorumkit-state-v1");
         put_u64(out, self.first);
         put_u64(out, self.entries.len() as u64);
-        for entry in &self.entries {
+        for entry in self.entries {
             put_u64(out, entry.index);
             put_u64(out, entry.term);
             out(&[entry.kind().number()]);
@@ -157,7 +215,7 @@ impl RaftState {
                 put_bytes(out, peer.as_str().as_bytes());
             }
         }
-        match &self.snapshot {
+        match self.snapshot {
             None => out(&[0]),
             Some(snapshot) => {
                 out(&[1]);
@@ -201,11 +259,20 @@ fn missing_entry(index: Index) -> crate::contract::StorageError {
     }
 }
 
-fn read_whole_file(view: &dyn StateView, path: &SnapshotPath, len: u64) -> StorageResult<Bytes> {
-    let mut data = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
+/// Reads a snapshot file in 64 KiB chunks through `buf` (kept between files: zeroing a
+/// fresh one per file cost more than reading small files).
+fn read_whole_file(
+    view: &dyn StateView,
+    path: &SnapshotPath,
+    len: u64,
+    buf: &mut Vec<u8>,
+) -> StorageResult<Bytes> {
+    buf.resize(64 * 1024, 0);
+    // The listed length only sizes the first allocation (capped: a damaged listing must not
+    // make it huge); the reads decide what the file holds.
+    let mut data = Vec::with_capacity(len.min(1 << 20) as usize);
     loop {
-        let n = view.read_snapshot_file(path, data.len() as u64, &mut buf)?;
+        let n = view.read_snapshot_file(path, data.len() as u64, buf)?;
         if n == 0 {
             break;
         }
@@ -235,11 +302,7 @@ impl StateView for RaftState {
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        Ok(index
-            .checked_sub(self.first)
-            .and_then(|o| usize::try_from(o).ok())
-            .and_then(|o| self.entries.get(o))
-            .cloned())
+        Ok(self.get(index).cloned())
     }
 
     fn meta(&self) -> StorageResult<Meta> {

@@ -380,7 +380,31 @@ fn write_json(
     report: &SoakReport,
     elapsed: f64,
 ) -> std::io::Result<()> {
-    let value = json!({
+    let value = report_json(config, report, elapsed);
+    let text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
+    std::fs::write(path, text + "\n")
+}
+
+/// The machine-readable report. `rates` divides each subject's counters by the whole run's
+/// wall time (subjects share it, so a rate is a family's own only when it ran alone):
+/// steps, mutations, crash-and-recover cycles (power losses recovered from) and exported
+/// images per second; `scripts/bench.sh` reads them.
+fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_json::Value {
+    let per_second = |n: u64| if elapsed > 0.0 { n as f64 / elapsed } else { 0.0 };
+    let rates: Vec<serde_json::Value> = report
+        .families
+        .iter()
+        .map(|f| {
+            json!({
+                "family": f.family,
+                "steps_per_second": per_second(f.steps),
+                "mutations_per_second": per_second(f.mutations),
+                "crash_cycles_per_second": per_second(f.crashes),
+                "exports_per_second": per_second(f.exports),
+            })
+        })
+        .collect();
+    json!({
         "passed": report.passed(),
         "seeds_run": report.seeds_run,
         "elapsed_seconds": elapsed,
@@ -392,11 +416,51 @@ fn write_json(
             "planted": config.planted,
             "planted_dual": config.planted_dual,
             "faults": config.faults,
+            "unchecked": config.run.unchecked,
+            "exhaustive": config.run.exhaustive.is_some(),
         },
         "families": report.families,
+        "rates": rates,
         "failures_total": report.failures_total,
         "failures": report.failures,
-    });
-    let text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
-    std::fs::write(path, text + "\n")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::families::memory::MemoryFamily;
+    use crate::sim::soak::FamilySummary;
+
+    #[test]
+    fn the_json_report_has_counters_rates_and_the_checking_mode() {
+        let mut config =
+            SoakConfig::new(vec![Arc::new(MemoryFamily)], SeedPlan::Range { start: 0, end: 4 });
+        config.run.unchecked = true;
+        let summary = FamilySummary {
+            family: "memory".to_string(),
+            histories: 4,
+            steps: 800,
+            mutations: 600,
+            crashes: 20,
+            exports: 8,
+            ..FamilySummary::default()
+        };
+        let report = SoakReport { seeds_run: 4, families: vec![summary], ..SoakReport::default() };
+        let value = report_json(&config, &report, 2.0);
+        assert_eq!(value["config"]["unchecked"], true);
+        assert_eq!(value["config"]["exhaustive"], false);
+        let family = &value["families"][0];
+        for (field, want) in [("steps", 800), ("mutations", 600), ("crashes", 20), ("exports", 8)] {
+            assert_eq!(family[field], want, "{field}");
+        }
+        let rates = &value["rates"][0];
+        assert_eq!(rates["family"], "memory");
+        assert_eq!(rates["steps_per_second"], 400.0);
+        assert_eq!(rates["mutations_per_second"], 300.0);
+        assert_eq!(rates["crash_cycles_per_second"], 10.0);
+        assert_eq!(rates["exports_per_second"], 4.0);
+        let idle = report_json(&config, &report, 0.0);
+        assert_eq!(idle["rates"][0]["steps_per_second"], 0.0);
+    }
 }

@@ -22,3 +22,4 @@ pub mod runner;
 pub mod selftest;
 pub mod shrink;
 pub mod soak;
+pub mod undo;

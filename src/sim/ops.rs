@@ -297,16 +297,15 @@ fn peer_list(base: u8, count: u8) -> Vec<PeerId> {
 
 /// `len` deterministic pseudo-random bytes from `seed` (SplitMix64 stream).
 pub fn pseudo_random_bytes(seed: u64, len: usize) -> Bytes {
-    let mut out = Vec::with_capacity(len);
+    let mut out = vec![0u8; len];
     let mut state = seed;
-    while out.len() < len {
+    for chunk in out.chunks_mut(8) {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        let take = (len - out.len()).min(8);
-        out.extend_from_slice(&z.to_le_bytes()[..take]);
+        chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
     }
     Bytes::from(out)
 }

@@ -44,6 +44,7 @@ use crate::sim::dual::{
 use crate::sim::image_checks::{ImageCheckFailure, PinnedExport};
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
+use crate::sim::undo::Before;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, Mark, SimDisk, VfsHandle};
 
@@ -531,9 +532,10 @@ impl Runner {
         }
         let armed = self.armed.take();
         // Only a durable family on a disk that can fail needs the state before the step: the
-        // atomicity table allows it back after a failed mutation (a pair's mirror too).
+        // atomicity table allows it back after a failed mutation (a pair's mirror too). An
+        // undo record of the step keeps it (copying the whole log every step cost more).
         let keep_before = self.subject.any_durable() && (armed.is_some() || self.faulty);
-        let before = keep_before.then(|| self.model.state.clone());
+        let before = keep_before.then(|| Before::record(&self.model.state, &action));
         let faults_before = self.faults_so_far();
         if let (Some(n), Some(disk)) = (armed, &self.disk) {
             disk.crash_after_op(disk.op_count() + u64::from(n));
@@ -576,7 +578,10 @@ impl Runner {
                 // The mutation failed because of a fault or a crash point: unacknowledged.
                 self.stats.failed_mutations += 1;
                 let candidates = match &before {
-                    Some(before) => allowed_after_unacknowledged(before, &action, &self.model),
+                    Some(before) => {
+                        let before = before.state(&self.model.state);
+                        allowed_after_unacknowledged(&before, &action, &self.model)
+                    }
                     None => Vec::new(), // a volatile family recovers empty whatever happened
                 };
                 return self.crash_and_check(step, op, candidates);
@@ -592,7 +597,7 @@ impl Runner {
             (Err(_), Err(_)) => self.stats.rejected_calls += 1,
             (Ok(()), Ok(())) => {}
         }
-        self.remember_state();
+        self.remember(Store::changed_by(&action));
         if let (Some((opts, mark, before)), Some(disk), Ok(())) =
             (exhaustive, self.disk.clone(), &result)
         {
@@ -673,11 +678,23 @@ impl Runner {
 
     /// Under a dishonest disk, remembers the model's state as one the history produced.
     fn remember_state(&mut self) {
-        if self.dishonest {
-            for store in Store::ALL {
-                self.history.insert((store, store.digest(&self.model.state)));
-            }
+        self.remember(&Store::ALL);
+    }
+
+    /// Under a dishonest disk, remembers the current state of `stores` (the others have not
+    /// changed since they were last remembered).
+    fn remember(&mut self, stores: &[Store]) {
+        if !self.dishonest {
+            return;
         }
+        for store in stores {
+            self.history.insert((*store, store.digest(&self.model.state)));
+        }
+        #[cfg(debug_assertions)]
+        assert!(
+            self.seen_in_history(&self.model.state),
+            "a store changed that the step was not expected to change"
+        );
     }
 
     /// Whether every store of `state` holds a state it held at some point of the history.
@@ -1156,18 +1173,30 @@ impl Store {
         }
     }
 
-    /// The digest of this store's part of `state` alone.
+    /// The digest of this store's part of `state` alone (the other parts as in a fresh
+    /// state), computed without copying it.
     fn digest(self, state: &RaftState) -> String {
-        let mut part = RaftState::new();
+        let fresh = RaftState::new();
+        let mut part = fresh.parts();
         match self {
-            Store::Log => {
-                part.first = state.first;
-                part.entries = state.entries.clone();
-            }
-            Store::Meta => part.meta = state.meta.clone(),
-            Store::Snapshot => part.snapshot = state.snapshot.clone(),
+            Store::Log => (part.first, part.entries) = (state.first, &state.entries),
+            Store::Meta => part.meta = &state.meta,
+            Store::Snapshot => part.snapshot = state.snapshot.as_ref(),
         }
         part.digest()
+    }
+
+    /// The stores `action` can change (see the model): only theirs need remembering anew.
+    fn changed_by(action: &Action) -> &'static [Store] {
+        match action {
+            Action::Append(_)
+            | Action::TruncatePrefix(_)
+            | Action::TruncateSuffix(_)
+            | Action::Reset(_) => &[Store::Log],
+            Action::SaveMeta(_) => &[Store::Meta],
+            Action::Snapshot { .. } => &[Store::Snapshot],
+            Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => &[],
+        }
     }
 }
 
@@ -1242,12 +1271,12 @@ fn quick_difference(
     }
     for index in indexes {
         let got = instance.entry(index)?;
-        let want = model.entry(index)?;
-        if got != want {
+        let want = model.state.get(index);
+        if got.as_ref() != want {
             return Ok(Some(format!(
                 "entry {index}: {who} has {} vs model {}",
                 describe_entry(&got),
-                describe_entry(&want)
+                describe_entry(&want.cloned())
             )));
         }
     }

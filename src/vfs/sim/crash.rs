@@ -383,7 +383,7 @@ fn crash_rebuild_visible(file: &mut super::image::FileNode, touched: Option<&[(u
         return;
     };
     let len = file.durable.len();
-    file.visible.resize(len, 0);
+    super::image::resize_zeroed(&mut file.visible, len);
     for (start, end) in ranges {
         let start = (*start).min(len as u64) as usize;
         let end = (*end).min(len as u64) as usize;

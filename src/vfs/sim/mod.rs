@@ -392,6 +392,17 @@ impl SimDisk {
         self.lock().state.listing(image)
     }
 
+    /// Whether `image` of this disk and `image` of `other` are byte-identical trees (the same
+    /// paths, kinds and contents, fault overlays not applied): what equal
+    /// [`image_digest`](SimDisk::image_digest)s say, without hashing every file.
+    pub fn same_image(&self, other: &SimDisk, image: Image) -> bool {
+        if std::ptr::eq(self, other) {
+            return true;
+        }
+        let (ours, theirs) = (self.lock(), other.lock());
+        ours.state.tree(image) == theirs.state.tree(image)
+    }
+
     /// Hex SHA-256 of the [`listing`](SimDisk::listing): equal digests mean byte-identical
     /// trees.
     pub fn image_digest(&self, image: Image) -> String {
