@@ -574,8 +574,11 @@ impl Runner {
         let surfaced = self.dishonest && result.as_ref().is_err_and(refusal);
         let fault_struck = halted || surfaced || self.faults_so_far() > faults_before;
         match (&model_result, &result) {
-            (Ok(()), Err(e)) if fault_struck && !matches!(e, StorageError::Contract(_)) => {
+            (_, Err(e)) if fault_struck && !matches!(e, StorageError::Contract(_)) => {
                 // The mutation failed because of a fault or a crash point: unacknowledged.
+                // Also when the contract rejects the call: a family may meet the fault before
+                // it finds the bad argument (a pair feeds files before it checks the meta),
+                // and what the fault left behind is recovered like any other.
                 self.stats.failed_mutations += 1;
                 let candidates = match &before {
                     Some(before) => {
