@@ -330,7 +330,47 @@ macro_rules! delegate_vfs_file {
     };
 }
 
+/// Inside an `impl RaftStorage` block of a wrapper with a method
+/// `fn mutate(&mut self, action: Action) -> StorageResult<()>`: writes `append`,
+/// `truncate_prefix`, `truncate_suffix`, `reset` and `save_meta` as that action, so the
+/// wrapper applies every log and meta mutation in one place.
+macro_rules! mutations_as_actions {
+    () => {
+        fn append(
+            &mut self,
+            entries: &[$crate::contract::Entry],
+        ) -> $crate::contract::StorageResult<()> {
+            self.mutate($crate::sim::ops::Action::Append(entries.to_vec()))
+        }
+
+        fn truncate_prefix(
+            &mut self,
+            first_kept: $crate::contract::Index,
+        ) -> $crate::contract::StorageResult<()> {
+            self.mutate($crate::sim::ops::Action::TruncatePrefix(first_kept))
+        }
+
+        fn truncate_suffix(
+            &mut self,
+            last_kept: $crate::contract::Index,
+        ) -> $crate::contract::StorageResult<()> {
+            self.mutate($crate::sim::ops::Action::TruncateSuffix(last_kept))
+        }
+
+        fn reset(&mut self, next: $crate::contract::Index) -> $crate::contract::StorageResult<()> {
+            self.mutate($crate::sim::ops::Action::Reset(next))
+        }
+
+        fn save_meta(
+            &mut self,
+            meta: &$crate::contract::Meta,
+        ) -> $crate::contract::StorageResult<()> {
+            self.mutate($crate::sim::ops::Action::SaveMeta(meta.clone()))
+        }
+    };
+}
+
 pub(crate) use {
     delegate_import_sink, delegate_raft_storage, delegate_state_view, delegate_vfs,
-    delegate_vfs_file,
+    delegate_vfs_file, mutations_as_actions,
 };

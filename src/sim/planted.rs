@@ -36,6 +36,7 @@ use crate::contract::{
 };
 use crate::delegate::{
     delegate_raft_storage, delegate_state_view, delegate_vfs, delegate_vfs_file,
+    mutations_as_actions,
 };
 use crate::dual_write::{bootstrap_into, DualFamily, DualWrite, Recovery, Sides};
 use crate::families::memory::MemoryStorage;
@@ -667,25 +668,7 @@ delegate_state_view!(PlantedPair => pair);
 impl RaftStorage for PlantedPair {
     delegate_raft_storage!(pair: family, begin_export, family_format_version);
 
-    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.mutate(Action::Append(entries.to_vec()))
-    }
-
-    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
-        self.mutate(Action::TruncatePrefix(first_kept))
-    }
-
-    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
-        self.mutate(Action::TruncateSuffix(last_kept))
-    }
-
-    fn reset(&mut self, next: Index) -> StorageResult<()> {
-        self.mutate(Action::Reset(next))
-    }
-
-    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
-        self.mutate(Action::SaveMeta(meta.clone()))
-    }
+    mutations_as_actions!();
 
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
         self.flush()?;
@@ -748,25 +731,7 @@ impl RaftStorage for BufferedMirror {
         self.copy.mirror().family()
     }
 
-    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.mutate(Action::Append(entries.to_vec()))
-    }
-
-    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
-        self.mutate(Action::TruncatePrefix(first_kept))
-    }
-
-    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
-        self.mutate(Action::TruncateSuffix(last_kept))
-    }
-
-    fn reset(&mut self, next: Index) -> StorageResult<()> {
-        self.mutate(Action::Reset(next))
-    }
-
-    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
-        self.mutate(Action::SaveMeta(meta.clone()))
-    }
+    mutations_as_actions!();
 
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
         self.flush()?;
