@@ -2,6 +2,9 @@
 //! failures, and summarises. It reads no clock: the caller decides when to stop (the CLI
 //! stops on wall time, which only chooses *how many* seeds run, never what a seed does).
 
+pub mod regression;
+pub mod selftest;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,14 +12,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
-use crate::sim::check::{CheckFailure, CheckName};
-use crate::sim::dual::Subject;
-use crate::sim::generator::{generate, GeneratorConfig, Mode};
-use crate::sim::ops::Op;
+use crate::sim::checks::dual_write::Subject;
+use crate::sim::checks::{CheckFailure, CheckName};
+use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
+use crate::sim::engine::shrink::shrink_with_faults;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
-use crate::sim::regression::Regression;
-use crate::sim::runner::{run_subject_on_disk, RunOptions, RunOutcome};
-use crate::sim::shrink::shrink_with_faults;
+use crate::sim::soak::regression::Regression;
 use crate::vfs::{EnumerateOptions, FaultKind, FaultPlan, SimDisk, SimDiskOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
-use crate::sim::check::{CheckFailure, CheckName};
-use crate::sim::dual::Subject;
-use crate::sim::generator::{generate, GeneratorConfig};
-use crate::sim::ops::Op;
+use crate::sim::checks::dual_write::Subject;
+use crate::sim::checks::{CheckFailure, CheckName};
+use crate::sim::engine::generator::{generate, GeneratorConfig};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions};
+use crate::sim::engine::shrink::shrink;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
-use crate::sim::runner::{run_subject_on_disk, RunOptions};
-use crate::sim::shrink::shrink;
 use crate::sim::soak::{disk_for, FaultMode};
 
 /// The verdict for one planted bug on one family (or pair).

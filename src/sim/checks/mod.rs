@@ -3,6 +3,9 @@
 //! A harness failure is not an `Error`: it is a [`CheckFailure`] naming the check that caught
 //! it, where (family, seed, step, op) and what differed, in words.
 
+pub mod dual_write;
+pub mod images;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

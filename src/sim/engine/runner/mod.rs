@@ -23,7 +23,7 @@
 //! A run's subject is a family or a dual-write pair ([`Subject`]). A pair's history starts on
 //! its primary alone; at the join step (a quarter of the way in) a mirror is bootstrapped
 //! from the primary, and from then on the mirror is checked like the primary after every step
-//! and after every reopen and power loss (`dual_write`, see [`crate::sim::dual`]).
+//! and after every reopen and power loss (`dual_write`, see [`crate::sim::checks::dual_write`]).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -35,16 +35,16 @@ use sha2::{Digest, Sha256};
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::dual_write::{DualWriteError, Recovery};
 use crate::families::Registry;
-use crate::sim::check::{CheckFailure, CheckName};
-use crate::sim::crash_cases::CrashCheck;
-use crate::sim::dual::{
+use crate::sim::checks::dual_write::{
     recovery_verdict, LonePrimary, PairCrashCheck, PairFamily, PairInstance, RecoveryContext,
     Subject,
 };
-use crate::sim::image_checks::{ImageCheckFailure, PinnedExport};
-use crate::sim::model::Model;
-use crate::sim::ops::{Action, Op};
-use crate::sim::undo::Before;
+use crate::sim::checks::images::{ImageCheckFailure, PinnedExport};
+use crate::sim::checks::{CheckFailure, CheckName};
+use crate::sim::conformance::crash_cases::CrashCheck;
+use crate::sim::engine::model::Model;
+use crate::sim::engine::ops::{Action, Op};
+use crate::sim::engine::undo::Before;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, Mark, SimDisk, VfsHandle};
 

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use crate::contract::{Family, RaftStorage, StateView, StorageResult};
 use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
 use crate::families::Registry;
-use crate::sim::check::CheckName;
+use crate::sim::checks::CheckName;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, FaultPlan, Mark, SimDisk, VfsHandle};
 

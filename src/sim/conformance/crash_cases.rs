@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StorageError};
 use crate::sim::conformance::import_state;
-use crate::sim::model::Model;
-use crate::sim::ops::{pseudo_random_bytes, Action, ResolvedFile};
-use crate::sim::runner::apply_action;
+use crate::sim::engine::model::Model;
+use crate::sim::engine::ops::{pseudo_random_bytes, Action, ResolvedFile};
+use crate::sim::engine::runner::apply_action;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, SimDisk, SimDiskOptions};
 
@@ -106,18 +106,18 @@ macro_rules! crash_conformance_tests {
         $(
             #[test]
             fn $name() {
-                let options = $crate::sim::crash_cases::CrashCaseOptions::default();
-                $crate::sim::crash_cases::run_named(stringify!($name), $family, &options);
+                let options = $crate::sim::conformance::crash_cases::CrashCaseOptions::default();
+                $crate::sim::conformance::crash_cases::run_named(stringify!($name), $family, &options);
                 let mut torn = options.clone();
                 torn.enumerate.tear_writes = true;
-                $crate::sim::crash_cases::run_named(stringify!($name), $family, &torn);
+                $crate::sim::conformance::crash_cases::run_named(stringify!($name), $family, &torn);
             }
         )*
         #[test]
         fn every_crash_case_has_a_test() {
             let names: &[&str] = &[$(stringify!($name)),*];
             let all: Vec<&str> =
-                $crate::sim::crash_cases::CRASH_CASES.iter().map(|c| c.name).collect();
+                $crate::sim::conformance::crash_cases::CRASH_CASES.iter().map(|c| c.name).collect();
             assert_eq!(names, all.as_slice(), "the macro's list and CRASH_CASES must match");
         }
     };

@@ -31,7 +31,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::contract::{Family, RaftStorage, StateView};
 use crate::image::{content_bytes, decode, encode_state, export, import};
-use crate::sim::check::CheckName;
+use crate::sim::checks::CheckName;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{Image, SimDisk, SimDiskOptions};
 

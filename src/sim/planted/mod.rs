@@ -24,6 +24,8 @@
 //! the family: every state is right, but a power loss finds a different number of pending
 //! operations on a second run of the same seed, so only the determinism check sees it.
 
+mod import;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,13 +42,13 @@ use crate::delegate::{
 };
 use crate::dual_write::{bootstrap_into, DualFamily, DualWrite, Recovery, Sides};
 use crate::families::memory::MemoryStorage;
-use crate::sim::check::CheckName;
-use crate::sim::dual::{PairFamily, PairInstance};
-use crate::sim::ops::Action;
-use crate::sim::planted_import::{
+use crate::sim::checks::dual_write::{PairFamily, PairInstance};
+use crate::sim::checks::CheckName;
+use crate::sim::engine::ops::Action;
+use crate::sim::engine::runner::apply_action;
+use crate::sim::planted::import::{
     list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport,
 };
-use crate::sim::runner::apply_action;
 use crate::vfs::{OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
 
 /// Which bug a [`PlantedFamily`] carries.
