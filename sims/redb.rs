@@ -732,10 +732,10 @@ mod swarm {
 
     use quorumkit_storage::contract::{Family, RaftStorage, StorageError};
     use quorumkit_storage::families::redb::RedbFamily;
+    use quorumkit_storage::sim::engine::apply::apply_action;
     use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig};
     use quorumkit_storage::sim::engine::model::Model;
     use quorumkit_storage::sim::engine::ops::Action;
-    use quorumkit_storage::sim::engine::runner::apply_action;
     use quorumkit_storage::state::{first_difference, RaftState};
     use quorumkit_storage::vfs::{FaultPlan, SimDisk, SimDiskOptions, VfsErrorKind, VfsHandle};
     use rand::{RngExt, SeedableRng};

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use quorumkit_storage::families::Registry;
-use quorumkit_storage::sim::checks::dual_write::Subject;
+use quorumkit_storage::sim::engine::subject::Subject;
 use quorumkit_storage::sim::soak::regression::{regression_files, Regression};
 
 #[test]

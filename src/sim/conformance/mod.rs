@@ -16,9 +16,9 @@ use crate::contract::{
     ContractError, Entry, Family, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath,
     StateView, StorageError, INDEX_MAX, TERM_MAX,
 };
+use crate::sim::engine::apply::apply_action;
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::{pseudo_random_bytes, Action, ResolvedFile};
-use crate::sim::engine::runner::apply_action;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::VfsHandle;
 

@@ -42,10 +42,10 @@ use crate::delegate::{
 };
 use crate::dual_write::{bootstrap_into, DualFamily, DualWrite, Recovery, Sides};
 use crate::families::memory::MemoryStorage;
-use crate::sim::checks::dual_write::{PairFamily, PairInstance};
 use crate::sim::checks::CheckName;
+use crate::sim::engine::apply::apply_action;
 use crate::sim::engine::ops::Action;
-use crate::sim::engine::runner::apply_action;
+use crate::sim::engine::subject::{PairFamily, PairInstance};
 use crate::sim::planted::import::{
     list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport,
 };

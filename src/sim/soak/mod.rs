@@ -12,12 +12,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
-use crate::sim::checks::dual_write::Subject;
-use crate::sim::checks::{CheckFailure, CheckName};
+use crate::sim::checks::{determinism, CheckFailure, CheckName};
 use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::sim::engine::shrink::shrink_with_faults;
+use crate::sim::engine::subject::Subject;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::soak::regression::Regression;
 use crate::vfs::{EnumerateOptions, FaultKind, FaultPlan, SimDisk, SimDiskOptions};
@@ -356,11 +356,8 @@ pub fn run_soak(
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, &ops);
-                if again.trace_hash != outcome.trace_hash {
-                    let (a, b) = (&outcome.trace_hash, &again.trace_hash);
-                    failure =
-                        Some(CheckFailure::nondeterministic(family.name(), seed, ops.len(), a, b));
-                }
+                let (a, b) = (&outcome.trace_hash, &again.trace_hash);
+                failure = determinism::compare_runs(family.name(), seed, ops.len(), a, b);
             }
             if let Some(failure) = failure {
                 summary.failures += 1;

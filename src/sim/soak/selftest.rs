@@ -10,12 +10,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
-use crate::sim::checks::dual_write::Subject;
-use crate::sim::checks::{CheckFailure, CheckName};
+use crate::sim::checks::{determinism, CheckFailure, CheckName};
 use crate::sim::engine::generator::{generate, GeneratorConfig};
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions};
 use crate::sim::engine::shrink::shrink;
+use crate::sim::engine::subject::Subject;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::soak::{disk_for, FaultMode};
 
@@ -139,7 +139,6 @@ fn run_seed(subject: &Subject, seed: u64, ops: &[Op], twice: bool) -> (u64, Opti
     }
     let second = run();
     let (a, b) = (&first.trace_hash, &second.trace_hash);
-    let failure =
-        (a != b).then(|| CheckFailure::nondeterministic(subject.name(), seed, ops.len(), a, b));
+    let failure = determinism::compare_runs(subject.name(), seed, ops.len(), a, b);
     (first.stats.steps + second.stats.steps, failure)
 }
