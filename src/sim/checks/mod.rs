@@ -13,7 +13,7 @@
 //! | `dual_write` | [`dual_write`] |
 //! | `bad_images` | [`bad_images`] |
 //! | `determinism` | [`determinism`] |
-//! | `panic` | [`panic`] |
+//! | `panic` | [`panic`](mod@panic) |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
 //! which errors an injected fault excuses ([`refusal`], [`injected`]), and the fresh disks
