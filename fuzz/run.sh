@@ -12,12 +12,7 @@ shift
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    cargo install cargo-fuzz --locked
-fi
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    rustup toolchain install nightly --profile minimal
-fi
+"$root/scripts/install-tools.sh" fuzz
 
 cd "$here"
 if [ "$#" -gt 0 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The nightly workflow on one machine: the soak shards in sequence, an exhaustive soak, every
-# fuzz target, and the self-test. Reports land in target/nightly/.
+# fuzz target, the self-test, and with QK_NIGHTLY_MUTANTS=1 the mutation score (hours).
+# Reports land in target/nightly/.
 #   scripts/nightly.sh [SOAK_SECONDS_PER_SHARD] [SHARDS] [FUZZ_SECONDS_PER_TARGET]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,11 @@ echo "== exhaustive soak ($seconds s)"
 
 echo "== fuzz ($fuzz_seconds s per target)"
 fuzz/run.sh "$fuzz_seconds" || status=1
+
+if [ "${QK_NIGHTLY_MUTANTS:-0}" = 1 ]; then
+    echo "== mutants (a sample of about 300; hours on one machine)"
+    scripts/mutants.sh || status=1
+fi
 
 echo "== selftest"
 "$qk" selftest | tee "$out/selftest.txt" || status=1

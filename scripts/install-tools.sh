@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the tools the project's scripts need, each only when it is missing or at another
+# version:
+#   scripts/install-tools.sh [mutants] [fuzz]      (no argument: all of them)
+# - cargo-mutants (pinned) for scripts/mutants.sh;
+# - cargo-fuzz and a nightly toolchain for fuzz/run.sh.
+# The default test command (`cargo test --locked`) needs none of them.
+set -euo pipefail
+
+MUTANTS_VERSION=27.1.0
+
+want=("$@")
+[ "${#want[@]}" -gt 0 ] || want=(mutants fuzz)
+
+for tool in "${want[@]}"; do
+    case "$tool" in
+        mutants)
+            if [ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $MUTANTS_VERSION" ]; then
+                cargo install cargo-mutants --locked --version "$MUTANTS_VERSION"
+            fi
+            ;;
+        fuzz)
+            if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+                rustup toolchain install nightly --profile minimal
+            fi
+            if ! cargo fuzz --version >/dev/null 2>&1; then
+                cargo install cargo-fuzz --locked
+            fi
+            ;;
+        *)
+            echo "install-tools.sh: unknown tool $tool (known: mutants, fuzz)" >&2
+            exit 2
+            ;;
+    esac
+done
