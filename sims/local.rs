@@ -463,6 +463,82 @@ fn zero_filled_tail_is_torn_not_corrupt() {
     expect_range(&s, 1, 2);
 }
 
+/// Soak seeds 2776 and 5841 (`--faults swarm`): a misdirected write is corruption, not a
+/// torn tail. The last append's sector lands on the open segment's first sector, and its own
+/// sector keeps its old bytes: the zeros past the old end, which an earlier torn test (zeros
+/// anywhere up to the end of the file) took for a torn write, trimming every acknowledged
+/// entry and removing the segment. The damage is the landed bytes, not zeros: fail closed.
+#[test]
+fn misdirected_append_is_corruption_not_a_torn_tail() {
+    use quorumkit_storage::vfs::{FaultPlan, FaultRate, SimDisk, SimDiskOptions};
+    let disk = SimDisk::new(SimDiskOptions { seed: 3, sector_size: 4096, ..Default::default() });
+    let vfs: VfsHandle = disk.clone();
+    let paths = LocalPaths::from_dir("d");
+    let mut s = LocalStorage::open(vfs.clone(), paths.clone(), opts()).unwrap();
+    // 130 records of 34 bytes: 4420 bytes, two sectors.
+    s.append(&entries(1..=130, 1)).unwrap();
+    // The next append writes inside sector 1 only; the file has one other sector, 0.
+    disk.set_fault_plan(FaultPlan {
+        misdirect: FaultRate::with_probability(1.0),
+        ..FaultPlan::none()
+    });
+    s.append(&entries(131..=131, 1)).unwrap();
+    disk.set_fault_plan(FaultPlan::none());
+    assert_eq!(disk.fault_stats().misdirects, 1, "the append's write was misdirected");
+    drop(s);
+    disk.crash();
+    let segment = Path::new("d/log").join(open_segment_name(1));
+    let len_before = vfs.metadata(&segment).unwrap().len;
+    match LocalStorage::open(vfs.clone(), paths, opts()) {
+        Err(StorageError::Corruption(c)) => {
+            assert_eq!(c.path, segment);
+            assert_eq!(c.offset, 0, "the first record holds the landed sector: {c}");
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(s) => {
+            panic!("acknowledged entries silently gone: [{}, {}]", s.first_index(), s.last_index())
+        }
+    }
+    assert_eq!(vfs.metadata(&segment).unwrap().len, len_before, "failing closed changed nothing");
+}
+
+/// Damage in a record below first_log_index is never a torn write, even when it reads as a
+/// never-written sector: every such record was acknowledged (durable) before `log_meta` moved
+/// past it. Trimming there would leave the log empty at first_log_index and remove the
+/// segment with the acknowledged entries above it.
+#[test]
+fn damage_below_first_log_index_is_never_a_torn_tail() {
+    let (dir, path, offsets) = one_segment(10);
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.truncate_prefix(6).unwrap();
+    drop(s);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Records 3..=10 read as zeros (one 512-byte block, to the end of the file).
+    for b in &mut bytes[offsets[2] as usize..] {
+        *b = 0;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    match open(dir.path(), opts()) {
+        Err(StorageError::Corruption(c)) => {
+            assert_eq!((c.path.as_path(), c.offset), (path.as_path(), offsets[2]), "{c}");
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(s) => panic!("trimmed as torn: [{}, {}]", s.first_index(), s.last_index()),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "failing closed changed nothing");
+    // The same zeros at or above first_log_index are a torn tail: the log keeps 6..=7.
+    let (dir, path, offsets) = one_segment(10);
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.truncate_prefix(6).unwrap();
+    drop(s);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[offsets[7] as usize..] {
+        *b = 0;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    expect_range(&open(dir.path(), opts()).unwrap(), 6, 7);
+}
+
 #[test]
 fn every_flipped_byte_of_a_closed_segment_is_corruption() {
     let dir = tempfile::tempdir().unwrap();

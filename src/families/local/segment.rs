@@ -503,9 +503,11 @@ impl LogStore {
     ) -> StorageResult<Segment> {
         let file = SharedFile::new(Arc::clone(&self.vfs), path.clone());
         let is_open = closed_last.is_none();
+        // Records below first_log_index were durable before log_meta moved past them.
+        let acknowledged = usize::try_from(self.first.saturating_sub(first)).unwrap_or(usize::MAX);
         let (records, len) = file.with(|f, path| {
             let scan = scan_segment(f, path)?;
-            let decision = decide(self.options.policy, &scan, is_open, path)?;
+            let decision = decide(self.options.policy, &scan, is_open, acknowledged, path)?;
             let records: Vec<(u64, Term)> =
                 scan.records[..decision.keep].iter().map(|r| (r.offset, r.term)).collect();
             let len = match decision.trim_to {
