@@ -871,6 +871,10 @@ impl Runner {
         let Subject::Pair(pair) = &self.subject else { return Ok(()) };
         let primary_durable = pair.primary_family().durable();
         let mirror_durable = pair.mirror_family().durable();
+        let mirror_was_fresh = matches!(
+            &reopened.mirror_before,
+            Some(Ok(state)) if mirror_candidates.contains(state) && *state == RaftState::new()
+        );
         let problem = match &reopened.mirror_before {
             Some(Ok(state)) if mirror_candidates.contains(state) => None,
             Some(Ok(state)) => {
@@ -901,6 +905,7 @@ impl Runner {
             mirror_durable,
             dishonest: self.dishonest,
             fault_during_recovery: reopened.fault_during_recovery,
+            mirror_was_fresh,
         };
         let problem = problem.or_else(|| recovery_verdict(&reopened.recovery, context).err());
         match problem {
