@@ -539,6 +539,73 @@ fn damage_below_first_log_index_is_never_a_torn_tail() {
     expect_range(&open(dir.path(), opts()).unwrap(), 6, 7);
 }
 
+/// Soak seed 4321 (`--faults swarm`, shrunk to fsync loss): under a lying fsync an
+/// acknowledged append is as exposed as an unacknowledged one, and a power loss that tears
+/// its write leaves any prefix of its batch (braft's records mark no batch end, so no family
+/// can tell). The checker counts every prefix of an appended batch as a state the log held
+/// when syncs may lie, and only then: with another dishonest fault and no lying sync, a
+/// family that skips its fsyncs is still caught cutting an acknowledged batch.
+#[test]
+fn a_lying_fsync_may_cut_an_acknowledged_batch_anywhere() {
+    use quorumkit_storage::contract::Family;
+    use quorumkit_storage::sim::check::CheckName;
+    use quorumkit_storage::sim::model::Model;
+    use quorumkit_storage::sim::ops::{Action, Op};
+    use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
+    use quorumkit_storage::vfs::{FaultPlan, FaultRate, SimDisk, SimDiskOptions};
+    let batch: Vec<String> = (1..=8).map(|i| format!("t1:data(len=200,seed={i})")).collect();
+    let ops: Vec<Op> = [format!("append(n=8, {})", batch.join(", ")), "crash()".to_string()]
+        .iter()
+        .map(|text| text.parse().expect("op text"))
+        .collect();
+    let Action::Append(entries) = ops[0].resolve(&Model::new()) else { panic!("an append") };
+    // The digests of the log cut strictly inside the batch.
+    let inside: Vec<String> = (1..entries.len())
+        .map(|k| RaftState { entries: entries[..k].to_vec(), ..RaftState::new() }.digest())
+        .collect();
+    let disk = |seed, faults| {
+        SimDisk::new(SimDiskOptions {
+            seed,
+            sector_size: 512,
+            crash_keep_probability: 1.0,
+            crash_tear_probability: 1.0,
+            faults,
+            ..SimDiskOptions::default()
+        })
+    };
+    let lying = FaultPlan { fsync_loss: FaultRate::with_probability(1.0), ..FaultPlan::none() };
+    // Dishonest (a misdirect may fire), yet every sync keeps its promise.
+    let no_lie = FaultPlan { misdirect: FaultRate::at_ops([u64::MAX]), ..FaultPlan::none() };
+    let local: Arc<dyn Family> = Arc::new(LocalFamily::default());
+    let skips_fsync: Arc<dyn Family> =
+        Arc::new(PlantedFamily::new(local.clone(), PlantedBug::SkipFsync));
+    let (mut cut_inside, mut caught) = (0, 0);
+    for seed in 0..24 {
+        let outcome = run_history_on_disk(
+            local.clone(),
+            "d",
+            disk(seed, lying.clone()),
+            &ops,
+            RunOptions::default(),
+        );
+        assert!(outcome.failure.is_none(), "seed {seed}: {:?}", outcome.failure);
+        cut_inside += usize::from(inside.contains(&outcome.final_digest));
+        let outcome = run_history_on_disk(
+            skips_fsync.clone(),
+            "d",
+            disk(seed, no_lie.clone()),
+            &ops,
+            RunOptions::default(),
+        );
+        if let Some(failure) = outcome.failure {
+            assert_eq!(failure.check, CheckName::CrashAtomicity, "seed {seed}: {failure}");
+            caught += 1;
+        }
+    }
+    assert!(cut_inside > 0, "no seed tore the batch inside it");
+    assert!(caught > 0, "the cut batch was never caught without a lying sync");
+}
+
 #[test]
 fn every_flipped_byte_of_a_closed_segment_is_corruption() {
     let dir = tempfile::tempdir().unwrap();

@@ -268,6 +268,9 @@ pub struct Runner {
     dishonest: bool,
     /// Whether the disk can inject faults at all.
     faulty: bool,
+    /// Whether a sync may lie (fsync loss): an acknowledged append may then come back cut
+    /// anywhere in its batch.
+    lying_sync: bool,
     /// Digests of every state each store (log, meta, snapshot) held during the history (kept
     /// only under a dishonest disk).
     history: BTreeSet<(Store, String)>,
@@ -334,6 +337,7 @@ impl Runner {
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        let lying_sync = plan.as_ref().is_some_and(|p| p.fsync_loss.is_enabled());
         // Images are imported into every registered family, with the family under test (which
         // may carry a planted bug; for a pair, its primary's) standing in for its own scheme.
         let tested = match &subject {
@@ -352,6 +356,7 @@ impl Runner {
             disk,
             dishonest,
             faulty,
+            lying_sync,
             history: BTreeSet::new(),
             armed: None,
             export: None,
@@ -601,6 +606,9 @@ impl Runner {
             (Ok(()), Ok(())) => {}
         }
         self.remember(Store::changed_by(&action));
+        if model_result.is_ok() {
+            self.remember_batch_prefixes(&action);
+        }
         if let (Some((opts, mark, before)), Some(disk), Ok(())) =
             (exhaustive, self.disk.clone(), &result)
         {
@@ -698,6 +706,22 @@ impl Runner {
             self.seen_in_history(&self.model.state),
             "a store changed that the step was not expected to change"
         );
+    }
+
+    /// Under a lying fsync, remembers every prefix of the batch an append just added as a
+    /// state the log held: the lie makes an acknowledged append exactly as exposed as an
+    /// unacknowledged one (the atomicity table's "any prefix of the batch"), and braft's
+    /// records mark no batch boundary a family could check.
+    fn remember_batch_prefixes(&mut self, action: &Action) {
+        let Action::Append(batch) = action else { return };
+        if !self.lying_sync || batch.len() < 2 {
+            return;
+        }
+        let (first, entries) = (self.model.state.first, &self.model.state.entries);
+        let before = entries.len() - batch.len();
+        for cut in before + 1..entries.len() {
+            self.history.insert((Store::Log, Store::log_digest(first, &entries[..cut])));
+        }
     }
 
     /// Whether every store of `state` holds a state it held at some point of the history.
@@ -1187,10 +1211,18 @@ impl Store {
         let fresh = RaftState::new();
         let mut part = fresh.parts();
         match self {
-            Store::Log => (part.first, part.entries) = (state.first, &state.entries),
+            Store::Log => return Store::log_digest(state.first, &state.entries),
             Store::Meta => part.meta = &state.meta,
             Store::Snapshot => part.snapshot = state.snapshot.as_ref(),
         }
+        part.digest()
+    }
+
+    /// The [`Store::Log`] digest of a log starting at `first` with `entries`.
+    fn log_digest(first: crate::contract::Index, entries: &[crate::contract::Entry]) -> String {
+        let fresh = RaftState::new();
+        let mut part = fresh.parts();
+        (part.first, part.entries) = (first, entries);
         part.digest()
     }
 
