@@ -388,6 +388,46 @@ fn reset_and_reopen() {
     assert_eq!(s.term(7).unwrap(), Some(3));
 }
 
+/// Soak seed 6621 (`--faults swarm`, shrunk to fsync loss): a lying disk lost the
+/// `log_meta` of an acknowledged truncate_prefix while a later append survived, so the log
+/// came back starting at its old first index, the truncated entries back beside newer ones.
+/// The first append after a truncate_prefix now records the new first index in the epoch
+/// record, and an open that finds `log_meta` behind it fails closed. A reset to a lower
+/// index is no such loss.
+#[test]
+fn a_lost_truncate_prefix_beside_a_later_append_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.append(&entries(1..=10, 1)).unwrap();
+    let old_meta = std::fs::read(log.join("log_meta")).unwrap();
+    let old_sidecar = std::fs::read(log.join("log_meta.qkcrc")).unwrap();
+    s.truncate_prefix(7).unwrap();
+    s.append(&entries(11..=11, 1)).unwrap();
+    drop(s);
+    // The disk rolls log_meta (and its sidecar) back; the epoch record and the append stay.
+    std::fs::write(log.join("log_meta"), &old_meta).unwrap();
+    std::fs::write(log.join("log_meta.qkcrc"), &old_sidecar).unwrap();
+    match open(dir.path(), opts()) {
+        Err(StorageError::Corruption(c)) => {
+            assert_eq!(c.path, log.join("log_meta"));
+            assert!(c.what.contains("truncate_prefix was lost"), "{c}");
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(s) => panic!("truncated entries back: [{}, {}]", s.first_index(), s.last_index()),
+    }
+    // A reset moves the first index down in a new epoch: not a loss.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.append(&entries(1..=10, 1)).unwrap();
+    s.truncate_prefix(7).unwrap();
+    s.append(&entries(11..=11, 1)).unwrap();
+    s.reset(3).unwrap();
+    s.append(&entries(3..=4, 2)).unwrap();
+    drop(s);
+    expect_range(&open(dir.path(), opts()).unwrap(), 3, 4);
+}
+
 #[test]
 fn interrupted_reset_is_completed_on_open() {
     // A crash after the redo record and the new log_meta, before any unlink: the stale
