@@ -13,7 +13,8 @@
 //!
 //! Module map: `format` (constants, field codec), `record` (record bodies and field
 //! checks), `grammar` (record order and counts, shared by writer and reader), `writer`,
-//! `reader`, `inspect`, `diff`, `hexdump`, `fuzz_checks`.
+//! `reader`, `inspect`, `diff`, `hexdump`, `fuzz_checks`, `hostile` (structure-aware hostile
+//! images: one semantic violation, re-checksummed).
 //!
 //! **Invariant**: the reader's memory is one record buffer plus O(1) state, whatever the
 //! image size; every length is checked against a limit before anything is allocated for it,
@@ -25,6 +26,7 @@ pub mod format;
 pub mod fuzz_checks;
 mod grammar;
 mod hexdump;
+pub mod hostile;
 mod inspect;
 mod reader;
 mod record;
