@@ -1,8 +1,9 @@
 //! Structure-aware hostile images (`image::hostile`): every violation of the catalogue, on
 //! states with and without each part, is rejected by every reader entry point and by an
 //! import into every family with exactly the class and offset the specification names, the
-//! destination left empty; and the images' integrity layer (every CRC-32C, the SHA-256) is
-//! correct, so only the semantic rules reject them.
+//! destination left empty; the images' integrity layer (every CRC-32C, the SHA-256) is
+//! correct, so only the semantic rules reject them; and a reader planted with a missing rule
+//! is caught by the `bad_images` check through these images, and not by bit flips.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,7 +15,10 @@ use quorumkit_storage::image::format::{
 };
 use quorumkit_storage::image::fuzz_checks::{arbitrary_state, example_state};
 use quorumkit_storage::image::hostile::{generate, generate_with, HostileImage, Violation};
-use quorumkit_storage::image::{decode, import, inspect, verify, ErrorClass};
+use quorumkit_storage::image::{
+    decode, encode_state, import, inspect, verify, ErrorClass, PlantedReaderBug,
+};
+use quorumkit_storage::sim::bad_images::{check_bad_images, BadImageOptions};
 use quorumkit_storage::state::{RaftState, SnapshotFile};
 use quorumkit_storage::vfs::{SimDisk, SimDiskOptions};
 use rand::SeedableRng;
@@ -220,5 +224,36 @@ fn every_violation_is_rejected_by_an_import_into_every_family_which_stays_empty(
         let dest = fresh(family, &disk);
         let after = RaftState::capture(dest.as_ref()).expect("read");
         assert_eq!(after, RaftState::new(), "{}: not empty after a reopen", family.scheme());
+    }
+}
+
+fn memory_family() -> Arc<dyn Family> {
+    Registry::builtin()
+        .families()
+        .iter()
+        .find(|f| f.scheme() == "memory")
+        .cloned()
+        .expect("the memory family")
+}
+
+#[test]
+fn check_bad_images_catches_each_planted_reader_bug_only_through_hostile_images() {
+    let family = memory_family();
+    let state = example_state();
+    let mut image = Vec::new();
+    encode_state(&state, "memory", 0, &[], &mut image).expect("encodes");
+    let check = |seed: u64, options: &BadImageOptions| {
+        check_bad_images(&family, &image, &state, seed, &mut rng(seed), options)
+    };
+    for bug in PlantedReaderBug::ALL {
+        let planted = BadImageOptions { planted_reader: Some(*bug), ..BadImageOptions::default() };
+        let caught = (0..1000).find(|seed| check(*seed, &planted).is_err());
+        let seed = caught.unwrap_or_else(|| panic!("{} not caught in 1000 seeds", bug.name()));
+        let flips_only = BadImageOptions { hostile_per_check: 0, ..planted };
+        for s in 0..=seed {
+            assert_eq!(check(s, &flips_only), Ok(1), "{}: a bit flip caught it", bug.name());
+            let honest = check(s, &BadImageOptions::default());
+            assert_eq!(honest, Ok(3), "{}: seed {s} fails with a correct reader", bug.name());
+        }
     }
 }

@@ -28,6 +28,7 @@ mod grammar;
 mod hexdump;
 pub mod hostile;
 mod inspect;
+mod planted;
 mod reader;
 mod record;
 mod writer;
@@ -44,7 +45,8 @@ pub use hexdump::annotated_hex;
 pub use inspect::{
     inspect, ImageInspect, InspectEntry, InspectFile, InspectLog, InspectMeta, InspectSnapshot,
 };
-pub use reader::{import, verify, ImageReader, Item, Record};
+pub use planted::PlantedReaderBug;
+pub use reader::{import, import_with_reader_bug, verify, ImageReader, Item, Record};
 pub use record::{Cut, Extension, Header};
 pub use writer::{export, export_with_extensions, ImageWriter};
 

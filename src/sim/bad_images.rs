@@ -1,0 +1,114 @@
+//! Check 8, `bad_images` (DESIGN §7): an image the reader must reject is rejected, and the
+//! destination stays empty, after every rejection and after a reopen. Per family check:
+//!
+//! - the exported image with one bit flipped, which the integrity layer (CRC-32C, SHA-256)
+//!   must reject before any field is read;
+//! - [`BadImageOptions::hostile_per_check`] structure-aware hostile images
+//!   ([`crate::image::hostile`]), drawn from the seed: the state at the cut with exactly one
+//!   semantic violation, re-checksummed, so that only the field, grammar and path rules can
+//!   reject it — each with exactly the class and offset the specification names for its
+//!   violation.
+//!
+//! Every bad image goes into the same fresh destination in turn (a rejected import must leave
+//! it empty enough to take the next), which is then reopened and must still be empty.
+//!
+//! Proven to bite by `import-not-atomic` (a family that applies records as they arrive, caught
+//! by either kind of bad image) and by the planted reader bugs ([`PlantedReaderBug`], e.g. a
+//! reader that skips the path order check), which only the hostile images catch.
+//!
+//! What it does not check: images that are bad in more than one way (the reader reports the
+//! first violation, and one violation per image keeps the expected class exact).
+
+use std::sync::Arc;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::contract::{Family, RaftStorage, StateView};
+use crate::image::{hostile, import_with_reader_bug, PlantedReaderBug};
+use crate::state::{first_difference, RaftState};
+use crate::vfs::{SimDisk, SimDiskOptions};
+
+/// Hostile images per family check by default. Each costs one import that stops at its
+/// violation, into a destination the bit-flipped image has already opened.
+pub const HOSTILE_PER_CHECK: u8 = 2;
+
+/// Salt that separates the hostile images' random stream from the other image checks', so
+/// that drawing them leaves every other draw of a seed where it was.
+const HOSTILE_STREAM_SALT: u64 = 0x686f_7374_696c_6521;
+
+/// How the `bad_images` check tests rejections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadImageOptions {
+    /// Structure-aware hostile images per family check, besides the one bit flip.
+    pub hostile_per_check: u8,
+    /// A reader bug planted in the imports of this check (self-tests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_reader: Option<PlantedReaderBug>,
+}
+
+impl Default for BadImageOptions {
+    fn default() -> Self {
+        BadImageOptions { hostile_per_check: HOSTILE_PER_CHECK, planted_reader: None }
+    }
+}
+
+/// Imports bad versions of `image` (which holds `state`) into one fresh instance of `family`
+/// on a disk seeded with `disk_seed`: the bit flip drawn from `rng` (two draws, as always),
+/// then the hostile images drawn from a stream of their own. Returns how many imports it
+/// made, or what went wrong.
+pub fn check_bad_images(
+    family: &Arc<dyn Family>,
+    image: &[u8],
+    state: &RaftState,
+    disk_seed: u64,
+    rng: &mut ChaCha8Rng,
+    options: &BadImageOptions,
+) -> Result<u64, String> {
+    let import = |bytes: &[u8], dest: &mut dyn RaftStorage| {
+        import_with_reader_bug(bytes, dest, options.planted_reader)
+    };
+    let mut bad = image.to_vec();
+    let at = rng.random_range(0..bad.len());
+    bad[at] ^= 1 << rng.random_range(0..8u32);
+    let disk = SimDisk::new(SimDiskOptions { seed: disk_seed, ..SimDiskOptions::default() });
+    let mut dest = open(family, &disk)?;
+    match import(&bad, dest.as_mut()) {
+        Ok(_) => return Err(format!("an image with byte {at} flipped was accepted")),
+        Err(e) if !e.is_bad_image() => {
+            return Err(format!("an image with byte {at} flipped failed, not as a bad image: {e}"))
+        }
+        Err(_) => {}
+    }
+    expect_empty(dest.as_ref()).map_err(|w| format!("after a rejected image: {w}"))?;
+    let mut imports = 1;
+    let mut hostile_rng = ChaCha8Rng::seed_from_u64(disk_seed ^ HOSTILE_STREAM_SALT);
+    let version = dest.family_format_version();
+    for _ in 0..options.hostile_per_check {
+        let hostile = hostile::generate(state, family.scheme(), version, &mut hostile_rng)
+            .map_err(|e| format!("the state at the cut cannot be made hostile: {e}"))?;
+        let result = import(&hostile.bytes, dest.as_mut());
+        imports += 1;
+        hostile.judge(&result)?;
+        expect_empty(dest.as_ref()).map_err(|w| {
+            format!("after rejecting a hostile image (`{}`): {w}", hostile.violation)
+        })?;
+    }
+    drop(dest);
+    let dest = open(family, &disk)?;
+    expect_empty(dest.as_ref()).map_err(|w| format!("after rejected images and a reopen: {w}"))?;
+    Ok(imports)
+}
+
+fn open(family: &Arc<dyn Family>, disk: &Arc<SimDisk>) -> Result<Box<dyn RaftStorage>, String> {
+    family.open("import", disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
+}
+
+fn expect_empty(view: &dyn StateView) -> Result<(), String> {
+    let state = RaftState::capture(view).map_err(|e| format!("read: {e}"))?;
+    match first_difference(&state, &RaftState::new()) {
+        None => Ok(()),
+        Some(d) => Err(format!("the destination is not empty: {d}")),
+    }
+}
