@@ -3,7 +3,7 @@
 //! import into every family with exactly the class and offset the specification names, the
 //! destination left empty; the images' integrity layer (every CRC-32C, the SHA-256) is
 //! correct, so only the semantic rules reject them; and a reader planted with a missing rule
-//! is caught by the `bad_images` check through these images, and not by bit flips.
+//! is caught by the soak's `bad_images` check through these images, and not by bit flips.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use quorumkit_storage::image::{
     decode, encode_state, import, inspect, verify, ErrorClass, PlantedReaderBug,
 };
 use quorumkit_storage::sim::bad_images::{check_bad_images, BadImageOptions};
+use quorumkit_storage::sim::check::CheckName;
+use quorumkit_storage::sim::soak::{run_soak, SeedPlan, SoakConfig, SoakReport};
 use quorumkit_storage::state::{RaftState, SnapshotFile};
 use quorumkit_storage::vfs::{SimDisk, SimDiskOptions};
 use rand::SeedableRng;
@@ -256,4 +258,41 @@ fn check_bad_images_catches_each_planted_reader_bug_only_through_hostile_images(
             assert_eq!(honest, Ok(3), "{}: seed {s} fails with a correct reader", bug.name());
         }
     }
+}
+
+/// A soak of the memory family over `seeds` with `bug` planted in the `bad_images` reader and
+/// `hostile` hostile images per family check; it stops at the first failure.
+fn soak_with_reader_bug(bug: PlantedReaderBug, hostile: u8, seeds: u64) -> SoakReport {
+    let mut config =
+        SoakConfig::new(vec![memory_family()], SeedPlan::Range { start: 0, end: seeds });
+    config.shrink = false;
+    config.run.bad_images =
+        BadImageOptions { hostile_per_check: hostile, planted_reader: Some(bug) };
+    let failed = std::cell::Cell::new(false);
+    run_soak(&config, &mut || !failed.get(), &mut |_, report| failed.set(!report.passed()))
+}
+
+fn assert_hostile_images_catch(bug: PlantedReaderBug, seeds_max: u64) {
+    let caught = soak_with_reader_bug(bug, BadImageOptions::default().hostile_per_check, seeds_max);
+    let failure = caught
+        .failures
+        .first()
+        .unwrap_or_else(|| panic!("{}: not caught in {} seeds", bug.name(), caught.seeds_run));
+    assert_eq!(failure.failure.check, CheckName::BadImages, "{}: {:?}", bug.name(), failure);
+    // The same seeds with bit flips alone hold: the CRC hides the bug from them.
+    let flips_only = soak_with_reader_bug(bug, 0, caught.seeds_run);
+    assert!(flips_only.passed(), "{}: bit flips caught it: {:?}", bug.name(), flips_only.failures);
+    assert_eq!(flips_only.seeds_run, caught.seeds_run);
+    let exports: u64 = flips_only.families.iter().map(|f| f.exports).sum();
+    assert!(exports > 0, "no export ran, so no bad image was tried");
+}
+
+#[test]
+fn a_reader_skipping_the_path_order_check_is_caught_by_hostile_images_and_not_by_bit_flips() {
+    assert_hostile_images_catch(PlantedReaderBug::SkipPathOrder, 200);
+}
+
+#[test]
+fn a_reader_skipping_the_end_count_check_is_caught_by_hostile_images_and_not_by_bit_flips() {
+    assert_hostile_images_catch(PlantedReaderBug::SkipEndCount, 400);
 }

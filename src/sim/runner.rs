@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::dual_write::{DualWriteError, Recovery};
 use crate::families::Registry;
+use crate::sim::bad_images::BadImageOptions;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
 use crate::sim::dual::{
@@ -71,11 +72,21 @@ pub struct RunOptions {
     /// with these enumeration options.
     #[serde(default)]
     pub exhaustive: Option<EnumerateOptions>,
+    /// How the `bad_images` check tests rejections (hostile images per check, a planted
+    /// reader bug for self-tests).
+    #[serde(default)]
+    pub bad_images: BadImageOptions,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false, exhaustive: None }
+        RunOptions {
+            full_check_every: 16,
+            trace_tail_len: 24,
+            unchecked: false,
+            exhaustive: None,
+            bad_images: BadImageOptions::default(),
+        }
     }
 }
 
@@ -440,7 +451,7 @@ impl Runner {
             return Ok(());
         }
         let export = self.export.take().expect("checked above");
-        match export.finish(&self.image_families) {
+        match export.finish(&self.image_families, &self.options.bad_images) {
             Ok(stats) => {
                 self.stats.exports += stats.exports;
                 self.stats.imports += stats.imports;
