@@ -122,10 +122,10 @@ pub fn load(
             return Err(fails(&path, "closed segment with first > last"));
         }
         match kept.last().and_then(|k| k.last) {
-            Some(previous) if segment.first != previous + 1 => {
+            Some(previous) if i128::from(segment.first) != i128::from(previous) + 1 => {
                 return Err(fails(
                     &path,
-                    format!("gap between segments: expected first {}", previous + 1),
+                    format!("gap between segments: expected first {}", i128::from(previous) + 1),
                 ));
             }
             Some(_) => {}
@@ -160,8 +160,8 @@ pub fn load(
     }
     if let Some(segment) = &open {
         let records = load_segment(vfs, dir, segment, options, notes)?;
-        let open_last = segment.first + records.len() as i64 - 1;
-        if first_log_index > open_last {
+        let open_last = i128::from(segment.first) + records.len() as i128 - 1;
+        if i128::from(first_log_index) > open_last {
             notes.deletes.push(dir.join(&segment.name));
         } else {
             entries_by_segment.push((segment.first, records, true));
@@ -189,7 +189,10 @@ fn assemble(
     let mut next = first;
     'segments: for (segment_first, records, is_open) in segments {
         for (position, record) in records.into_iter().enumerate() {
-            let index = non_negative(segment_first, "segment index")? + position as u64;
+            let index = non_negative(segment_first, "segment index")?
+                .checked_add(position as u64)
+                .filter(|i| *i <= i64::MAX as u64)
+                .ok_or_else(|| Stop::Unspecified("an entry index overflows int64".into()))?;
             if index < first {
                 continue;
             }
@@ -295,14 +298,14 @@ fn load_segment(
         offset += HEADER_LEN + data_len;
     };
     if let Some(last) = segment.last {
-        let named = (last - segment.first + 1) as usize;
-        if records.len() < named {
+        let named = i128::from(last) - i128::from(segment.first) + 1;
+        if (records.len() as i128) < named {
             return Err(fails(
                 &path,
                 format!("data lost in a full segment: {} of {named}", records.len()),
             ));
         }
-        if records.len() > named {
+        if (records.len() as i128) > named {
             return Err(fails(&path, format!("found garbage: more than {named} entries")));
         }
     }

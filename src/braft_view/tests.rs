@@ -396,3 +396,20 @@ fn an_unpadded_snapshot_name_wins_and_then_is_not_found() {
     assert_eq!(load.view, BraftView::Empty);
     assert!(load.notes.deletes.contains(&dir.path("snapshot/snapshot_00000000000000000080")));
 }
+
+#[test]
+fn indexes_at_the_int64_limit_do_not_overflow() {
+    let dir = Dir::new();
+    let max = i64::MAX as u64;
+    let mut body = vec![0x08];
+    body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    dir.put("log/log_meta", &pbfile(&body))
+        .put(&format!("log/log_inprogress_{max:020}"), &cat(&[data_crc(), data_crc()]));
+    // The second record would be index 2^63: braft-format.md does not say.
+    assert!(matches!(dir.load().view, BraftView::Unspecified(_)));
+    dir.put(&format!("log/log_inprogress_{max:020}"), &data_crc());
+    let s = dir.state();
+    assert_eq!((s.first, s.last()), (max, max));
+    dir.put(&closed(max, max), &data_crc()).put(&format!("log/log_inprogress_{max:020}"), b"");
+    assert!(!matches!(dir.load().view, BraftView::State(_)), "an open segment after i64::MAX");
+}

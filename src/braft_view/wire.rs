@@ -251,7 +251,8 @@ impl Lenient for SnapshotFilePb {
             match (number, value) {
                 (1, Value::Bytes(b)) => self.name = b.to_vec(),
                 (2, Value::Bytes(b)) => {
-                    if !self.meta.get_or_insert_with(Default::default).merge(b) {
+                    let complete = self.meta.get_or_insert_with(Default::default).merge(b);
+                    if !complete {
                         return false;
                     }
                 }
@@ -268,7 +269,8 @@ impl Lenient for LocalSnapshotPbMeta {
         while let Some((number, value)) = w.next_field() {
             match (number, value) {
                 (1, Value::Bytes(b)) => {
-                    if !self.meta.get_or_insert_with(Default::default).merge(b) {
+                    let complete = self.meta.get_or_insert_with(Default::default).merge(b);
+                    if !complete {
                         return false;
                     }
                 }

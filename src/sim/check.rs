@@ -32,11 +32,15 @@ pub enum CheckName {
     Determinism,
     /// A panic inside a family or the harness.
     Panic,
+    /// What real braft would load from a `local://` directory (an independent reader of
+    /// braft's formats) equals what the family shows after crashes and reopens, and is an
+    /// empty node or the whole image at every crash point of an import.
+    BraftView,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 10] = [
+    pub const ALL: [CheckName; 11] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -47,6 +51,7 @@ impl CheckName {
         CheckName::BadImages,
         CheckName::Determinism,
         CheckName::Panic,
+        CheckName::BraftView,
     ];
 
     /// The stable snake_case name.
@@ -62,6 +67,7 @@ impl CheckName {
             CheckName::BadImages => "bad_images",
             CheckName::Determinism => "determinism",
             CheckName::Panic => "panic",
+            CheckName::BraftView => "braft_view",
         }
     }
 }

@@ -18,6 +18,8 @@
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StorageError};
+use crate::sim::braft_check;
+use crate::sim::check::CheckName;
 use crate::sim::conformance::import_state;
 use crate::sim::model::Model;
 use crate::sim::ops::{pseudo_random_bytes, Action, ResolvedFile};
@@ -267,7 +269,15 @@ pub fn run_crash_case(
     };
     let returned_at = disk.op_count();
     drop(instance);
-    let check = CrashCheck { family: family.as_ref(), location, before: &allowed, after: &after };
+    let braft_roots =
+        braft_check::local_roots(&crate::sim::dual::Subject::Family(family.clone()), location);
+    let check = CrashCheck {
+        family: family.as_ref(),
+        location,
+        before: &allowed,
+        after: &after,
+        braft_roots: &braft_roots,
+    };
     check.verify(&disk, mark, returned_at, &options.enumerate)
 }
 
@@ -281,6 +291,9 @@ pub struct CrashCheck<'a> {
     pub before: &'a [RaftState],
     /// The state after the call returned: the only one allowed from then on.
     pub after: &'a RaftState,
+    /// The `local://` directories on the disk whose braft view must agree with the
+    /// recovered state (`braft_view`); empty for other families.
+    pub braft_roots: &'a [std::path::PathBuf],
 }
 
 impl CrashCheck<'_> {
@@ -293,7 +306,23 @@ impl CrashCheck<'_> {
         returned_at: u64,
         options: &EnumerateOptions,
     ) -> Result<CrashCaseReport, String> {
-        let states = disk.crash_states(mark, options.clone()).map_err(|e| e.to_string())?;
+        self.verify_checked(disk, mark, returned_at, options)
+            .map_err(|(check, what)| format!("{check}: {what}"))
+    }
+
+    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity`, or
+    /// `braft_view` when the instance is a `local://` directory braft would read otherwise.
+    pub fn verify_checked(
+        &self,
+        disk: &SimDisk,
+        mark: crate::vfs::Mark,
+        returned_at: u64,
+        options: &EnumerateOptions,
+    ) -> Result<CrashCaseReport, (CheckName, String)> {
+        let atomicity = |what: String| (CheckName::CrashAtomicity, what);
+        let states =
+            disk.crash_states(mark, options.clone()).map_err(|e| atomicity(e.to_string()))?;
+        let braft_roots = self.braft_roots;
         let mut report = CrashCaseReport::default();
         let mut seen = std::collections::BTreeSet::new();
         let fresh = [RaftState::new()];
@@ -309,11 +338,15 @@ impl CrashCheck<'_> {
             };
             // Enumerated crash states are honest: the reopen runs without the plan's faults.
             crash.disk.set_fault_plan(crate::vfs::FaultPlan::none());
+            let probes = braft_check::probe_all(crash.disk.as_ref(), braft_roots);
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
-                format!("crash after disk op {} (kept {:?}): open: {e}", crash.after_op, crash.kept)
+                atomicity(format!(
+                    "crash after disk op {} (kept {:?}): open: {e}",
+                    crash.after_op, crash.kept
+                ))
             })?;
             let recovered = RaftState::capture(reopened.as_ref()).map_err(|e: StorageError| {
-                format!("crash after disk op {}: read: {e}", crash.after_op)
+                atomicity(format!("crash after disk op {}: read: {e}", crash.after_op))
             })?;
             if !expected.contains(&recovered) {
                 let diffs: Vec<String> = expected
@@ -324,7 +357,7 @@ impl CrashCheck<'_> {
                         format!("vs allowed {}: {d}", i + 1)
                     })
                     .collect();
-                return Err(format!(
+                return Err(atomicity(format!(
                     "crash after disk op {} ({} pending, kept {:?}) recovered a state the \
                      atomicity table does not allow: {}\ndisk trace:\n{}",
                     crash.after_op,
@@ -332,8 +365,21 @@ impl CrashCheck<'_> {
                     crash.kept,
                     diffs.join("; "),
                     disk.trace_tail(40)
-                ));
+                )));
             }
+            braft_check::judge_all(&probes, &recovered, expected)
+                .and_then(|()| {
+                    braft_check::judge_open_all(crash.disk.as_ref(), braft_roots, &recovered)
+                })
+                .map_err(|what| {
+                    (
+                        CheckName::BraftView,
+                        format!(
+                            "crash after disk op {} (kept {:?}): {what}",
+                            crash.after_op, crash.kept
+                        ),
+                    )
+                })?;
             seen.insert(recovered.digest());
         }
         report.distinct_recovered = seen.len();

@@ -24,6 +24,7 @@
 //! What it does not check: exports of a family on a faulty disk (the runner only pins cuts on
 //! an instance it can read) and images from other tools (the hostile corpus covers those).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
@@ -31,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::contract::{Family, RaftStorage, StateView};
 use crate::image::{content_bytes, decode, encode_state, export, import};
+use crate::sim::braft_check;
 use crate::sim::check::CheckName;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{Image, SimDisk, SimDiskOptions};
@@ -181,8 +183,11 @@ fn fresh_disk(seed: u64) -> Arc<SimDisk> {
     SimDisk::new(SimDiskOptions { seed, ..SimDiskOptions::default() })
 }
 
+/// Where the image checks put the instance they import into.
+const IMPORT_LOCATION: &str = "import";
+
 fn open(family: &Arc<dyn Family>, disk: &Arc<SimDisk>) -> Result<Box<dyn RaftStorage>, String> {
-    family.open("import", disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
+    family.open(IMPORT_LOCATION, disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
 }
 
 fn check_family(
@@ -264,6 +269,8 @@ fn check_family(
     stats.imports += 1;
     drop(dest);
     disk.crash();
+    // What braft would read at that crash point, judged once our own view has been.
+    let braft_probe = (scheme == "local").then(|| disk.fork());
     let dest = open(family, &disk).map_err(|w| fail(CheckName::ImportAtomicity, w))?;
     let state = RaftState::capture(dest.as_ref())
         .map_err(|e| fail(CheckName::ImportAtomicity, format!("read after crash: {e}")))?;
@@ -284,6 +291,12 @@ fn check_family(
             CheckName::ImportAtomicity,
             "an import that returned Ok was lost by a power loss".to_string(),
         ));
+    }
+    if let Some(crashed) = braft_probe {
+        braft_check::judge_import(crashed.as_ref(), Path::new(IMPORT_LOCATION), expected)
+            .map_err(|w| fail(CheckName::BraftView, w))?;
+        braft_check::judge_open(disk.as_ref(), Path::new(IMPORT_LOCATION), &state)
+            .map_err(|w| fail(CheckName::BraftView, format!("after reopening: {w}")))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! op against the [`model::Model`] into an [`ops::Action`], applies it to the family instance
 //! (which does its I/O through the `Vfs`) and to the model, and checks them after every step.
 
+pub mod braft_check;
 pub mod check;
 pub mod conformance;
 pub mod crash_cases;

@@ -16,6 +16,7 @@
 //! | every [`PlantedDualBug`] | `dual_write` | pairs (`mirror-not-durable`: durable mirror) |
 //! | `padding-by-open-count` | `determinism` (each seed run twice) | all |
 //! | `truncate-suffix-panics` | `panic` | all |
+//! | `unpadded-segment-names` | `braft_view` | `local` |
 //!
 //! The three import bugs live in `planted_import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
@@ -23,6 +24,10 @@
 //! instance makes (padding never read, in a file beside it), by a count kept across runs in
 //! the family: every state is right, but a power loss finds a different number of pending
 //! operations on a second run of the same seed, so only the determinism check sees it.
+//! `unpadded-segment-names` stores the local family's segment files under unpadded names
+//! (`log_inprogress_7` for `log_inprogress_00000000000000000007`) behind its back, through a
+//! `Vfs` that translates names both ways: the family's own reader and writer agree (every
+//! other check holds), but braft opens only padded names, so only `braft_view` sees it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +44,7 @@ use crate::delegate::{
     mutations_as_actions,
 };
 use crate::dual_write::{bootstrap_into, DualFamily, DualWrite, Recovery, Sides};
+use crate::families::local::format::SegmentName;
 use crate::families::memory::MemoryStorage;
 use crate::sim::check::CheckName;
 use crate::sim::dual::{PairFamily, PairInstance};
@@ -98,11 +104,14 @@ pub enum PlantedBug {
     /// `truncate_suffix` to an index that is a multiple of 7 panics: the cut is filed in a
     /// six-slot table at `last_kept % 7 - 1`, out of bounds for slot 0 (an indexing bug).
     TruncateSuffixPanics,
+    /// The local family's segment files are stored under unpadded names behind its back
+    /// (a translating `Vfs`): its own reader agrees, braft cannot open them.
+    UnpaddedSegmentNames,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 13] = [
+    pub const ALL: [PlantedBug; 14] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -116,6 +125,7 @@ impl PlantedBug {
         PlantedBug::ImportCommitInSteps,
         PlantedBug::PaddingByOpenCount,
         PlantedBug::TruncateSuffixPanics,
+        PlantedBug::UnpaddedSegmentNames,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -125,6 +135,9 @@ impl PlantedBug {
             self,
             PlantedBug::SkipFsync | PlantedBug::SkipDirSync | PlantedBug::ImportCommitInSteps
         );
+        if self == PlantedBug::UnpaddedSegmentNames {
+            return family.scheme() == "local";
+        }
         !needs_durable || family.durable()
     }
 
@@ -143,6 +156,7 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
             PlantedBug::PaddingByOpenCount => CheckName::Determinism,
             PlantedBug::TruncateSuffixPanics => CheckName::Panic,
+            PlantedBug::UnpaddedSegmentNames => CheckName::BraftView,
         }
     }
 
@@ -162,6 +176,7 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => "import-commit-in-steps",
             PlantedBug::PaddingByOpenCount => "padding-by-open-count",
             PlantedBug::TruncateSuffixPanics => "truncate-suffix-panics",
+            PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
         }
     }
 }
@@ -213,6 +228,7 @@ impl Family for PlantedFamily {
         let vfs: VfsHandle = match self.bug {
             PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
             PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
+            PlantedBug::UnpaddedSegmentNames => Arc::new(UnpaddedNames { inner: vfs }),
             _ => vfs,
         };
         let inner = self.inner.open(location, vfs.clone())?;
@@ -782,5 +798,60 @@ impl VfsFile for UnsyncedFile {
 
     fn sync(&self) -> VfsResult<()> {
         Ok(())
+    }
+}
+
+/// A file system that stores segment files under unpadded names
+/// ([`PlantedBug::UnpaddedSegmentNames`]): `log_inprogress_<first:020>` is kept as
+/// `log_inprogress_<first>` and `log_<first:020>_<last:020>` as `log_<first>_<last>`, and
+/// listings translate back, so the family never notices.
+struct UnpaddedNames {
+    inner: VfsHandle,
+}
+
+impl UnpaddedNames {
+    /// The on-disk path for a path the family names.
+    fn stored(path: &Path) -> PathBuf {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return path.to_path_buf();
+        };
+        match SegmentName::parse(name) {
+            Some(segment) if segment.file_name() == name => path.with_file_name(match segment {
+                SegmentName::Open { first } => format!("log_inprogress_{first}"),
+                SegmentName::Closed { first, last } => format!("log_{first}_{last}"),
+            }),
+            _ => path.to_path_buf(),
+        }
+    }
+}
+
+impl Vfs for UnpaddedNames {
+    delegate_vfs!(inner: create_dir, remove_dir, sync_dir);
+
+    fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
+        self.inner.open(&Self::stored(path), options)
+    }
+
+    fn remove_file(&self, path: &Path) -> VfsResult<()> {
+        self.inner.remove_file(&Self::stored(path))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> VfsResult<()> {
+        self.inner.rename(&Self::stored(from), &Self::stored(to))
+    }
+
+    fn metadata(&self, path: &Path) -> VfsResult<crate::vfs::Metadata> {
+        self.inner.metadata(&Self::stored(path))
+    }
+
+    fn read_dir(&self, path: &Path) -> VfsResult<Vec<crate::vfs::DirEntry>> {
+        let mut entries = self.inner.read_dir(path)?;
+        for entry in &mut entries {
+            if let Some(segment) = SegmentName::parse(&entry.name) {
+                entry.name = segment.file_name();
+            }
+        }
+        entries.sort();
+        Ok(entries)
     }
 }

@@ -668,7 +668,13 @@ impl Runner {
             Subject::Pair(pair) => Arc::new(LonePrimary(pair.clone())),
             Subject::Family(family) => family.clone(),
         };
-        let check = CrashCheck { family: family.as_ref(), location, before: allowed, after };
+        let check = CrashCheck {
+            family: family.as_ref(),
+            location,
+            before: allowed,
+            after,
+            braft_roots: &[],
+        };
         match check.verify(disk, mark, returned_at, options) {
             Ok(report) => Ok(report.states as u64),
             Err(what) => Err((CheckName::CrashAtomicity, what)),
