@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::dual_write::{DualWriteError, Recovery};
 use crate::families::Registry;
+use crate::sim::braft_check;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
 use crate::sim::dual::{
@@ -668,17 +669,16 @@ impl Runner {
             Subject::Pair(pair) => Arc::new(LonePrimary(pair.clone())),
             Subject::Family(family) => family.clone(),
         };
+        let braft_roots = self.braft_roots();
         let check = CrashCheck {
             family: family.as_ref(),
             location,
             before: allowed,
             after,
-            braft_roots: &[],
+            braft_roots: &braft_roots,
         };
-        match check.verify(disk, mark, returned_at, options) {
-            Ok(report) => Ok(report.states as u64),
-            Err(what) => Err((CheckName::CrashAtomicity, what)),
-        }
+        let report = check.verify_checked(disk, mark, returned_at, options)?;
+        Ok(report.states as u64)
     }
 
     fn faults_so_far(&self) -> u64 {
@@ -730,7 +730,23 @@ impl Runner {
             let mirror_candidates = [self.mirror_candidate(before)];
             self.check_pair_reopen(step, op, &reopened, false, &mirror_candidates)?;
         }
-        self.full_check(step, context)
+        self.full_check(step, context)?;
+        if let Some(disk) = &self.disk {
+            let roots = self.braft_roots();
+            if let Err(what) = braft_check::judge_open_all(disk, &roots, &self.model.state) {
+                return Err(self.failure(CheckName::BraftView, step, op, what).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The `local://` directories whose braft view the `braft_view` check compares (none
+    /// under a dishonest disk, whose damage braft's view need not match, or unchecked).
+    fn braft_roots(&self) -> Vec<std::path::PathBuf> {
+        if self.dishonest || self.options.unchecked {
+            return Vec::new();
+        }
+        braft_check::local_roots(&self.subject, &self.location)
     }
 
     /// Whether the subject is a pair whose mirror has joined.
@@ -983,6 +999,8 @@ impl Runner {
             true => candidates.iter().map(|c| self.mirror_candidate(c.clone())).collect(),
             false => Vec::new(),
         };
+        let braft_roots = self.braft_roots();
+        let braft_probes = braft_check::probe_all(&disk, &braft_roots);
         let reopened = self.open_again(step, op)?;
         let candidates = if self.subject.durable() { candidates } else { vec![RaftState::new()] };
         let instance = self.instance.as_ref().expect("instance reopened");
@@ -1024,6 +1042,11 @@ impl Runner {
                 ));
             }
             return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
+        }
+        let braft = braft_check::judge_all(&braft_probes, &recovered, &candidates)
+            .and_then(|()| braft_check::judge_open_all(&disk, &braft_roots, &recovered));
+        if let Err(what) = braft {
+            return Err(self.failure(CheckName::BraftView, step, op, what).into());
         }
         self.trace.push(format!("#{step} recovered {}", &recovered.digest()[..16]));
         self.model.state = recovered;
