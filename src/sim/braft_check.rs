@@ -55,7 +55,7 @@ use crate::families::local::format::{
 };
 use crate::sim::dual::Subject;
 use crate::state::{first_difference, RaftState, Snapshot};
-use crate::vfs::{OpenOptions, SimDisk, Vfs, VfsErrorKind, VfsHandle};
+use crate::vfs::{OpenOptions, SimDisk, Vfs, VfsErrorKind};
 
 /// Which documented divergence a crash state showed (see the module doc), if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,41 +140,54 @@ pub fn judge_open(vfs: &dyn Vfs, dir: &Path, state: &RaftState) -> Result<(), St
     }
 }
 
-/// braft's view of a crashed disk, kept before the family's open repairs it: a copy of the
-/// disk (a [`SimDisk::fork`]) and the instance directory on it. Judging reads the copy, so the
-/// soak's own disk sees no extra operations.
+/// braft's view of a crashed disk, read before the family's open repairs it: the view with
+/// default flags, the lenient view of divergence 1 (read only when it can differ: init
+/// fails, or an entry of the open segment is unreadable), and the family's redo record and
+/// publish marker.
 pub struct CrashProbe {
-    disk: VfsHandle,
     dir: PathBuf,
+    strict: BraftView,
+    lenient: Option<BraftView>,
+    pending: Option<PendingOp>,
+    republish: Option<u64>,
 }
 
 impl CrashProbe {
-    /// A probe of `dir` on `disk` as it is now (call it before reopening).
-    pub fn take(disk: &SimDisk, dir: &Path) -> Self {
-        CrashProbe { disk: disk.fork(), dir: dir.to_path_buf() }
+    /// Reads the probe of `dir` on `vfs` as it is now (call it before reopening).
+    pub fn take(vfs: &dyn Vfs, dir: &Path) -> Result<Self, String> {
+        let strict = read(vfs, dir, BraftOptions::default())?;
+        let may_differ = matches!(strict.view, BraftView::InitFails(_))
+            || strict.notes.unreadable.iter().any(|(_, open)| *open);
+        let lenient = if may_differ {
+            let options =
+                BraftOptions { recover_log_from_corrupt: true, cut_unreadable_open_tail: true };
+            Some(read(vfs, dir, options)?.view)
+        } else {
+            None
+        };
+        let pending = small_file(vfs, &dir.join("log").join(PENDING_OP_NAME))?
+            .and_then(|b| PendingOp::decode(&b));
+        let republish = small_file(vfs, &dir.join("snapshot").join(PUBLISH_MARKER_NAME))?
+            .filter(|b| b.len() == 12 && crc32c::crc32c(&b[..8]).to_be_bytes() == b[8..12])
+            .map(|b| u64::from_be_bytes(b[..8].try_into().expect("8 bytes")));
+        Ok(CrashProbe { dir: dir.to_path_buf(), strict: strict.view, lenient, pending, republish })
     }
 
     /// Judges the state the family recovered from this crash state; `allowed` are the
     /// states the atomicity table allowed there.
     pub fn judge(&self, recovered: &RaftState, allowed: &[RaftState]) -> Result<Agreement, String> {
-        let vfs = self.disk.as_ref();
         let recovered = canonical(recovered);
-        let strict = read(vfs, &self.dir, BraftOptions::default())?.view;
-        let braft = strict.state();
+        let braft = self.strict.state();
         if braft.as_ref() == Some(&recovered) {
             return Ok(Agreement::Equal);
         }
-        let options =
-            BraftOptions { recover_log_from_corrupt: true, cut_unreadable_open_tail: true };
-        if read(vfs, &self.dir, options)?.view.state().as_ref() == Some(&recovered) {
+        if self.lenient.as_ref().and_then(BraftView::state).as_ref() == Some(&recovered) {
             return Ok(Agreement::TornOpenTail);
         }
         let allowed: Vec<RaftState> = allowed.iter().map(canonical).collect();
-        let pending = small_file(vfs, &self.dir.join("log").join(PENDING_OP_NAME))?
-            .and_then(|b| PendingOp::decode(&b));
-        let window = match pending {
+        let window = match self.pending {
             Some(op) if op.kind == PendingOpKind::Reset => {
-                reset_window(&strict, &recovered, &allowed, op.arg)
+                reset_window(&self.strict, &recovered, &allowed, op.arg)
                     .then_some(Agreement::ResetWindow)
             }
             Some(op) if op.kind == PendingOpKind::TruncateSuffix => braft
@@ -186,10 +199,7 @@ impl CrashProbe {
         if let Some(window) = window {
             return Ok(window);
         }
-        let republish = small_file(vfs, &self.dir.join("snapshot").join(PUBLISH_MARKER_NAME))?
-            .filter(|b| b.len() == 12 && crc32c::crc32c(&b[..8]).to_be_bytes() == b[8..12])
-            .map(|b| u64::from_be_bytes(b[..8].try_into().expect("8 bytes")));
-        if let (Some(index), Some(b)) = (republish, &braft) {
+        if let (Some(index), Some(b)) = (self.republish, &braft) {
             let family_index = recovered.snapshot.as_ref().map(|s| s.meta.last_included_index);
             if family_index == Some(index)
                 && b.snapshot.is_none()
@@ -198,7 +208,7 @@ impl CrashProbe {
                 return Ok(Agreement::RepublishWindow);
             }
         }
-        Err(format!("crash state of {}: {}", self.dir.display(), differs(&strict, &recovered)))
+        Err(format!("crash state of {}: {}", self.dir.display(), differs(&self.strict, &recovered)))
     }
 }
 
@@ -214,9 +224,10 @@ pub fn local_roots(subject: &Subject, location: &str) -> Vec<PathBuf> {
     }
 }
 
-/// Probes every root on `disk` (before a reopen).
-pub fn probe_all(disk: &SimDisk, roots: &[PathBuf]) -> Vec<CrashProbe> {
-    roots.iter().map(|root| CrashProbe::take(disk, root)).collect()
+/// Probes every root on `vfs` (before a reopen). A caller holding a live disk passes a
+/// fork ([`SimDisk::fork`]), so its own disk sees no extra operations.
+pub fn probe_all(vfs: &dyn Vfs, roots: &[PathBuf]) -> Result<Vec<CrashProbe>, String> {
+    roots.iter().map(|root| CrashProbe::take(vfs, root)).collect()
 }
 
 /// Judges every probe against the recovered state.
@@ -231,16 +242,17 @@ pub fn judge_all(
     Ok(())
 }
 
-/// [`judge_open`] of every root, read on a copy of `disk`.
-pub fn judge_open_all(disk: &SimDisk, roots: &[PathBuf], state: &RaftState) -> Result<(), String> {
-    if roots.is_empty() {
-        return Ok(());
-    }
-    let copy = disk.fork();
+/// [`judge_open`] of every root on `vfs` (a fork of a live disk, see [`probe_all`]).
+pub fn judge_open_all(vfs: &dyn Vfs, roots: &[PathBuf], state: &RaftState) -> Result<(), String> {
     for root in roots {
-        judge_open(copy.as_ref(), root, state)?;
+        judge_open(vfs, root, state)?;
     }
     Ok(())
+}
+
+/// A copy of `disk` to read braft's view on, or `None` when there is nothing to read.
+pub fn fork_for(disk: &SimDisk, roots: &[PathBuf]) -> Option<std::sync::Arc<SimDisk>> {
+    (!roots.is_empty()).then(|| disk.fork())
 }
 
 fn same_log_and_meta(a: &RaftState, b: &RaftState) -> bool {

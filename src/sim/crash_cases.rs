@@ -338,7 +338,9 @@ impl CrashCheck<'_> {
             };
             // Enumerated crash states are honest: the reopen runs without the plan's faults.
             crash.disk.set_fault_plan(crate::vfs::FaultPlan::none());
-            let probes = braft_check::probe_all(crash.disk.as_ref(), braft_roots);
+            // The enumerated disk is this state's own copy: read it directly.
+            let probes = braft_check::probe_all(crash.disk.as_ref(), braft_roots)
+                .map_err(|what| (CheckName::BraftView, what))?;
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
                 atomicity(format!(
                     "crash after disk op {} (kept {:?}): open: {e}",

@@ -731,9 +731,10 @@ impl Runner {
             self.check_pair_reopen(step, op, &reopened, false, &mirror_candidates)?;
         }
         self.full_check(step, context)?;
-        if let Some(disk) = &self.disk {
-            let roots = self.braft_roots();
-            if let Err(what) = braft_check::judge_open_all(disk, &roots, &self.model.state) {
+        let roots = self.braft_roots();
+        if let Some(copy) = self.disk.as_ref().and_then(|d| braft_check::fork_for(d, &roots)) {
+            if let Err(what) = braft_check::judge_open_all(copy.as_ref(), &roots, &self.model.state)
+            {
                 return Err(self.failure(CheckName::BraftView, step, op, what).into());
             }
         }
@@ -1000,7 +1001,10 @@ impl Runner {
             false => Vec::new(),
         };
         let braft_roots = self.braft_roots();
-        let braft_probes = braft_check::probe_all(&disk, &braft_roots);
+        let braft_probes = match braft_check::fork_for(&disk, &braft_roots) {
+            Some(copy) => braft_check::probe_all(copy.as_ref(), &braft_roots),
+            None => Ok(Vec::new()),
+        };
         let reopened = self.open_again(step, op)?;
         let candidates = if self.subject.durable() { candidates } else { vec![RaftState::new()] };
         let instance = self.instance.as_ref().expect("instance reopened");
@@ -1043,8 +1047,13 @@ impl Runner {
             }
             return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
         }
-        let braft = braft_check::judge_all(&braft_probes, &recovered, &candidates)
-            .and_then(|()| braft_check::judge_open_all(&disk, &braft_roots, &recovered));
+        let braft = braft_probes.and_then(|probes| {
+            braft_check::judge_all(&probes, &recovered, &candidates)?;
+            match braft_check::fork_for(&disk, &braft_roots) {
+                Some(copy) => braft_check::judge_open_all(copy.as_ref(), &braft_roots, &recovered),
+                None => Ok(()),
+            }
+        });
         if let Err(what) = braft {
             return Err(self.failure(CheckName::BraftView, step, op, what).into());
         }
