@@ -38,7 +38,7 @@ fn states() -> Vec<(&'static str, RaftState)> {
     let files = &mut big.snapshot.as_mut().expect("a snapshot").files;
     let data: Vec<u8> = (0..2 * 65536 + 7).map(|i| (i % 251) as u8).collect();
     let path = SnapshotPath::new("dir/big").expect("valid path");
-    files.insert(path, SnapshotFile { data: data.into(), file_meta: None });
+    files.insert(path, SnapshotFile { data: data.into(), file_meta: Default::default() });
     let mut high = RaftState::new();
     high.first = INDEX_MAX;
     high.entries.push(Entry::no_op(INDEX_MAX, 7));

@@ -253,11 +253,11 @@ catalogue! {
         FileLonger = "file-longer", Malformed, CHUNKED;
         /// A FILE one byte shorter than its chunks (the CUT's total agreeing with the FILE).
         FileShorter = "file-shorter", Malformed, CHUNKED;
-        /// File metadata longer than 1 MiB.
+        /// A file's `user_meta` longer than 1 MiB.
         FileMetaOverLimit = "file-meta-over-limit", OverLimit, files(1);
-        /// A file metadata length disagreeing with the bytes present.
+        /// A file's `checksum` length disagreeing with the bytes present.
         FileMetaLengthLies = "file-meta-length-lies", Malformed, FILE_META;
-        /// `has_file_meta` neither 0 nor 1.
+        /// `has_user_meta` neither 0 nor 1.
         FileMetaTagInvalid = "file-meta-tag-invalid", Malformed, files(1);
 
     }

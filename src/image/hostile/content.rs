@@ -412,8 +412,12 @@ pub(super) fn snapshot<R: Rng + ?Sized>(
     }
 }
 
-/// The file metadata part of a FILE body (everything after the path and the length), as a
-/// violation rewrites it. The one place that knows the file metadata's encoding.
+/// The file metadata part of a FILE body (everything after the path and the length: the
+/// `has_user_meta`, `has_source` and `has_checksum` tags, each followed by its value when
+/// set), as a violation rewrites it. The one place that knows the file metadata's encoding.
+/// Over the limit: `user_meta`'s length; a lying length: `checksum`'s, the body's last field
+/// (a lie runs past the body or leaves bytes behind, both malformed); an invalid tag:
+/// `has_user_meta`.
 fn edit_file_meta<R: Rng + ?Sized>(
     violation: Violation,
     body: &mut Vec<u8>,
@@ -429,12 +433,19 @@ fn edit_file_meta<R: Rng + ?Sized>(
             body.extend_from_slice(&len.to_le_bytes());
         }
         Violation::FileMetaLengthLies => {
-            if body[tag_at] != 1 {
+            let mut at = tag_at;
+            if *body.get(at)? == 1 {
+                at += 1 + 4 + get_u32(body, at + 1) as usize;
+            } else {
+                at += 1;
+            }
+            at += if *body.get(at)? == 1 { 2 } else { 1 };
+            if *body.get(at)? != 1 {
                 return None;
             }
-            let len = get_u32(body, tag_at + 1) as usize;
+            let len = get_u32(body, at + 1) as usize;
             let lie = lie_about(rng, len, FILE_META_LEN_MAX);
-            put_u32(body, tag_at + 1, lie as u32);
+            put_u32(body, at + 1, lie as u32);
         }
         Violation::FileMetaTagInvalid => body[tag_at] = rng.random_range(2..=u8::MAX),
         _ => return None,

@@ -10,7 +10,7 @@ use super::super::record::Cut;
 use super::catalogue::Needs;
 use super::records::{FileGroup, Layout, RawRecord};
 use crate::contract::{
-    check_new_snapshot_file, Entry, Payload, PeerId, SnapshotMeta, SnapshotPath,
+    check_new_snapshot_file, Entry, FileMeta, Payload, PeerId, SnapshotMeta, SnapshotPath,
 };
 use crate::state::{RaftState, Snapshot, SnapshotFile};
 
@@ -57,7 +57,7 @@ pub(super) fn prepare<R: Rng + ?Sized>(state: &RaftState, needs: Needs, rng: &mu
         let Ok(path) = SnapshotPath::new(text) else { continue };
         if check_new_snapshot_file(files, &path).is_ok() {
             let data = Bytes::from(random_bytes(rng, len));
-            files.insert(path, SnapshotFile { data, file_meta: None });
+            files.insert(path, SnapshotFile { data, file_meta: FileMeta::default() });
             return;
         }
     };
@@ -72,10 +72,16 @@ pub(super) fn prepare<R: Rng + ?Sized>(state: &RaftState, needs: Needs, rng: &mu
         let len = rng.random_range(0..=40);
         add(files, false, len, rng);
     }
-    if needs.file_meta && !files.values().any(|f| f.file_meta.is_some()) {
+    // A checksum (braft's hex text), the FILE record's last field, so that a lie about its
+    // length can only run past the body or leave bytes behind; user_meta now and then too.
+    if needs.file_meta && !files.values().any(|f| f.file_meta.checksum.is_some()) {
         if let Some(file) = files.values_mut().next() {
-            let len = rng.random_range(1..=8);
-            file.file_meta = Some(Bytes::from(random_bytes(rng, len)));
+            let len = rng.random_range(1..=16);
+            file.file_meta.checksum = Some(hex::encode(random_bytes(rng, len)));
+            if rng.random() {
+                let len = rng.random_range(0..=8);
+                file.file_meta.user_meta = Some(Bytes::from(random_bytes(rng, len)));
+            }
         }
     }
     s

@@ -106,6 +106,7 @@ pub(super) struct FileGroup {
     pub(super) end: usize,
     pub(super) path: String,
     pub(super) len: u64,
+    /// Whether its metadata sets `checksum` (the record's last field).
     pub(super) has_meta: bool,
 }
 
@@ -133,7 +134,7 @@ impl Layout {
                             end: k + 1,
                             path: info.path.as_str().to_string(),
                             len: info.len,
-                            has_meta: info.file_meta.is_some(),
+                            has_meta: info.file_meta.checksum.is_some(),
                         });
                     }
                 }
@@ -208,12 +209,16 @@ pub(super) fn get_u32(body: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]])
 }
 
+/// A FILE body for `path` (any bytes) of `len` bytes whose metadata is unset (the three
+/// tags `has_user_meta`, `has_source`, `has_checksum` all 0).
 pub(super) fn file_body(path: &[u8], len: u64) -> Vec<u8> {
     let mut w = BodyWriter::default();
     w.u16(path.len() as u16);
     w.buf.extend_from_slice(path);
     w.u64(len);
-    w.u8(0);
+    for _ in 0..3 {
+        w.u8(0);
+    }
     w.buf
 }
 

@@ -27,9 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::{Family, RaftStorage, StateView};
 use crate::image::{hostile, import_with_reader_bug, PlantedReaderBug};
-use crate::state::{first_difference, RaftState};
 use crate::sim::checks::{fresh_import_disk, open_import};
-use crate::vfs::SimDisk;
+use crate::state::{first_difference, RaftState};
 
 /// Hostile images per family check by default. Each costs one import that stops at its
 /// violation, into a destination the bit-flipped image has already opened.
