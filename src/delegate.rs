@@ -219,7 +219,7 @@ macro_rules! delegate_import_sink {
         fn add_snapshot_file(
             &mut self,
             path: &$crate::contract::SnapshotPath,
-            file_meta: Option<&[u8]>,
+            file_meta: &$crate::contract::FileMeta,
         ) -> $crate::contract::StorageResult<()> {
             self.$f.add_snapshot_file(path, file_meta)
         }

@@ -149,7 +149,11 @@ fn snapshot(index: u64, names: &[&str]) -> Action {
         .map(|n| ResolvedFile {
             path: crate::contract::SnapshotPath::new(*n).expect("valid case path"),
             data: pseudo_random_bytes(index ^ n.len() as u64, 700),
-            file_meta: Some(bytes::Bytes::from_static(b"meta")),
+            file_meta: crate::contract::FileMeta {
+                user_meta: Some(bytes::Bytes::from_static(b"meta")),
+                source: Some(crate::contract::FileSource::Reference),
+                checksum: Some("c".into()),
+            },
         })
         .collect();
     Action::Snapshot {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    ContractError, Entry, Family, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath,
-    StateView, StorageError, INDEX_MAX, TERM_MAX,
+    ContractError, Entry, Family, FileMeta, FileSource, Meta, Payload, PeerId, RaftStorage,
+    SnapshotMeta, SnapshotPath, StateView, StorageError, INDEX_MAX, TERM_MAX,
 };
 use crate::sim::engine::apply::apply_action;
 use crate::sim::engine::model::Model;
@@ -387,12 +387,15 @@ fn path(p: &str) -> SnapshotPath {
     SnapshotPath::new(p).expect("case paths are valid")
 }
 
-fn file(p: &str, len: usize, meta: Option<&[u8]>) -> ResolvedFile {
-    ResolvedFile {
-        path: path(p),
-        data: pseudo_random_bytes(len as u64 ^ 0xABCD, len),
-        file_meta: meta.map(Bytes::copy_from_slice),
-    }
+/// A file whose metadata is `user_meta` alone (or none).
+fn file(p: &str, len: usize, user_meta: Option<&[u8]>) -> ResolvedFile {
+    let file_meta =
+        FileMeta { user_meta: user_meta.map(Bytes::copy_from_slice), ..FileMeta::default() };
+    file_with(p, len, file_meta)
+}
+
+fn file_with(p: &str, len: usize, file_meta: FileMeta) -> ResolvedFile {
+    ResolvedFile { path: path(p), data: pseudo_random_bytes(len as u64 ^ 0xABCD, len), file_meta }
 }
 
 fn snap(index: u64, term: u64, files: Vec<ResolvedFile>) -> Action {
@@ -731,6 +734,30 @@ fn snapshot_file_meta_round_trips(fx: &mut dyn Fixture) -> CaseResult {
             file("none", 5, None),
             file("empty", 5, Some(b"")),
             file("bytes", 5, Some(&[0, 1, 2, 255, 0x0a, 0x08])),
+            file_with(
+                "source-local",
+                5,
+                FileMeta { source: Some(FileSource::Local), ..FileMeta::default() },
+            ),
+            file_with(
+                "source-reference",
+                5,
+                FileMeta { source: Some(FileSource::Reference), ..FileMeta::default() },
+            ),
+            file_with(
+                "checksum-empty",
+                5,
+                FileMeta { checksum: Some(String::new()), ..FileMeta::default() },
+            ),
+            file_with(
+                "all-three",
+                5,
+                FileMeta {
+                    user_meta: Some(Bytes::from_static(b"\x12\x00")),
+                    source: Some(FileSource::Local),
+                    checksum: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+                },
+            ),
         ],
     ))
 }
@@ -767,7 +794,7 @@ fn with_writer(
 fn snapshot_without_meta_rejected(fx: &mut dyn Fixture) -> CaseResult {
     let mut p = filled(fx, 3)?;
     let mut writer = p.instance.begin_snapshot().map_err(|e| format!("begin_snapshot: {e}"))?;
-    writer.add_file(&path("f"), None).map_err(|e| e.to_string())?;
+    writer.add_file(&path("f"), &FileMeta::default()).map_err(|e| e.to_string())?;
     match writer.publish() {
         Ok(()) => Err("publish without meta was accepted".to_string()),
         Err(e) => {
@@ -783,8 +810,8 @@ fn snapshot_without_meta_rejected(fx: &mut dyn Fixture) -> CaseResult {
 fn snapshot_duplicate_file_rejected(fx: &mut dyn Fixture) -> CaseResult {
     let mut p = filled(fx, 3)?;
     let r = with_writer(&mut p, |w| {
-        w.add_file(&path("f"), None)?;
-        w.add_file(&path("f"), None)
+        w.add_file(&path("f"), &FileMeta::default())?;
+        w.add_file(&path("f"), &FileMeta::default())
     })?;
     ensure!(
         matches!(r, Err(StorageError::Contract(ContractError::DuplicateSnapshotFile { .. }))),
@@ -796,16 +823,16 @@ fn snapshot_duplicate_file_rejected(fx: &mut dyn Fixture) -> CaseResult {
 fn snapshot_path_conflict_rejected(fx: &mut dyn Fixture) -> CaseResult {
     let mut p = filled(fx, 3)?;
     let r = with_writer(&mut p, |w| {
-        w.add_file(&path("a/b"), None)?;
-        w.add_file(&path("a/b/c"), None)
+        w.add_file(&path("a/b"), &FileMeta::default())?;
+        w.add_file(&path("a/b/c"), &FileMeta::default())
     })?;
     ensure!(
         matches!(r, Err(StorageError::Contract(ContractError::SnapshotPathConflict { .. }))),
         "file under a file gave {r:?}"
     );
     let r = with_writer(&mut p, |w| {
-        w.add_file(&path("x/y/z"), None)?;
-        w.add_file(&path("x/y"), None)
+        w.add_file(&path("x/y/z"), &FileMeta::default())?;
+        w.add_file(&path("x/y"), &FileMeta::default())
     })?;
     ensure!(
         matches!(r, Err(StorageError::Contract(ContractError::SnapshotPathConflict { .. }))),
@@ -817,7 +844,7 @@ fn snapshot_path_conflict_rejected(fx: &mut dyn Fixture) -> CaseResult {
 fn snapshot_write_not_at_end_rejected(fx: &mut dyn Fixture) -> CaseResult {
     let mut p = filled(fx, 3)?;
     let r = with_writer(&mut p, |w| {
-        w.add_file(&path("f"), None)?;
+        w.add_file(&path("f"), &FileMeta::default())?;
         w.write_file(&path("f"), 0, b"abc")?;
         w.write_file(&path("f"), 1, b"x")
     })?;
@@ -891,7 +918,7 @@ pub fn import_state(dest: &mut dyn RaftStorage, state: &RaftState) -> Result<(),
     sink.set_meta(&state.meta)?;
     if let Some(s) = &state.snapshot {
         for (path, f) in &s.files {
-            sink.add_snapshot_file(path, f.file_meta.as_deref())?;
+            sink.add_snapshot_file(path, &f.file_meta)?;
             sink.write_snapshot_file(path, 0, &f.data)?;
         }
         sink.set_snapshot_meta(s.meta.clone())?;

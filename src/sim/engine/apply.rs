@@ -20,7 +20,7 @@ pub fn apply_action(instance: &mut dyn RaftStorage, action: &Action) -> StorageR
         Action::Snapshot { meta, files, publish } => {
             let mut writer = instance.begin_snapshot()?;
             for file in files {
-                writer.add_file(&file.path, file.file_meta.as_deref())?;
+                writer.add_file(&file.path, &file.file_meta)?;
                 let mut offset = 0usize;
                 for chunk in file.data.chunks(SNAPSHOT_CHUNK_LEN) {
                     writer.write_file(&file.path, offset as u64, chunk)?;

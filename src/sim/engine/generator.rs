@@ -13,6 +13,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::contract::FileSource;
 use crate::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
 
 /// Which kind of history to generate.
@@ -206,8 +207,17 @@ impl<'a> RaftNode<'a> {
                 } else {
                     rng.random_range(0..=self.config.file_len_max)
                 };
+                // braft's three LocalFileMeta fields, each set or not on its own.
                 let file_meta_len = rng.random_bool(0.5).then(|| rng.random_range(0..=32u8));
-                FileSpec { path, len, seed: rng.random(), file_meta_len }
+                let source = rng.random_bool(0.25).then(|| {
+                    if rng.random_bool(0.5) {
+                        FileSource::Local
+                    } else {
+                        FileSource::Reference
+                    }
+                });
+                let checksum_len = rng.random_bool(0.25).then(|| rng.random_range(0..=40u8));
+                FileSpec { path, len, seed: rng.random(), file_meta_len, source, checksum_len }
             })
             .collect()
     }

@@ -23,6 +23,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::contract::FileSource;
 use crate::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
 
 /// Why a line of text is not an op: the text and what is wrong with it.
@@ -52,9 +53,17 @@ impl fmt::Display for FileSpec {
         let path = serde_json::to_string(&self.path).map_err(|_| fmt::Error)?;
         write!(f, "file({path}, len={}, seed={}, meta=", self.len, self.seed)?;
         match self.file_meta_len {
-            Some(n) => write!(f, "{n})"),
-            None => write!(f, "none)"),
+            Some(n) => write!(f, "{n}")?,
+            None => write!(f, "none")?,
         }
+        // Printed only when set, so histories without them keep their old text.
+        if let Some(source) = self.source {
+            write!(f, ", source={}", source.name())?;
+        }
+        if let Some(n) = self.checksum_len {
+            write!(f, ", checksum={n}")?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -239,22 +248,44 @@ fn entry(text: &str) -> Result<EntrySpec, String> {
     Ok(EntrySpec { term: number(term)?, body })
 }
 
-/// One snapshot file: `file("PATH", len=L, seed=S, meta=M|none)`.
+/// One snapshot file: `file("PATH", len=L, seed=S, meta=M|none[, source=local|reference]
+/// [, checksum=C])` (the last two only when set, in that order).
 fn file(text: &str) -> Result<FileSpec, String> {
     let (name, args) = call(text)?;
     let args = split_top(args)?;
-    let [path, len, seed, meta] = args.as_slice() else {
-        return Err(format!("expected file(PATH, len, seed, meta), got {text:?}"));
+    let (path, len, seed, meta, mut rest) = match args.as_slice() {
+        [path, len, seed, meta, rest @ ..] if rest.len() <= 2 => (path, len, seed, meta, rest),
+        _ => {
+            return Err(format!(
+                "expected file(PATH, len, seed, meta[, source][, checksum]), got {text:?}"
+            ))
+        }
     };
     if name != "file" {
         return Err(format!("expected file(...), got {text:?}"));
     }
     let path: String = serde_json::from_str(path).map_err(|e| format!("bad path {path:?}: {e}"))?;
+    let mut source = None;
+    if let Some(arg) = rest.first().filter(|a| a.starts_with("source=")) {
+        let name = value(arg, "source")?;
+        source = Some(
+            FileSource::from_name(name)
+                .ok_or_else(|| format!("source {name:?} is neither local nor reference"))?,
+        );
+        rest = &rest[1..];
+    }
+    let checksum_len = match rest {
+        [] => None,
+        [arg] => Some(number(value(arg, "checksum")?)?),
+        _ => return Err(format!("unexpected arguments {rest:?} in {text:?}")),
+    };
     Ok(FileSpec {
         path,
         len: number(value(len, "len")?)?,
         seed: number(value(seed, "seed")?)?,
         file_meta_len: optional(value(meta, "meta")?, "none")?,
+        source,
+        checksum_len,
     })
 }
 

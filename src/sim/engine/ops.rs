@@ -16,8 +16,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{
-    check_new_snapshot_file, snapshot_path_problem, Entry, Index, Meta, Payload, PeerId,
-    SnapshotMeta, SnapshotPath, Term,
+    check_new_snapshot_file, snapshot_path_problem, Entry, FileMeta, FileSource, Index, Meta,
+    Payload, PeerId, SnapshotMeta, SnapshotPath, Term,
 };
 
 /// Longest data payload an op can ask for (bytes); longer requests are clamped.
@@ -71,8 +71,32 @@ pub struct FileSpec {
     pub len: u32,
     /// Seed of the file's bytes.
     pub seed: u64,
-    /// Length of the opaque file metadata, if any (derived from `seed`).
+    /// Length of the file metadata's `user_meta`, if set (bytes derived from `seed`).
     pub file_meta_len: Option<u8>,
+    /// The file metadata's `source`, if set. (Absent in histories saved before it existed.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<FileSource>,
+    /// Length of the file metadata's `checksum` text, if set (hex digits derived from
+    /// `seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_len: Option<u8>,
+}
+
+impl FileSpec {
+    /// The file metadata this spec stands for.
+    pub fn file_meta(&self) -> FileMeta {
+        FileMeta {
+            user_meta: self
+                .file_meta_len
+                .map(|n| pseudo_random_bytes(self.seed ^ 0xFEED, usize::from(n))),
+            source: self.source,
+            checksum: self.checksum_len.map(|n| {
+                let mut text = hex::encode(pseudo_random_bytes(self.seed ^ 0xC4EC, n.into()));
+                text.truncate(usize::from(n));
+                text
+            }),
+        }
+    }
 }
 
 /// Where a snapshot op puts its last included index, relative to the log.
@@ -157,8 +181,8 @@ pub struct ResolvedFile {
     pub path: SnapshotPath,
     /// The bytes.
     pub data: Bytes,
-    /// The opaque file metadata.
-    pub file_meta: Option<Bytes>,
+    /// The file metadata.
+    pub file_meta: FileMeta,
 }
 
 /// An op made absolute against a state: exactly one contract call (or a restart).
@@ -320,8 +344,7 @@ pub fn resolve_files(specs: &[FileSpec]) -> Vec<ResolvedFile> {
             continue;
         }
         let data = pseudo_random_bytes(spec.seed, spec.len.min(FILE_LEN_MAX) as usize);
-        let file_meta =
-            spec.file_meta_len.map(|n| pseudo_random_bytes(spec.seed ^ 0xFEED, usize::from(n)));
+        let file_meta = spec.file_meta();
         files.insert(path.clone(), ResolvedFile { path, data, file_meta });
     }
     files.into_values().collect()

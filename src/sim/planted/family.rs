@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::import::{list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport};
 use super::lost_syncs::LostSyncs;
 use crate::contract::{
-    Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
+    Entry, Family, FileMeta, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
     SnapshotPath, StateView, StorageResult,
 };
 use crate::delegate::{delegate_raft_storage, delegate_state_view};
@@ -385,7 +385,7 @@ struct DirectImport<'a> {
 }
 
 /// A snapshot file the direct import holds until commit: path, file metadata, bytes.
-type StagedFile = (SnapshotPath, Option<Vec<u8>>, Vec<u8>);
+type StagedFile = (SnapshotPath, FileMeta, Vec<u8>);
 
 impl ImportSink for DirectImport<'_> {
     fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
@@ -403,10 +403,10 @@ impl ImportSink for DirectImport<'_> {
     fn add_snapshot_file(
         &mut self,
         path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
+        file_meta: &FileMeta,
     ) -> StorageResult<()> {
         let files = &mut self.snapshot.get_or_insert_with(|| (Vec::new(), None)).0;
-        files.push((path.clone(), file_meta.map(<[u8]>::to_vec), Vec::new()));
+        files.push((path.clone(), file_meta.clone(), Vec::new()));
         Ok(())
     }
 
@@ -433,7 +433,7 @@ impl ImportSink for DirectImport<'_> {
         if let Some((files, Some(meta))) = this.snapshot {
             let mut writer = this.inner.begin_snapshot()?;
             for (path, file_meta, data) in files {
-                writer.add_file(&path, file_meta.as_deref())?;
+                writer.add_file(&path, &file_meta)?;
                 writer.write_file(&path, 0, &data)?;
             }
             writer.set_meta(meta);

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    ContractError, Entry, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, StorageResult,
+    ContractError, Entry, FileMeta, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo,
+    SnapshotMeta, SnapshotPath, StorageResult,
 };
 use crate::delegate::delegate_import_sink;
 use crate::families::memory::non_empty_reason;
@@ -84,7 +84,7 @@ impl ImportSink for RelistingImport<'_> {
     fn add_snapshot_file(
         &mut self,
         path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
+        file_meta: &FileMeta,
     ) -> StorageResult<()> {
         self.inner.add_snapshot_file(path, file_meta)?;
         self.added.push(path.clone());
@@ -125,7 +125,7 @@ pub(crate) struct SteppedImport<'a> {
     inner: &'a mut dyn RaftStorage,
     meta: Option<Meta>,
     steps: Vec<Action>,
-    files: Vec<(SnapshotPath, Option<Bytes>, Vec<u8>)>,
+    files: Vec<(SnapshotPath, FileMeta, Vec<u8>)>,
 }
 
 impl<'a> SteppedImport<'a> {
@@ -158,9 +158,9 @@ impl ImportSink for SteppedImport<'_> {
     fn add_snapshot_file(
         &mut self,
         path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
+        file_meta: &FileMeta,
     ) -> StorageResult<()> {
-        self.files.push((path.clone(), file_meta.map(Bytes::copy_from_slice), Vec::new()));
+        self.files.push((path.clone(), file_meta.clone(), Vec::new()));
         Ok(())
     }
 
