@@ -15,7 +15,7 @@ use quorumkit_storage::sim::engine::subject::Subject;
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
 use quorumkit_storage::sim::soak::regression::Regression;
 use quorumkit_storage::sim::soak::{disk_with_plan, run_soak, FaultMode, SeedPlan, SoakConfig};
-use quorumkit_storage::vfs::{FaultKind, FaultPlan, FaultRate};
+use quorumkit_storage::vfs::{FaultKind, FaultPlan, FaultRate, FaultStreams};
 
 fn planted_local(bug: PlantedBug) -> Subject {
     Subject::Family(Arc::new(PlantedFamily::new(Arc::new(LocalFamily::default()), bug)))
@@ -152,18 +152,30 @@ fn a_replay_runs_under_the_recorded_plan() {
         faults: FaultPlan::none(),
         original_faults: None,
         exhaustive: None,
+        fault_streams: FaultStreams::Run,
     };
     let family: Arc<dyn Family> = Arc::new(LocalFamily::default());
     let clean = honest.replay(family.clone(), 0);
     assert!(clean.failure.is_none() && clean.stats.faults == 0, "{:?}", clean.failure);
-    // Every write fails: the instance refuses to be created, which is allowed, and counted.
+    // Every write fails. Under whole-run streams (how old files were recorded) the instance
+    // refuses to be created: allowed, counted as a refusal, and as a run that did no work.
     let failing = Regression {
         faults: FaultPlan { write_error: FaultRate::with_probability(1.0), ..FaultPlan::none() },
         ..honest.clone()
     };
-    let refused = failing.replay(family, 0);
+    let refused = failing.replay(family.clone(), 0);
     assert!(refused.failure.is_none(), "{:?}", refused.failure);
     assert_eq!(refused.stats.refusals, 1);
+    assert!(refused.did_no_work() && refused.stats.steps == 0, "{:?}", refused.stats);
+    let why = refused.refusal.as_deref().unwrap_or_default();
+    assert!(why.contains("refused at its creation"), "{why}");
+    // Under per-step streams (the soak's) no fault fires while the instance is created: the
+    // same plan lets the history start, and its first write fails instead.
+    let per_step = Regression { fault_streams: FaultStreams::Steps, ..failing };
+    let worked = per_step.replay(family, 0);
+    assert!(worked.failure.is_none(), "{:?}", worked.failure);
+    assert!(!worked.did_no_work() && worked.stats.steps > 0, "{:?}", worked.stats);
+    assert!(worked.stats.faults > 0, "{:?}", worked.stats);
 }
 
 #[test]

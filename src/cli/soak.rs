@@ -270,7 +270,7 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
 fn print_summary(report: &SoakReport, elapsed: f64) {
     println!();
     println!(
-        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
+        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>7} {:>8} {:>9}",
         "family",
         "histories",
         "steps",
@@ -279,6 +279,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         "crashes",
         "faults",
         "refused",
+        "idle",
         "exports",
         "imports",
         "failures",
@@ -287,7 +288,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     for f in &report.families {
         let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
         println!(
-            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9.0}",
+            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>7} {:>8} {:>9.0}",
             f.family,
             f.histories,
             f.steps,
@@ -296,6 +297,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
             f.crashes,
             f.faults,
             f.refusals,
+            f.idle,
             f.exports,
             f.imports,
             f.failures,
@@ -320,15 +322,30 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     if repairs > 0 {
         println!("dual write: {repairs} pair recoveries repaired or bootstrapped a mirror");
     }
+    let idle = report.idle_total();
+    if idle > 0 {
+        let by_family: Vec<String> = report
+            .families
+            .iter()
+            .filter(|f| f.idle > 0)
+            .map(|f| format!("{} {}", f.family, f.idle))
+            .collect();
+        println!(
+            "idle: {idle} histories did no work (refused before their first op; not counted as \
+             passed): {}",
+            by_family.join(", ")
+        );
+    }
     println!();
     println!(
-        "{} seeds in {elapsed:.2}s: {}",
+        "{} seeds in {elapsed:.2}s: {}{}",
         report.seeds_run,
         if report.passed() {
             "all checks held".to_string()
         } else {
             format!("{} failed histories", report.failures_total)
-        }
+        },
+        if idle > 0 { format!(" ({idle} histories did no work)") } else { String::new() }
     );
 }
 
@@ -422,6 +439,7 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
         "families": report.families,
         "rates": rates,
         "failures_total": report.failures_total,
+        "histories_idle": report.idle_total(),
         "failures": report.failures,
     })
 }
@@ -444,6 +462,7 @@ mod tests {
             mutations: 600,
             crashes: 20,
             exports: 8,
+            idle: 1,
             ..FamilySummary::default()
         };
         let report = SoakReport { seeds_run: 4, families: vec![summary], ..SoakReport::default() };
@@ -451,9 +470,11 @@ mod tests {
         assert_eq!(value["config"]["unchecked"], true);
         assert_eq!(value["config"]["exhaustive"], false);
         let family = &value["families"][0];
-        for (field, want) in [("steps", 800), ("mutations", 600), ("crashes", 20), ("exports", 8)] {
+        let counters = [("steps", 800), ("mutations", 600), ("crashes", 20), ("exports", 8)];
+        for (field, want) in counters.into_iter().chain([("idle", 1)]) {
             assert_eq!(family[field], want, "{field}");
         }
+        assert_eq!(value["histories_idle"], 1);
         let rates = &value["rates"][0];
         assert_eq!(rates["family"], "memory");
         assert_eq!(rates["steps_per_second"], 400.0);

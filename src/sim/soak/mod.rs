@@ -25,6 +25,7 @@ use crate::vfs::FaultPlan;
 
 pub use plan::{
     disk_for, disk_seed_for, disk_with_plan, fault_plan_for, FaultMode, SeedPlan, Shard,
+    SOAK_FAULT_STREAMS,
 };
 pub use report::{FamilySummary, SoakFailure, SoakReport};
 
@@ -181,6 +182,7 @@ pub fn run_soak(
             summary.faults += outcome.stats.faults;
             summary.failed_mutations += outcome.stats.failed_mutations;
             summary.refusals += outcome.stats.refusals;
+            summary.idle += outcome.stats.idle;
             summary.crash_states += outcome.stats.crash_states;
             summary.pair_repairs += outcome.stats.pair_repairs;
             summary.exports += outcome.stats.exports;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::disk_seed_for;
+use super::plan::{disk_seed_for, SOAK_FAULT_STREAMS};
 use crate::sim::checks::CheckFailure;
 use crate::sim::engine::ops::Op;
 use crate::sim::soak::regression::Regression;
@@ -32,6 +32,10 @@ pub struct FamilySummary {
     pub failed_mutations: u64,
     /// Histories that ended with the instance failing closed under a dishonest disk.
     pub refusals: u64,
+    /// Histories that did no work: refused before their first op (a fresh instance refused
+    /// at its creation). Neither passed nor failed; counted here, apart from the others.
+    #[serde(default)]
+    pub idle: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
     /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
@@ -97,6 +101,11 @@ impl SoakReport {
     pub fn passed(&self) -> bool {
         self.failures_total == 0
     }
+
+    /// Histories that did no work, over every family.
+    pub fn idle_total(&self) -> u64 {
+        self.families.iter().map(|f| f.idle).sum()
+    }
 }
 
 impl SoakFailure {
@@ -127,6 +136,7 @@ impl SoakFailure {
             original_faults: (self.shrunk_fault_plan != self.fault_plan)
                 .then(|| self.fault_plan.clone()),
             exhaustive,
+            fault_streams: SOAK_FAULT_STREAMS,
         }
     }
 }
