@@ -83,6 +83,7 @@ fn planted_truncate_suffix_panics_is_caught_by_panic_on_every_family() {
             original_faults: None,
             exhaustive: None,
             fault_streams: SOAK_FAULT_STREAMS,
+            op_keys: None,
         };
         let family = registry.family(&r.family).expect("registered").clone();
         let planted = Arc::new(PlantedFamily::new(family, PlantedBug::TruncateSuffixPanics));

@@ -84,6 +84,7 @@ pub fn run(args: ReplayArgs) -> u8 {
                 original_faults: None,
                 exhaustive: None,
                 fault_streams: SOAK_FAULT_STREAMS,
+                op_keys: None,
             };
             let family = regression.family.clone();
             (regression, family)
@@ -169,6 +170,7 @@ fn ops_file(path: &std::path::Path, family: Option<&str>) -> Result<(Regression,
         original_faults: None,
         exhaustive: None,
         fault_streams: crate::vfs::FaultStreams::Run,
+        op_keys: None,
     };
     Ok((regression, family))
 }

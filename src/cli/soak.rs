@@ -343,7 +343,12 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         if report.passed() {
             "all checks held".to_string()
         } else {
-            format!("{} failed histories", report.failures_total)
+            let cut = report.failures.iter().filter(|f| f.shrink_cut_short).count();
+            let cut = match cut {
+                0 => String::new(),
+                n => format!(" ({n} reported unshrunk or part-shrunk: the budget ran out)"),
+            };
+            format!("{} failed histories{cut}", report.failures_total)
         },
         if idle > 0 { format!(" ({idle} histories did no work)") } else { String::new() }
     );
@@ -367,6 +372,18 @@ fn print_failures(report: &SoakReport) {
                 .map(|s| format!(", fails {} at step {}: {}", s.check, s.step, s.difference))
                 .unwrap_or_default()
         );
+        if f.shrink_cut_short {
+            let _ = writeln!(
+                out,
+                "SHRINK  cut short: the --seconds budget ran out {}; the history below still \
+                 fails but may shrink further (the REPLAY line shrinks it in full)",
+                if f.shrink_runs == 0 {
+                    "before shrinking began".to_string()
+                } else {
+                    format!("after {} runs", f.shrink_runs)
+                }
+            );
+        }
         let removed: Vec<&str> = f.faults_removed.iter().map(|k| k.name()).collect();
         let _ = writeln!(
             out,
@@ -440,6 +457,7 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
         "rates": rates,
         "failures_total": report.failures_total,
         "histories_idle": report.idle_total(),
+        "shrinks_cut_short": report.failures.iter().filter(|f| f.shrink_cut_short).count(),
         "failures": report.failures,
     })
 }

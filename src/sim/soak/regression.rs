@@ -47,6 +47,11 @@ pub struct Regression {
     /// they were found.
     #[serde(default, skip_serializing_if = "is_run")]
     pub fault_streams: FaultStreams,
+    /// Under per-step fault streams, the key each op's faults and crash choices are drawn
+    /// under: its position in the history the soak generated, before shrinking removed ops
+    /// (absent: positions `0..`, as for an unshrunk history and every older file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_keys: Option<Vec<u64>>,
 }
 
 fn is_run(streams: &FaultStreams) -> bool {
@@ -89,6 +94,7 @@ impl Regression {
         let options = RunOptions {
             trace_tail_len: trace_len,
             exhaustive: self.exhaustive.clone(),
+            step_keys: self.op_keys.clone(),
             ..RunOptions::default()
         };
         let disk = SimDisk::new(SimDiskOptions {

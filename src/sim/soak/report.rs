@@ -73,10 +73,18 @@ pub struct SoakFailure {
     pub original_len: usize,
     /// The shrunk history (the original when shrinking is off).
     pub shrunk: Vec<Op>,
+    /// Each shrunk op's key, its position in the original history, under which its faults
+    /// are drawn (empty: positions `0..`, the history unshrunk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shrunk_keys: Vec<u64>,
     /// The failure on the shrunk history.
     pub shrunk_failure: Option<CheckFailure>,
     /// Candidate runs spent shrinking.
     pub shrink_runs: usize,
+    /// The run's budget (`qk soak --seconds`) ran out before shrinking was done (or before
+    /// it began): `shrunk` still fails, but is not as small as shrinking would make it.
+    #[serde(default)]
+    pub shrink_cut_short: bool,
     /// The one-line replay command.
     pub replay: String,
     /// Where the shrunk history was saved, or why it was not.
@@ -109,6 +117,12 @@ impl SoakReport {
 }
 
 impl SoakFailure {
+    /// The shrunk ops' keys when they are not simply their positions.
+    fn moved_keys(&self) -> Option<Vec<u64>> {
+        let keys = &self.shrunk_keys;
+        (!keys.iter().copied().eq(0..keys.len() as u64)).then(|| keys.clone())
+    }
+
     /// The regression file this failure is saved as: the shrunk history under the shrunk
     /// fault plan (the original plan kept beside it when shrinking removed faults), on the
     /// seed's disk, enumerated as `exhaustive` says (the soak's exhaustive options).
@@ -137,6 +151,7 @@ impl SoakFailure {
                 .then(|| self.fault_plan.clone()),
             exhaustive,
             fault_streams: SOAK_FAULT_STREAMS,
+            op_keys: self.moved_keys(),
         }
     }
 }

@@ -277,8 +277,9 @@ impl Runner {
     /// One step, phase by phase (see the module doc; each phase's work is in its module).
     fn take_step(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         if let Some(disk) = &self.disk {
-            // Under per-step fault streams the step's faults and crash choices are its own.
-            disk.begin_step(step as u64);
+            // Under per-step fault streams the step's faults and crash choices are its own,
+            // drawn under its key (its op's position in the history it was generated as).
+            disk.begin_step(self.step_key(step));
         }
         if self.join_due(step) {
             self.join_mirror(step, op)?;
@@ -303,6 +304,12 @@ impl Runner {
             },
         }
         self.advance_export(step, op)
+    }
+
+    /// The key of step `step`'s fault streams ([`RunOptions::step_keys`]).
+    fn step_key(&self, step: usize) -> u64 {
+        let keys = self.options.step_keys.as_deref().unwrap_or_default();
+        keys.get(step).copied().unwrap_or(step as u64)
     }
 
     /// The action `op` stands for in the model's current state, counted.

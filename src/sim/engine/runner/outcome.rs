@@ -22,11 +22,24 @@ pub struct RunOptions {
     /// with these enumeration options.
     #[serde(default)]
     pub exhaustive: Option<EnumerateOptions>,
+    /// The key each step's faults and crash choices are drawn under, by step, on a disk with
+    /// per-step fault streams ([`crate::vfs::FaultStreams::Steps`]): the op's position in
+    /// the history it was generated as, which a shrunk history keeps
+    /// ([`crate::sim::engine::shrink::Shrunk::keys`]) so its ops meet the faults they met
+    /// before. `None`, or a step past the list's end: the step's own position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_keys: Option<Vec<u64>>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false, exhaustive: None }
+        RunOptions {
+            full_check_every: 16,
+            trace_tail_len: 24,
+            unchecked: false,
+            exhaustive: None,
+            step_keys: None,
+        }
     }
 }
 
