@@ -24,7 +24,8 @@ pub use error::{VfsError, VfsErrorKind, VfsResult};
 pub use os::OsVfs;
 pub use sim::{
     CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultKind,
-    FaultPlan, FaultRate, FaultStats, Image, ListingEntry, Mark, SimDisk, SimDiskOptions,
+    FaultPlan, FaultRate, FaultStats, FaultStreams, Image, ListingEntry, Mark, SimDisk,
+    SimDiskOptions,
 };
 
 /// A shared handle to a file system.

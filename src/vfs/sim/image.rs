@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::faults::{index_below, FaultStats, Overlay, Overlays, Rngs};
+use super::faults::{index_below, FaultPlan, FaultStats, Overlay, Overlays, Rngs};
 use super::trace::{Trace, TraceArgs, TraceLine, TraceResult};
 use super::SimDiskOptions;
 use crate::vfs::{DirEntry, FileKind, Metadata, OpenOptions, VfsError, VfsErrorKind, VfsResult};
@@ -183,6 +183,9 @@ pub(super) struct State {
     /// The armed crash has happened: every operation fails until `crash()` recovers.
     pub halted: bool,
     pub rngs: Rngs,
+    /// Under [`FaultStreams::Steps`](super::FaultStreams::Steps), the plan until the first
+    /// step begins (`options.faults` is none until then: no fault fires before it).
+    pub held_faults: Option<FaultPlan>,
     pub stats: FaultStats,
     pub trace: Trace,
     /// Unlinks since the last garbage collection.
@@ -190,11 +193,14 @@ pub(super) struct State {
 }
 
 impl State {
-    pub fn new(options: SimDiskOptions) -> Self {
+    pub fn new(mut options: SimDiskOptions) -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert(ROOT, Node::Dir(DirNode::default()));
+        let held_faults = (options.fault_streams == super::FaultStreams::Steps)
+            .then(|| std::mem::take(&mut options.faults));
         State {
             rngs: Rngs::new(options.seed),
+            held_faults,
             trace: Trace::new(options.trace_lines_max),
             options,
             nodes,
