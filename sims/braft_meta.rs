@@ -264,3 +264,91 @@ fn compare_tells_a_checksum_difference_apart() {
         "{stdout}"
     );
 }
+
+// ---- one peer, one spelling ----------------------------------------------------------------
+
+/// One segment record (braft-format.md §5.2): the 24-byte big-endian header with CRC-32C
+/// checksums, then the payload.
+fn record(term: u64, entry_type: u8, payload: &[u8]) -> Vec<u8> {
+    let mut header = term.to_be_bytes().to_vec();
+    header.extend([entry_type, 1, 0, 0]);
+    header.extend((payload.len() as u32).to_be_bytes());
+    header.extend(crc32c::crc32c(payload).to_be_bytes());
+    let header_crc = crc32c::crc32c(&header);
+    header.extend(header_crc.to_be_bytes());
+    header.extend_from_slice(payload);
+    header
+}
+
+/// A directory braft ≤ 1.1.2 wrote: every peer in the three-field spelling, in a
+/// configuration entry (peers out of braft's set order), the vote and the snapshot's meta.
+fn legacy_directory(dir: &Path) {
+    std::fs::create_dir_all(dir.join("log")).unwrap();
+    std::fs::write(dir.join("log/log_meta"), pbfile(&[0x08, 5])).unwrap();
+    let mut config = field(0x0a, b"127.0.0.2:8101:0");
+    config.extend(field(0x0a, b"127.0.0.1:8100:0"));
+    config.extend(field(0x12, b"127.0.0.1:8100:0"));
+    std::fs::write(
+        dir.join("log/log_inprogress_00000000000000000005"),
+        [record(2, 3, &config), record(2, 2, b"data")].concat(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("raft_meta")).unwrap();
+    let mut stable = vec![0x08, 2];
+    stable.extend(field(0x12, b"127.0.0.2:8101:0"));
+    std::fs::write(dir.join("raft_meta/raft_meta"), pbfile(&stable)).unwrap();
+    let snap = dir.join("snapshot/snapshot_00000000000000000004");
+    std::fs::create_dir_all(&snap).unwrap();
+    let mut meta = vec![0x08, 4, 0x10, 1];
+    meta.extend(field(0x1a, b"127.0.0.1:8100:0"));
+    meta.extend(field(0x22, b"127.0.0.2:8101:0"));
+    std::fs::write(snap.join("__raft_snapshot_meta"), pbfile(&field(0x0a, &meta))).unwrap();
+}
+
+#[test]
+fn legacy_three_field_peers_read_as_the_canonical_spelling_everywhere() {
+    use quorumkit_storage::contract::{Entry, Payload, PeerId};
+    let dir = tempfile::tempdir().expect("tempdir");
+    legacy_directory(&dir.path().join("old"));
+    let old = LocalStorage::open(
+        os(),
+        LocalPaths::from_dir(dir.path().join("old")),
+        LocalOptions::default(),
+    )
+    .expect("a braft 1.1.2 directory opens");
+    let peer = |s: &str| PeerId::new(s);
+    assert_eq!(peer("127.0.0.1:8100:0").as_str(), "127.0.0.1:8100:0:0", "the contract's spelling");
+    let state = capture(&old);
+    assert_eq!(
+        state.entries[0],
+        Entry {
+            index: 5,
+            term: 2,
+            payload: Payload::Configuration {
+                peers: vec![peer("127.0.0.2:8101:0:0"), peer("127.0.0.1:8100:0:0")],
+                old_peers: vec![peer("127.0.0.1:8100:0:0")],
+            },
+        },
+        "canonical spelling, order as stored"
+    );
+    let vote = state.meta.voted_for.clone().expect("a vote");
+    assert_eq!(vote.as_str(), "127.0.0.2:8101:0:0");
+    let snapshot = state.snapshot.clone().expect("a snapshot");
+    assert_eq!(snapshot.meta.peers[0].as_str(), "127.0.0.1:8100:0:0");
+    assert_eq!(snapshot.meta.old_peers[0].as_str(), "127.0.0.2:8101:0:0");
+
+    // The same state written by braft master (four fields) is the same state, in every
+    // comparison and through every family.
+    let mut image = Vec::new();
+    export(&old, "local", 0, &mut image).expect("the legacy peers export");
+    for target in ["memory", "redb", "local"] {
+        let uri = format!("{target}://{}", dir.path().join(format!("to-{target}")).display());
+        let mut dest = Registry::builtin().open(&uri, os()).expect("open");
+        import(&image[..], dest.as_mut()).expect("import");
+        assert_eq!(capture(dest.as_ref()), state, "{target}");
+        assert_eq!(compare(&old, dest.as_ref()).unwrap().difference, None, "{target}");
+    }
+    // What the imported local directory holds on disk is braft master's spelling.
+    let raft_meta = std::fs::read(dir.path().join("to-local/raft_meta/raft_meta")).unwrap();
+    assert!(raft_meta.windows(18).any(|w| w == b"127.0.0.2:8101:0:0"), "{raft_meta:?}");
+}

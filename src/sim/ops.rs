@@ -310,9 +310,9 @@ impl BodySpec {
     }
 }
 
-/// The generated peer number `n`: `127.0.0.1:<8000+n>:0`.
+/// The generated peer number `n`: `127.0.0.1:<8000+n>:0:0`.
 pub fn peer(n: u8) -> PeerId {
-    PeerId::new(format!("127.0.0.1:{}:0", 8000 + u32::from(n)))
+    PeerId::new(format!("127.0.0.1:{}:0:0", 8000 + u32::from(n)))
 }
 
 fn peer_list(base: u8, count: u8) -> Vec<PeerId> {

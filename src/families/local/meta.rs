@@ -21,14 +21,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::contract::{check_meta, Meta, PeerId, StorageResult};
+use crate::contract::{check_meta, Meta, StorageResult};
 use crate::vfs::VfsHandle;
 
 use super::files::{corruption, ensure_dir, read_file, write_atomic};
 use super::format::{
     sidecar_name, CrossMark, Sidecar, PBFILE_BODY_LEN_MAX, PBFILE_PREFIX_LEN, RAFT_META_NAME,
 };
-use super::peer::{is_no_vote, PeerAddr};
+use super::peer::{is_no_vote, peer_from_disk, PeerAddr};
 use super::proto::{pbfile_decode, pbfile_encode, StablePbMeta};
 use super::recover::RecoveryPolicy;
 
@@ -221,7 +221,7 @@ pub fn decode_raft_meta(bytes: &[u8], path: &Path) -> StorageResult<Meta> {
     let voted_for = if is_no_vote(&msg.votedfor) {
         None
     } else if PeerAddr::parse(&msg.votedfor).is_some() {
-        Some(PeerId::new(msg.votedfor))
+        Some(peer_from_disk(msg.votedfor))
     } else {
         return Err(corruption(
             path,

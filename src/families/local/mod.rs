@@ -11,8 +11,10 @@
 //! `log/log_<first>_<last>`, `raft_meta/raft_meta`, `snapshot/snapshot_<index>/` with
 //! `__raft_snapshot_meta` and the files, `snapshot/temp/` while writing. Names always carry
 //! 20-digit indexes. New records use CRC-32C; murmur3 records are read too, mixed freely.
-//! Configuration entries are `ConfigurationPBMeta`; peer text is stored verbatim (the
-//! contract only admits braft PeerId text, [`ContractError::BadPeer`]); no vote is stored as
+//! Configuration entries are `ConfigurationPBMeta`; peers are written in the contract's
+//! canonical spelling (braft's four-field `to_string`; the contract only admits braft PeerId
+//! text, [`ContractError::BadPeer`]) and read back in it whatever spelling braft left
+//! ([`peer`]: a legacy `ip:port:idx` reads as `ip:port:idx:0`); no vote is stored as
 //! `0.0.0.0:0:0:0`, and either "any" form on disk reads as no vote. Per-file snapshot
 //! metadata is the file's whole `LocalFileMeta` (the contract's [`FileMeta`] field for
 //! field: `user_meta`, `source`, `checksum`); it is always written, empty as `12 00`, so a

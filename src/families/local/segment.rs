@@ -7,8 +7,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use crate::contract::{
-    check_append, check_reset, ContractError, Entry, EntryKind, Index, Payload, PeerId,
-    StorageResult, Term,
+    check_append, check_reset, ContractError, Entry, EntryKind, Index, Payload, StorageResult, Term,
 };
 use crate::vfs::{OpenOptions, VfsFile, VfsHandle};
 
@@ -22,6 +21,7 @@ use super::format::{
     TMP_SUFFIX,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded};
+use super::peer::peer_from_disk;
 use super::proto::{pbfile_decode, pbfile_encode, ConfigurationPbMeta, LogPbMeta};
 use super::recover::{check_payload, decide, scan_segment, RecoveryPolicy};
 
@@ -113,8 +113,8 @@ pub fn decode_payload(entry_type: u8, payload: Vec<u8>) -> Result<Payload, Strin
             let msg = ConfigurationPbMeta::decode(payload.as_slice())
                 .map_err(|e| format!("configuration payload does not decode: {e}"))?;
             Payload::Configuration {
-                peers: msg.peers.into_iter().map(PeerId::new).collect(),
-                old_peers: msg.old_peers.into_iter().map(PeerId::new).collect(),
+                peers: msg.peers.into_iter().map(peer_from_disk).collect(),
+                old_peers: msg.old_peers.into_iter().map(peer_from_disk).collect(),
             }
         }
         None => return Err(format!("unknown entry type {entry_type}")),

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    check_new_snapshot_file, ContractError, FileMeta, FileSource, Index, PeerId, SnapshotFileInfo,
+    check_new_snapshot_file, ContractError, FileMeta, FileSource, Index, SnapshotFileInfo,
     SnapshotMeta, SnapshotPath, StorageResult,
 };
 use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
@@ -40,6 +40,7 @@ use super::format::{
     SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded, SidecarStatus};
+use super::peer::peer_from_disk;
 use super::proto::{
     pbfile_decode, pbfile_encode, LocalFileMeta, LocalSnapshotFile, LocalSnapshotPbMeta,
     SnapshotMetaPb,
@@ -198,8 +199,8 @@ pub fn decode_snapshot_meta(
     let meta = SnapshotMeta {
         last_included_index: meta.last_included_index as u64,
         last_included_term: meta.last_included_term as u64,
-        peers: meta.peers.into_iter().map(PeerId::new).collect(),
-        old_peers: meta.old_peers.into_iter().map(PeerId::new).collect(),
+        peers: meta.peers.into_iter().map(peer_from_disk).collect(),
+        old_peers: meta.old_peers.into_iter().map(peer_from_disk).collect(),
     };
     let mut files = BTreeMap::new();
     for file in msg.files {
