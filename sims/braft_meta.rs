@@ -352,3 +352,88 @@ fn legacy_three_field_peers_read_as_the_canonical_spelling_everywhere() {
     let raft_meta = std::fs::read(dir.path().join("to-local/raft_meta/raft_meta")).unwrap();
     assert!(raft_meta.windows(18).any(|w| w == b"127.0.0.2:8101:0:0"), "{raft_meta:?}");
 }
+
+// ---- names braft would mis-list ------------------------------------------------------------
+
+/// A state whose snapshot holds `__raft_snapshot_meta` as a user file: legal in the contract
+/// and in the image, but not a file `local://` can put where braft would find it.
+fn state_with_braft_meta_named_file() -> RaftState {
+    let mut files = std::collections::BTreeMap::new();
+    let file = quorumkit_storage::state::SnapshotFile {
+        data: Bytes::from_static(b"user bytes"),
+        file_meta: FileMeta::default(),
+    };
+    files.insert(path("__raft_snapshot_meta"), file);
+    RaftState {
+        snapshot: Some(quorumkit_storage::state::Snapshot {
+            meta: SnapshotMeta {
+                last_included_index: 0,
+                last_included_term: 0,
+                peers: vec![],
+                old_peers: vec![],
+            },
+            files,
+        }),
+        ..RaftState::new()
+    }
+}
+
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn local_refuses_a_snapshot_braft_would_mis_list_and_other_families_keep_it() {
+    use quorumkit_storage::contract::{ContractError, StorageError};
+    use quorumkit_storage::image::{encode_state, ImageError};
+    let state = state_with_braft_meta_named_file();
+    let mut image = Vec::new();
+    encode_state(&state, "memory", 0, &[], &mut image).expect("the image is legal");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for target in ["memory", "redb"] {
+        let uri = format!("{target}://{}", dir.path().join(target).display());
+        let mut dest = Registry::builtin().open(&uri, os()).expect("open");
+        import(&image[..], dest.as_mut()).expect("other families keep the file");
+        assert_eq!(capture(dest.as_ref()), state, "{target}");
+    }
+
+    let local_dir = dir.path().join("local");
+    let uri = format!("local://{}", local_dir.display());
+    let mut dest = Registry::builtin().open(&uri, os()).expect("open");
+    let err = import(&image[..], dest.as_mut()).expect_err("local refuses it");
+    let ImageError::Destination { source, .. } = &err else { panic!("{err}") };
+    let StorageError::Contract(ContractError::ReservedSnapshotPath { path, family, .. }) = source
+    else {
+        panic!("{err}")
+    };
+    assert_eq!((path.as_str(), *family), ("__raft_snapshot_meta", "local"));
+    assert!(err.to_string().contains("FILE"), "the error names the record: {err}");
+    assert_eq!(capture(dest.as_ref()), RaftState::new(), "the import left state");
+    drop(dest);
+
+    // Bootstrapping (what `qk migrate` does) refuses before anything is written.
+    let fresh = dir.path().join("fresh");
+    drop(Registry::builtin().open(&format!("local://{}", fresh.display()), os()).unwrap());
+    let before = tree(&fresh);
+    let mut source = quorumkit_storage::families::memory::MemoryStorage::new();
+    import(&image[..], &mut source).expect("memory keeps it");
+    let mut dest = Registry::builtin().open(&format!("local://{}", fresh.display()), os()).unwrap();
+    let err = bootstrap_into(&source, dest.as_mut(), &mut |_| {}).expect_err("refused");
+    assert!(
+        matches!(err, StorageError::Contract(ContractError::ReservedSnapshotPath { .. })),
+        "{err}"
+    );
+    assert_eq!(tree(&fresh), before, "the refused bootstrap wrote something");
+}

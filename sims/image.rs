@@ -144,7 +144,7 @@ fn sample_states() -> Vec<(&'static str, RaftState)> {
         ("a-b", CHUNK_LEN + 1, FileMeta::default()),
         ("a/b", 2 * CHUNK_LEN - 1, FileMeta::user(Bytes::new())),
         ("z/y/x", 0, FileMeta { checksum: Some(String::new()), ..FileMeta::default() }),
-        ("__raft_snapshot_meta", 100, FileMeta::user(Bytes::from_static(b"meta"))),
+        ("__raft_snapshot_meta.user", 100, FileMeta::user(Bytes::from_static(b"meta"))),
     ] {
         if p == "a" {
             // `a` cannot be a file and a directory; use `a.bin` instead.

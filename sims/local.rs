@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use quorumkit_storage::contract::{
-    Entry, FileMeta, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath, StateView,
-    StorageError,
+    ContractError, Entry, FileMeta, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath,
+    StateView, StorageError,
 };
 use quorumkit_storage::families::local::format::{
     murmur3_x86_32, open_segment_name, ChecksumType, PendingOp, PendingOpKind, PENDING_OP_NAME,
@@ -1031,29 +1031,66 @@ fn publish_survives_a_crash_at_every_point() {
 }
 
 #[test]
-fn snapshot_files_named_like_the_layout_are_escaped() {
+fn snapshot_files_are_stored_under_their_own_names_and_the_layouts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(dir.path(), opts()).unwrap();
+    // Names next to the layout's own are the user's, stored as named: braft lists exactly
+    // what is on disk.
     let files: [FileSpec<'_>; 4] = [
-        ("__raft_snapshot_meta", b"user one", Some(b"m")),
-        ("__raft_snapshot_meta.qkcrc/x", b"user two", None),
+        ("__raft_snapshot_meta_user", b"user one", Some(b"m")),
+        ("__raft_snapshot_meta.qkcrcx/x", b"user two", None),
         ("__qk_esc_y", b"user three", None),
         ("a/__raft_snapshot_meta", b"user four", None),
     ];
     publish(&mut s, 4, &files);
     let state = capture(&s);
     drop(s);
-    let s = open(dir.path(), opts()).unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
     assert_eq!(capture(&s), state);
     let snap = dir.path().join("snapshot/snapshot_00000000000000000004");
-    assert_eq!(std::fs::read(snap.join("__qk_esc___raft_snapshot_meta")).unwrap(), b"user one");
-    assert_eq!(std::fs::read(snap.join("__qk_esc___qk_esc_y")).unwrap(), b"user three");
-    assert_eq!(std::fs::read(snap.join("a/__raft_snapshot_meta")).unwrap(), b"user four");
     for (path, bytes, _) in files {
-        let mut buf = vec![0u8; 64];
-        let n = s.read_snapshot_file(&SnapshotPath::new(path).unwrap(), 0, &mut buf).unwrap();
-        assert_eq!(&buf[..n], bytes, "{path}");
+        assert_eq!(std::fs::read(snap.join(path)).unwrap(), bytes, "{path}");
     }
+    // The layout's own names are refused before anything is written, by a writer and by an
+    // import (the snapshot and the directory stay as they were).
+    let before = dump(dir.path());
+    for name in quorumkit_storage::families::local::format::SNAPSHOT_RESERVED_NAMES {
+        for refused in [name.to_string(), format!("{name}/x")] {
+            let mut w = s.begin_snapshot().unwrap();
+            let err =
+                w.add_file(&SnapshotPath::new(refused.clone()).unwrap(), &FileMeta::default());
+            assert!(
+                matches!(
+                    err,
+                    Err(StorageError::Contract(ContractError::ReservedSnapshotPath { .. }))
+                ),
+                "{refused}: {err:?}"
+            );
+            let temp = dir.path().join("snapshot/temp");
+            assert!(!temp.join(&refused).exists(), "{refused} was created");
+        }
+    }
+    drop(s);
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(capture(&s), state);
+    assert_eq!(dump(dir.path()), before);
+}
+
+#[test]
+fn a_directory_an_older_qk_escaped_is_refused_naming_the_escaped_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    publish(&mut s, 4, &[("__qk_esc_y", b"user", None)]);
+    drop(s);
+    // What qk before image format 2.0 wrote: the file under an escaped name, the meta listing
+    // the real one.
+    let snap = dir.path().join("snapshot/snapshot_00000000000000000004");
+    std::fs::rename(snap.join("__qk_esc_y"), snap.join("__qk_esc___qk_esc_y")).unwrap();
+    let err = open(dir.path(), opts()).unwrap_err();
+    let text = err.to_string();
+    assert!(err.is_corruption(), "{text}");
+    assert!(text.contains("listed file __qk_esc_y is missing"), "{text}");
+    assert!(text.contains("__qk_esc___qk_esc_y"), "{text}");
 }
 
 #[test]

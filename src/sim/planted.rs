@@ -308,7 +308,12 @@ impl StateView for Planted {
 }
 
 impl RaftStorage for Planted {
-    delegate_raft_storage!(inner: family, begin_snapshot, family_format_version);
+    delegate_raft_storage!(
+        inner: family,
+        begin_snapshot,
+        family_format_version,
+        reserved_snapshot_names
+    );
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
         let result = self.inner.append(entries);
@@ -666,7 +671,12 @@ impl PairInstance for PlantedPair {
 delegate_state_view!(PlantedPair => pair);
 
 impl RaftStorage for PlantedPair {
-    delegate_raft_storage!(pair: family, begin_export, family_format_version);
+    delegate_raft_storage!(
+        pair: family,
+        begin_export,
+        family_format_version,
+        reserved_snapshot_names
+    );
 
     mutations_as_actions!();
 
@@ -725,7 +735,7 @@ impl BufferedMirror {
 delegate_state_view!(BufferedMirror => copy);
 
 impl RaftStorage for BufferedMirror {
-    delegate_raft_storage!(copy: begin_export);
+    delegate_raft_storage!(copy: begin_export, reserved_snapshot_names);
 
     fn family(&self) -> &'static str {
         self.copy.mirror().family()

@@ -594,8 +594,23 @@ impl PendingOp {
 
 /// Per-block checksums of a snapshot's files, written by this family next to
 /// `__raft_snapshot_meta` (braft lists files from its meta only, so it ignores this one; the
-/// name sits under the `__raft_snapshot_meta` prefix, which user files may not use).
+/// name is one of [`SNAPSHOT_RESERVED_NAMES`], which user files may not use).
 pub const SNAPSHOT_MANIFEST_NAME: &str = "__raft_snapshot_meta.qkfiles";
+
+/// Every name the layout itself uses inside a snapshot directory: braft's meta and the `.tmp`
+/// its save writes, this family's checksum sidecar of the meta and the block manifest, and
+/// their `.tmp` names. A snapshot file whose first path segment is one of these could not
+/// be where the meta lists it, so the family refuses it
+/// ([`crate::contract::ContractError::ReservedSnapshotPath`]); every other name, including
+/// others starting with `__raft_snapshot_meta`, is the user's.
+pub const SNAPSHOT_RESERVED_NAMES: [&str; 6] = [
+    "__raft_snapshot_meta",
+    "__raft_snapshot_meta.tmp",
+    "__raft_snapshot_meta.qkcrc",
+    "__raft_snapshot_meta.qkcrc.tmp",
+    "__raft_snapshot_meta.qkfiles",
+    "__raft_snapshot_meta.qkfiles.tmp",
+];
 /// Block size of [`SnapshotManifest`] checksums.
 pub const SNAPSHOT_BLOCK_LEN: u64 = 64 * 1024;
 /// Magic of a [`SnapshotManifest`].
@@ -705,5 +720,23 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_snapshot_names_are_the_layouts_own_files() {
+        let own = [SNAPSHOT_META_NAME.to_string(), sidecar_name(SNAPSHOT_META_NAME)]
+            .into_iter()
+            .chain([SNAPSHOT_MANIFEST_NAME.to_string()]);
+        let mut derived: Vec<String> = own.flat_map(|n| [tmp_name(&n), n]).collect();
+        derived.sort();
+        let mut listed: Vec<String> =
+            SNAPSHOT_RESERVED_NAMES.iter().map(|n| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, derived);
     }
 }

@@ -425,11 +425,7 @@ fn inspect_snapshot(
     }
     if let Ok(msg) = pbfile_decode::<LocalSnapshotPbMeta>(&file.bytes) {
         for f in msg.files {
-            let on_disk = match crate::contract::SnapshotPath::new(f.name.clone()) {
-                Ok(p) => super::snapshot::disk_path(&p),
-                Err(_) => f.name.clone(),
-            };
-            let len = match vfs.metadata(&dir.join(on_disk)) {
+            let len = match vfs.metadata(&dir.join(&f.name)) {
                 Ok(m) => Some(m.len),
                 Err(_) => {
                     flags.push(format!("snapshot/{name}: listed file {} is missing", f.name));

@@ -19,9 +19,11 @@
 //! metadata is the file's whole `LocalFileMeta` (the contract's [`FileMeta`] field for
 //! field: `user_meta`, `source`, `checksum`); it is always written, empty as `12 00`, so a
 //! snapshot without metadata is byte-identical to braft's, and a missing one reads as empty
-//! as braft reads it. A snapshot
-//! file whose path starts with `__raft_snapshot_meta` (or `__qk_esc_`) would collide with
-//! the layout's own files, so it is stored as `__qk_esc_<path>` ([`snapshot::disk_path`]).
+//! as braft reads it. Snapshot files are stored under their own names, so braft lists exactly
+//! the files that are there; a path whose first segment is one of the layout's own names
+//! ([`format::SNAPSHOT_RESERVED_NAMES`]: `__raft_snapshot_meta`, its `.tmp`, the family's
+//! `.qkcrc` and `.qkfiles` beside it) is refused before anything is written
+//! ([`ContractError::ReservedSnapshotPath`], [`RaftStorage::reserved_snapshot_names`]).
 //!
 //! **Durability beyond braft** (no byte braft reads changes; only extra fsyncs, and sidecar
 //! files braft ignores):
@@ -511,6 +513,10 @@ impl StateView for LocalStorage {
 impl RaftStorage for LocalStorage {
     fn family(&self) -> &'static str {
         "local"
+    }
+
+    fn reserved_snapshot_names(&self) -> Vec<&'static str> {
+        format::SNAPSHOT_RESERVED_NAMES.to_vec()
     }
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
