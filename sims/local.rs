@@ -596,11 +596,14 @@ fn meta_sidecar_detects_damage_and_braft_rewrites() {
     s.save_meta(&Meta { term: 5, voted_for: Some(PeerId::new("127.0.0.1:8100:0:0")) }).unwrap();
     drop(s);
     let path = dir.path().join("raft_meta/raft_meta");
-    // What braft writes for term 6 and no vote.
+    // What braft writes for term 6 and no vote, written in place (the same file): bytes
+    // changed under the sidecar's file are damage. (braft's own rewrite, tmp + rename, is a
+    // new file and is read: sims/braft_meta.rs.)
     let rewritten = encode_raft_meta(&Meta { term: 6, voted_for: None }).unwrap();
     std::fs::write(&path, &rewritten).unwrap();
     let err = open(dir.path(), opts()).err().unwrap();
     assert!(err.is_corruption(), "{err}");
+    assert!(err.to_string().contains("changed in place"), "{err}");
     let braft = LocalOptions { recovery: RecoveryPolicy::BraftCompatible, ..opts() };
     let mut s = open(dir.path(), braft).unwrap();
     assert_eq!(s.meta().unwrap(), Meta { term: 6, voted_for: None });
@@ -807,7 +810,9 @@ fn import_commits_atomically() {
 
 // ---------------------------------------------------------------- inspect and layout
 
-/// A hex dump of every file under `dir`, in path order.
+/// A hex dump of every file under `dir`, in path order. A checksum sidecar's file id (the
+/// real inode number and birth time, different on every run) and the CRC over it read as
+/// `ii` and `cc`.
 fn dump(dir: &Path) -> String {
     let mut out = String::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -830,8 +835,22 @@ fn dump(dir: &Path) -> String {
             None => out.push_str(&format!("{rel}/\n")),
             Some(bytes) => {
                 out.push_str(&format!("{rel} ({} bytes)\n", bytes.len()));
+                let masked = |at: usize| {
+                    let n = bytes.len();
+                    match at {
+                        _ if !rel.ends_with(".qkcrc") || n < 20 => None,
+                        at if at >= n - 4 => Some("cc"),
+                        at if at >= n - 20 => Some("ii"),
+                        _ => None,
+                    }
+                };
                 for (i, chunk) in bytes.chunks(16).enumerate() {
-                    out.push_str(&format!("  {:04x}: {}\n", i * 16, hex(chunk)));
+                    let text: Vec<String> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(j, b)| masked(i * 16 + j).map_or(format!("{b:02x}"), String::from))
+                        .collect();
+                    out.push_str(&format!("  {:04x}: {}\n", i * 16, text.join(" ")));
                 }
             }
         }

@@ -18,7 +18,7 @@ use super::compare::{open_uri, progress_bar};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::{ContractError, StorageError};
 use crate::dual_write::{BootstrapProgress, BootstrapSummary};
-use crate::families::{split_uri, Registry};
+use crate::families::split_uri;
 use crate::migrate::{Migration, MigrationError};
 use crate::validate::{Comparison, Progress};
 use crate::vfs::{OsVfs, VfsHandle};
@@ -35,11 +35,14 @@ pub struct MigrateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// What opening a `local://` instance (source or destination) does with what it finds.
+    #[command(flatten)]
+    pub recovery: super::RecoveryFlag,
 }
 
 /// Runs `qk migrate`.
 pub fn run(args: MigrateArgs) -> u8 {
-    let registry = Registry::builtin();
+    let registry = args.recovery.registry();
     if let (Ok((a, x)), Ok((b, y))) = (split_uri(&args.from), split_uri(&args.to)) {
         if a.eq_ignore_ascii_case(b) && x == y {
             return usage("the source and the destination are the same instance");

@@ -357,8 +357,16 @@ fn flag_sidecar(flags: &mut Vec<String>, what: &str, status: SidecarStatus) {
         SidecarStatus::Missing => {
             flags.push(format!("{what}: no checksum sidecar (legacy file, unverified)"))
         }
+        SidecarStatus::Replaced => flags.push(format!(
+            "{what}: rewritten by braft since this family last saved it (a newer file than its \
+             checksum sidecar names; checked by braft's format only)"
+        )),
         SidecarStatus::Mismatch => flags.push(format!(
-            "{what}: does not match its checksum sidecar (damaged, or rewritten by braft)"
+            "{what}: does not match its checksum sidecar (changed in place: damaged; or, for a \
+             sidecar without a file id, rewritten by braft)"
+        )),
+        SidecarStatus::Older => flags.push(format!(
+            "{what}: an older file than its checksum sidecar names (a lost write, or damage)"
         )),
         SidecarStatus::Unreadable => flags.push(format!("{what}: checksum sidecar is damaged")),
     }

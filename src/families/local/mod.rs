@@ -48,9 +48,10 @@
 //! 6. Snapshot files and directories are fsynced before the meta is written, and a publish
 //!    is made crash-safe by the marker `snapshot/qk_publish` (see [`snapshot`]).
 //! 7. Checksum sidecars `<file>.qkcrc` guard the three ProtoBufFiles, which carry no
-//!    checksum in braft's format (see [`meta`] for the rule, and for what happens when
-//!    braft rewrites a guarded file: fail-closed until the sidecar is removed or the
-//!    instance is opened once with a braft-compatible policy). Snapshot files get a
+//!    checksum in braft's format. Each names the file (its `Vfs` [`crate::vfs::FileId`]) it
+//!    vouches for, so a file braft replaced since (tmp + rename: a newer file) is read as
+//!    braft reads it, while bytes changed in place are corruption (see [`meta`] for the
+//!    rule and what it cannot tell apart). Snapshot files get a
 //!    manifest `__raft_snapshot_meta.qkfiles` with a CRC-32C per 64 KiB block, and every
 //!    read verifies the blocks it touches (braft never checks snapshot file contents).
 //! 8. After any failed file operation in a mutation the instance is poisoned: every later
@@ -357,6 +358,38 @@ impl LocalStorage {
 /// [`format::CrossMark`]): an acknowledged write to one structure that is missing while a
 /// later write to another survived means a lying fsync, and the open fails closed.
 fn check_cross_marks(
+    log: &LogStore,
+    meta: &MetaStore,
+    snapshots: &SnapshotStore,
+) -> StorageResult<()> {
+    check_cross_marks_inner(log, meta, snapshots).map_err(|e| match e {
+        StorageError::Corruption(mut c) => {
+            let wrote: Vec<&str> = [
+                (meta.replaced(), "rewrote raft_meta"),
+                (log.log_meta_replaced(), "rewrote log_meta"),
+            ]
+            .into_iter()
+            .filter_map(|(yes, what)| yes.then_some(what))
+            .collect();
+            let after = "braft wrote to this directory after this family did";
+            let braft = if wrote.is_empty() {
+                format!("if {after}")
+            } else {
+                format!("{after} ({})", wrote.join(", "))
+            };
+            c.what = format!(
+                "{}; {braft}: a log truncation or a snapshot braft made leaves no trace this \
+                 family can tell from a lost write, and --recovery braft opens the directory \
+                 as braft would",
+                c.what
+            );
+            StorageError::Corruption(c)
+        }
+        other => other,
+    })
+}
+
+fn check_cross_marks_inner(
     log: &LogStore,
     meta: &MetaStore,
     snapshots: &SnapshotStore,
