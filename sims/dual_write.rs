@@ -18,18 +18,21 @@ use quorumkit_storage::dual_write::{
 use quorumkit_storage::families::local::LocalFamily;
 use quorumkit_storage::families::memory::{MemoryFamily, MemoryStorage};
 use quorumkit_storage::families::Registry;
-use quorumkit_storage::sim::check::CheckName;
+use quorumkit_storage::sim::checks::CheckName;
+use quorumkit_storage::sim::conformance::crash_cases::{
+    run_crash_case, CrashCaseOptions, CRASH_CASES,
+};
 use quorumkit_storage::sim::conformance::{import_state, run_all, FamilyFixture};
-use quorumkit_storage::sim::crash_cases::{run_crash_case, CrashCaseOptions, CRASH_CASES};
-use quorumkit_storage::sim::dual::Subject;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::model::Model;
-use quorumkit_storage::sim::ops::{
+use quorumkit_storage::sim::engine::apply::apply_action;
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::model::Model;
+use quorumkit_storage::sim::engine::ops::{
     pseudo_random_bytes, Action, BodySpec, EntrySpec, Op, ResolvedFile,
 };
+use quorumkit_storage::sim::engine::runner::{run_subject_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::subject::Subject;
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily};
-use quorumkit_storage::sim::runner::{apply_action, run_subject_on_disk, RunOptions};
-use quorumkit_storage::sim::selftest::run_dual_selftest;
+use quorumkit_storage::sim::soak::selftest::run_dual_selftest;
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::state::{first_difference, RaftState};
 use quorumkit_storage::validate;

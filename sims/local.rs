@@ -22,8 +22,8 @@ use quorumkit_storage::families::local::{
 };
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::sim::conformance::{FamilyFixture, Fixture};
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::runner::{run_history_on_disk, RunOptions};
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::state::RaftState;
 use quorumkit_storage::vfs::{OsVfs, VfsHandle};

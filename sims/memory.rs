@@ -7,9 +7,9 @@ use proptest::prelude::*;
 use quorumkit_storage::contract::FileSource;
 use quorumkit_storage::families::memory::MemoryFamily;
 use quorumkit_storage::sim::conformance::FamilyFixture;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
-use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
+use quorumkit_storage::sim::engine::runner::{run_history_on_disk, RunOptions};
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::vfs::{OsVfs, SimDisk};
 

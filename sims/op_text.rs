@@ -5,9 +5,9 @@
 use arbitrary::{Arbitrary, Unstructured};
 use proptest::prelude::*;
 use quorumkit_storage::contract::FileSource;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::op_text::{format_op_lines, parse_op_lines};
-use quorumkit_storage::sim::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::op_text::{format_op_lines, parse_op_lines};
+use quorumkit_storage::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]

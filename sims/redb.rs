@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use quorumkit_storage::families::redb::RedbFamily;
 use quorumkit_storage::sim::conformance::FamilyFixture;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::runner::{run_history, RunOptions};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::runner::{run_history, RunOptions};
 use quorumkit_storage::vfs::OsVfs;
 
 /// A conformance fixture whose instances live in a temporary directory, removed when the
@@ -104,9 +104,9 @@ mod sim {
     };
     use quorumkit_storage::families::redb::{inspect, RedbFamily, RedbOptions};
     use quorumkit_storage::sim::conformance::FamilyFixture;
-    use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-    use quorumkit_storage::sim::ops::pseudo_random_bytes;
-    use quorumkit_storage::sim::runner::{run_history, RunOptions};
+    use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+    use quorumkit_storage::sim::engine::ops::pseudo_random_bytes;
+    use quorumkit_storage::sim::engine::runner::{run_history, RunOptions};
     use quorumkit_storage::state::{first_difference, RaftState};
     use quorumkit_storage::vfs::{
         EnumerateOptions, FaultPlan, FaultRate, OpenOptions, SimDisk, SimDiskOptions, Vfs,
@@ -736,10 +736,10 @@ mod swarm {
 
     use quorumkit_storage::contract::{Family, RaftStorage, StorageError};
     use quorumkit_storage::families::redb::RedbFamily;
-    use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
-    use quorumkit_storage::sim::model::Model;
-    use quorumkit_storage::sim::ops::Action;
-    use quorumkit_storage::sim::runner::apply_action;
+    use quorumkit_storage::sim::engine::apply::apply_action;
+    use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig};
+    use quorumkit_storage::sim::engine::model::Model;
+    use quorumkit_storage::sim::engine::ops::Action;
     use quorumkit_storage::state::{first_difference, RaftState};
     use quorumkit_storage::vfs::{FaultPlan, SimDisk, SimDiskOptions, VfsErrorKind, VfsHandle};
     use rand::{RngExt, SeedableRng};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use arbitrary::{Arbitrary, Unstructured};
 
 use crate::families::memory::MemoryFamily;
-use crate::sim::ops::{BodySpec, Op};
-use crate::sim::runner::{run_history_on_disk, RunOptions};
+use crate::sim::engine::ops::{BodySpec, Op};
+use crate::sim::engine::runner::{run_history_on_disk, RunOptions};
 use crate::vfs::{SimDisk, SimDiskOptions};
 
 /// Most ops a fuzzed history runs.

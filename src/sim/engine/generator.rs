@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::FileSource;
-use crate::sim::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
+use crate::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
 
 /// Which kind of history to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -6,6 +6,8 @@
 //! and check the typed error of every call the contract rejects. Reopen cases close and reopen
 //! the instance: a durable family must show the same state, a volatile one a fresh state.
 
+pub mod crash_cases;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,9 +16,9 @@ use crate::contract::{
     ContractError, Entry, Family, FileMeta, FileSource, Meta, Payload, PeerId, RaftStorage,
     SnapshotMeta, SnapshotPath, StateView, StorageError, INDEX_MAX, TERM_MAX,
 };
-use crate::sim::model::Model;
-use crate::sim::ops::{pseudo_random_bytes, Action, ResolvedFile};
-use crate::sim::runner::apply_action;
+use crate::sim::engine::apply::apply_action;
+use crate::sim::engine::model::Model;
+use crate::sim::engine::ops::{pseudo_random_bytes, Action, ResolvedFile};
 use crate::state::{first_difference, RaftState};
 use crate::vfs::VfsHandle;
 

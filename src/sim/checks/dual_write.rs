@@ -1,9 +1,10 @@
-//! The dual-write check (DESIGN §7, check 7) and what the harness runs it on.
+//! `dual_write` (DESIGN §7, check 7): both sides of a dual-write pair equal the model, and
+//! after a crash a divergence is detected or repaired.
 //!
-//! **What it verifies.** A [`Subject`] is either one family or a dual-write pair of two
-//! families ([`PairFamily`]; every ordered pair of registered families, a family with itself
-//! included). A pair's history starts on the primary alone; at a join step (a quarter of the
-//! way in) a mirror is bootstrapped from it, as a migration would, and from then on:
+//! **What it verifies.** A pair subject ([`crate::sim::engine::subject::Subject::Pair`];
+//! every ordered pair of registered families, a family with itself included) starts its
+//! history on the primary alone; at a join step (a quarter of the way in) a mirror is
+//! bootstrapped from it, as a migration would, and from then on:
 //! - after every step the mirror equals the model (quickly, then in full at the runner's full
 //!   checks), exactly as the primary must — a mirror that missed a mutation, or was never
 //!   bootstrapped, fails here at once;
@@ -15,7 +16,7 @@
 //!   the mirror must equal the recovered primary: a divergence is detected or repaired,
 //!   never carried.
 //!
-//! **What it does not verify.** Under a dishonest disk (lying fsync, media faults) the
+//! **What not.** Under a dishonest disk (lying fsync, media faults) the
 //! mirror's pre-repair state is not checked (any state may come back) and a fresh bootstrap
 //! is always an acceptable verdict; the mirror is then only required to equal the primary
 //! after recovery.
@@ -35,200 +36,63 @@
 //! for a single family. Before the join the primary alone is enumerated (reopened alone, as
 //! after a power loss then); the join's own bootstrap is not enumerated (a crash during it
 //! leaves a partial mirror generation that the next join skips).
+//!
+//! **When.** After every step once the mirror has joined (the runner's comparisons ask
+//! [`crate::sim::checks::model_equality`]'s questions of the mirror), after the join itself,
+//! after every reopen and power loss of a joined pair ([`reopen_problem`]), and in
+//! exhaustive mode around every mutation after the join.
 
-use std::sync::Arc;
-
-use crate::contract::{Family, RaftStorage, StateView, StorageResult};
-use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
-use crate::families::Registry;
-use crate::sim::check::CheckName;
+use crate::contract::StorageError;
+use crate::dual_write::Recovery;
+use crate::sim::checks::{injected, CheckName};
+use crate::sim::engine::subject::PairFamily;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, FaultPlan, Mark, SimDisk, VfsHandle};
 
-/// A dual-write pair of families as the harness drives it: the primary alone, the join
-/// (bootstrap of a mirror), and reopening with recovery.
-pub trait PairFamily: Send + Sync {
-    /// `primary+mirror`.
-    fn name(&self) -> String;
-    /// The primary's family.
-    fn primary_family(&self) -> Arc<dyn Family>;
-    /// The mirror's family.
-    fn mirror_family(&self) -> Arc<dyn Family>;
-    /// Opens the primary alone, before a mirror joins it.
-    fn open_primary(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>>;
-    /// A mirror joins `primary`: a fresh one, bootstrapped from it.
-    fn join(
-        &self,
-        primary: Box<dyn RaftStorage>,
-        location: &str,
-        vfs: VfsHandle,
-    ) -> StorageResult<Box<dyn PairInstance>>;
-    /// Reopens both sides of a joined pair, unpaired (so the mirror can be inspected before
-    /// any repair).
-    fn open_sides(&self, location: &str, vfs: VfsHandle) -> StorageResult<Sides>;
-    /// Pairs reopened sides: validation and repair (or a fresh mirror).
-    fn recover(
-        &self,
-        sides: Sides,
-        location: &str,
-        vfs: VfsHandle,
-    ) -> StorageResult<(Box<dyn PairInstance>, Recovery)>;
-    /// The pair as a plain family (opening recovers), for checks that reopen on forked disks.
-    fn as_family(&self) -> Arc<dyn Family>;
+/// What reopening a joined pair found, for the dual-write check.
+#[derive(Debug)]
+pub struct PairReopened {
+    /// The mirror's state before any repair (`None`: not inspected, or it failed to open;
+    /// `Err`: it failed to read).
+    pub mirror_before: Option<Result<RaftState, String>>,
+    /// Why the mirror failed to open, if it did.
+    pub mirror_open_error: Option<StorageError>,
+    /// What recovery did.
+    pub recovery: Recovery,
+    /// Whether the disk injected a fault while the pair was reopened and recovered.
+    pub fault_during_recovery: bool,
 }
 
-/// A live pair as the harness sees it: the contract, and the mirror to check.
-pub trait PairInstance: Send {
-    /// The pair as a storage instance.
-    fn storage(&self) -> &dyn RaftStorage;
-    /// The pair as a storage instance, for mutations.
-    fn storage_mut(&mut self) -> &mut dyn RaftStorage;
-    /// The mirror, read directly.
-    fn mirror(&self) -> &dyn StateView;
-}
-
-impl PairInstance for DualWrite {
-    fn storage(&self) -> &dyn RaftStorage {
-        self
-    }
-
-    fn storage_mut(&mut self) -> &mut dyn RaftStorage {
-        self
-    }
-
-    fn mirror(&self) -> &dyn StateView {
-        DualWrite::mirror(self)
-    }
-}
-
-impl PairFamily for DualFamily {
-    fn name(&self) -> String {
-        DualFamily::name(self)
-    }
-
-    fn primary_family(&self) -> Arc<dyn Family> {
-        DualFamily::primary_family(self).clone()
-    }
-
-    fn mirror_family(&self) -> Arc<dyn Family> {
-        DualFamily::mirror_family(self).clone()
-    }
-
-    fn open_primary(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
-        DualFamily::open_primary(self, location, vfs)
-    }
-
-    fn join(
-        &self,
-        primary: Box<dyn RaftStorage>,
-        location: &str,
-        vfs: VfsHandle,
-    ) -> StorageResult<Box<dyn PairInstance>> {
-        Ok(Box::new(DualFamily::join(self, primary, location, vfs)?))
-    }
-
-    fn open_sides(&self, location: &str, vfs: VfsHandle) -> StorageResult<Sides> {
-        DualFamily::open_sides(self, location, vfs)
-    }
-
-    fn recover(
-        &self,
-        sides: Sides,
-        location: &str,
-        vfs: VfsHandle,
-    ) -> StorageResult<(Box<dyn PairInstance>, Recovery)> {
-        let (pair, recovery) = self.recover_sides(sides, location, vfs)?;
-        Ok((Box::new(pair), recovery))
-    }
-
-    fn as_family(&self) -> Arc<dyn Family> {
-        Arc::new(self.clone())
-    }
-}
-
-/// What a history runs against.
-#[derive(Clone)]
-pub enum Subject {
-    /// One family's instance.
-    Family(Arc<dyn Family>),
-    /// A dual-write pair.
-    Pair(Arc<dyn PairFamily>),
-}
-
-impl std::fmt::Debug for Subject {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Subject({})", self.name())
-    }
-}
-
-impl Subject {
-    /// A pair of two families.
-    pub fn pair(primary: Arc<dyn Family>, mirror: Arc<dyn Family>) -> Subject {
-        Subject::Pair(Arc::new(DualFamily::new(primary, mirror)))
-    }
-
-    /// The family's scheme, or the pair's `primary+mirror`.
-    pub fn name(&self) -> String {
-        match self {
-            Subject::Family(f) => f.scheme().to_string(),
-            Subject::Pair(p) => p.name(),
-        }
-    }
-
-    /// Whether the state the subject shows survives a restart (a pair shows its primary's).
-    pub fn durable(&self) -> bool {
-        match self {
-            Subject::Family(f) => f.durable(),
-            Subject::Pair(p) => p.primary_family().durable(),
-        }
-    }
-
-    /// Whether any instance of the subject keeps state across a restart.
-    pub fn any_durable(&self) -> bool {
-        match self {
-            Subject::Family(f) => f.durable(),
-            Subject::Pair(p) => p.primary_family().durable() || p.mirror_family().durable(),
-        }
-    }
-
-    /// The subject as a plain family (a pair opens and recovers as one).
-    pub fn as_family(&self) -> Arc<dyn Family> {
-        match self {
-            Subject::Family(f) => f.clone(),
-            Subject::Pair(p) => p.as_family(),
-        }
-    }
-
-    /// Every ordered pair of `families`, a family with itself included, primary-major.
-    pub fn pairs_of(families: &[Arc<dyn Family>]) -> Vec<Subject> {
-        let mut pairs = Vec::new();
-        for primary in families {
-            for mirror in families {
-                pairs.push(Subject::pair(primary.clone(), mirror.clone()));
+/// The dual-write check after a reopen: before any repair a durable mirror held a state in
+/// `mirror_candidates` (inspected on an honest disk only), and recovery's verdict is one the
+/// situation allows. `faulty`: the disk can inject faults, so a mirror that failed to open
+/// with an injected error failed closed. `None` when both hold. (That the mirror then equals
+/// the model is the caller's full comparison.)
+pub fn reopen_problem(
+    reopened: &PairReopened,
+    mirror_candidates: &[RaftState],
+    context: RecoveryContext,
+    faulty: bool,
+) -> Option<String> {
+    let problem = match &reopened.mirror_before {
+        Some(Ok(state)) if mirror_candidates.contains(state) => None,
+        Some(Ok(state)) => Some(format!(
+            "before repair the mirror held a state the atomicity table does not allow (a \
+             mutation the pair acknowledged is not durable on the mirror?){}",
+            differences(state, mirror_candidates)
+        )),
+        Some(Err(e)) => Some(format!("the reopened mirror could not be read: {e}")),
+        None => match &reopened.mirror_open_error {
+            // Opening may write (a database engine's crash repair) and meet an injected
+            // EIO or ENOSPC: the mirror failing closed then is no bug.
+            Some(e) if faulty && injected(e) => None,
+            Some(e) if context.mirror_durable && !context.dishonest => {
+                Some(format!("the mirror failed to open again on an honest disk: {e}"))
             }
-        }
-        pairs
-    }
-
-    /// Every registered family, then every ordered pair of them.
-    pub fn every(registry: &Registry) -> Vec<Subject> {
-        let mut all: Vec<Subject> =
-            registry.families().iter().cloned().map(Subject::Family).collect();
-        all.extend(Subject::pairs_of(registry.families()));
-        all
-    }
-
-    /// The subject called `name` in `registry`: a scheme, or `primary+mirror`.
-    pub fn find(registry: &Registry, name: &str) -> Option<Subject> {
-        match name.split_once('+') {
-            None => registry.family(name).cloned().map(Subject::Family),
-            Some((primary, mirror)) => {
-                let primary = registry.family(primary)?.clone();
-                let mirror = registry.family(mirror)?.clone();
-                Some(Subject::pair(primary, mirror))
-            }
-        }
-    }
+            _ => None,
+        },
+    };
+    problem.or_else(|| recovery_verdict(&reopened.recovery, context).err())
 }
 
 /// Everything [`recovery_verdict`] weighs.
@@ -279,25 +143,6 @@ pub fn recovery_verdict(recovery: &Recovery, context: RecoveryContext) -> Result
         if context.primary_durable { "durable" } else { "volatile" },
         if context.mirror_durable { "durable" } else { "volatile" },
     ))
-}
-
-/// A pair's primary alone, as a family: opening it opens the primary the way a pair does
-/// before its mirror joins ([`PairFamily::open_primary`]). For checks that reopen the primary
-/// on forked disks before the join.
-pub struct LonePrimary(pub Arc<dyn PairFamily>);
-
-impl Family for LonePrimary {
-    fn scheme(&self) -> &'static str {
-        self.0.primary_family().scheme()
-    }
-
-    fn durable(&self) -> bool {
-        self.0.primary_family().durable()
-    }
-
-    fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
-        self.0.open_primary(location, vfs)
-    }
 }
 
 /// Exhaustive crash check of a joined pair around one mutation (see the module doc): every

@@ -23,8 +23,8 @@ use crate::contract::{
 };
 use crate::delegate::delegate_import_sink;
 use crate::families::memory::non_empty_reason;
-use crate::sim::ops::{Action, ResolvedFile};
-use crate::sim::runner::apply_action;
+use crate::sim::engine::apply::apply_action;
+use crate::sim::engine::ops::{Action, ResolvedFile};
 use crate::vfs::{OpenOptions, VfsHandle};
 
 /// The file beside an instance at `location` where [`StampingImport`] leaves its stamp (a

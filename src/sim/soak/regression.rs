@@ -7,10 +7,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
-use crate::sim::check::CheckName;
-use crate::sim::dual::Subject;
-use crate::sim::ops::Op;
-use crate::sim::runner::{run_subject_on_disk, RunOptions, RunOutcome};
+use crate::sim::checks::CheckName;
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
+use crate::sim::engine::subject::Subject;
 use crate::vfs::{EnumerateOptions, FaultPlan, SimDisk, SimDiskOptions};
 
 /// One stored regression history.

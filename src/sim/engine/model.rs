@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::contract::{ContractError, Entry, Index, Payload, PeerId, SnapshotPath, Term};
 use crate::delegate::delegate_state_view;
-use crate::sim::ops::{Action, ResolveContext};
+use crate::sim::engine::ops::{Action, ResolveContext};
 use crate::state::{RaftState, Snapshot, SnapshotFile};
 
 /// The largest index and term the contract stores (braft's `int64`).

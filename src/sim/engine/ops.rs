@@ -6,7 +6,7 @@
 //! the current state. Runner, model and family all consume the action, so they cannot
 //! disagree about what an op meant.
 //!
-//! Their text form (`Display`, `FromStr`, `.ops` files) is in [`crate::sim::op_text`].
+//! Their text form (`Display`, `FromStr`, `.ops` files) is in [`crate::sim::engine::op_text`].
 
 use std::collections::BTreeMap;
 use std::fmt;

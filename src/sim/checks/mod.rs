@@ -1,11 +1,46 @@
-//! Check names and the failure record a check produces.
+//! The named checks of DESIGN §7, one file each, every file opening with what its check
+//! verifies, when it runs, and what it does not verify. The runner decides when to ask them
+//! ([`crate::sim::engine::runner`]); what they verify lives here, apart from the engine.
+//!
+//! | check | file |
+//! |---|---|
+//! | `model_equality` | [`model_equality`] |
+//! | `crash_atomicity` | [`crash_atomicity`] |
+//! | `export_cut` | [`export_cut`] |
+//! | `import_determinism` | [`import_determinism`] |
+//! | `canonicality` | [`canonicality`] |
+//! | `import_atomicity` | [`import_atomicity`] |
+//! | `dual_write` | [`dual_write`] |
+//! | `bad_images` | [`bad_images`] |
+//! | `determinism` | [`determinism`] |
+//! | `panic` | [`panic`](mod@panic) |
+//!
+//! This file holds what they share: [`CheckName`] and the failure record a check produces,
+//! which errors an injected fault excuses ([`refusal`], [`injected`]), and the fresh disks
+//! and instances the image checks import into.
 //!
 //! A harness failure is not an `Error`: it is a [`CheckFailure`] naming the check that caught
 //! it, where (family, seed, step, op) and what differed, in words.
 
+pub mod bad_images;
+pub mod canonicality;
+pub mod crash_atomicity;
+pub mod determinism;
+pub mod dual_write;
+pub mod export_cut;
+pub mod import_atomicity;
+pub mod import_determinism;
+pub mod model_equality;
+pub mod panic;
+
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::contract::{Family, RaftStorage, StorageError};
+use crate::dual_write::DualWriteError;
+use crate::vfs::{SimDisk, SimDiskOptions, VfsErrorKind};
 
 /// The named checks of DESIGN §7. Names are stable: reports and regression files use them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -92,22 +127,6 @@ pub struct CheckFailure {
     pub disk_trace_tail: String,
 }
 
-impl CheckFailure {
-    /// The `determinism` failure: two runs of `seed` on `family`, a history of `steps` ops,
-    /// left different trace hashes.
-    pub fn nondeterministic(family: String, seed: u64, steps: usize, a: &str, b: &str) -> Self {
-        CheckFailure {
-            check: CheckName::Determinism,
-            family,
-            step: steps,
-            op: "end of history".to_string(),
-            difference: format!("two runs of seed {seed} gave trace hashes {a} and {b}"),
-            trace_tail: Vec::new(),
-            disk_trace_tail: String::new(),
-        }
-    }
-}
-
 impl fmt::Display for CheckFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "CHECK   {}", self.check)?;
@@ -126,4 +145,52 @@ impl fmt::Display for CheckFailure {
         }
         Ok(())
     }
+}
+
+/// Whether an error is a family failing closed (corruption or an I/O error it passed on); a
+/// dual-write pair's side failure is judged by the side's own error.
+pub fn refusal(e: &StorageError) -> bool {
+    matches!(
+        side_cause(e),
+        StorageError::Corruption(_) | StorageError::Vfs(_) | StorageError::Poisoned { .. }
+    )
+}
+
+/// Whether `e` is an error the disk returned (EIO, ENOSPC) or the poisoning that follows
+/// one: an open that writes (a database engine's crash repair, a new instance's creation)
+/// may meet the faults of an honest but faulty plan and must report them, which is no bug.
+pub fn injected(e: &StorageError) -> bool {
+    let e = side_cause(e);
+    matches!(e, StorageError::Vfs(v) if matches!(v.kind, VfsErrorKind::Io | VfsErrorKind::NoSpace))
+        || matches!(e, StorageError::Poisoned { .. })
+}
+
+/// The side's own error inside a dual-write side failure; `e` itself otherwise.
+fn side_cause(e: &StorageError) -> &StorageError {
+    match e {
+        StorageError::DualWrite(DualWriteError::SideFailed { cause, .. }) => side_cause(cause),
+        other => other,
+    }
+}
+
+/// Counters of the image checks run when one export finishes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImageCheckStats {
+    /// Images exported and checked.
+    pub exports: u64,
+    /// Imports made (good, corrupted and crashed).
+    pub imports: u64,
+}
+
+/// A fresh, fault-free simulated disk for an image check's import.
+fn fresh_import_disk(seed: u64) -> Arc<SimDisk> {
+    SimDisk::new(SimDiskOptions { seed, ..SimDiskOptions::default() })
+}
+
+/// An instance of `family` at `import` on `disk` (empty on a fresh disk).
+fn open_import(
+    family: &Arc<dyn Family>,
+    disk: &Arc<SimDisk>,
+) -> Result<Box<dyn RaftStorage>, String> {
+    family.open("import", disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
 }

@@ -12,8 +12,8 @@
 //! the others (and the crashes) firing where they did. Every step is a pure function of its
 //! inputs and the candidate order is fixed: shrinking is deterministic.
 
-use crate::sim::check::CheckName;
-use crate::sim::ops::{BodySpec, Op};
+use crate::sim::checks::CheckName;
+use crate::sim::engine::ops::{BodySpec, Op};
 use crate::vfs::{FaultKind, FaultPlan};
 
 /// Upper bound on candidate runs spent shrinking ops (over every round of

@@ -1,109 +1,32 @@
 //! The soak driver: runs generated histories for many seeds against many families, shrinks
 //! failures, and summarises. It reads no clock: the caller decides when to stop (the CLI
 //! stops on wall time, which only chooses *how many* seeds run, never what a seed does).
+//!
+//! `plan.rs`: what a seed runs under (seeds, shards, fault plans, disks); `report.rs`: what a
+//! soak reports; `regression.rs`: regression files; `selftest.rs`: the planted-bug self-test.
 
-use std::collections::BTreeMap;
+mod plan;
+pub mod regression;
+mod report;
+pub mod selftest;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::contract::Family;
-use crate::sim::check::{CheckFailure, CheckName};
-use crate::sim::dual::Subject;
-use crate::sim::generator::{generate, GeneratorConfig, Mode};
-use crate::sim::ops::Op;
+use crate::sim::checks::{determinism, CheckFailure, CheckName};
+use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
+use crate::sim::engine::shrink::shrink_with_faults;
+use crate::sim::engine::subject::Subject;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
-use crate::sim::regression::Regression;
-use crate::sim::runner::{run_subject_on_disk, RunOptions, RunOutcome};
-use crate::sim::shrink::shrink_with_faults;
-use crate::vfs::{EnumerateOptions, FaultKind, FaultPlan, SimDisk, SimDiskOptions};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use crate::vfs::FaultPlan;
 
-/// Which seeds a soak runs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SeedPlan {
-    /// Seeds `start..end`, in order.
-    Range {
-        /// First seed.
-        start: u64,
-        /// One past the last seed.
-        end: u64,
-    },
-    /// Seeds `start, start+1, ...` until the caller says stop.
-    Open {
-        /// First seed.
-        start: u64,
-    },
-}
-
-/// Splits the seed space across machines: a seed belongs to shard `index` of `count` when
-/// `seed % count == index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    /// This shard, `0..count`.
-    pub index: u64,
-    /// How many shards.
-    pub count: u64,
-}
-
-/// Which fault plans a soak's seeds run under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultMode {
-    /// No fault at all: power losses (with torn writes) only.
-    None,
-    /// Honest faults only, drawn per seed: power losses with torn writes, and faults that
-    /// return an error (fsync EIO, write EIO, ENOSPC). Nothing acknowledged may be lost.
-    Honest,
-    /// A swarm-drawn fault plan for every seed.
-    Swarm,
-    /// Half the seeds honest, half swarm (drawn from the seed).
-    Mixed,
-}
-
-/// The fault plan seed `seed` runs under in `mode`: a pure function of both.
-pub fn fault_plan_for(seed: u64, mode: FaultMode) -> FaultPlan {
-    let disk_seed = seed ^ 0x5eed_d15c_0000_0000;
-    match mode {
-        FaultMode::None => FaultPlan::none(),
-        FaultMode::Honest => {
-            let swarm = FaultPlan::swarm(disk_seed);
-            FaultPlan {
-                fsync_error: swarm.fsync_error,
-                write_error: swarm.write_error,
-                capacity_bytes: swarm.capacity_bytes,
-                ..FaultPlan::none()
-            }
-        }
-        FaultMode::Swarm => FaultPlan::swarm(disk_seed),
-        FaultMode::Mixed => {
-            let mut rng = ChaCha8Rng::seed_from_u64(disk_seed);
-            if rng.random_bool(0.5) {
-                FaultPlan::none()
-            } else {
-                FaultPlan::swarm_from(&mut rng)
-            }
-        }
-    }
-}
-
-/// The seed of the simulated disk that history seed `seed` runs on.
-pub fn disk_seed_for(seed: u64) -> u64 {
-    seed ^ 0xd15c
-}
-
-/// The simulated disk seed `seed` runs on.
-pub fn disk_for(seed: u64, mode: FaultMode) -> Arc<SimDisk> {
-    disk_with_plan(seed, fault_plan_for(seed, mode))
-}
-
-/// The simulated disk seed `seed` runs on, under `faults` instead of its mode's plan (a
-/// shrunk plan): the same disk seed, so every fault kind left fires where it did.
-pub fn disk_with_plan(seed: u64, faults: FaultPlan) -> Arc<SimDisk> {
-    SimDisk::new(SimDiskOptions { seed: disk_seed_for(seed), faults, ..SimDiskOptions::default() })
-}
+pub use plan::{
+    disk_for, disk_seed_for, disk_with_plan, fault_plan_for, FaultMode, SeedPlan, Shard,
+};
+pub use report::{FamilySummary, SoakFailure, SoakReport};
 
 /// Everything a soak needs.
 #[derive(Clone)]
@@ -212,94 +135,6 @@ impl SoakConfig {
     }
 }
 
-/// Per-family totals.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FamilySummary {
-    /// The family's scheme.
-    pub family: String,
-    /// Histories run.
-    pub histories: u64,
-    /// Ops applied.
-    pub steps: u64,
-    /// Ops that changed durable state.
-    pub mutations: u64,
-    /// Clean reopens.
-    pub reopens: u64,
-    /// Power losses recovered from.
-    pub crashes: u64,
-    /// Faults the simulated disks injected.
-    pub faults: u64,
-    /// Mutations that failed because of a fault or a crash point.
-    pub failed_mutations: u64,
-    /// Histories that ended with the instance failing closed under a dishonest disk.
-    pub refusals: u64,
-    /// Crash states checked in exhaustive mode.
-    pub crash_states: u64,
-    /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
-    #[serde(default)]
-    pub pair_repairs: u64,
-    /// Images exported from pinned cuts and checked.
-    pub exports: u64,
-    /// Imports made by the image checks.
-    pub imports: u64,
-    /// Failed histories.
-    pub failures: u64,
-    /// Failed histories per check name.
-    pub failures_by_check: BTreeMap<String, u64>,
-}
-
-/// One failed history, shrunk.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SoakFailure {
-    /// The seed.
-    pub seed: u64,
-    /// The family.
-    pub family: String,
-    /// The failure on the original history.
-    pub failure: CheckFailure,
-    /// The fault plan the seed ran under.
-    pub fault_plan: FaultPlan,
-    /// The shrunk fault plan the shrunk history still fails under (the original when
-    /// shrinking is off): `fault_plan` with `faults_removed` switched off.
-    #[serde(default)]
-    pub shrunk_fault_plan: FaultPlan,
-    /// The fault kinds shrinking switched off.
-    #[serde(default)]
-    pub faults_removed: Vec<FaultKind>,
-    /// Length of the original history.
-    pub original_len: usize,
-    /// The shrunk history (the original when shrinking is off).
-    pub shrunk: Vec<Op>,
-    /// The failure on the shrunk history.
-    pub shrunk_failure: Option<CheckFailure>,
-    /// Candidate runs spent shrinking.
-    pub shrink_runs: usize,
-    /// The one-line replay command.
-    pub replay: String,
-    /// Where the shrunk history was saved, or why it was not.
-    pub regression_file: Option<String>,
-}
-
-/// What a soak found.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct SoakReport {
-    /// Seeds run (each on every family).
-    pub seeds_run: u64,
-    /// Per-family totals, in the config's family order.
-    pub families: Vec<FamilySummary>,
-    /// Failures shrunk and reported in full (at most `failures_max`).
-    pub failures: Vec<SoakFailure>,
-    /// Failed histories in all.
-    pub failures_total: u64,
-}
-
-impl SoakReport {
-    /// Whether every check held.
-    pub fn passed(&self) -> bool {
-        self.failures_total == 0
-    }
-}
-
 /// Runs the soak. `keep_going` is asked before every seed; `on_seed` hears after each.
 pub fn run_soak(
     config: &SoakConfig,
@@ -353,11 +188,8 @@ pub fn run_soak(
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, &ops);
-                if again.trace_hash != outcome.trace_hash {
-                    let (a, b) = (&outcome.trace_hash, &again.trace_hash);
-                    failure =
-                        Some(CheckFailure::nondeterministic(family.name(), seed, ops.len(), a, b));
-                }
+                let (a, b) = (&outcome.trace_hash, &again.trace_hash);
+                failure = determinism::compare_runs(family.name(), seed, ops.len(), a, b);
             }
             if let Some(failure) = failure {
                 summary.failures += 1;
@@ -453,36 +285,4 @@ fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
         Ok(path) => path.display().to_string(),
         Err(e) => format!("not saved: {e}"),
     })
-}
-
-impl SoakFailure {
-    /// The regression file this failure is saved as: the shrunk history under the shrunk
-    /// fault plan (the original plan kept beside it when shrinking removed faults), on the
-    /// seed's disk, enumerated as `exhaustive` says (the soak's exhaustive options).
-    pub fn regression(&self, exhaustive: Option<EnumerateOptions>) -> Regression {
-        let mut story = format!(
-            "Found by `{}`: check {} failed at step {}: {}",
-            self.replay, self.failure.check, self.failure.step, self.failure.difference
-        );
-        if !self.faults_removed.is_empty() {
-            let removed: Vec<&str> = self.faults_removed.iter().map(|k| k.name()).collect();
-            story.push_str(&format!(
-                " (shrunk to fault plan: {}; removed {})",
-                self.shrunk_fault_plan,
-                removed.join(", ")
-            ));
-        }
-        Regression {
-            story,
-            family: self.family.clone(),
-            seed: Some(self.seed),
-            check: Some(self.failure.check),
-            ops: self.shrunk.clone(),
-            disk_seed: disk_seed_for(self.seed),
-            faults: self.shrunk_fault_plan.clone(),
-            original_faults: (self.shrunk_fault_plan != self.fault_plan)
-                .then(|| self.fault_plan.clone()),
-            exhaustive,
-        }
-    }
 }

@@ -17,12 +17,13 @@
 
 use std::sync::Arc;
 
-use crate::contract::{Family, RaftStorage, StorageError};
+use crate::contract::{Family, RaftStorage};
+use crate::sim::checks::crash_atomicity::{CrashCheck, CrashCheckReport};
 use crate::sim::conformance::import_state;
-use crate::sim::model::Model;
-use crate::sim::ops::{pseudo_random_bytes, Action, ResolvedFile};
-use crate::sim::runner::apply_action;
-use crate::state::{first_difference, RaftState};
+use crate::sim::engine::apply::apply_action;
+use crate::sim::engine::model::Model;
+use crate::sim::engine::ops::{pseudo_random_bytes, Action, ResolvedFile};
+use crate::state::RaftState;
 use crate::vfs::{EnumerateOptions, SimDisk, SimDiskOptions};
 
 /// What one crash case exercises.
@@ -64,15 +65,6 @@ impl Default for CrashCaseOptions {
     }
 }
 
-/// What a crash case saw.
-#[derive(Clone, Debug, Default)]
-pub struct CrashCaseReport {
-    /// Crash states checked.
-    pub states: usize,
-    /// Distinct recovered states among them.
-    pub distinct_recovered: usize,
-}
-
 macro_rules! crash_cases {
     ($($name:ident),* $(,)?) => {
         /// Every crash case, in order.
@@ -106,18 +98,19 @@ macro_rules! crash_conformance_tests {
         $(
             #[test]
             fn $name() {
-                let options = $crate::sim::crash_cases::CrashCaseOptions::default();
-                $crate::sim::crash_cases::run_named(stringify!($name), $family, &options);
+                use $crate::sim::conformance::crash_cases::{run_named, CrashCaseOptions};
+                let options = CrashCaseOptions::default();
+                run_named(stringify!($name), $family, &options);
                 let mut torn = options.clone();
                 torn.enumerate.tear_writes = true;
-                $crate::sim::crash_cases::run_named(stringify!($name), $family, &torn);
+                run_named(stringify!($name), $family, &torn);
             }
         )*
         #[test]
         fn every_crash_case_has_a_test() {
             let names: &[&str] = &[$(stringify!($name)),*];
             let all: Vec<&str> =
-                $crate::sim::crash_cases::CRASH_CASES.iter().map(|c| c.name).collect();
+                $crate::sim::conformance::crash_cases::CRASH_CASES.iter().map(|c| c.name).collect();
             assert_eq!(names, all.as_slice(), "the macro's list and CRASH_CASES must match");
         }
     };
@@ -220,7 +213,7 @@ pub fn run_crash_case(
     family: Arc<dyn Family>,
     case: &CrashCase,
     options: &CrashCaseOptions,
-) -> Result<CrashCaseReport, String> {
+) -> Result<CrashCheckReport, String> {
     let disk = SimDisk::new(SimDiskOptions {
         sector_size: options.sector_size,
         ..SimDiskOptions::default()
@@ -273,74 +266,4 @@ pub fn run_crash_case(
     drop(instance);
     let check = CrashCheck { family: family.as_ref(), location, before: &allowed, after: &after };
     check.verify(&disk, mark, returned_at, &options.enumerate)
-}
-
-/// Checks every crash state since a mark against the atomicity table.
-pub struct CrashCheck<'a> {
-    /// The family whose instance lives on the disk.
-    pub family: &'a dyn Family,
-    /// Where the instance lives.
-    pub location: &'a str,
-    /// States allowed while the call had not yet returned (before, prefixes, after).
-    pub before: &'a [RaftState],
-    /// The state after the call returned: the only one allowed from then on.
-    pub after: &'a RaftState,
-}
-
-impl CrashCheck<'_> {
-    /// Enumerates the crash states of `disk` since `mark` (the call returned after disk op
-    /// `returned_at`), reopens each and checks its state. Ends the mark's recording.
-    pub fn verify(
-        &self,
-        disk: &SimDisk,
-        mark: crate::vfs::Mark,
-        returned_at: u64,
-        options: &EnumerateOptions,
-    ) -> Result<CrashCaseReport, String> {
-        let states = disk.crash_states(mark, options.clone()).map_err(|e| e.to_string())?;
-        let mut report = CrashCaseReport::default();
-        let mut seen = std::collections::BTreeSet::new();
-        let fresh = [RaftState::new()];
-        let after = std::slice::from_ref(self.after);
-        for crash in states {
-            report.states += 1;
-            let expected: &[RaftState] = if !self.family.durable() {
-                &fresh
-            } else if crash.after_op >= returned_at {
-                after
-            } else {
-                self.before
-            };
-            // Enumerated crash states are honest: the reopen runs without the plan's faults.
-            crash.disk.set_fault_plan(crate::vfs::FaultPlan::none());
-            let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
-                format!("crash after disk op {} (kept {:?}): open: {e}", crash.after_op, crash.kept)
-            })?;
-            let recovered = RaftState::capture(reopened.as_ref()).map_err(|e: StorageError| {
-                format!("crash after disk op {}: read: {e}", crash.after_op)
-            })?;
-            if !expected.contains(&recovered) {
-                let diffs: Vec<String> = expected
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        let d = first_difference(&recovered, s).unwrap_or_default();
-                        format!("vs allowed {}: {d}", i + 1)
-                    })
-                    .collect();
-                return Err(format!(
-                    "crash after disk op {} ({} pending, kept {:?}) recovered a state the \
-                     atomicity table does not allow: {}\ndisk trace:\n{}",
-                    crash.after_op,
-                    crash.pending_units,
-                    crash.kept,
-                    diffs.join("; "),
-                    disk.trace_tail(40)
-                ));
-            }
-            seen.insert(recovered.digest());
-        }
-        report.distinct_recovered = seen.len();
-        Ok(report)
-    }
 }

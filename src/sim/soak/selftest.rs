@@ -10,13 +10,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
-use crate::sim::check::{CheckFailure, CheckName};
-use crate::sim::dual::Subject;
-use crate::sim::generator::{generate, GeneratorConfig};
-use crate::sim::ops::Op;
+use crate::sim::checks::{determinism, CheckFailure, CheckName};
+use crate::sim::engine::generator::{generate, GeneratorConfig};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions};
+use crate::sim::engine::shrink::shrink;
+use crate::sim::engine::subject::Subject;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
-use crate::sim::runner::{run_subject_on_disk, RunOptions};
-use crate::sim::shrink::shrink;
 use crate::sim::soak::{disk_for, FaultMode};
 
 /// The verdict for one planted bug on one family (or pair).
@@ -139,7 +139,6 @@ fn run_seed(subject: &Subject, seed: u64, ops: &[Op], twice: bool) -> (u64, Opti
     }
     let second = run();
     let (a, b) = (&first.trace_hash, &second.trace_hash);
-    let failure =
-        (a != b).then(|| CheckFailure::nondeterministic(subject.name(), seed, ops.len(), a, b));
+    let failure = determinism::compare_runs(subject.name(), seed, ops.len(), a, b);
     (first.stats.steps + second.stats.steps, failure)
 }

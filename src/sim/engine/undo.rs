@@ -9,7 +9,7 @@
 //! from the state after on the rare step that needs it.
 
 use crate::contract::{Entry, Index, Meta};
-use crate::sim::ops::Action;
+use crate::sim::engine::ops::Action;
 use crate::state::{RaftState, Snapshot};
 
 /// What a step needs to rebuild the model's state before it from the state after it.
@@ -86,8 +86,8 @@ impl Before {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::generator::{generate, GeneratorConfig, Mode};
-    use crate::sim::model::Model;
+    use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+    use crate::sim::engine::model::Model;
 
     /// Every step of generated histories (both modes, raw ones with out-of-range and rejected
     /// calls) is undone exactly.

@@ -24,7 +24,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::contract::FileSource;
-use crate::sim::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
+use crate::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
 
 /// Why a line of text is not an op: the text and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
