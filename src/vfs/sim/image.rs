@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use super::faults::{index_below, FaultPlan, FaultStats, Overlay, Overlays, Rngs};
 use super::trace::{Trace, TraceArgs, TraceLine, TraceResult};
 use super::SimDiskOptions;
-use crate::vfs::{DirEntry, FileKind, Metadata, OpenOptions, VfsError, VfsErrorKind, VfsResult};
+use crate::vfs::{
+    DirEntry, FileId, FileKind, Metadata, OpenOptions, VfsError, VfsErrorKind, VfsResult,
+};
 
 /// An inode number. Numbers are never reused within a disk's life, so a stale number can
 /// only miss, never alias.
@@ -681,11 +683,13 @@ impl State {
             Target::Dir(ino) | Target::Entry { ino: Some(ino), .. } => ino,
             Target::Entry { ino: None, .. } => return Err(Kind::NotFound),
         };
+        // Node ids are never reused, so the id is its own creation stamp.
+        let id = FileId { ino, birth: ino };
         Ok(match self.nodes.get(&ino) {
             Some(Node::File(file)) => {
-                Metadata { kind: FileKind::File, len: file.visible.len() as u64 }
+                Metadata { kind: FileKind::File, len: file.visible.len() as u64, id }
             }
-            _ => Metadata { kind: FileKind::Dir, len: 0 },
+            _ => Metadata { kind: FileKind::Dir, len: 0, id },
         })
     }
 
