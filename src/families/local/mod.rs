@@ -11,15 +11,19 @@
 //! `log/log_<first>_<last>`, `raft_meta/raft_meta`, `snapshot/snapshot_<index>/` with
 //! `__raft_snapshot_meta` and the files, `snapshot/temp/` while writing. Names always carry
 //! 20-digit indexes. New records use CRC-32C; murmur3 records are read too, mixed freely.
-//! Configuration entries are `ConfigurationPBMeta`; peer text is stored verbatim (the
-//! contract only admits braft PeerId text, [`ContractError::BadPeer`]); no vote is stored as
+//! Configuration entries are `ConfigurationPBMeta`; peers are written in the contract's
+//! canonical spelling (braft's four-field `to_string`; the contract only admits braft PeerId
+//! text, [`ContractError::BadPeer`]) and read back in it whatever spelling braft left
+//! ([`peer`]: a legacy `ip:port:idx` reads as `ip:port:idx:0`); no vote is stored as
 //! `0.0.0.0:0:0:0`, and either "any" form on disk reads as no vote. Per-file snapshot
 //! metadata is the file's whole `LocalFileMeta` (the contract's [`FileMeta`] field for
 //! field: `user_meta`, `source`, `checksum`); it is always written, empty as `12 00`, so a
 //! snapshot without metadata is byte-identical to braft's, and a missing one reads as empty
-//! as braft reads it. A snapshot
-//! file whose path starts with `__raft_snapshot_meta` (or `__qk_esc_`) would collide with
-//! the layout's own files, so it is stored as `__qk_esc_<path>` ([`snapshot::disk_path`]).
+//! as braft reads it. Snapshot files are stored under their own names, so braft lists exactly
+//! the files that are there; a path whose first segment is one of the layout's own names
+//! ([`format::SNAPSHOT_RESERVED_NAMES`]: `__raft_snapshot_meta`, its `.tmp`, the family's
+//! `.qkcrc` and `.qkfiles` beside it) is refused before anything is written
+//! ([`ContractError::ReservedSnapshotPath`], [`RaftStorage::reserved_snapshot_names`]).
 //!
 //! **Durability beyond braft** (no byte braft reads changes; only extra fsyncs, and sidecar
 //! files braft ignores):
@@ -34,19 +38,24 @@
 //!    each, renames a closed segment back to in-progress with a directory fsync, then cuts
 //!    and fsyncs the file (braft does not fsync the cut).
 //! 4. truncate_suffix (when it unlinks) and reset write a redo record `log/qk_pending_op`
-//!    first (durably) and remove it last; an open that finds it completes the operation.
-//!    braft's reset leaves a window where a crash after `log_meta` is rewritten brings
-//!    stale segments back; this closes it, and makes a multi-segment truncate_suffix atomic.
-//!    The record carries the range before the operation, so a directory another writer
-//!    changed since is reported rather than "completed".
+//!    first (durably) and remove it last; an open that finds it completes the operation once
+//!    it passed the point braft would see (the reset's `log_meta`, the truncation's first
+//!    unlink), and rolls it back before. braft's reset leaves a window where a crash after
+//!    `log_meta` is rewritten brings stale segments back; this closes it for us, and makes a
+//!    multi-segment truncate_suffix atomic. The record carries the range before the
+//!    operation, so a directory another writer changed since is reported rather than
+//!    "completed".
 //! 5. truncate_prefix writes `log_meta` durably before unlinking, so a crash leaves the
 //!    old range or the new one; open drops segments below `first_log_index` as braft does.
-//! 6. Snapshot files and directories are fsynced before the meta is written, and a publish
-//!    is made crash-safe by the marker `snapshot/qk_publish` (see [`snapshot`]).
+//! 6. Snapshot files and directories are fsynced before the meta is written; an older
+//!    snapshot directory is renamed away in one step before it is removed, and a publish at
+//!    the current index is made crash-safe by the marker `snapshot/qk_publish` (see
+//!    [`snapshot`]).
 //! 7. Checksum sidecars `<file>.qkcrc` guard the three ProtoBufFiles, which carry no
-//!    checksum in braft's format (see [`meta`] for the rule, and for what happens when
-//!    braft rewrites a guarded file: fail-closed until the sidecar is removed or the
-//!    instance is opened once with a braft-compatible policy). Snapshot files get a
+//!    checksum in braft's format. Each names the file (its `Vfs` [`crate::vfs::FileId`]) it
+//!    vouches for, so a file braft replaced since (tmp + rename: a newer file) is read as
+//!    braft reads it, while bytes changed in place are corruption (see [`meta`] for the
+//!    rule and what it cannot tell apart). Snapshot files get a
 //!    manifest `__raft_snapshot_meta.qkfiles` with a CRC-32C per 64 KiB block, and every
 //!    read verifies the blocks it touches (braft never checks snapshot file contents).
 //! 8. After any failed file operation in a mutation the instance is poisoned: every later
@@ -58,10 +67,11 @@
 //!    `raft_meta` save count; snapshot publish count). An open that finds a structure behind
 //!    a mark written after it knows an acknowledged write was lost (a lying fsync) and fails
 //!    closed rather than show a state no history produced. Appends write nothing but braft's
-//!    bytes, so the first append after a `raft_meta` save or a publish rewrites the epoch
-//!    record with the new counts (one small durable write per term change or snapshot). Not
-//!    detected: that record and the save it vouches for both lost while later appends
-//!    survived.
+//!    bytes, so the first append after a `raft_meta` save, a publish or a truncate_prefix
+//!    rewrites the epoch record with the new counts and first index (one small durable write
+//!    per term change, snapshot or compaction); `log_meta` starting before that first index
+//!    means a lost truncate_prefix. Not detected: that record and the save it vouches for
+//!    both lost while later appends survived.
 //!
 //! **Recovery** ([`recover`]): a torn tail is trimmed; a complete record with a bad header or
 //! payload checksum fails the open with its file and offset under the default
@@ -80,14 +90,36 @@
 //! leaves names every open removes. Renames on rollover are followed through a shared
 //! handle.
 //!
-//! **Import.** [`RaftStorage::begin_import`] writes the marker `log/qk_import_incomplete`
-//! durably before anything else and removes it only after the whole state (log, meta,
-//! snapshot) is durable. An open that finds the marker wipes the partial state (the
-//! destination was empty) and removes the marker, so a crashed import reopens empty; a
-//! dropped, uncommitted sink wipes the same way.
+//! **Import** ([`import`]): an import into `local://PARENT/NAME` stages a complete instance
+//! in the sibling `PARENT/.NAME.qk-import` (braft never reads it) and commits by swapping
+//! roots: `NAME` is renamed to `.NAME.qk-old`, the staged root to `NAME` (each rename
+//! followed by a fsync of `PARENT`), and the old root is removed; the instance then reloads
+//! from the new root. At every crash point braft reads either the empty instance, no `NAME`
+//! at all (an empty node), or the whole image; our own open repairs the siblings first (the
+//! staged root removed, a root moved aside restored or removed). A failed or dropped import
+//! removes its staged root. An import into braft's triple of separate URIs is refused (no
+//! common root), and so is one into a `DIR` holding anything but an instance. An older
+//! version's marker `log/qk_import_incomplete` is still honoured (the partial state is wiped).
+//!
+//! **Where braft and this family can disagree after a crash** (the `braft_view` harness
+//! check accepts exactly these and nothing else; everywhere else braft's view of a crashed
+//! directory is the state this family recovers, and after every open of ours it is equal):
+//! 1. a torn, unacknowledged tail of the open segment (a complete header over zeroed
+//!    sectors fails braft's init by default; a data payload that fails its checksum is loaded
+//!    by braft and refused at `get()`); this family trims both as torn;
+//! 2. a reset whose `log_meta` is durable but whose unlinks are not all (braft-format.md §5.6:
+//!    braft keeps segments reaching the new first index, or fails init with a hole); the
+//!    redo record completes the reset. Before its `log_meta` the reset is rolled back, as braft
+//!    sees it;
+//! 3. a truncate_suffix that removed some but not all of its segments (braft reads a longer
+//!    prefix); the redo record completes it. Before the first unlink it is rolled back;
+//! 4. a publish at the current snapshot's index (braft's own `close()` refuses one), between
+//!    retiring the old directory and renaming the new one in: braft sees no snapshot; the
+//!    publish marker finishes it.
 
 pub mod files;
 pub mod format;
+pub mod import;
 pub mod inspect;
 pub mod meta;
 pub mod peer;
@@ -110,7 +142,7 @@ use crate::contract::{
 };
 use crate::families::memory::non_empty_reason;
 use crate::families::split_uri;
-use crate::vfs::{FileKind, OpenOptions, VfsHandle};
+use crate::vfs::{FileKind, VfsHandle};
 
 use files::{ensure_dir, remove_dir_all, remove_file_if_present};
 use format::{IMPORT_MARKER_NAME, LOG_DIR, RAFT_META_DIR, SNAPSHOT_DIR};
@@ -242,6 +274,7 @@ impl Family for LocalFamily {
 pub struct LocalStorage {
     vfs: VfsHandle,
     paths: LocalPaths,
+    options: LocalOptions,
     log: LogStore,
     meta: MetaStore,
     snapshots: SnapshotStore,
@@ -266,6 +299,15 @@ impl LocalStorage {
     /// `log_meta`), so an I/O error can fail the open. It is not retried here: after a failed
     /// fsync only a restart of the machine shows what is durable.
     pub fn open(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
+        if let Some(siblings) = import::siblings(&paths) {
+            import::recover(&vfs, &siblings)?;
+        }
+        LocalStorage::open_here(vfs, paths, options)
+    }
+
+    /// [`LocalStorage::open`] without looking beside the root for import leftovers (the
+    /// staged instance of an import is itself such a sibling).
+    fn open_here(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
         ensure_dir(&vfs, &paths.log)?;
         let marker = paths.log.join(IMPORT_MARKER_NAME);
         if vfs.exists(&marker)? {
@@ -285,7 +327,7 @@ impl LocalStorage {
         if options.recovery.enforces_sidecars() {
             check_cross_marks(&log, &meta, &snapshots)?;
         }
-        Ok(LocalStorage { vfs, paths, log, meta, snapshots, poisoned: None })
+        Ok(LocalStorage { vfs, paths, options, log, meta, snapshots, poisoned: None })
     }
 
     /// Opens braft's triple of URIs (`local://PATH` each).
@@ -332,27 +374,44 @@ impl LocalStorage {
         }
         f(self)
     }
-
-    /// Removes every piece of state (an abandoned import), leaving a fresh instance.
-    fn wipe(&mut self) -> StorageResult<()> {
-        self.snapshots.wipe()?;
-        self.meta.wipe()?;
-        self.log.set_others(0, 0);
-        self.log.reset(1)?;
-        Ok(())
-    }
-
-    fn clear_import_marker(&self) -> StorageResult<()> {
-        remove_file_if_present(&self.vfs, &self.paths.log.join(IMPORT_MARKER_NAME))?;
-        self.vfs.sync_dir(&self.paths.log)?;
-        Ok(())
-    }
 }
 
 /// Checks every cross mark the open found against the structures it names (see
 /// [`format::CrossMark`]): an acknowledged write to one structure that is missing while a
 /// later write to another survived means a lying fsync, and the open fails closed.
 fn check_cross_marks(
+    log: &LogStore,
+    meta: &MetaStore,
+    snapshots: &SnapshotStore,
+) -> StorageResult<()> {
+    check_cross_marks_inner(log, meta, snapshots).map_err(|e| match e {
+        StorageError::Corruption(mut c) => {
+            let wrote: Vec<&str> = [
+                (meta.replaced(), "rewrote raft_meta"),
+                (log.log_meta_replaced(), "rewrote log_meta"),
+            ]
+            .into_iter()
+            .filter_map(|(yes, what)| yes.then_some(what))
+            .collect();
+            let after = "braft wrote to this directory after this family did";
+            let braft = if wrote.is_empty() {
+                format!("if {after}")
+            } else {
+                format!("{after} ({})", wrote.join(", "))
+            };
+            c.what = format!(
+                "{}; {braft}: a log truncation or a snapshot braft made leaves no trace this \
+                 family can tell from a lost write, and --recovery braft opens the directory \
+                 as braft would",
+                c.what
+            );
+            StorageError::Corruption(c)
+        }
+        other => other,
+    })
+}
+
+fn check_cross_marks_inner(
     log: &LogStore,
     meta: &MetaStore,
     snapshots: &SnapshotStore,
@@ -379,8 +438,11 @@ fn check_cross_marks(
                 ),
             )
         };
-        // A structure's own count is what it says it is; only the others are checked.
-        if writer != Writer::Log {
+        // A structure's own count is what it says it is; only the others are checked. The
+        // log's own record still bounds where the log may start (log_meta is another file).
+        if writer == Writer::Log {
+            log.check_first_floor(mark, &path)?;
+        } else {
             log.check_watermark(mark, &path)?;
         }
         if writer != Writer::Meta && meta.seq() < mark.meta_seq {
@@ -435,8 +497,9 @@ impl LocalStorage {
     }
 }
 
-/// Removes what a crashed import left (the destination was empty before it), then the
-/// marker, so the instance opens empty.
+/// Removes what a crashed import of an older version of this family left (it wrote the
+/// state in place behind the marker `log/qk_import_incomplete`; the destination was empty
+/// before it), then the marker, so the instance opens empty.
 fn wipe_incomplete_import(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<()> {
     for dir in [&paths.snapshot, &paths.raft_meta] {
         if !vfs.exists(dir)? {
@@ -511,6 +574,10 @@ impl RaftStorage for LocalStorage {
         "local"
     }
 
+    fn reserved_snapshot_names(&self) -> Vec<&'static str> {
+        format::SNAPSHOT_RESERVED_NAMES.to_vec()
+    }
+
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
         self.mutate(|s| s.log.append(entries))
     }
@@ -550,20 +617,32 @@ impl RaftStorage for LocalStorage {
         if let Some(what) = non_empty_reason(self)? {
             return Err(ContractError::NotEmpty { what }.into());
         }
-        self.mutate(|s| {
-            let marker = s.paths.log.join(IMPORT_MARKER_NAME);
-            let file = s.vfs.open(&marker, OpenOptions::CREATE_TRUNCATE)?;
-            file.sync()?;
-            drop(file);
-            s.vfs.sync_dir(&s.paths.log)?;
-            Ok(())
-        })?;
-        Ok(Box::new(LocalImport {
+        let Some(siblings) = import::siblings(&self.paths) else {
+            return Err(import::triple_refused(&self.paths));
+        };
+        if let Some(what) = import::foreign_entry(&self.vfs, &siblings.root)? {
+            return Err(ContractError::NotEmpty { what }.into());
+        }
+        if let Some(cause) = &self.poisoned {
+            return Err(StorageError::Poisoned { cause: cause.clone() });
+        }
+        import::remove_staging(&self.vfs, &siblings)?;
+        let mut import = LocalImport {
             storage: self,
+            siblings,
             staged: None,
+            snapshot: None,
             first_set: false,
             committed: false,
-        }))
+        };
+        // On an error the import's drop removes whatever part of the staged root exists.
+        let staged = LocalStorage::open_here(
+            Arc::clone(&import.storage.vfs),
+            LocalPaths::from_dir(&import.siblings.staging),
+            import.storage.options,
+        )?;
+        import.staged = Some(staged);
+        Ok(Box::new(import))
     }
 }
 
@@ -646,46 +725,65 @@ impl StateView for LocalCut {
     }
 }
 
-/// An import in progress: written in place behind the import marker.
+/// An import in progress: a complete instance staged beside the root, swapped in at commit
+/// ([`import`] has the protocol).
 struct LocalImport<'a> {
     storage: &'a mut LocalStorage,
-    staged: Option<StagedSnapshot>,
+    siblings: import::Siblings,
+    /// The staged instance (at `siblings.staging`).
+    staged: Option<LocalStorage>,
+    /// The staged instance's snapshot being written, if the image has one.
+    snapshot: Option<StagedSnapshot>,
     first_set: bool,
     committed: bool,
 }
 
 impl LocalImport<'_> {
-    fn staged(&mut self) -> StorageResult<&mut StagedSnapshot> {
-        if self.staged.is_none() {
-            let staged = self.storage.mutate(|s| s.snapshots.begin())?;
-            self.staged = Some(staged);
+    fn staged(&mut self) -> StorageResult<&mut LocalStorage> {
+        self.staged.as_mut().ok_or(StorageError::Backend {
+            family: "local",
+            message: "the import's staged instance is gone".into(),
+        })
+    }
+
+    fn snapshot(&mut self) -> StorageResult<&mut StagedSnapshot> {
+        if self.snapshot.is_none() {
+            let begun = self.staged()?.mutate(|s| s.snapshots.begin())?;
+            self.snapshot = Some(begun);
         }
-        Ok(self.staged.as_mut().expect("just set"))
+        Ok(self.snapshot.as_mut().expect("just set"))
     }
 }
 
 impl ImportSink for LocalImport<'_> {
     fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
         crate::contract::check_reset(first)?;
-        if self.first_set || self.storage.log.last() >= self.storage.log.first() {
+        let staged = self.staged()?;
+        if staged.log.last() >= staged.log.first() {
+            return Err(
+                ContractError::ImportOutOfOrder { what: "set_first_index after entries" }.into()
+            );
+        }
+        if self.first_set {
             return Err(
                 ContractError::ImportOutOfOrder { what: "set_first_index after entries" }.into()
             );
         }
         self.first_set = true;
-        if first != self.storage.log.first() {
-            self.storage.mutate(|s| s.log.reset(first))?;
+        let staged = self.staged()?;
+        if first != staged.log.first() {
+            staged.mutate(|s| s.log.reset(first))?;
         }
         Ok(())
     }
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.storage.mutate(|s| s.log.append(entries))
+        self.staged()?.mutate(|s| s.log.append(entries))
     }
 
     fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
         check_meta(meta)?;
-        self.storage.mutate(|s| s.save_meta_marked(meta))
+        self.staged()?.mutate(|s| s.save_meta_marked(meta))
     }
 
     fn add_snapshot_file(
@@ -693,8 +791,7 @@ impl ImportSink for LocalImport<'_> {
         path: &SnapshotPath,
         file_meta: &FileMeta,
     ) -> StorageResult<()> {
-        let staged = self.staged()?;
-        staged.add_file(path, file_meta)
+        self.snapshot()?.add_file(path, file_meta)
     }
 
     fn write_snapshot_file(
@@ -703,29 +800,36 @@ impl ImportSink for LocalImport<'_> {
         offset: u64,
         data: &[u8],
     ) -> StorageResult<()> {
-        let staged = self.staged()?;
-        staged.write_file(path, offset, data)
+        self.snapshot()?.write_file(path, offset, data)
     }
 
     fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
-        self.staged()?.set_meta(meta);
+        self.snapshot()?.set_meta(meta);
         Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
-        if let Some(staged) = self.staged.take() {
-            if staged.meta().is_none() && staged.has_files() {
+        if let Some(snapshot) = self.snapshot.take() {
+            if snapshot.meta().is_none() && snapshot.has_files() {
                 return Err(ContractError::ImportOutOfOrder {
                     what: "snapshot files without a snapshot meta",
                 }
                 .into());
             }
-            if let Some(meta) = staged.meta() {
+            if let Some(meta) = snapshot.meta() {
                 check_snapshot_meta(meta)?;
-                self.storage.mutate(|s| s.publish_marked(staged))?;
+                self.staged()?.mutate(|s| s.publish_marked(snapshot))?;
             }
         }
-        self.storage.mutate(|s| s.clear_import_marker())?;
+        // Every write of the staged instance was durable when it returned; close it before
+        // its root moves.
+        drop(self.staged.take());
+        let siblings = self.siblings.clone();
+        self.storage.mutate(|s| {
+            import::swap(&s.vfs, &siblings)?;
+            *s = LocalStorage::open_here(Arc::clone(&s.vfs), s.paths.clone(), s.options)?;
+            Ok(())
+        })?;
         self.committed = true;
         Ok(())
     }
@@ -736,11 +840,9 @@ impl Drop for LocalImport<'_> {
         if self.committed {
             return;
         }
-        self.staged = None;
-        // Best effort; if it fails the marker stays and the next open wipes.
-        let _ = self.storage.mutate(|s| {
-            s.wipe()?;
-            s.clear_import_marker()
-        });
+        self.snapshot = None;
+        drop(self.staged.take());
+        // Best effort; if it fails, the next read-write open removes the staged root.
+        let _ = import::remove_staging(&self.storage.vfs, &self.siblings);
     }
 }

@@ -3,20 +3,26 @@
 //! open; per-file metadata as braft's whole `LocalFileMeta` (`user_meta`, `source`,
 //! `checksum`), written and read exactly as braft's `add_file` / `get_file_meta` do.
 //!
-//! Publish (crash-safe even when the new index is not above the current one):
+//! Publish, ordered so that braft (which keeps the highest `snapshot_*` and deletes `temp/`)
+//! sees the previous snapshot or the new one at every crash point, and this family's open
+//! agrees with braft wherever braft's format allows it:
 //! 1. every file in `temp/` is fsynced, then every directory under it, then the block
 //!    checksum manifest, the meta file and its checksum sidecar are written (each tmp +
 //!    fsync + rename + directory fsync);
-//! 2. the marker `qk_publish` naming the new index is written durably in `snapshot/`;
-//! 3. a directory `snapshot_<new>` already there is removed, `temp/` is renamed to it and
-//!    `snapshot/` is fsynced; every other snapshot directory is removed (or, when an export
-//!    cut still reads it, renamed to `qk_retired_*` and removed when the cut lets go);
-//! 4. the marker is removed.
+//! 2. a new index other than the current one: `temp/` is renamed to `snapshot_<new>` and
+//!    `snapshot/` fsynced; then every other snapshot directory is retired: renamed to
+//!    `qk_retired_*` (fsynced) and removed (or, when an export cut still reads it, removed
+//!    when the cut lets go). A lower new index is therefore visible only once the higher
+//!    current one is renamed away in one step, never while it is half deleted;
+//! 3. the same index as the current one (braft's own `close()` refuses that with EEXIST):
+//!    the marker `qk_publish` naming the index is written durably, the current directory is
+//!    retired, `temp/` is renamed into its place, and the marker is removed.
 //!
-//! An open that finds the marker finishes the publish: from step 3 when `temp/` holds the
-//! complete snapshot named by the marker, else by keeping `snapshot_<new>` and removing the
-//! rest. Without a marker it does what braft does: delete `temp/`, keep the highest
-//! `snapshot_*`, delete the others.
+//! An open that finds the marker finishes step 3 once the old directory is gone (braft sees no
+//! snapshot in that window: the one place braft's format cannot follow, since a directory
+//! rename cannot replace a non-empty directory); while the old directory is still in place it
+//! drops the marker and recovers as braft does. Without a marker it does what braft does:
+//! delete `temp/`, keep the highest `snapshot_*`, delete the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,8 +31,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    check_new_snapshot_file, ContractError, FileMeta, FileSource, Index, PeerId, SnapshotFileInfo,
-    SnapshotMeta, SnapshotPath, StorageResult,
+    check_new_snapshot_file, check_reserved_snapshot_path, ContractError, FileMeta, FileSource,
+    Index, SnapshotFileInfo, SnapshotMeta, SnapshotPath, StorageResult,
 };
 use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
 
@@ -37,9 +43,10 @@ use super::files::{
 use super::format::{
     parse_snapshot_dir_name, snapshot_dir_name, CrossMark, ManifestFile, SnapshotManifest,
     PBFILE_BODY_LEN_MAX, PUBLISH_MARKER_NAME, RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_BLOCK_LEN,
-    SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
+    SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_RESERVED_NAMES, SNAPSHOT_TEMP_NAME,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded, SidecarStatus};
+use super::peer::peer_from_disk;
 use super::proto::{
     pbfile_decode, pbfile_encode, LocalFileMeta, LocalSnapshotFile, LocalSnapshotPbMeta,
     SnapshotMetaPb,
@@ -94,7 +101,7 @@ impl Published {
         }
         let n = (file.len - offset).min(buf.len() as u64) as usize;
         self.dir.with(|dir| {
-            let full = dir.join(disk_path(path));
+            let full = dir.join(path.as_str());
             let handle = self.vfs.open(&full, OpenOptions::READ)?;
             let Some(crcs) = &file.block_crcs else {
                 read_exact(handle.as_ref(), &mut buf[..n], offset, &full)?;
@@ -198,8 +205,8 @@ pub fn decode_snapshot_meta(
     let meta = SnapshotMeta {
         last_included_index: meta.last_included_index as u64,
         last_included_term: meta.last_included_term as u64,
-        peers: meta.peers.into_iter().map(PeerId::new).collect(),
-        old_peers: meta.old_peers.into_iter().map(PeerId::new).collect(),
+        peers: meta.peers.into_iter().map(peer_from_disk).collect(),
+        old_peers: meta.old_peers.into_iter().map(peer_from_disk).collect(),
     };
     let mut files = BTreeMap::new();
     for file in msg.files {
@@ -212,23 +219,11 @@ pub fn decode_snapshot_meta(
     Ok((meta, files.into_iter().collect()))
 }
 
-/// Where a snapshot file lives on disk, relative to the snapshot directory. A path whose
-/// first segment would collide with the layout's own files (`__raft_snapshot_meta` and the
-/// names this family derives from it) is stored under [`ESCAPE_PREFIX`], as is one that
-/// already starts with that prefix, so every valid contract path has a distinct place. The
-/// meta lists the path itself. braft cannot hold such files at all, so nothing it wrote
-/// changes meaning (short of a braft user file named `__qk_esc_*`).
-pub fn disk_path(path: &SnapshotPath) -> String {
-    let text = path.as_str();
-    if text.starts_with(SNAPSHOT_META_NAME) || text.starts_with(ESCAPE_PREFIX) {
-        format!("{ESCAPE_PREFIX}{text}")
-    } else {
-        text.to_string()
-    }
-}
-
-/// Prefix of an escaped snapshot file path (see [`disk_path`]).
-pub const ESCAPE_PREFIX: &str = "__qk_esc_";
+/// Prefix under which qk before image format 2.0 stored a snapshot file whose name started
+/// with `__raft_snapshot_meta` or with this prefix, while the meta listed the real name. Such
+/// names are refused now ([`SNAPSHOT_RESERVED_NAMES`]); a directory written that way is not
+/// read (braft lists a file that is not there), and the error names the escaped file.
+const LEGACY_ESCAPE_PREFIX: &str = "__qk_esc_";
 
 impl SnapshotStore {
     /// Opens the store: finishes an interrupted publish, cleans up, loads the latest.
@@ -236,7 +231,15 @@ impl SnapshotStore {
         ensure_dir(&vfs, &dir)?;
         let mut store = SnapshotStore { vfs, dir, current: None, retire_seq: 0 };
         if let Some(index) = store.read_marker()? {
-            store.finish_publish(index)?;
+            let old_in_place = store.vfs.exists(&store.dir.join(snapshot_dir_name(index)))?;
+            if old_in_place && store.temp_complete(index)? {
+                // Step 3 had not retired the old directory yet: braft still sees it, and so
+                // does this open (temp/ goes below).
+                remove_file_if_present(&store.vfs, &store.dir.join(PUBLISH_MARKER_NAME))?;
+                store.vfs.sync_dir(&store.dir)?;
+            } else {
+                store.finish_publish(index)?;
+            }
         }
         let mut highest: Option<(Index, String)> = None;
         let mut doomed = Vec::new();
@@ -310,12 +313,33 @@ impl SnapshotStore {
         }
         let mut files = BTreeMap::new();
         for (path, file_meta) in names {
-            let full = snap_dir.join(disk_path(&path));
+            if let Err(e) = check_reserved_snapshot_path("local", &SNAPSHOT_RESERVED_NAMES, &path) {
+                return Err(corruption(
+                    &meta_path,
+                    4,
+                    format!("the meta lists a file braft cannot hold: {e}"),
+                ));
+            }
+            let full = snap_dir.join(path.as_str());
             let len = match self.vfs.metadata(&full) {
                 Ok(m) if m.kind == FileKind::File => m.len,
                 Ok(_) => return Err(corruption(&full, 0, "listed snapshot file is a directory")),
                 Err(e) if e.kind == VfsErrorKind::NotFound => {
-                    return Err(corruption(&meta_path, 4, format!("listed file {path} is missing")))
+                    let escaped = snap_dir.join(format!("{LEGACY_ESCAPE_PREFIX}{path}"));
+                    let hint = if self.vfs.exists(&escaped)? {
+                        format!(
+                            "; {} holds it under the escaped name an older qk used, which \
+                             braft cannot read: export the snapshot with that qk",
+                            escaped.display()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return Err(corruption(
+                        &meta_path,
+                        4,
+                        format!("listed file {path} is missing{hint}"),
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -395,14 +419,13 @@ impl SnapshotStore {
             .is_ok_and(|(m, _)| m.last_included_index == index))
     }
 
-    /// Steps 3 and 4 of a publish (see the module doc); idempotent.
+    /// Step 3 of a publish after the marker (see the module doc); idempotent.
     fn finish_publish(&mut self, index: Index) -> StorageResult<()> {
         let target_name = snapshot_dir_name(index);
         let target = self.dir.join(&target_name);
         if self.temp_complete(index)? {
             if self.vfs.exists(&target)? {
                 self.retire_dir_named(&target_name)?;
-                self.vfs.sync_dir(&self.dir)?;
             }
             self.vfs.rename(&self.dir.join(SNAPSHOT_TEMP_NAME), &target)?;
             self.vfs.sync_dir(&self.dir)?;
@@ -416,34 +439,40 @@ impl SnapshotStore {
                 ),
             ));
         }
-        let mut removed = false;
-        for entry in self.vfs.read_dir(&self.dir)? {
-            if entry.name != target_name && parse_snapshot_dir_name(&entry.name).is_some() {
-                self.retire_dir_named(&entry.name)?;
-                removed = true;
-            }
-        }
-        if removed {
-            self.vfs.sync_dir(&self.dir)?;
-        }
+        self.retire_others(&target_name)?;
         remove_file_if_present(&self.vfs, &self.dir.join(PUBLISH_MARKER_NAME))?;
         self.vfs.sync_dir(&self.dir)?;
         Ok(())
     }
 
-    /// Removes a snapshot directory, or moves it aside when an export cut reads it.
+    /// Retires every snapshot directory but `keep`.
+    fn retire_others(&mut self, keep: &str) -> StorageResult<()> {
+        for entry in self.vfs.read_dir(&self.dir)? {
+            if entry.name != keep && parse_snapshot_dir_name(&entry.name).is_some() {
+                self.retire_dir_named(&entry.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Retires a snapshot directory: renames it to `qk_retired_*` in one step (durable before
+    /// anything in it is removed, so braft never meets it half deleted), then removes it —
+    /// or, when an export cut reads it, leaves that to the cut's last holder.
     fn retire_dir_named(&mut self, name: &str) -> StorageResult<()> {
+        self.retire_seq += 1;
+        let to = self.dir.join(format!("{RETIRED_SNAPSHOT_PREFIX}{name}_{}", self.retire_seq));
         let pinned = self
             .current
             .as_ref()
             .filter(|c| Arc::strong_count(c) > 1 && c.dir.path() == self.dir.join(name));
         if let Some(current) = pinned {
-            self.retire_seq += 1;
-            let to = self.dir.join(format!("{RETIRED_SNAPSHOT_PREFIX}{name}_{}", self.retire_seq));
-            current.dir.retire(to)
-        } else {
-            remove_dir_all(&self.vfs, &self.dir.join(name))
+            current.dir.retire(to)?;
+            self.vfs.sync_dir(&self.dir)?;
+            return Ok(());
         }
+        self.vfs.rename(&self.dir.join(name), &to)?;
+        self.vfs.sync_dir(&self.dir)?;
+        remove_dir_all(&self.vfs, &to)
     }
 
     /// How many times this family published a snapshot here (0 without one, or for a
@@ -477,8 +506,20 @@ impl SnapshotStore {
         let meta = staged.meta.clone().ok_or(ContractError::SnapshotWithoutMeta)?;
         staged.seal(&meta, mark)?;
         let index = meta.last_included_index;
-        self.write_marker(index)?;
-        self.finish_publish(index)?;
+        let replaces_current = self.current.as_ref().map(|c| c.meta.last_included_index);
+        if replaces_current == Some(index) {
+            self.write_marker(index)?;
+            self.finish_publish(index)?;
+        } else {
+            let target = self.dir.join(snapshot_dir_name(index));
+            if self.vfs.exists(&target)? {
+                // Not the current snapshot: a leftover braft would delete anyway.
+                self.retire_dir_named(&snapshot_dir_name(index))?;
+            }
+            self.vfs.rename(&self.dir.join(SNAPSHOT_TEMP_NAME), &target)?;
+            self.vfs.sync_dir(&self.dir)?;
+            self.retire_others(&snapshot_dir_name(index))?;
+        }
         let files = staged
             .files
             .into_iter()
@@ -495,19 +536,6 @@ impl SnapshotStore {
             mark: Some(mark),
             vfs: Arc::clone(&self.vfs),
         }));
-        Ok(())
-    }
-
-    /// Removes every snapshot (an abandoned import), durably.
-    pub fn wipe(&mut self) -> StorageResult<()> {
-        for entry in self.vfs.read_dir(&self.dir)? {
-            if entry.kind == FileKind::Dir {
-                remove_dir_all(&self.vfs, &self.dir.join(&entry.name))?;
-            }
-        }
-        remove_file_if_present(&self.vfs, &self.dir.join(PUBLISH_MARKER_NAME))?;
-        self.vfs.sync_dir(&self.dir)?;
-        self.current = None;
         Ok(())
     }
 }
@@ -559,11 +587,13 @@ pub struct StagedSnapshot {
 
 impl StagedSnapshot {
     /// Adds an empty file.
+    /// A path whose first segment is one of [`SNAPSHOT_RESERVED_NAMES`] is refused before
+    /// anything is written for it.
     pub fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
+        check_reserved_snapshot_path("local", &SNAPSHOT_RESERVED_NAMES, path)?;
         let mut dir = self.temp.clone();
-        let on_disk = disk_path(path);
-        let segments: Vec<&str> = on_disk.split('/').collect();
+        let segments: Vec<&str> = path.segments().collect();
         for segment in &segments[..segments.len() - 1] {
             dir.push(segment);
             if !self.dirs.contains(&dir) {
@@ -575,7 +605,7 @@ impl StagedSnapshot {
                 self.dirs.insert(dir.clone());
             }
         }
-        drop(self.vfs.open(&self.temp.join(&on_disk), OpenOptions::CREATE_NEW)?);
+        drop(self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::CREATE_NEW)?);
         let file =
             StagedFile { len: 0, file_meta: file_meta.clone(), blocks: Vec::new(), partial: 0 };
         self.files.insert(path.clone(), file);
@@ -601,7 +631,7 @@ impl StagedSnapshot {
             .into());
         }
         if !data.is_empty() {
-            let file = self.vfs.open(&self.temp.join(disk_path(path)), OpenOptions::WRITE)?;
+            let file = self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?;
             file.write_at(data, offset)?;
         }
         staged.append(data);
@@ -626,7 +656,7 @@ impl StagedSnapshot {
     /// Step 1 of a publish: fsync files, directories, then write the meta and sidecar.
     fn seal(&self, meta: &SnapshotMeta, mark: CrossMark) -> StorageResult<()> {
         for path in self.files.keys() {
-            self.vfs.open(&self.temp.join(disk_path(path)), OpenOptions::WRITE)?.sync()?;
+            self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?.sync()?;
         }
         for dir in self.dirs.iter().rev() {
             self.vfs.sync_dir(dir)?;

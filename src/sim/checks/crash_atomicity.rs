@@ -21,7 +21,9 @@
 //!
 //! In exhaustive mode [`CrashCheck`] enumerates every crash point and every subset of
 //! pending disk operations since a mark, reopens each crash state and checks it against the
-//! same table; the conformance crash cases use it for every mutating method.
+//! same table; the conformance crash cases use it for every mutating method. On a
+//! `local://` directory it asks `braft_view` about every crash state too (its
+//! `braft_roots`), so a failure names whichever of the two checks caught it.
 //!
 //! **When.** After every `crash` op, after every mutation a fault or an armed crash point
 //! struck, after an armed crash point whose call returned first, and (exhaustive mode)
@@ -34,8 +36,10 @@
 //! every enumerated fork).
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-use crate::contract::{Family, StorageError};
+use crate::contract::{Entry, Family, Index, StorageError};
+use crate::sim::checks::{braft_view, CheckName};
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::Action;
 use crate::state::{first_difference, RaftState};
@@ -120,10 +124,18 @@ impl Store {
         let fresh = RaftState::new();
         let mut part = fresh.parts();
         match self {
-            Store::Log => (part.first, part.entries) = (state.first, &state.entries),
+            Store::Log => return Store::log_digest(state.first, &state.entries),
             Store::Meta => part.meta = &state.meta,
             Store::Snapshot => part.snapshot = state.snapshot.as_ref(),
         }
+        part.digest()
+    }
+
+    /// The [`Store::Log`] digest of a log starting at `first` with `entries`.
+    fn log_digest(first: Index, entries: &[Entry]) -> String {
+        let fresh = RaftState::new();
+        let mut part = fresh.parts();
+        (part.first, part.entries) = (first, entries);
         part.digest()
     }
 
@@ -147,13 +159,37 @@ impl Store {
 pub struct StoreHistory {
     /// Whether the disk may lose or corrupt acknowledged data (otherwise nothing is kept).
     enabled: bool,
+    /// Whether a sync may lie (fsync loss): an acknowledged append may then come back cut
+    /// anywhere in its batch.
+    lying_sync: bool,
     held: BTreeSet<(Store, String)>,
 }
 
 impl StoreHistory {
-    /// A history that keeps states only when `dishonest`.
-    pub fn new(dishonest: bool) -> Self {
-        StoreHistory { enabled: dishonest, held: BTreeSet::new() }
+    /// A history that keeps states only when `dishonest`; `lying_sync` says whether a sync
+    /// may lie (see [`StoreHistory::remember_batch_prefixes`]).
+    pub fn new(dishonest: bool, lying_sync: bool) -> Self {
+        StoreHistory {
+            enabled: dishonest,
+            lying_sync: dishonest && lying_sync,
+            held: BTreeSet::new(),
+        }
+    }
+
+    /// Under a lying fsync, remembers every prefix of the batch an acknowledged append just
+    /// added to `state` as a state the log held: the lie makes an acknowledged append exactly
+    /// as exposed as an unacknowledged one (the atomicity table's "any prefix of the batch"),
+    /// and braft's records mark no batch boundary a family could check.
+    pub fn remember_batch_prefixes(&mut self, state: &RaftState, action: &Action) {
+        let Action::Append(batch) = action else { return };
+        if !self.lying_sync || batch.len() < 2 {
+            return;
+        }
+        let entries = &state.entries;
+        let before = entries.len() - batch.len();
+        for cut in before + 1..entries.len() {
+            self.held.insert((Store::Log, Store::log_digest(state.first, &entries[..cut])));
+        }
     }
 
     /// Remembers every store of `state`.
@@ -209,6 +245,9 @@ pub struct CrashCheck<'a> {
     pub before: &'a [RaftState],
     /// The state after the call returned: the only one allowed from then on.
     pub after: &'a RaftState,
+    /// The `local://` directories on the disk whose braft view must agree with the
+    /// recovered state (`braft_view`, [`braft_view::local_roots`]); empty for other families.
+    pub braft_roots: &'a [PathBuf],
 }
 
 impl CrashCheck<'_> {
@@ -221,7 +260,22 @@ impl CrashCheck<'_> {
         returned_at: u64,
         options: &EnumerateOptions,
     ) -> Result<CrashCheckReport, String> {
-        let states = disk.crash_states(mark, options.clone()).map_err(|e| e.to_string())?;
+        self.verify_checked(disk, mark, returned_at, options)
+            .map_err(|(check, what)| format!("{check}: {what}"))
+    }
+
+    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity`, or
+    /// `braft_view` when braft would read one of [`CrashCheck::braft_roots`] otherwise.
+    pub fn verify_checked(
+        &self,
+        disk: &SimDisk,
+        mark: Mark,
+        returned_at: u64,
+        options: &EnumerateOptions,
+    ) -> Result<CrashCheckReport, (CheckName, String)> {
+        let atomicity = |what: String| (CheckName::CrashAtomicity, what);
+        let states =
+            disk.crash_states(mark, options.clone()).map_err(|e| atomicity(e.to_string()))?;
         let mut report = CrashCheckReport::default();
         let mut seen = BTreeSet::new();
         let fresh = [RaftState::new()];
@@ -237,11 +291,18 @@ impl CrashCheck<'_> {
             };
             // Enumerated crash states are honest: the reopen runs without the plan's faults.
             crash.disk.set_fault_plan(FaultPlan::none());
+            // The enumerated disk is this state's own copy: braft's view is read on it
+            // directly, before the open repairs anything.
+            let probes = braft_view::probe_all(crash.disk.as_ref(), self.braft_roots)
+                .map_err(|what| (CheckName::BraftView, what))?;
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
-                format!("crash after disk op {} (kept {:?}): open: {e}", crash.after_op, crash.kept)
+                atomicity(format!(
+                    "crash after disk op {} (kept {:?}): open: {e}",
+                    crash.after_op, crash.kept
+                ))
             })?;
             let recovered = RaftState::capture(reopened.as_ref()).map_err(|e: StorageError| {
-                format!("crash after disk op {}: read: {e}", crash.after_op)
+                atomicity(format!("crash after disk op {}: read: {e}", crash.after_op))
             })?;
             if !expected.contains(&recovered) {
                 let diffs: Vec<String> = expected
@@ -252,7 +313,7 @@ impl CrashCheck<'_> {
                         format!("vs allowed {}: {d}", i + 1)
                     })
                     .collect();
-                return Err(format!(
+                return Err(atomicity(format!(
                     "crash after disk op {} ({} pending, kept {:?}) recovered a state the \
                      atomicity table does not allow: {}\ndisk trace:\n{}",
                     crash.after_op,
@@ -260,8 +321,21 @@ impl CrashCheck<'_> {
                     crash.kept,
                     diffs.join("; "),
                     disk.trace_tail(40)
-                ));
+                )));
             }
+            braft_view::judge_all(&probes, &recovered, expected)
+                .and_then(|()| {
+                    braft_view::judge_open_all(crash.disk.as_ref(), self.braft_roots, &recovered)
+                })
+                .map_err(|what| {
+                    (
+                        CheckName::BraftView,
+                        format!(
+                            "crash after disk op {} (kept {:?}): {what}",
+                            crash.after_op, crash.kept
+                        ),
+                    )
+                })?;
             seen.insert(recovered.digest());
         }
         report.distinct_recovered = seen.len();

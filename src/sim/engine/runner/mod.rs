@@ -8,13 +8,13 @@
 //! |---|---|---|
 //! | a pair's mirror joins, when due (a quarter of the way in) | `join` | `dual_write` |
 //! | the op: a contract call, applied to the instance and the model | `call` | `model_equality`, `panic` |
-//! | … or a clean reopen | `reopen` | `model_equality`, `dual_write` |
-//! | … or a power loss, or a crash point armed for the next call | `power_loss` | `crash_atomicity`, `dual_write` |
+//! | … or a clean reopen | `reopen` | `model_equality`, `dual_write`, `braft_view` |
+//! | … or a power loss, or a crash point armed for the next call | `power_loss` | `crash_atomicity`, `dual_write`, `braft_view` |
 //! | … or an export pinned at a cut | `export` | `export_cut` |
-//! | after a call a fault failed: a power loss | `power_loss` | `crash_atomicity` |
-//! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write` |
+//! | after a call a fault failed: a power loss | `power_loss` | `crash_atomicity`, `braft_view` |
+//! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write`, `braft_view` |
 //! | the comparisons: quick, in full every `full_check_every` steps | `compare` | `model_equality`, `dual_write` |
-//! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images` |
+//! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images`, `braft_view` |
 //!
 //! Every step adds lines to a hashed trace ([`Trace`]), so two runs of a seed can be compared
 //! (`determinism`). On a [`SimDisk`] the runner plays power losses and reacts to injected
@@ -23,7 +23,8 @@
 //! the states each store held, which the runner remembers as the history goes:
 //! [`StoreHistory`]). An error is only excused by a fault the disk injected ([`refusal`],
 //! [`injected`]); an instance that fails closed under a dishonest disk ends the run as a
-//! *refusal*.
+//! *refusal*. `braft_view` judges every `local://` directory braft could read
+//! (`Runner::braft_roots`), on honest, checked runs only.
 
 mod call;
 mod compare;
@@ -34,10 +35,12 @@ mod outcome;
 mod power_loss;
 mod reopen;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::families::Registry;
+use crate::sim::checks::braft_view;
 use crate::sim::checks::crash_atomicity::StoreHistory;
 use crate::sim::checks::export_cut::PinnedExport;
 use crate::sim::checks::{injected, refusal, CheckFailure, CheckName};
@@ -127,6 +130,8 @@ pub struct Runner {
     trace: Trace,
     options: RunOptions,
     stats: RunStats,
+    /// Why the run ended as a refusal, once it has.
+    refusal: Option<String>,
 }
 
 impl Runner {
@@ -180,6 +185,7 @@ impl Runner {
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        let lying_sync = plan.as_ref().is_some_and(|p| p.fsync_loss.is_enabled());
         // Images are imported into every registered family, with the family under test (which
         // may carry a planted bug; for a pair, its primary's) standing in for its own scheme.
         let tested = match &subject {
@@ -198,7 +204,7 @@ impl Runner {
             disk,
             dishonest,
             faulty,
-            history: StoreHistory::new(dishonest),
+            history: StoreHistory::new(dishonest, lying_sync),
             armed: None,
             export: None,
             image_families,
@@ -208,6 +214,7 @@ impl Runner {
             trace: Trace::new(options.trace_tail_len),
             options,
             stats: RunStats::default(),
+            refusal: None,
         };
         runner.history.remember_all(&runner.model.state);
         Ok(runner)
@@ -249,11 +256,15 @@ impl Runner {
         if let Some(disk) = &self.disk {
             self.stats.faults = disk.fault_stats().faults_total();
         }
+        if refused && self.stats.steps == 0 {
+            self.stats.idle = 1;
+        }
         RunOutcome {
             stats: self.stats.clone(),
             trace_hash: self.trace.hash(),
             final_digest: self.model.state.digest(),
             failure,
+            refusal: self.refusal.take(),
             trace_tail: self.trace.tail(),
         }
     }
@@ -269,6 +280,11 @@ impl Runner {
 
     /// One step, phase by phase (see the module doc; each phase's work is in its module).
     fn take_step(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        if let Some(disk) = &self.disk {
+            // Under per-step fault streams the step's faults and crash choices are its own,
+            // drawn under its key (its op's position in the history it was generated as).
+            disk.begin_step(self.step_key(step));
+        }
         if self.join_due(step) {
             self.join_mirror(step, op)?;
         }
@@ -294,6 +310,12 @@ impl Runner {
         self.advance_export(step, op)
     }
 
+    /// The key of step `step`'s fault streams ([`RunOptions::step_keys`]).
+    fn step_key(&self, step: usize) -> u64 {
+        let keys = self.options.step_keys.as_deref().unwrap_or_default();
+        keys.get(step).copied().unwrap_or(step as u64)
+    }
+
     /// The action `op` stands for in the model's current state, counted.
     fn resolve(&mut self, op: &Op) -> Action {
         let action = op.resolve(&self.model);
@@ -309,6 +331,15 @@ impl Runner {
         self.disk.as_ref().map_or(0, |d| d.fault_stats().faults_total())
     }
 
+    /// The `local://` directories whose braft view the `braft_view` check compares (none
+    /// under a dishonest disk, whose damage braft's view need not match, or unchecked).
+    fn braft_roots(&self) -> Vec<PathBuf> {
+        if self.dishonest || self.options.unchecked {
+            return Vec::new();
+        }
+        braft_view::local_roots(&self.subject, &self.location)
+    }
+
     /// Whether the disk stopped at an armed crash point.
     fn halted(&self) -> bool {
         self.disk.as_ref().is_some_and(|d| d.is_halted())
@@ -316,7 +347,9 @@ impl Runner {
 
     /// The run ends as a refusal: `what` (a read, an open, ...) failed closed with `e`.
     fn refused(&mut self, step: usize, what: &str, e: &dyn std::fmt::Display) -> Stop {
-        self.trace.push(format!("#{step} {what} -> refused: {e}"));
+        let line = format!("#{step} {what} -> refused: {e}");
+        self.refusal = Some(line.clone());
+        self.trace.push(line);
         self.stats.refusals += 1;
         Stop::Refused
     }
@@ -362,6 +395,7 @@ fn open_failure(family: &str, e: StorageError) -> RunOutcome {
             trace_tail: Vec::new(),
             disk_trace_tail: String::new(),
         }),
+        refusal: None,
         trace_tail: Vec::new(),
     }
 }
@@ -410,13 +444,15 @@ pub fn run_subject_on_disk(
         Ok(runner) => runner.run(ops),
         // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
         // created, a sector that rotted before it was read back) is the family failing
-        // closed, as after a crash.
+        // closed, as after a crash; the run did no work. (Only under whole-run fault
+        // streams: under per-step streams no fault fires before the first step.)
         Err(e) if (!plan.is_honest() && refusal(&e)) || (!plan.is_none() && injected(&e)) => {
             RunOutcome {
-                stats: RunStats { refusals: 1, ..RunStats::default() },
+                stats: RunStats { refusals: 1, idle: 1, ..RunStats::default() },
                 trace_hash: String::new(),
                 final_digest: String::new(),
                 failure: None,
+                refusal: Some(format!("the fresh instance was refused at its creation: {e}")),
                 trace_tail: Vec::new(),
             }
         }
