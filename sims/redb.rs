@@ -584,6 +584,42 @@ mod sim {
         assert!(!vfs.exists("data/raft.redb.creating".as_ref()).unwrap());
     }
 
+    /// With a small cache and one-phase commit, redb writes back an earlier commit's
+    /// epilogue pages while it reads, best effort, and ignores a failed write there. The
+    /// family must not turn that ignored error into a failed read (found by a soak seed
+    /// whose drawn tunables were `redb.cache_size=30394,redb.two_phase_commit=false`: an
+    /// honest write error failed `model_equality` with "reading the instance failed").
+    #[test]
+    fn a_failed_writeback_while_reading_fails_neither_the_read_nor_later_calls() {
+        let disk = disk(9, 4096);
+        let family = RedbFamily::with_options(RedbOptions {
+            cache_size: 24 << 10,
+            two_phase_commit: false,
+            ..RedbOptions::default()
+        });
+        let mut instance = open_with(family, &disk).expect("open");
+        for k in 0..40 {
+            let from = instance.last_index() + 1;
+            instance.append(&batch(from, from + 4, 1 + k / 10)).unwrap();
+        }
+        let expected = capture(instance.as_ref());
+        disk.set_fault_plan(FaultPlan {
+            write_error: FaultRate::with_probability(1.0),
+            ..FaultPlan::none()
+        });
+        let before = disk.fault_stats().write_errors;
+        let seen = RaftState::capture(instance.as_ref()).expect("a read under write errors");
+        assert!(
+            disk.fault_stats().write_errors > before,
+            "the read wrote nothing back: the scenario no longer reaches the path"
+        );
+        assert_eq!(first_difference(&seen, &expected), None);
+        disk.set_fault_plan(FaultPlan::none());
+        let from = instance.last_index() + 1;
+        instance.append(&batch(from, from, 9)).expect("a mutation after the failed writeback");
+        assert_eq!(instance.last_index(), from);
+    }
+
     /// An export cut streams while writes continue, on the simulated disk too, and a cut
     /// begun before a crash-free reopen is still readable after the instance moved on.
     #[test]

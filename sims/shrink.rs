@@ -149,9 +149,12 @@ fn a_replay_runs_under_the_recorded_plan() {
         check: None,
         ops,
         disk_seed: 1,
+        sector_size: None,
         faults: FaultPlan::none(),
         original_faults: None,
         exhaustive: None,
+        tunables: Default::default(),
+        original_tunables: None,
     };
     let family: Arc<dyn Family> = Arc::new(LocalFamily::default());
     let clean = honest.replay(family.clone(), 0);

@@ -84,6 +84,14 @@ pub fn load_guarded(vfs: &VfsHandle, dir: &Path, name: &str) -> StorageResult<Op
 
 /// Applies `policy` to a loaded guarded file: the sidecar rule of the module doc.
 pub fn judge_guarded(policy: RecoveryPolicy, path: &Path, file: &GuardedFile) -> StorageResult<()> {
+    let judged = judge_sidecar(policy, path, file);
+    if judged.is_err() {
+        crate::coverage::hit(crate::coverage::Point::LocalRefusedSidecar);
+    }
+    judged
+}
+
+fn judge_sidecar(policy: RecoveryPolicy, path: &Path, file: &GuardedFile) -> StorageResult<()> {
     match (file.status, policy.enforces_sidecars()) {
         (SidecarStatus::Verified | SidecarStatus::Missing, _) | (_, false) => Ok(()),
         (SidecarStatus::Mismatch, true) => Err(corruption(

@@ -271,7 +271,10 @@ pub fn decide(
     };
     let keep_all = Decision { keep, trim_to: None };
     let trim = |offset: u64| Ok(Decision { keep, trim_to: Some(offset) });
-    let fail = |offset: u64, what: &str| Err(corruption(path, offset, what.to_string()));
+    let fail = |offset: u64, what: &str| {
+        crate::coverage::hit(crate::coverage::Point::LocalRefusedCorruptRecord);
+        Err(corruption(path, offset, what.to_string()))
+    };
     match (policy, stop) {
         (_, Tail::Clean) => Ok(keep_all),
         (_, Tail::Torn { offset, .. }) => trim(*offset),

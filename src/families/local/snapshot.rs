@@ -425,6 +425,7 @@ impl SnapshotStore {
         }
         if removed {
             self.vfs.sync_dir(&self.dir)?;
+            crate::coverage::hit(crate::coverage::Point::LocalSnapshotRetire);
         }
         remove_file_if_present(&self.vfs, &self.dir.join(PUBLISH_MARKER_NAME))?;
         self.vfs.sync_dir(&self.dir)?;
@@ -479,6 +480,7 @@ impl SnapshotStore {
         let index = meta.last_included_index;
         self.write_marker(index)?;
         self.finish_publish(index)?;
+        crate::coverage::hit(crate::coverage::Point::LocalSnapshotPublish);
         let files = staged
             .files
             .into_iter()
