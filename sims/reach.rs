@@ -79,7 +79,6 @@ fn a_default_soak_reaches_every_redb_path() {
     assert_reached(
         &report,
         &[
-            Point::RedbOnePhaseCommit,
             Point::RedbRepairOnOpen,
             Point::RedbSnapshotPublish,
             Point::RedbSnapshotRetire,

@@ -9,7 +9,7 @@
 //! Draws: the local segment size log-uniform from 256 B to 8 MiB (so about half the seeds
 //! roll segments over within a 200-op history), the local checksum crc32c, murmur3 or mixed
 //! across reopens (a third each), the redb cache log-uniform from 4 KiB to 16 MiB or 0 (one
-//! in eight), redb's one-phase commit half the time.
+//! in eight). redb's one-phase commit is a knob but not drawn yet (see [`draw`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -72,7 +72,12 @@ fn draw_side(rng: &mut ChaCha8Rng) -> Tunables {
         _ => ChecksumChoice::Mixed,
     };
     let cache_size = if rng.random_range(0..8u32) == 0 { 0 } else { log_uniform(rng, 12, 24) };
-    let two_phase_commit = rng.random_bool(0.5);
+    // Drawn, but not used: redb's one-phase commit is held back from the default draw
+    // while a finding under it is open (corpus/findings/: after an fsync EIO, a reopen
+    // fails with "all roots are corrupted"). `--tunables redb.two_phase_commit=false`
+    // still runs it. Drawing the bit keeps every other draw where it was.
+    let _one_phase = rng.random_bool(0.5);
+    let two_phase_commit = true;
     Tunables {
         local: LocalTunables { segment_size_max, checksum },
         redb: RedbTunables { cache_size, two_phase_commit },
@@ -207,7 +212,6 @@ mod tests {
             assert!(draws.iter().filter(|t| t.primary.local.checksum == choice).count() > 80);
         }
         assert!(draws.iter().any(|t| t.mirror.redb.cache_size == 0));
-        assert!(draws.iter().any(|t| !t.primary.redb.two_phase_commit));
         assert!(draws.iter().any(|t| t.primary != t.mirror));
     }
 
