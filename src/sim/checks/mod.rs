@@ -14,6 +14,7 @@
 //! | `bad_images` | [`bad_images`] |
 //! | `determinism` | [`determinism`] |
 //! | `panic` | [`panic`](mod@panic) |
+//! | `braft_view` | [`braft_view`] |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
 //! which errors an injected fault excuses ([`refusal`], [`injected`]), and the fresh disks
@@ -23,6 +24,7 @@
 //! it, where (family, seed, step, op) and what differed, in words.
 
 pub mod bad_images;
+pub mod braft_view;
 pub mod canonicality;
 pub mod crash_atomicity;
 pub mod determinism;
@@ -67,11 +69,15 @@ pub enum CheckName {
     Determinism,
     /// A panic inside a family or the harness.
     Panic,
+    /// What real braft would load from a `local://` directory (an independent reader of
+    /// braft's formats) equals what the family shows after crashes and reopens, and is an
+    /// empty node or the whole image at every crash point of an import.
+    BraftView,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 10] = [
+    pub const ALL: [CheckName; 11] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -82,6 +88,7 @@ impl CheckName {
         CheckName::BadImages,
         CheckName::Determinism,
         CheckName::Panic,
+        CheckName::BraftView,
     ];
 
     /// The stable snake_case name.
@@ -97,6 +104,7 @@ impl CheckName {
             CheckName::BadImages => "bad_images",
             CheckName::Determinism => "determinism",
             CheckName::Panic => "panic",
+            CheckName::BraftView => "braft_view",
         }
     }
 }
@@ -187,10 +195,13 @@ fn fresh_import_disk(seed: u64) -> Arc<SimDisk> {
     SimDisk::new(SimDiskOptions { seed, ..SimDiskOptions::default() })
 }
 
-/// An instance of `family` at `import` on `disk` (empty on a fresh disk).
+/// Where the image checks put the instance they import into.
+const IMPORT_LOCATION: &str = "import";
+
+/// An instance of `family` at [`IMPORT_LOCATION`] on `disk` (empty on a fresh disk).
 fn open_import(
     family: &Arc<dyn Family>,
     disk: &Arc<SimDisk>,
 ) -> Result<Box<dyn RaftStorage>, String> {
-    family.open("import", disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
+    family.open(IMPORT_LOCATION, disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
 }
