@@ -67,7 +67,6 @@ fn a_default_soak_reaches_every_local_path() {
             Point::LocalImportCommit,
             Point::LocalExportPinsSegment,
             Point::LocalMediaFaultLog,
-            Point::LocalRefusedCorruptRecord,
         ],
     );
     assert_reached(&report, &RAFT_SHAPES);
