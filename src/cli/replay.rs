@@ -12,9 +12,12 @@ use crate::families::Registry;
 use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
 use crate::sim::engine::op_text::parse_op_lines;
 use crate::sim::engine::subject::Subject;
+use crate::sim::engine::tunables::{self, SubjectTunables};
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::soak::regression::Regression;
-use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode, SOAK_FAULT_STREAMS};
+use crate::sim::soak::{
+    disk_seed_for, fault_plan_for, sector_size_for, FaultMode, SOAK_FAULT_STREAMS,
+};
 
 /// Arguments of `qk replay`.
 #[derive(Debug, Args)]
@@ -36,8 +39,12 @@ pub struct ReplayArgs {
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
     /// Fault plans (with --seed), as in `qk soak`.
-    #[arg(long, value_enum, default_value_t = FaultMode::Honest)]
+    #[arg(long, value_enum, default_value_t = FaultMode::Default)]
     pub faults: FaultMode,
+    /// Family tunables (text form, as the soak's replay line prints them); default: the
+    /// file's, or those the seed draws in a soak.
+    #[arg(long, value_name = "TEXT")]
+    pub tunables: Option<SubjectTunables>,
     /// Replay with a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted: Option<PlantedBug>,
@@ -73,20 +80,23 @@ pub fn run(args: ReplayArgs) -> u8 {
         (None, Some(seed)) => {
             let config =
                 GeneratorConfig { mode: args.mode, ops_len: args.ops_len, ..Default::default() };
+            let family = args.family.clone().unwrap_or_default();
             let regression = Regression {
                 story: format!("seed {seed}"),
-                family: args.family.clone().unwrap_or_default(),
+                family: family.clone(),
                 seed: Some(seed),
                 check: None,
                 ops: generate(seed, &config),
                 disk_seed: disk_seed_for(seed),
+                sector_size: Some(sector_size_for(seed)),
                 faults: fault_plan_for(seed, args.faults),
                 original_faults: None,
                 exhaustive: None,
                 fault_streams: SOAK_FAULT_STREAMS,
                 op_keys: None,
+                tunables: tunables::draw(seed).for_subject(&family),
+                original_tunables: None,
             };
-            let family = regression.family.clone();
             (regression, family)
         }
         (None, None) => {
@@ -94,6 +104,10 @@ pub fn run(args: ReplayArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let mut regression = regression;
+    if let Some(t) = args.tunables {
+        regression.tunables = t;
+    }
     let Some(subject) = Subject::find(&registry, &family_name) else {
         eprintln!("qk replay: unknown family {family_name:?}");
         return EXIT_USAGE;
@@ -116,6 +130,10 @@ pub fn run(args: ReplayArgs) -> u8 {
     };
     let outcome = regression.replay_subject(subject, usize::MAX);
     println!("FAMILY  {family_name}");
+    println!("TUNABLES {}", regression.tunables);
+    if let Some(original) = &regression.original_tunables {
+        println!("        (shrunk from {original})");
+    }
     println!("FAULTS  {}", regression.faults);
     if let Some(original) = &regression.original_faults {
         println!("        (shrunk from {original})");
@@ -166,11 +184,14 @@ fn ops_file(path: &std::path::Path, family: Option<&str>) -> Result<(Regression,
         check: None,
         ops,
         disk_seed: 0,
+        sector_size: None,
         faults: crate::vfs::FaultPlan::none(),
         original_faults: None,
         exhaustive: None,
         fault_streams: crate::vfs::FaultStreams::Run,
         op_keys: None,
+        tunables: Default::default(),
+        original_tunables: None,
     };
     Ok((regression, family))
 }

@@ -15,8 +15,11 @@ use crate::contract::Family;
 use crate::families::Registry;
 use crate::image::PlantedReaderBug;
 use crate::sim::engine::generator::Mode;
+use crate::sim::engine::tunables::SubjectTunables;
 use crate::sim::planted::{PlantedBug, PlantedDualBug};
-use crate::sim::soak::{run_soak, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport};
+use crate::sim::soak::{
+    run_soak, FamilySummary, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport,
+};
 
 /// Arguments of `qk soak`.
 #[derive(Debug, Args)]
@@ -49,11 +52,18 @@ pub struct SoakArgs {
     /// Ops per history.
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
-    /// Fault plans per seed: none (power losses only), honest (plus EIO and ENOSPC, nothing
-    /// acknowledged may be lost), swarm (every fault incl. lying fsync and media faults), or
-    /// mixed (half honest-none, half swarm).
-    #[arg(long, value_enum, default_value_t = FaultMode::Honest)]
+    /// Fault plans per seed: default (honest for five seeds in six, media faults -- bit rot,
+    /// latent sector errors, misdirected writes -- for the sixth), none (power losses only),
+    /// honest (plus EIO and ENOSPC, nothing acknowledged may be lost), swarm (every fault
+    /// incl. lying fsync and media faults), or mixed (half honest-none, half swarm).
+    #[arg(long, value_enum, default_value_t = FaultMode::Default)]
     pub faults: FaultMode,
+    /// Family tunables for every seed, in their text form (`default`, or `key=value,...` as a
+    /// failure's replay line prints them; keys `local.segment_size_max`, `local.checksum`,
+    /// `redb.cache_size`, `redb.two_phase_commit`, and `mirror.`-prefixed ones for a pair's
+    /// mirror). Default: drawn per seed.
+    #[arg(long, value_name = "TEXT")]
+    pub tunables: Option<SubjectTunables>,
     /// Exhaustive mode: around every mutation, every crash point and every subset of pending
     /// disk operations (up to --subset-max units, sampled beyond). Use with short histories.
     #[arg(long)]
@@ -150,6 +160,7 @@ pub fn run(args: SoakArgs) -> u8 {
     config.generator.ops_len = args.ops_len;
     config.check_determinism = args.check_determinism;
     config.faults = args.faults;
+    config.tunables = args.tunables;
     if args.exhaustive {
         config.generator.ops_len = args.max_ops;
         config.run.exhaustive = Some(crate::vfs::EnumerateOptions {
@@ -272,6 +283,23 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
             .map(|b| format!("  PLANTED BUG {b}"))
             .collect::<String>(),
     );
+    println!("{}", tunables_header(config, &families));
+}
+
+/// The header's tunables line: the fixed ones, each subject's for a one-seed run, or a note
+/// that they are drawn per seed (every failure's replay line spells its own out).
+fn tunables_header(config: &SoakConfig, subjects: &[String]) -> String {
+    match (config.tunables, &config.seeds) {
+        (Some(t), _) => format!("tunables {t}"),
+        (None, SeedPlan::Range { start, end }) if end - start == 1 => {
+            let each: Vec<String> = subjects
+                .iter()
+                .map(|s| format!("{s}: {}", config.tunables_for(*start, s)))
+                .collect();
+            format!("tunables {}", each.join("; "))
+        }
+        (None, _) => "tunables drawn per seed (each failure's replay line gives its own)".into(),
+    }
 }
 
 fn print_summary(report: &SoakReport, elapsed: f64) {
@@ -343,6 +371,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
             by_family.join(", ")
         );
     }
+    print_coverage(report);
     println!();
     println!(
         "{} seeds in {elapsed:.2}s: {}{}",
@@ -359,6 +388,69 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         },
         if idle > 0 { format!(" ({idle} histories did no work)") } else { String::new() }
     );
+}
+
+/// The coverage tables: per family, one row per path and one column per subject that runs
+/// the family, each cell `seeds reaching it / hits`; the history shapes over the lone
+/// families (pairs run the same histories); then every path no seed reached, per subject.
+fn print_coverage(report: &SoakReport) {
+    print!("{}", coverage_text(report));
+}
+
+fn coverage_text(report: &SoakReport) -> String {
+    use crate::coverage::Point;
+    let mut out = String::new();
+    for group in ["memory", "local", "redb", "raft"] {
+        let subjects: Vec<&FamilySummary> = report
+            .families
+            .iter()
+            .filter(|f| match group {
+                "raft" => !f.family.contains('+'),
+                _ => f.family.split('+').any(|s| s == group),
+            })
+            .collect();
+        let points: Vec<Point> =
+            Point::ALL.iter().copied().filter(|p| p.family() == group).collect();
+        if subjects.is_empty() || points.is_empty() || subjects.iter().all(|s| s.histories == 0) {
+            continue;
+        }
+        let path_width = points.iter().map(|p| p.name().len()).max().unwrap_or(0).max(24);
+        out.push_str(&format!("\n{:<path_width$}", format!("{group} paths: seeds/hits")));
+        for s in &subjects {
+            out.push_str(&format!(" {:>12}", s.family));
+        }
+        out.push('\n');
+        for point in points {
+            out.push_str(&format!("{:<path_width$}", point.name()));
+            for s in &subjects {
+                let reach = s.reach(point);
+                out.push_str(&format!(" {:>12}", format!("{}/{}", reach.seeds, short(reach.hits))));
+            }
+            out.push('\n');
+        }
+    }
+    let unreached: Vec<String> = report
+        .families
+        .iter()
+        .filter(|f| f.histories > 0 && !f.unreached.is_empty())
+        .map(|f| format!("{}: {}", f.family, f.unreached.join(", ")))
+        .collect();
+    if !unreached.is_empty() {
+        out.push_str("unreached:\n");
+        for line in unreached {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// `n` in at most five characters: 999, 12.3k, 4.5M.
+fn short(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
 }
 
 fn print_failures(report: &SoakReport) {
@@ -474,7 +566,6 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
 mod tests {
     use super::*;
     use crate::families::memory::MemoryFamily;
-    use crate::sim::soak::FamilySummary;
 
     #[test]
     fn the_json_report_has_counters_rates_and_the_checking_mode() {

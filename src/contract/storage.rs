@@ -15,6 +15,7 @@
 //!   instance is poisoned and every later mutation fails with [`StorageError::Poisoned`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::error::{ContractError, StorageResult};
 use super::types::{
@@ -157,6 +158,15 @@ pub trait Family: Send + Sync {
     ) -> StorageResult<Option<(String, serde_json::Value)>> {
         let _ = (location, vfs);
         Ok(None)
+    }
+
+    /// This family with its part of `tunables` applied ([`crate::tunables`]) and every other
+    /// option as it was; `None` when it has no tunables (then it is used as it is). The
+    /// tunables change which paths an instance takes, never what it stores: instances of the
+    /// same family with different tunables open each other's files.
+    fn with_tunables(&self, tunables: &crate::tunables::Tunables) -> Option<Arc<dyn Family>> {
+        let _ = tunables;
+        None
     }
 }
 

@@ -140,6 +140,7 @@ use crate::contract::{
     ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
     SnapshotWriter, StateView, StorageError, StorageResult, Term,
 };
+use crate::coverage::{hit, Point};
 use crate::families::memory::non_empty_reason;
 use crate::families::split_uri;
 use crate::vfs::{FileKind, VfsHandle};
@@ -210,6 +211,10 @@ pub struct LocalOptions {
     pub segment_size_max: u64,
     /// Checksum type of new records (default CRC-32C, as x86-64 braft writes).
     pub checksum: ChecksumType,
+    /// Each open picks the checksum type of the records it writes from the log's range at
+    /// open, overriding `checksum`: a log reopened as it grows then holds both types, as
+    /// braft reads them (a test knob; default off).
+    pub mixed_checksums: bool,
     /// What an open does with damaged data (default fail-closed).
     pub recovery: RecoveryPolicy,
 }
@@ -219,6 +224,7 @@ impl Default for LocalOptions {
         LocalOptions {
             segment_size_max: format::SEGMENT_SIZE_MAX_DEFAULT,
             checksum: ChecksumType::Crc32c,
+            mixed_checksums: false,
             recovery: RecoveryPolicy::FailClosed,
         }
     }
@@ -254,6 +260,21 @@ impl Family for LocalFamily {
             });
         }
         Ok(Box::new(LocalStorage::open(vfs, LocalPaths::from_dir(location), self.options)?))
+    }
+
+    fn with_tunables(&self, tunables: &crate::tunables::Tunables) -> Option<Arc<dyn Family>> {
+        use crate::tunables::ChecksumChoice;
+        let t = tunables.local;
+        let options = LocalOptions {
+            segment_size_max: t.segment_size_max,
+            checksum: match t.checksum {
+                ChecksumChoice::Murmur3 => ChecksumType::Murmur3,
+                ChecksumChoice::Crc32c | ChecksumChoice::Mixed => ChecksumType::Crc32c,
+            },
+            mixed_checksums: t.checksum == ChecksumChoice::Mixed,
+            ..self.options
+        };
+        Some(Arc::new(LocalFamily::with_options(options)))
     }
 
     fn inspect_details(
@@ -316,16 +337,21 @@ impl LocalStorage {
         let log_options = LogOptions {
             segment_size_max: options.segment_size_max,
             checksum: options.checksum,
+            mixed_checksums: options.mixed_checksums,
             policy: options.recovery,
         };
-        let log = LogStore::open(Arc::clone(&vfs), paths.log.clone(), log_options)?;
-        let meta = MetaStore::open(Arc::clone(&vfs), paths.raft_meta.clone(), options.recovery)?;
+        let log = LogStore::open(Arc::clone(&vfs), paths.log.clone(), log_options)
+            .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultLog))?;
+        let meta = MetaStore::open(Arc::clone(&vfs), paths.raft_meta.clone(), options.recovery)
+            .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultMeta))?;
         let snapshots =
-            SnapshotStore::open(Arc::clone(&vfs), paths.snapshot.clone(), options.recovery)?;
+            SnapshotStore::open(Arc::clone(&vfs), paths.snapshot.clone(), options.recovery)
+                .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultSnapshot))?;
         let mut log = log;
         log.set_others(meta.seq(), snapshots.seq());
         if options.recovery.enforces_sidecars() {
-            check_cross_marks(&log, &meta, &snapshots)?;
+            check_cross_marks(&log, &meta, &snapshots)
+                .inspect_err(|_| hit(Point::LocalRefusedLostWrite))?;
         }
         Ok(LocalStorage { vfs, paths, options, log, meta, snapshots, poisoned: None })
     }
@@ -373,6 +399,13 @@ impl LocalStorage {
             return Err(StorageError::Poisoned { cause: cause.clone() });
         }
         f(self)
+    }
+}
+
+/// Counts `e` as a media fault `point` of one store when it is corruption.
+fn count_corruption(e: &StorageError, point: Point) {
+    if e.is_corruption() {
+        hit(point);
     }
 }
 
@@ -537,7 +570,7 @@ impl StateView for LocalStorage {
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.log.entry(index)
+        self.log.entry(index).inspect_err(|e| count_corruption(e, Point::LocalMediaFaultLog))
     }
 
     fn term(&self, index: Index) -> StorageResult<Option<Term>> {
@@ -563,7 +596,9 @@ impl StateView for LocalStorage {
         buf: &mut [u8],
     ) -> StorageResult<usize> {
         match self.snapshots.current() {
-            Some(s) => s.read(path, offset, buf),
+            Some(s) => s
+                .read(path, offset, buf)
+                .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultSnapshot)),
             None => Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into()),
         }
     }
@@ -693,7 +728,7 @@ impl StateView for LocalCut {
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.log.entry(index)
+        self.log.entry(index).inspect_err(|e| count_corruption(e, Point::LocalMediaFaultLog))
     }
 
     fn term(&self, index: Index) -> StorageResult<Option<Term>> {
@@ -719,7 +754,9 @@ impl StateView for LocalCut {
         buf: &mut [u8],
     ) -> StorageResult<usize> {
         match &self.snapshot {
-            Some(s) => s.read(path, offset, buf),
+            Some(s) => s
+                .read(path, offset, buf)
+                .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultSnapshot)),
             None => Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into()),
         }
     }
@@ -831,6 +868,7 @@ impl ImportSink for LocalImport<'_> {
             Ok(())
         })?;
         self.committed = true;
+        hit(Point::LocalImportCommit);
         Ok(())
     }
 }

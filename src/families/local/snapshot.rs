@@ -450,6 +450,7 @@ impl SnapshotStore {
         for entry in self.vfs.read_dir(&self.dir)? {
             if entry.name != keep && parse_snapshot_dir_name(&entry.name).is_some() {
                 self.retire_dir_named(&entry.name)?;
+                crate::coverage::hit(crate::coverage::Point::LocalSnapshotRetire);
             }
         }
         Ok(())
@@ -520,6 +521,7 @@ impl SnapshotStore {
             self.vfs.sync_dir(&self.dir)?;
             self.retire_others(&snapshot_dir_name(index))?;
         }
+        crate::coverage::hit(crate::coverage::Point::LocalSnapshotPublish);
         let files = staged
             .files
             .into_iter()

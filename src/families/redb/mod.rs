@@ -124,6 +124,19 @@ impl Family for RedbFamily {
         Ok(Box::new(self.open_redb(location, vfs)?))
     }
 
+    fn with_tunables(
+        &self,
+        tunables: &crate::tunables::Tunables,
+    ) -> Option<std::sync::Arc<dyn Family>> {
+        let t = tunables.redb;
+        let options = RedbOptions {
+            cache_size: usize::try_from(t.cache_size).unwrap_or(usize::MAX),
+            two_phase_commit: t.two_phase_commit,
+            ..self.options
+        };
+        Some(std::sync::Arc::new(RedbFamily::with_options(options)))
+    }
+
     fn inspect_details(
         &self,
         location: &str,

@@ -21,6 +21,7 @@ use crate::contract::{
     SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageError,
     StorageResult, Term,
 };
+use crate::coverage::{hit, Point};
 use crate::families::memory::non_empty_reason;
 use crate::vfs::{OpenOptions, VfsHandle};
 
@@ -62,6 +63,7 @@ fn builder(options: &RedbOptions) -> redb::Builder {
     let mut builder = Database::builder();
     builder.set_cache_size(options.cache_size);
     builder.set_check_integrity_on_open(options.check_integrity_on_open);
+    builder.set_repair_callback(|_| hit(Point::RedbRepairOnOpen));
     builder
 }
 
@@ -89,10 +91,16 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
             // A file this family renamed into place always holds a committed database; an
             // empty one was not made by it (or a lying disk lost it). redb would silently
             // initialise a fresh database here, hiding whatever was lost: fail closed.
+            hit(Point::RedbRefusedEmptyFile);
             return Err(corruption(&path, "the database file is empty"));
         }
         let backend = VfsBackend::new(file, path.clone(), ctx.latch.clone());
-        Shielded::new(ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?))?)
+        let opened = ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?));
+        Shielded::new(opened.inspect_err(|e| {
+            if e.is_corruption() {
+                hit(Point::RedbRefusedEngine);
+            }
+        })?)
     };
     let mut storage = RedbStorage { db, ctx, options, first: 1, last: 0, poisoned: None };
     let checked = storage.with_read(|txn, ctx| {
@@ -107,6 +115,9 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
     let (first, last) = match checked {
         Ok(range) => range,
         Err(e) => {
+            if e.is_corruption() {
+                hit(Point::RedbRefusedRecords);
+            }
             // The database is damaged: do not run redb's destructors on it (see `leak`).
             storage.db.leak();
             return Err(e);
@@ -214,6 +225,9 @@ impl RedbStorage {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         txn.set_two_phase_commit(self.options.two_phase_commit);
+        if !self.options.two_phase_commit {
+            hit(Point::RedbOnePhaseCommit);
+        }
         Ok(txn)
     }
 
@@ -240,7 +254,7 @@ impl RedbStorage {
         &self,
         body: impl FnOnce(&ReadTransaction, &Ctx) -> Result<T, Fail>,
     ) -> StorageResult<T> {
-        self.ctx.shield(|| {
+        self.ctx.shield_read(|| {
             let txn = self.db.begin_read()?;
             body(&txn, &self.ctx)
         })
@@ -386,7 +400,7 @@ impl RaftStorage for RedbStorage {
     }
 
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
-        let txn = self.ctx.shield(|| Ok(self.db.begin_read()?))?;
+        let txn = self.ctx.shield_read(|| Ok(self.db.begin_read()?))?;
         Ok(Box::new(RedbCut::new(txn, self.ctx.clone(), self.first, self.last)))
     }
 

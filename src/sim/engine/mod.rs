@@ -10,6 +10,7 @@
 //! - [`runner`]: the step loop, one module per phase; [`trace`] its hashed trace.
 //! - [`undo`]: the model's state before a step, kept as an undo record.
 //! - [`shrink`]: delta debugging over op lists and fault plans.
+//! - [`tunables`]: the family tunables a run uses, drawn per seed, and their shrinking.
 
 pub mod apply;
 pub mod generator;
@@ -20,4 +21,5 @@ pub mod runner;
 pub mod shrink;
 pub mod subject;
 pub mod trace;
+pub mod tunables;
 pub mod undo;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use crate::contract::{Family, RaftStorage, StateView, StorageResult};
 use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
 use crate::families::Registry;
+use crate::sim::engine::tunables::SubjectTunables;
+use crate::tunables::Tunables;
 use crate::vfs::VfsHandle;
 
 /// A dual-write pair of families as the harness drives it: the primary alone, the join
@@ -40,6 +42,14 @@ pub trait PairFamily: Send + Sync {
     ) -> StorageResult<(Box<dyn PairInstance>, Recovery)>;
     /// The pair as a plain family (opening recovers), for checks that reopen on forked disks.
     fn as_family(&self) -> Arc<dyn Family>;
+    /// The same pair over its two families tuned with `primary` and `mirror`
+    /// ([`Family::with_tunables`]).
+    fn with_tunables(&self, primary: &Tunables, mirror: &Tunables) -> Arc<dyn PairFamily>;
+}
+
+/// `family` tuned with `tunables`, or `family` itself when it has no tunables.
+pub fn tuned(family: &Arc<dyn Family>, tunables: &Tunables) -> Arc<dyn Family> {
+    family.with_tunables(tunables).unwrap_or_else(|| family.clone())
 }
 
 /// A live pair as the harness sees it: the contract, and the mirror to check.
@@ -109,6 +119,13 @@ impl PairFamily for DualFamily {
     fn as_family(&self) -> Arc<dyn Family> {
         Arc::new(self.clone())
     }
+
+    fn with_tunables(&self, primary: &Tunables, mirror: &Tunables) -> Arc<dyn PairFamily> {
+        Arc::new(DualFamily::new(
+            tuned(DualFamily::primary_family(self), primary),
+            tuned(DualFamily::mirror_family(self), mirror),
+        ))
+    }
 }
 
 /// What a history runs against.
@@ -153,6 +170,15 @@ impl Subject {
         match self {
             Subject::Family(f) => f.durable(),
             Subject::Pair(p) => p.primary_family().durable() || p.mirror_family().durable(),
+        }
+    }
+
+    /// The subject with its families tuned ([`SubjectTunables`]: a family takes `primary`, a
+    /// pair's sides `primary` and `mirror`).
+    pub fn with_tunables(&self, tunables: &SubjectTunables) -> Subject {
+        match self {
+            Subject::Family(f) => Subject::Family(tuned(f, &tunables.primary)),
+            Subject::Pair(p) => Subject::Pair(p.with_tunables(&tunables.primary, &tunables.mirror)),
         }
     }
 

@@ -166,13 +166,13 @@ pub struct PlantedFamily {
     /// counter would be a process-global; this one lives in the family, so the program stays
     /// reproducible (a fresh family starts at 0) and tests running in parallel threads do
     /// not share it.
-    opened: AtomicU64,
+    opened: Arc<AtomicU64>,
 }
 
 impl PlantedFamily {
     /// Wraps `inner` with `bug`.
     pub fn new(inner: Arc<dyn Family>, bug: PlantedBug) -> Self {
-        let (imports, opened) = (Arc::new(AtomicU64::new(0)), AtomicU64::new(0));
+        let (imports, opened) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         PlantedFamily { inner, bug, imports, opened }
     }
 }
@@ -180,6 +180,17 @@ impl PlantedFamily {
 impl Family for PlantedFamily {
     fn scheme(&self) -> &'static str {
         self.inner.scheme()
+    }
+
+    /// The same bug over the tuned inner family, sharing this family's counters (so a
+    /// planted bug that depends on them sees every instance, whatever its tunables).
+    fn with_tunables(&self, tunables: &crate::tunables::Tunables) -> Option<Arc<dyn Family>> {
+        Some(Arc::new(PlantedFamily {
+            inner: crate::sim::engine::subject::tuned(&self.inner, tunables),
+            bug: self.bug,
+            imports: self.imports.clone(),
+            opened: self.opened.clone(),
+        }))
     }
 
     fn durable(&self) -> bool {

@@ -20,14 +20,15 @@ use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::sim::engine::shrink::shrink_with_faults;
 use crate::sim::engine::subject::Subject;
+use crate::sim::engine::tunables::{self, SubjectTunables};
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::vfs::FaultPlan;
 
 pub use plan::{
-    disk_for, disk_seed_for, disk_with_plan, fault_plan_for, FaultMode, SeedPlan, Shard,
-    SOAK_FAULT_STREAMS,
+    disk_for, disk_seed_for, disk_with_plan, fault_plan_for, media_plan_for, sector_size_for,
+    FaultMode, SeedPlan, Shard, MEDIA_SHARE, SOAK_FAULT_STREAMS,
 };
-pub use report::{FamilySummary, SoakFailure, SoakReport};
+pub use report::{points_for, FamilySummary, Reach, SoakFailure, SoakReport};
 
 /// Everything a soak needs.
 #[derive(Clone)]
@@ -59,6 +60,9 @@ pub struct SoakConfig {
     pub faults: FaultMode,
     /// Where shrunk failures are saved as regression histories (never for planted bugs).
     pub regressions_dir: Option<PathBuf>,
+    /// The family tunables every seed runs with; `None` (the default) draws them per seed
+    /// ([`tunables::draw`]).
+    pub tunables: Option<SubjectTunables>,
 }
 
 impl SoakConfig {
@@ -94,15 +98,27 @@ impl SoakConfig {
             shrink: true,
             check_determinism: false,
             failures_max: 5,
-            faults: FaultMode::Honest,
+            faults: FaultMode::Default,
             regressions_dir: None,
+            tunables: None,
         }
     }
 
-    /// The one-line command that replays `seed` on `family` with this config.
+    /// The tunables seed `seed` runs with on the subject called `subject` (only the knobs
+    /// of its families; the rest at their defaults).
+    pub fn tunables_for(&self, seed: u64, subject: &str) -> SubjectTunables {
+        self.tunables.unwrap_or_else(|| tunables::draw(seed)).for_subject(subject)
+    }
+
+    /// The one-line command that replays `seed` on `family` with this config (its tunables
+    /// spelled out, so the line does not depend on how they are drawn).
     pub fn replay_command(&self, family: &str, seed: u64) -> String {
         let mut cmd =
             format!("cargo run --release --bin qk -- soak --family {family} --seed {seed}");
+        let tunables = self.tunables_for(seed, family);
+        if !tunables.is_default() || self.tunables.is_some() {
+            cmd.push_str(&format!(" --tunables {tunables}"));
+        }
         if self.generator.mode == Mode::Raw {
             cmd.push_str(" --mode raw");
         }
@@ -114,8 +130,9 @@ impl SoakConfig {
         } else if self.generator.ops_len != GeneratorConfig::default().ops_len {
             cmd.push_str(&format!(" --ops {}", self.generator.ops_len));
         }
-        if self.faults != FaultMode::Honest {
+        if self.faults != FaultMode::Default {
             let mode = match self.faults {
+                FaultMode::Default => "default",
                 FaultMode::None => "none",
                 FaultMode::Honest => "honest",
                 FaultMode::Swarm => "swarm",
@@ -179,7 +196,9 @@ pub fn run_soak(
         }
         let ops = generate(seed, &config.generator);
         for (family, summary) in families.iter().zip(report.families.iter_mut()) {
-            let outcome = run_one(config, family, seed, &ops);
+            let (outcome, coverage) =
+                crate::coverage::record(|| run_one(config, family, seed, &ops));
+            summary.add_coverage(&coverage);
             summary.histories += 1;
             summary.steps += outcome.stats.steps;
             summary.mutations += outcome.stats.mutations;
@@ -221,11 +240,14 @@ pub fn run_soak(
 }
 
 fn run_one(config: &SoakConfig, family: &Subject, seed: u64, ops: &[Op]) -> RunOutcome {
-    run_under(config, family, seed, ops, None, fault_plan_for(seed, config.faults))
+    let tunables = config.tunables_for(seed, &family.name());
+    let faults = fault_plan_for(seed, config.faults);
+    run_under(config, family, seed, ops, None, faults, &tunables)
 }
 
-/// Runs `ops` as seed `seed` runs, but under the fault plan `faults`, each op drawing its
-/// faults under its key in `keys` (`None`: its position; see [`RunOptions::step_keys`]).
+/// Runs `ops` as seed `seed` runs, but under the fault plan `faults` and with `tunables`, each
+/// op drawing its faults under its key in `keys` (`None`: its position; see
+/// [`RunOptions::step_keys`]).
 fn run_under(
     config: &SoakConfig,
     family: &Subject,
@@ -233,11 +255,13 @@ fn run_under(
     ops: &[Op],
     keys: Option<&[u64]>,
     faults: FaultPlan,
+    tunables: &SubjectTunables,
 ) -> RunOutcome {
     let disk = disk_with_plan(seed, faults);
     let location = format!("soak/{}-{seed}", family.name());
     let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..config.run.clone() };
-    run_subject_on_disk(family.clone(), &location, disk, ops, options)
+    let subject = family.with_tunables(tunables);
+    run_subject_on_disk(subject, &location, disk, ops, options)
 }
 
 fn shrink_failure(
@@ -250,11 +274,14 @@ fn shrink_failure(
 ) -> SoakFailure {
     let replay = config.replay_command(&family.name(), seed);
     let fault_plan = fault_plan_for(seed, config.faults);
+    let tunables = config.tunables_for(seed, &family.name());
     // No shrink starts once the budget is spent: the failure is reported as found, and says so.
     let no_time = config.shrink && !keep_going();
     if !config.shrink || no_time || failure.check == CheckName::Determinism {
         return SoakFailure {
             seed,
+            tunables,
+            shrunk_tunables: tunables,
             shrunk_fault_plan: fault_plan.clone(),
             faults_removed: Vec::new(),
             fault_plan,
@@ -270,16 +297,39 @@ fn shrink_failure(
             regression_file: None,
         };
     }
+    // The tunables first, on the whole history: a failure that does not need a small segment
+    // size shrinks its ops under the defaults.
+    let (shrunk_tunables, _, tunable_runs) = tunables::shrink(tunables, |candidate| {
+        let outcome = run_under(config, family, seed, ops, None, fault_plan.clone(), candidate);
+        outcome.failure.is_some_and(|f| f.check == failure.check)
+    });
     let shrunk =
         shrink_with_faults(ops, &fault_plan, failure.check, keep_going, |candidate, keys, plan| {
-            let outcome = run_under(config, family, seed, candidate, Some(keys), plan.clone());
+            let outcome = run_under(
+                config,
+                family,
+                seed,
+                candidate,
+                Some(keys),
+                plan.clone(),
+                &shrunk_tunables,
+            );
             outcome.failure.map(|f| f.check)
         });
-    let shrunk_failure =
-        run_under(config, family, seed, &shrunk.ops, Some(&shrunk.keys), shrunk.faults.clone())
-            .failure;
+    let shrunk_failure = run_under(
+        config,
+        family,
+        seed,
+        &shrunk.ops,
+        Some(&shrunk.keys),
+        shrunk.faults.clone(),
+        &shrunk_tunables,
+    )
+    .failure;
     SoakFailure {
         seed,
+        tunables,
+        shrunk_tunables,
         fault_plan,
         shrunk_fault_plan: shrunk.faults,
         faults_removed: shrunk.removed,
@@ -289,7 +339,7 @@ fn shrink_failure(
         shrunk_keys: shrunk.keys,
         shrunk_failure,
         failure,
-        shrink_runs: shrunk.runs,
+        shrink_runs: shrunk.runs + tunable_runs,
         shrink_cut_short: shrunk.cut_short,
         replay,
         regression_file: None,
