@@ -12,8 +12,10 @@ use super::{EXIT_FAILED, EXIT_OK};
 use crate::families::Registry;
 use crate::sim::checks::CheckName;
 use crate::sim::engine::generator::GeneratorConfig;
-use crate::sim::planted::{PlantedBug, PlantedDualBug};
-use crate::sim::soak::selftest::{run_dual_selftest, run_selftest, SelftestResult};
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedMigrationBug, PlantedValidatorBug};
+use crate::sim::soak::selftest::{
+    run_dual_selftest, run_migration_selftest, run_selftest, run_validator_selftest, SelftestResult,
+};
 
 /// Arguments of `qk selftest`.
 #[derive(Debug, Args)]
@@ -75,6 +77,23 @@ pub fn run(args: SelftestArgs) -> u8 {
                 );
                 report(r, started.elapsed().as_millis());
             }
+        }
+    }
+    for bug in PlantedMigrationBug::ALL {
+        for source in registry.families() {
+            for destination in registry.families() {
+                let started = Instant::now();
+                let (s, d) = (source.clone(), destination.clone());
+                let r = run_migration_selftest(s, d, bug, &generator, args.seeds_max);
+                report(r, started.elapsed().as_millis());
+            }
+        }
+    }
+    for bug in PlantedValidatorBug::ALL {
+        for family in registry.families() {
+            let started = Instant::now();
+            let r = run_validator_selftest(family.clone(), bug, &generator, args.seeds_max);
+            report(r, started.elapsed().as_millis());
         }
     }
     let idle: Vec<&str> =

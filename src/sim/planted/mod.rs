@@ -1,6 +1,7 @@
 //! Planted bugs: wrapper families that break the contract on purpose, so tests and
 //! `qk selftest` can prove each check bites. They are never registered in the normal
-//! registry; a caller must wrap a family explicitly. [`PlantedFamily`] breaks one family
+//! registry; a caller must wrap a family explicitly (or, for [`PlantedValidatorBug`], name it
+//! in the run's options). [`PlantedFamily`] breaks one family
 //! (`family.rs`, its import sinks in `import.rs`, its file system without syncs in
 //! `lost_syncs.rs`); [`PlantedPairFamily`] breaks the dual writing of a pair over a correct
 //! [`DualWrite`](crate::dual_write::DualWrite) (`pair.rs`).
@@ -18,6 +19,8 @@
 //! | every [`PlantedDualBug`] | `dual_write` | pairs (`mirror-not-durable`: durable mirror) |
 //! | `padding-by-open-count` | `determinism` (each seed run twice) | all |
 //! | `truncate-suffix-panics` | `panic` | all |
+//! | every [`PlantedMigrationBug`] (`migration-cut-over-unvalidated`, `migration-source-misses-mutations`) | `migration` | migrations (every ordered pair) |
+//! | every [`PlantedValidatorBug`] (`validator-skips-file-meta`, `validator-stops-before-last`) | `validator_agreement` | all |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
@@ -29,7 +32,11 @@
 mod family;
 mod import;
 mod lost_syncs;
+mod migration;
 mod pair;
+mod validator;
 
 pub use family::{PlantedBug, PlantedFamily, PADDING_CYCLE};
+pub use migration::{MutedSource, PlantedMigrationBug};
 pub use pair::{PlantedDualBug, PlantedPairFamily, MIRROR_BUFFER_LEN};
+pub use validator::{Blind, PlantedValidatorBug};

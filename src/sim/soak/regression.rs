@@ -76,11 +76,14 @@ impl Regression {
     /// with the stored disk seed and fault plan (the shrunk one) and the stored exhaustive
     /// options, keeping `trace_len` trace lines.
     pub fn replay_subject(&self, subject: Subject, trace_len: usize) -> RunOutcome {
-        let options = RunOptions {
-            trace_tail_len: trace_len,
-            exhaustive: self.exhaustive.clone(),
-            ..RunOptions::default()
-        };
+        let options = RunOptions { trace_tail_len: trace_len, ..RunOptions::default() };
+        self.replay_with(subject, options)
+    }
+
+    /// As [`Regression::replay_subject`], with `options` (the stored exhaustive options
+    /// replace its own).
+    pub fn replay_with(&self, subject: Subject, options: RunOptions) -> RunOutcome {
+        let options = RunOptions { exhaustive: self.exhaustive.clone(), ..options };
         let disk = SimDisk::new(SimDiskOptions {
             seed: self.disk_seed,
             faults: self.faults.clone(),

@@ -98,6 +98,7 @@ impl Runner {
             }
             Subject::Pair(pair) => Arc::new(LonePrimary(pair.clone())),
             Subject::Family(family) => family.clone(),
+            Subject::Migration(migration) => migration.source_family().clone(),
         };
         let check = CrashCheck { family: family.as_ref(), location, before: allowed, after };
         match check.verify(disk, mark, returned_at, options) {
