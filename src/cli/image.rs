@@ -3,7 +3,13 @@
 //! Exit codes: 0 ok (and, for `diff`, no difference); 1 a difference, or an image that
 //! failed verification (bad magic, checksum, structure, ...); 2 bad usage or unreadable
 //! input (a file that cannot be opened, a URI no family accepts, a destination that is not
-//! empty, a storage failure). `-` stands for standard input or output.
+//! empty, a storage failure); 130 an import stopped by SIGINT or SIGTERM (after cleaning
+//! up). `-` stands for standard input or output.
+//!
+//! An import that fails, is refused or is interrupted leaves nothing of the image in the
+//! destination, and removes what it created there (a destination directory or database
+//! file that did not exist before, see [`cleanup`]); a file without the image magic is
+//! refused before the destination is even opened.
 //!
 //! Files are read and written through the `Vfs` seam ([`OsVfs`]); an exported file is
 //! written under a temporary name, synced, and renamed into place, so a failed export never
@@ -13,7 +19,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::cleanup::{self, CreatedPaths, Interruptible, EXIT_INTERRUPTED};
 use crate::families::Registry;
+use crate::image::format::MAGIC;
 use crate::image::{self, ImageError, ImageSummary};
 use crate::vfs::{OpenOptions, OsVfs, VfsError, VfsFile, VfsHandle};
 
@@ -74,7 +82,18 @@ pub fn run_with(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
-    let vfs: VfsHandle = Arc::new(OsVfs::new());
+    run_on(cmd, Arc::new(OsVfs::new()), stdin, stdout, stderr)
+}
+
+/// [`run_with`] on a given file system (tests inject faults through a wrapper of
+/// [`OsVfs`]).
+pub fn run_on(
+    cmd: ImageCommand,
+    vfs: VfsHandle,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
     let result = match cmd {
         ImageCommand::Export { from, output } => export(&vfs, &from, &output, stdout),
         ImageCommand::Import { to, input } => import(&vfs, &to, &input, stdin, stdout),
@@ -218,14 +237,66 @@ fn import(
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let reader = open_input(vfs, input, stdin)?;
-    let mut storage = Registry::builtin()
+    cleanup::install_interrupt_handler();
+    let mut reader = open_input(vfs, input, stdin)?;
+    // A file that is not an image at all is refused before the destination is opened, so
+    // the destination is not touched (not even created).
+    let mut magic = [0u8; MAGIC.len()];
+    let n = read_up_to(&mut reader, &mut magic)
+        .map_err(|e| usage(format!("cannot read {input}: {e}")))?;
+    if magic[..n] != MAGIC[..n] || n < MAGIC.len() {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{input} is not a QuorumKit image (bad magic); {to} was left untouched"
+            ),
+        });
+    }
+    let reader = Interruptible::new(std::io::Cursor::new(magic).chain(reader));
+    let created =
+        CreatedPaths::before_open(vfs, to).map_err(|e| usage(format!("cannot open {to}: {e}")))?;
+    let result = Registry::builtin()
         .open(to, vfs.clone())
-        .map_err(|e| usage(format!("cannot open {to}: {e}")))?;
-    let summary = image::import(reader, storage.as_mut())
-        .map_err(|e| image_failure(&format!("import into {to} failed (it stays empty)"), &e))?;
-    print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;
-    Ok(0)
+        .map_err(|e| usage(format!("cannot open {to}: {e}")))
+        .and_then(|storage| {
+            let mut storage = Interruptible::new(storage);
+            image::import(reader, &mut storage)
+                .map_err(|e| image_failure(&format!("import into {to} failed"), &e))
+        });
+    match result {
+        Ok(summary) => {
+            print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;
+            Ok(0)
+        }
+        Err(mut failure) => {
+            let removed = created.remove();
+            if cleanup::interrupted() {
+                failure.code = EXIT_INTERRUPTED;
+            }
+            failure.message.push_str(&match removed.is_empty() {
+                true => format!("; {to} holds nothing of the image"),
+                false => format!(
+                    "; removed what it had created ({})",
+                    removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+            Err(failure)
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match reader.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 fn verify(

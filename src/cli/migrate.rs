@@ -7,13 +7,17 @@
 //!
 //! Exit 0: migrated and validated equivalent. 1: the destination differs from the source
 //! after the bootstrap. 2: bad usage, an unknown or missing source, a destination that is not
-//! empty (refused, untouched), or a storage failure.
+//! empty (refused, untouched), or a storage failure. 130: stopped by SIGINT or SIGTERM.
+//! On every exit but 0 the destination holds nothing of the source: its import stages and
+//! commits atomically, and whatever the command created (a destination directory or file
+//! that did not exist before) is removed ([`super::cleanup`]).
 
 use std::sync::Arc;
 
 use clap::Args;
 use serde_json::json;
 
+use super::cleanup::{self, CreatedPaths, Interruptible, EXIT_INTERRUPTED};
 use super::compare::{open_uri, progress_bar};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::{ContractError, StorageError};
@@ -39,13 +43,40 @@ pub struct MigrateArgs {
 
 /// Runs `qk migrate`.
 pub fn run(args: MigrateArgs) -> u8 {
-    let registry = Registry::builtin();
+    run_on(args, Arc::new(OsVfs::new()))
+}
+
+/// [`run`] on a given file system (tests inject faults through a wrapper of [`OsVfs`]).
+pub fn run_on(args: MigrateArgs, vfs: VfsHandle) -> u8 {
     if let (Ok((a, x)), Ok((b, y))) = (split_uri(&args.from), split_uri(&args.to)) {
         if a.eq_ignore_ascii_case(b) && x == y {
             return usage("the source and the destination are the same instance");
         }
     }
-    let vfs: VfsHandle = Arc::new(OsVfs::new());
+    cleanup::install_interrupt_handler();
+    let created = match CreatedPaths::before_open(&vfs, &args.to) {
+        Ok(created) => created,
+        Err(e) => return usage(&format!("destination {}: {e}", args.to)),
+    };
+    // Every instance is closed when `migrate` returns, before the cleanup.
+    let code = migrate(&args, vfs);
+    if code == EXIT_OK {
+        return code;
+    }
+    let removed = created.remove();
+    if !removed.is_empty() {
+        let list: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("qk migrate: removed what the migration had created: {}", list.join(", "));
+    }
+    if cleanup::interrupted() {
+        eprintln!("qk migrate: interrupted; {} holds nothing of the source", args.to);
+        return EXIT_INTERRUPTED;
+    }
+    code
+}
+
+fn migrate(args: &MigrateArgs, vfs: VfsHandle) -> u8 {
+    let registry = Registry::builtin();
     let source = match open_uri(&registry, &args.from, vfs.clone(), true) {
         Ok(instance) => instance,
         Err(e) => return usage(&format!("source {e}")),
@@ -54,6 +85,8 @@ pub fn run(args: MigrateArgs) -> u8 {
         Ok(instance) => instance,
         Err(e) => return usage(&format!("destination {e}")),
     };
+    let destination: Box<dyn crate::contract::RaftStorage> =
+        Box::new(Interruptible::new(destination));
     let mut migration = match Migration::plan(source, destination) {
         Ok(m) => m,
         Err(refused) => {
@@ -108,7 +141,7 @@ pub fn run(args: MigrateArgs) -> u8 {
         }
         Err(e) => return failed(&bar, "validation", &e),
     };
-    print_summary(&args, &summary, &comparison, migration.phase().name());
+    print_summary(args, &summary, &comparison, migration.phase().name());
     EXIT_OK
 }
 

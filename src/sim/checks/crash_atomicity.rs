@@ -21,7 +21,9 @@
 //!
 //! In exhaustive mode [`CrashCheck`] enumerates every crash point and every subset of
 //! pending disk operations since a mark, reopens each crash state and checks it against the
-//! same table; the conformance crash cases use it for every mutating method.
+//! same table; the conformance crash cases use it for every mutating method. On a
+//! `local://` directory it asks `braft_view` about every crash state too (its
+//! `braft_roots`), so a failure names whichever of the two checks caught it.
 //!
 //! **When.** After every `crash` op, after every mutation a fault or an armed crash point
 //! struck, after an armed crash point whose call returned first, and (exhaustive mode)
@@ -34,8 +36,10 @@
 //! every enumerated fork).
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use crate::contract::{Family, StorageError};
+use crate::sim::checks::{braft_view, CheckName};
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::Action;
 use crate::state::{first_difference, RaftState};
@@ -213,6 +217,9 @@ pub struct CrashCheck<'a> {
     pub before: &'a [RaftState],
     /// The state after the call returned: the only one allowed from then on.
     pub after: &'a RaftState,
+    /// The `local://` directories on the disk whose braft view must agree with the
+    /// recovered state (`braft_view`, [`braft_view::local_roots`]); empty for other families.
+    pub braft_roots: &'a [PathBuf],
 }
 
 impl CrashCheck<'_> {
@@ -225,7 +232,22 @@ impl CrashCheck<'_> {
         returned_at: u64,
         options: &EnumerateOptions,
     ) -> Result<CrashCheckReport, String> {
-        let states = disk.crash_states(mark, options.clone()).map_err(|e| e.to_string())?;
+        self.verify_checked(disk, mark, returned_at, options)
+            .map_err(|(check, what)| format!("{check}: {what}"))
+    }
+
+    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity`, or
+    /// `braft_view` when braft would read one of [`CrashCheck::braft_roots`] otherwise.
+    pub fn verify_checked(
+        &self,
+        disk: &SimDisk,
+        mark: Mark,
+        returned_at: u64,
+        options: &EnumerateOptions,
+    ) -> Result<CrashCheckReport, (CheckName, String)> {
+        let atomicity = |what: String| (CheckName::CrashAtomicity, what);
+        let states =
+            disk.crash_states(mark, options.clone()).map_err(|e| atomicity(e.to_string()))?;
         let mut report = CrashCheckReport::default();
         let mut seen = BTreeSet::new();
         let fresh = [RaftState::new()];
@@ -241,11 +263,18 @@ impl CrashCheck<'_> {
             };
             // Enumerated crash states are honest: the reopen runs without the plan's faults.
             crash.disk.set_fault_plan(FaultPlan::none());
+            // The enumerated disk is this state's own copy: braft's view is read on it
+            // directly, before the open repairs anything.
+            let probes = braft_view::probe_all(crash.disk.as_ref(), self.braft_roots)
+                .map_err(|what| (CheckName::BraftView, what))?;
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
-                format!("crash after disk op {} (kept {:?}): open: {e}", crash.after_op, crash.kept)
+                atomicity(format!(
+                    "crash after disk op {} (kept {:?}): open: {e}",
+                    crash.after_op, crash.kept
+                ))
             })?;
             let recovered = RaftState::capture(reopened.as_ref()).map_err(|e: StorageError| {
-                format!("crash after disk op {}: read: {e}", crash.after_op)
+                atomicity(format!("crash after disk op {}: read: {e}", crash.after_op))
             })?;
             if !expected.contains(&recovered) {
                 let diffs: Vec<String> = expected
@@ -256,7 +285,7 @@ impl CrashCheck<'_> {
                         format!("vs allowed {}: {d}", i + 1)
                     })
                     .collect();
-                return Err(format!(
+                return Err(atomicity(format!(
                     "crash after disk op {} ({} pending, kept {:?}) recovered a state the \
                      atomicity table does not allow: {}\ndisk trace:\n{}",
                     crash.after_op,
@@ -264,8 +293,21 @@ impl CrashCheck<'_> {
                     crash.kept,
                     diffs.join("; "),
                     disk.trace_tail(40)
-                ));
+                )));
             }
+            braft_view::judge_all(&probes, &recovered, expected)
+                .and_then(|()| {
+                    braft_view::judge_open_all(crash.disk.as_ref(), self.braft_roots, &recovered)
+                })
+                .map_err(|what| {
+                    (
+                        CheckName::BraftView,
+                        format!(
+                            "crash after disk op {} (kept {:?}): {what}",
+                            crash.after_op, crash.kept
+                        ),
+                    )
+                })?;
             seen.insert(recovered.digest());
         }
         report.distinct_recovered = seen.len();

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::import::{list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport};
 use super::lost_syncs::LostSyncs;
+use super::unpadded_names::UnpaddedNames;
 use crate::contract::{
     Entry, Family, FileMeta, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
     SnapshotPath, StateView, StorageResult,
@@ -65,11 +66,14 @@ pub enum PlantedBug {
     /// `truncate_suffix` to an index that is a multiple of 7 panics: the cut is filed in a
     /// six-slot table at `last_kept % 7 - 1`, out of bounds for slot 0 (an indexing bug).
     TruncateSuffixPanics,
+    /// The local family's segment files are stored under unpadded names behind its back
+    /// (a translating `Vfs`): its own reader agrees, braft cannot open them.
+    UnpaddedSegmentNames,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 13] = [
+    pub const ALL: [PlantedBug; 14] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -83,6 +87,7 @@ impl PlantedBug {
         PlantedBug::ImportCommitInSteps,
         PlantedBug::PaddingByOpenCount,
         PlantedBug::TruncateSuffixPanics,
+        PlantedBug::UnpaddedSegmentNames,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -92,6 +97,9 @@ impl PlantedBug {
             self,
             PlantedBug::SkipFsync | PlantedBug::SkipDirSync | PlantedBug::ImportCommitInSteps
         );
+        if self == PlantedBug::UnpaddedSegmentNames {
+            return family.scheme() == "local";
+        }
         !needs_durable || family.durable()
     }
 
@@ -110,6 +118,7 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
             PlantedBug::PaddingByOpenCount => CheckName::Determinism,
             PlantedBug::TruncateSuffixPanics => CheckName::Panic,
+            PlantedBug::UnpaddedSegmentNames => CheckName::BraftView,
         }
     }
 
@@ -129,6 +138,7 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => "import-commit-in-steps",
             PlantedBug::PaddingByOpenCount => "padding-by-open-count",
             PlantedBug::TruncateSuffixPanics => "truncate-suffix-panics",
+            PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
         }
     }
 }
@@ -180,6 +190,7 @@ impl Family for PlantedFamily {
         let vfs: VfsHandle = match self.bug {
             PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
             PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
+            PlantedBug::UnpaddedSegmentNames => Arc::new(UnpaddedNames { inner: vfs }),
             _ => vfs,
         };
         let inner = self.inner.open(location, vfs.clone())?;

@@ -3,7 +3,8 @@
 //! registry; a caller must wrap a family explicitly (or, for [`PlantedValidatorBug`], name it
 //! in the run's options). [`PlantedFamily`] breaks one family
 //! (`family.rs`, its import sinks in `import.rs`, its file system without syncs in
-//! `lost_syncs.rs`); [`PlantedPairFamily`] breaks the dual writing of a pair over a correct
+//! `lost_syncs.rs`, the one that unpads segment names in `unpadded_names.rs`);
+//! [`PlantedPairFamily`] breaks the dual writing of a pair over a correct
 //! [`DualWrite`](crate::dual_write::DualWrite) (`pair.rs`).
 //!
 //! | bug | caught by | families |
@@ -21,6 +22,7 @@
 //! | `truncate-suffix-panics` | `panic` | all |
 //! | every [`PlantedMigrationBug`] (`migration-cut-over-unvalidated`, `migration-source-misses-mutations`) | `migration` | migrations (every ordered pair) |
 //! | every [`PlantedValidatorBug`] (`validator-skips-file-meta`, `validator-stops-before-last`) | `validator_agreement` | all |
+//! | `unpadded-segment-names` | `braft_view` | `local` |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
@@ -28,12 +30,17 @@
 //! instance makes (padding never read, in a file beside it), by a count kept across runs in
 //! the family: every state is right, but a power loss finds a different number of pending
 //! operations on a second run of the same seed, so only the determinism check sees it.
+//! `unpadded-segment-names` stores the local family's segment files under unpadded names
+//! (`log_inprogress_7` for `log_inprogress_00000000000000000007`) behind its back, through a
+//! `Vfs` that translates names both ways: the family's own reader and writer agree (every
+//! other check holds), but braft opens only padded names, so only `braft_view` sees it.
 
 mod family;
 mod import;
 mod lost_syncs;
 mod migration;
 mod pair;
+mod unpadded_names;
 mod validator;
 
 pub use family::{PlantedBug, PlantedFamily, PADDING_CYCLE};

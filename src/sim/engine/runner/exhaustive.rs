@@ -1,7 +1,8 @@
 //! Exhaustive mode: around every mutation, every crash state of the disk since a mark taken
 //! before the call — a family's instance, a pair's primary alone before the join, both sides
 //! of a joined pair — reopened and judged by `crash_atomicity` (and, on a pair,
-//! `dual_write`). Only on an honest plan and when no crash point is armed.
+//! `dual_write`; on a local directory outside a joined pair, `braft_view`). Only on an
+//! honest plan and when no crash point is armed.
 
 use std::sync::Arc;
 
@@ -100,10 +101,15 @@ impl Runner {
             Subject::Family(family) => family.clone(),
             Subject::Migration(migration) => migration.source_family().clone(),
         };
-        let check = CrashCheck { family: family.as_ref(), location, before: allowed, after };
-        match check.verify(disk, mark, returned_at, options) {
-            Ok(report) => Ok(report.states as u64),
-            Err(what) => Err((CheckName::CrashAtomicity, what)),
-        }
+        let braft_roots = self.braft_roots();
+        let check = CrashCheck {
+            family: family.as_ref(),
+            location,
+            before: allowed,
+            after,
+            braft_roots: &braft_roots,
+        };
+        let report = check.verify_checked(disk, mark, returned_at, options)?;
+        Ok(report.states as u64)
     }
 }
