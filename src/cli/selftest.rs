@@ -79,14 +79,16 @@ pub fn run(args: SelftestArgs) -> u8 {
             }
         }
     }
+    // Each migration bug on a ring of migrations (every family once a source and once a
+    // destination, never its own): `sims/migration_subject.rs` runs every ordered pair.
+    let families = registry.families();
     for bug in PlantedMigrationBug::ALL {
-        for source in registry.families() {
-            for destination in registry.families() {
-                let started = Instant::now();
-                let (s, d) = (source.clone(), destination.clone());
-                let r = run_migration_selftest(s, d, bug, &generator, args.seeds_max);
-                report(r, started.elapsed().as_millis());
-            }
+        for (i, source) in families.iter().enumerate() {
+            let destination = &families[(i + 1) % families.len()];
+            let started = Instant::now();
+            let (s, d) = (source.clone(), destination.clone());
+            let r = run_migration_selftest(s, d, bug, &generator, args.seeds_max);
+            report(r, started.elapsed().as_millis());
         }
     }
     for bug in PlantedValidatorBug::ALL {
