@@ -125,7 +125,8 @@ pub fn run(args: SoakArgs) -> u8 {
         Err(name) => {
             let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
             eprintln!(
-                "qk soak: unknown family {name:?}; known: {} (or pairs PRIMARY+MIRROR and migrations SOURCE>DESTINATION of them)",
+                "qk soak: unknown family {name:?}; known: {} (or pairs PRIMARY+MIRROR and \
+                 migrations SOURCE>DESTINATION of them)",
                 known.join(", ")
             );
             return EXIT_USAGE;

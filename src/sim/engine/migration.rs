@@ -165,7 +165,6 @@ pub fn run_migration(
     options: RunOptions,
 ) -> RunOutcome {
     disk.set_fault_plan(disk.options().faults.honest_part());
-    let seed = disk.options().seed;
     let mut driver = Driver {
         subject,
         location: location.to_string(),
@@ -180,7 +179,6 @@ pub fn run_migration(
         trace: Trace::new(options.trace_tail_len),
         stats: RunStats::default(),
         options,
-        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x4D16_4A7E_0000_0013),
         mute: Arc::new(AtomicBool::new(false)),
     };
     let failure = match driver.run(ops) {
@@ -291,7 +289,6 @@ struct Driver<'a> {
     trace: Trace,
     stats: RunStats,
     options: RunOptions,
-    rng: ChaCha8Rng,
     /// Set while the planted `source-misses-mutations` mutes the source.
     mute: Arc<AtomicBool>,
 }
@@ -386,13 +383,9 @@ impl Driver<'_> {
         if struck && result.as_ref().is_err_and(|e| !matches!(e, StorageError::Contract(_))) {
             self.stats.failed_mutations += 1;
             let allowed = allowed_after_unacknowledged(&before, action, &self.model);
-            // The node carries on only with a pair that says it diverged (a side failed); any
-            // other failed call is followed by a power loss, as in the runner.
-            let diverged = self.node().migration.pair_mut().is_some_and(|p| p.diverged().is_some());
-            if armed || !diverged || self.rng.random_bool(0.5) {
-                return self.power_loss(step, op, allowed);
-            }
-            return self.carry_on_diverged(step, op, &allowed);
+            // A family's state after a failed call is known only after a restart, so a
+            // power loss follows, as in the runner.
+            return self.power_loss(step, op, allowed);
         }
         let refused_diverged =
             matches!(&result, Err(StorageError::DualWrite(DualWriteError::Diverged { .. })));
@@ -426,37 +419,6 @@ impl Driver<'_> {
             return self.full_check(step, &op.to_string());
         }
         self.quick_check(step, op, action)
-    }
-
-    /// After a fault failed a dual write the node keeps the diverged pair: the source holds
-    /// one of the states the call allows, and becomes the model's.
-    fn carry_on_diverged(
-        &mut self,
-        step: usize,
-        op: &Op,
-        allowed: &[RaftState],
-    ) -> Result<(), Stop> {
-        self.diverged = true;
-        self.validated = false;
-        let source = self.node().source().map(RaftState::capture);
-        let state = match source {
-            Some(Ok(state)) => state,
-            Some(Err(e)) if injected(&e) => return Err(self.refused(step, "source read", &e)),
-            Some(Err(e)) => {
-                let what = format!("reading the source after a failed dual write: {e}");
-                return Err(self.fail(CheckName::Migration, step, op, what));
-            }
-            None => return Ok(()),
-        };
-        if !allowed.contains(&state) {
-            let what = recovered_difference(&state, allowed, &StoreHistory::new(false))
-                .unwrap_or_default();
-            let what = format!("after a failed dual write, the source: {what}");
-            return Err(self.fail(CheckName::Migration, step, op, what));
-        }
-        self.trace.push(format!("#{step} the pair diverged; the node carries on"));
-        self.model.state = state;
-        Ok(())
     }
 
     /// One migration step, judged.

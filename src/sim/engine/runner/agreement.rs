@@ -9,11 +9,14 @@
 //!
 //! The draws come from a stream of their own, so sampling changes no other choice of the run.
 
+use std::sync::Arc;
+
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Runner, Stop};
-use crate::contract::RaftStorage;
+use crate::contract::{Family, RaftStorage};
+use crate::families::Registry;
 use crate::sim::checks::validator_agreement::{agree, draw_change, place, Case, Placement, Side};
 use crate::sim::checks::{fresh_import_disk, panic, CheckName};
 use crate::sim::engine::ops::Op;
@@ -29,12 +32,17 @@ pub const EARLIER_EVERY: u32 = 12;
 pub(super) struct Sampler {
     rng: ChaCha8Rng,
     earlier: Option<RaftState>,
+    families: Vec<Arc<dyn Family>>,
 }
 
 impl Sampler {
     /// The sampler of the run on a disk seeded `disk_seed`.
     pub(super) fn new(disk_seed: u64) -> Self {
-        Sampler { rng: ChaCha8Rng::seed_from_u64(disk_seed ^ 0xA6EE_0000_0000_0011), earlier: None }
+        Sampler {
+            rng: ChaCha8Rng::seed_from_u64(disk_seed ^ 0xA6EE_0000_0000_0011),
+            earlier: None,
+            families: Registry::builtin().families().to_vec(),
+        }
     }
 }
 
@@ -63,7 +71,9 @@ impl Runner {
                 None => (Case::Equal, now.clone()),
             },
         };
-        let families = &self.image_families;
+        // Fresh instances come from the registry itself: a planted family's import bugs are
+        // the image checks' to find, not this check's.
+        let families = &self.agreement.families;
         let other_family = families[rng.random_range(0..families.len())].clone();
         let live = !self.dishonest && rng.random_bool(0.5);
         let this_family = families[rng.random_range(0..families.len())].clone();
