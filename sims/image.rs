@@ -24,7 +24,8 @@ use quorumkit_storage::contract::{
 };
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::image::format::CHUNK_LEN;
-use quorumkit_storage::image::fuzz_checks::{empty_image, example_state};
+use quorumkit_storage::image::fuzz_checks::{self, empty_image, example_state};
+use quorumkit_storage::image::hostile::Violation;
 use quorumkit_storage::image::{
     annotated_hex, content_bytes, decode, diff, encode_state, export, import, inspect, verify,
     ErrorClass, ImageError,
@@ -144,7 +145,7 @@ fn sample_states() -> Vec<(&'static str, RaftState)> {
         ("a-b", CHUNK_LEN + 1, FileMeta::default()),
         ("a/b", 2 * CHUNK_LEN - 1, FileMeta::user(Bytes::new())),
         ("z/y/x", 0, FileMeta { checksum: Some(String::new()), ..FileMeta::default() }),
-        ("__raft_snapshot_meta", 100, FileMeta::user(Bytes::from_static(b"meta"))),
+        ("__raft_snapshot_meta.user", 100, FileMeta::user(Bytes::from_static(b"meta"))),
     ] {
         if p == "a" {
             // `a` cannot be a file and a directory; use `a.bin` instead.
@@ -284,7 +285,9 @@ fn export_is_exactly_the_pinned_cut_while_mutations_continue() {
     }
 }
 
-/// Walks a directory into (relative path → bytes).
+/// Walks a directory into (relative path → bytes). A checksum sidecar's last 20 bytes (the
+/// file id it records, the real inode number and birth time, and the CRC over it) differ
+/// between any two writes on a real file system and are zeroed.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
@@ -294,7 +297,12 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
                 walk(root, &p, out);
             } else {
                 let rel = p.strip_prefix(root).expect("under root").to_path_buf();
-                out.insert(rel, std::fs::read(&p).expect("read file"));
+                let mut bytes = std::fs::read(&p).expect("read file");
+                if rel.extension().is_some_and(|e| e == "qkcrc") && bytes.len() >= 20 {
+                    let n = bytes.len();
+                    bytes[n - 20..].fill(0);
+                }
+                out.insert(rel, bytes);
             }
         }
     }
@@ -525,6 +533,18 @@ fn fuzz_seed_corpora_are_current() {
         roundtrip_seeds.insert(format!("seed-{k:02}"), bytes);
     }
     sync_corpus(&corpus_dir("image_roundtrip"), &roundtrip_seeds);
+
+    // One seed per violation of the hostile catalogue, each over a drawn state (the state
+    // bytes vary in length so the states do too); every one must apply.
+    let mut hostile_seeds = BTreeMap::new();
+    for (k, violation) in Violation::ALL.iter().enumerate() {
+        let len = 32 + (k % 8) * 48;
+        let state_bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let input = fuzz_checks::image_hostile_input(*violation, k as u64, &state_bytes);
+        assert!(fuzz_checks::image_hostile_case(&input).is_some(), "{violation} does not apply");
+        hostile_seeds.insert(format!("{k:02}-{violation}"), input);
+    }
+    sync_corpus(&corpus_dir("image_hostile"), &hostile_seeds);
 
     let texts = |items: &[&[u8]]| -> BTreeMap<String, Vec<u8>> {
         items.iter().enumerate().map(|(k, t)| (format!("seed-{k:02}"), t.to_vec())).collect()
@@ -782,16 +802,28 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("x.qkimg");
     let name = file.to_str().expect("utf-8").to_string();
-    let (code, out, err) =
-        cli(ImageCommand::Export { from: "memory://x".into(), output: name.clone() }, b"");
+    let (code, out, err) = cli(
+        ImageCommand::Export {
+            from: "memory://x".into(),
+            output: name.clone(),
+            recovery: Default::default(),
+        },
+        b"",
+    );
     assert_eq!(code, 0, "{err}");
     assert!(String::from_utf8_lossy(&out).contains("sha256"));
     let bytes = std::fs::read(&file).expect("exported file");
     assert_eq!(bytes, empty_image());
     assert!(!dir.path().join("x.qkimg.partial").exists());
 
-    let (code, out, _) =
-        cli(ImageCommand::Export { from: "memory://x".into(), output: "-".into() }, b"");
+    let (code, out, _) = cli(
+        ImageCommand::Export {
+            from: "memory://x".into(),
+            output: "-".into(),
+            recovery: Default::default(),
+        },
+        b"",
+    );
     assert_eq!((code, &out), (0, &bytes));
     assert_eq!(cli(ImageCommand::Verify { file: name.clone() }, b"").0, 0);
     assert_eq!(cli(ImageCommand::Verify { file: "-".into() }, &bytes).0, 0);
@@ -802,7 +834,15 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     assert_eq!(code, 1);
     assert_eq!(String::from_utf8_lossy(&out).trim(), "retained range differs: [1, 0] vs [5, 7]");
     assert_eq!(
-        cli(ImageCommand::Import { to: "memory://y".into(), input: "-".into() }, &example).0,
+        cli(
+            ImageCommand::Import {
+                to: "memory://y".into(),
+                input: "-".into(),
+                recovery: Default::default()
+            },
+            &example
+        )
+        .0,
         0
     );
 
@@ -812,7 +852,15 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     assert_eq!(code, 1);
     assert!(err.contains("checksum_mismatch"), "{err}");
     assert_eq!(
-        cli(ImageCommand::Import { to: "memory://y".into(), input: "-".into() }, &damaged).0,
+        cli(
+            ImageCommand::Import {
+                to: "memory://y".into(),
+                input: "-".into(),
+                recovery: Default::default()
+            },
+            &damaged
+        )
+        .0,
         1
     );
     let missing = dir.path().join("missing").to_str().expect("utf-8").to_string();
@@ -820,7 +868,15 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     assert_eq!(cli(ImageCommand::Inspect { file: missing, json: false }, b"").0, 2);
     assert_eq!(cli(ImageCommand::Diff { a: "-".into(), b: "-".into() }, b"").0, 2);
     assert_eq!(
-        cli(ImageCommand::Export { from: "nope://x".into(), output: name.clone() }, b"").0,
+        cli(
+            ImageCommand::Export {
+                from: "nope://x".into(),
+                output: name.clone(),
+                recovery: Default::default()
+            },
+            b""
+        )
+        .0,
         2
     );
 
@@ -848,19 +904,35 @@ fn cli_command_lines_parse_as_the_issue_writes_them() {
     let cases = [
         (
             "qk export --from local:///d -o img",
-            ImageCommand::Export { from: s("local:///d"), output: s("img") },
+            ImageCommand::Export {
+                from: s("local:///d"),
+                output: s("img"),
+                recovery: Default::default(),
+            },
         ),
         (
             "qk export --from memory://x -o -",
-            ImageCommand::Export { from: s("memory://x"), output: s("-") },
+            ImageCommand::Export {
+                from: s("memory://x"),
+                output: s("-"),
+                recovery: Default::default(),
+            },
         ),
         (
             "qk import --to redb:///f img",
-            ImageCommand::Import { to: s("redb:///f"), input: s("img") },
+            ImageCommand::Import {
+                to: s("redb:///f"),
+                input: s("img"),
+                recovery: Default::default(),
+            },
         ),
         (
             "qk import --to memory://y -",
-            ImageCommand::Import { to: s("memory://y"), input: s("-") },
+            ImageCommand::Import {
+                to: s("memory://y"),
+                input: s("-"),
+                recovery: Default::default(),
+            },
         ),
         ("qk verify img", ImageCommand::Verify { file: s("img") }),
         ("qk inspect img --json", ImageCommand::Inspect { file: s("img"), json: true }),

@@ -27,11 +27,14 @@ pub struct CompareArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// What opening a `local://` instance does with what it finds.
+    #[command(flatten)]
+    pub recovery: super::RecoveryFlag,
 }
 
 /// Runs `qk compare`.
 pub fn run(args: CompareArgs) -> u8 {
-    let registry = Registry::builtin();
+    let registry = args.recovery.registry();
     let vfs: VfsHandle = Arc::new(OsVfs::new());
     let first = match open_uri(&registry, &args.first, vfs.clone(), true) {
         Ok(instance) => instance,

@@ -36,6 +36,9 @@ pub enum ImageCommand {
         /// The image file to write, or `-` for standard output.
         #[arg(short = 'o', long)]
         output: String,
+        /// What opening a `local://` instance does with what it finds.
+        #[command(flatten)]
+        recovery: super::RecoveryFlag,
     },
     /// Import an image into an empty instance (validated before anything becomes visible).
     Import {
@@ -44,6 +47,9 @@ pub enum ImageCommand {
         to: String,
         /// The image file, or `-` for standard input.
         input: String,
+        /// What opening a `local://` instance does with what it finds.
+        #[command(flatten)]
+        recovery: super::RecoveryFlag,
     },
     /// Verify an image: structure, every record's CRC-32C, the SHA-256, nothing after it.
     Verify {
@@ -95,8 +101,12 @@ pub fn run_on(
     stderr: &mut dyn Write,
 ) -> u8 {
     let result = match cmd {
-        ImageCommand::Export { from, output } => export(&vfs, &from, &output, stdout),
-        ImageCommand::Import { to, input } => import(&vfs, &to, &input, stdin, stdout),
+        ImageCommand::Export { from, output, recovery } => {
+            export(&vfs, &recovery.registry(), &from, &output, stdout)
+        }
+        ImageCommand::Import { to, input, recovery } => {
+            import(&vfs, &recovery.registry(), &to, &input, stdin, stdout)
+        }
         ImageCommand::Verify { file } => verify(&vfs, &file, stdin, stdout),
         ImageCommand::Inspect { file, json } => inspect(&vfs, &file, json, stdin, stdout),
         ImageCommand::Diff { a, b } => diff(&vfs, &a, &b, stdin, stdout),
@@ -164,13 +174,13 @@ fn print_summary(out: &mut dyn Write, verb: &str, s: &ImageSummary) -> Result<()
 
 fn export(
     vfs: &VfsHandle,
+    registry: &Registry,
     from: &str,
     output: &str,
     stdout: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let mut storage = Registry::builtin()
-        .open(from, vfs.clone())
-        .map_err(|e| usage(format!("cannot open {from}: {e}")))?;
+    let mut storage =
+        registry.open(from, vfs.clone()).map_err(|e| usage(format!("cannot open {from}: {e}")))?;
     let family = storage.family();
     let version = storage.family_format_version();
     let cut = storage.begin_export().map_err(|e| usage(format!("cannot export {from}: {e}")))?;
@@ -232,6 +242,7 @@ fn publish(
 
 fn import(
     vfs: &VfsHandle,
+    registry: &Registry,
     to: &str,
     input: &str,
     stdin: &mut dyn Read,
@@ -255,7 +266,7 @@ fn import(
     let reader = Interruptible::new(std::io::Cursor::new(magic).chain(reader));
     let created =
         CreatedPaths::before_open(vfs, to).map_err(|e| usage(format!("cannot open {to}: {e}")))?;
-    let result = Registry::builtin()
+    let result = registry
         .open(to, vfs.clone())
         .map_err(|e| usage(format!("cannot open {to}: {e}")))
         .and_then(|storage| {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::contract::StateView;
-use crate::families::{split_uri, Registry};
+use crate::families::split_uri;
 use crate::vfs::{OsVfs, Vfs, VfsHandle};
 
 /// Arguments of `qk inspect`.
@@ -21,11 +21,14 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// What opening a `local://` instance does with what it finds.
+    #[command(flatten)]
+    pub recovery: super::RecoveryFlag,
 }
 
 /// Runs `qk inspect`.
 pub fn run(args: InspectArgs) -> u8 {
-    match inspect(&args.uri) {
+    match inspect(&args.uri, args.recovery) {
         Ok((text, value)) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -42,8 +45,11 @@ pub fn run(args: InspectArgs) -> u8 {
 }
 
 /// The text and JSON summary of the instance a URI names, on the real file system.
-pub fn inspect(uri: &str) -> Result<(String, serde_json::Value), String> {
-    let registry = Registry::builtin();
+pub fn inspect(
+    uri: &str,
+    recovery: super::RecoveryFlag,
+) -> Result<(String, serde_json::Value), String> {
+    let registry = recovery.registry();
     let (scheme, location) = split_uri(uri).map_err(|e| e.to_string())?;
     let family = registry.family(scheme).ok_or_else(|| format!("unknown scheme {scheme:?}"))?;
     let vfs: VfsHandle = Arc::new(OsVfs::new());

@@ -22,7 +22,7 @@ use super::compare::{open_uri, progress_bar};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::{ContractError, StorageError};
 use crate::dual_write::{BootstrapProgress, BootstrapSummary};
-use crate::families::{split_uri, Registry};
+use crate::families::split_uri;
 use crate::migrate::{Migration, MigrationError};
 use crate::validate::{Comparison, Progress};
 use crate::vfs::{OsVfs, VfsHandle};
@@ -39,6 +39,9 @@ pub struct MigrateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// What opening a `local://` instance (source or destination) does with what it finds.
+    #[command(flatten)]
+    pub recovery: super::RecoveryFlag,
 }
 
 /// Runs `qk migrate`.
@@ -76,7 +79,7 @@ pub fn run_on(args: MigrateArgs, vfs: VfsHandle) -> u8 {
 }
 
 fn migrate(args: &MigrateArgs, vfs: VfsHandle) -> u8 {
-    let registry = Registry::builtin();
+    let registry = args.recovery.registry();
     let source = match open_uri(&registry, &args.from, vfs.clone(), true) {
         Ok(instance) => instance,
         Err(e) => return usage(&format!("source {e}")),

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
+use crate::image::PlantedReaderBug;
 use crate::sim::engine::generator::Mode;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedMigrationBug, PlantedValidatorBug};
 use crate::sim::soak::{run_soak, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport};
@@ -95,6 +96,10 @@ pub struct SoakArgs {
     /// Give every migration a planted migration bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted_migration: Option<PlantedMigrationBug>,
+    /// Plant a bug in the reader the `bad_images` check imports through (self-test of the
+    /// harness: only the structure-aware hostile images can catch it).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_reader: Option<PlantedReaderBug>,
 }
 
 fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
@@ -169,6 +174,7 @@ pub fn run(args: SoakArgs) -> u8 {
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
     config.run.planted_validator = args.planted_validator;
+    config.run.bad_images.planted_reader = args.planted_reader;
     config.regressions_dir = (!args.no_regressions).then(|| args.regressions.clone());
 
     print_options(&config, deadline);
@@ -284,6 +290,7 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
             .chain(config.planted_dual.map(|b| b.name()))
             .chain(config.run.planted_validator.map(|b| b.name()))
             .chain(config.planted_migration.map(|b| b.name()))
+            .chain(config.run.bad_images.planted_reader.map(|b| b.name()))
             .map(|b| format!("  PLANTED BUG {b}"))
             .collect::<String>(),
     );
@@ -292,7 +299,7 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
 fn print_summary(report: &SoakReport, elapsed: f64) {
     println!();
     println!(
-        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
+        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>7} {:>8} {:>9}",
         "family",
         "histories",
         "steps",
@@ -301,6 +308,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         "crashes",
         "faults",
         "refused",
+        "idle",
         "exports",
         "imports",
         "failures",
@@ -309,7 +317,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     for f in &report.families {
         let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
         println!(
-            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9.0}",
+            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>7} {:>8} {:>9.0}",
             f.family,
             f.histories,
             f.steps,
@@ -318,6 +326,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
             f.crashes,
             f.faults,
             f.refusals,
+            f.idle,
             f.exports,
             f.imports,
             f.failures,
@@ -361,15 +370,35 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     if repairs > 0 {
         println!("dual write: {repairs} pair recoveries repaired or bootstrapped a mirror");
     }
+    let idle = report.idle_total();
+    if idle > 0 {
+        let by_family: Vec<String> = report
+            .families
+            .iter()
+            .filter(|f| f.idle > 0)
+            .map(|f| format!("{} {}", f.family, f.idle))
+            .collect();
+        println!(
+            "idle: {idle} histories did no work (refused before their first op; not counted as \
+             passed): {}",
+            by_family.join(", ")
+        );
+    }
     println!();
     println!(
-        "{} seeds in {elapsed:.2}s: {}",
+        "{} seeds in {elapsed:.2}s: {}{}",
         report.seeds_run,
         if report.passed() {
             "all checks held".to_string()
         } else {
-            format!("{} failed histories", report.failures_total)
-        }
+            let cut = report.failures.iter().filter(|f| f.shrink_cut_short).count();
+            let cut = match cut {
+                0 => String::new(),
+                n => format!(" ({n} reported unshrunk or part-shrunk: the budget ran out)"),
+            };
+            format!("{} failed histories{cut}", report.failures_total)
+        },
+        if idle > 0 { format!(" ({idle} histories did no work)") } else { String::new() }
     );
 }
 
@@ -391,6 +420,18 @@ fn print_failures(report: &SoakReport) {
                 .map(|s| format!(", fails {} at step {}: {}", s.check, s.step, s.difference))
                 .unwrap_or_default()
         );
+        if f.shrink_cut_short {
+            let _ = writeln!(
+                out,
+                "SHRINK  cut short: the --seconds budget ran out {}; the history below still \
+                 fails but may shrink further (the REPLAY line shrinks it in full)",
+                if f.shrink_runs == 0 {
+                    "before shrinking began".to_string()
+                } else {
+                    format!("after {} runs", f.shrink_runs)
+                }
+            );
+        }
         let removed: Vec<&str> = f.faults_removed.iter().map(|k| k.name()).collect();
         let _ = writeln!(
             out,
@@ -458,6 +499,7 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
             "planted_dual": config.planted_dual,
             "planted_validator": config.run.planted_validator,
             "planted_migration": config.planted_migration,
+            "planted_reader": config.run.bad_images.planted_reader,
             "faults": config.faults,
             "unchecked": config.run.unchecked,
             "exhaustive": config.run.exhaustive.is_some(),
@@ -465,6 +507,8 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
         "families": report.families,
         "rates": rates,
         "failures_total": report.failures_total,
+        "histories_idle": report.idle_total(),
+        "shrinks_cut_short": report.failures.iter().filter(|f| f.shrink_cut_short).count(),
         "failures": report.failures,
     })
 }
@@ -487,6 +531,7 @@ mod tests {
             mutations: 600,
             crashes: 20,
             exports: 8,
+            idle: 1,
             ..FamilySummary::default()
         };
         let report = SoakReport { seeds_run: 4, families: vec![summary], ..SoakReport::default() };
@@ -494,9 +539,11 @@ mod tests {
         assert_eq!(value["config"]["unchecked"], true);
         assert_eq!(value["config"]["exhaustive"], false);
         let family = &value["families"][0];
-        for (field, want) in [("steps", 800), ("mutations", 600), ("crashes", 20), ("exports", 8)] {
+        let counters = [("steps", 800), ("mutations", 600), ("crashes", 20), ("exports", 8)];
+        for (field, want) in counters.into_iter().chain([("idle", 1)]) {
             assert_eq!(family[field], want, "{field}");
         }
+        assert_eq!(value["histories_idle"], 1);
         let rates = &value["rates"][0];
         assert_eq!(rates["family"], "memory");
         assert_eq!(rates["steps_per_second"], 400.0);

@@ -181,9 +181,10 @@ pub fn run_migration(
         options,
         mute: Arc::new(AtomicBool::new(false)),
     };
-    let failure = match driver.run(ops) {
-        Ok(()) | Err(Stop::Refused) => None,
-        Err(Stop::Failed(f)) => Some(*f),
+    let (failure, refusal) = match driver.run(ops) {
+        Ok(()) => (None, None),
+        Err(Stop::Refused) => (None, Some("the migration's instance failed closed".to_string())),
+        Err(Stop::Failed(f)) => (Some(*f), None),
     };
     driver.stats.faults = driver.disk.fault_stats().faults_total();
     RunOutcome {
@@ -191,6 +192,7 @@ pub fn run_migration(
         trace_hash: driver.trace.hash(),
         final_digest: driver.model.state.digest(),
         failure,
+        refusal,
         trace_tail: driver.trace.tail(),
     }
 }
@@ -297,6 +299,10 @@ impl Driver<'_> {
     fn run(&mut self, ops: &[Op]) -> Result<(), Stop> {
         self.open_node(0, "open")?;
         for (step, op) in ops.iter().enumerate() {
+            // Each step's faults draw under its key (its position in the original history),
+            // as in the runner, so a shrunk history keeps a fault with its op.
+            let key = self.options.step_keys.as_deref().and_then(|k| k.get(step).copied());
+            self.disk.begin_step(key.unwrap_or(step as u64));
             self.step(step, op)?;
         }
         if !self.options.unchecked {
@@ -637,7 +643,8 @@ impl Driver<'_> {
                 return Err(self.fail(CheckName::Panic, step, op, what));
             }
         };
-        if let Some(what) = recovered_difference(&recovered, &candidates, &StoreHistory::new(false))
+        if let Some(what) =
+            recovered_difference(&recovered, &candidates, &StoreHistory::new(false, false))
         {
             return Err(self.fail(CheckName::CrashAtomicity, step, op, what));
         }
