@@ -12,9 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::contract::RaftStorage;
+use crate::contract::{RaftStorage, StateView, StorageResult};
 use crate::families::{split_uri, Registry};
-use crate::validate::{compare_with_progress, Progress};
+use crate::validate::{compare_with_progress, Comparison, Progress};
 use crate::vfs::{OsVfs, Vfs, VfsHandle};
 
 /// Arguments of `qk compare`.
@@ -52,37 +52,67 @@ pub fn run(args: CompareArgs) -> u8 {
         ));
         bar.tick();
     };
-    let compared = compare_with_progress(first.as_ref(), second.as_ref(), &mut on_progress);
+    let compared =
+        report(&args.first, &args.second, first.as_ref(), second.as_ref(), &mut on_progress);
     bar.finish_and_clear();
-    let comparison = match compared {
-        Ok(c) => c,
+    let report = match compared {
+        Ok(r) => r,
         Err(e) => return usage(&format!("reading failed: {e}")),
     };
     if args.json {
-        let value = json!({
-            "first": args.first,
-            "second": args.second,
-            "equivalent": comparison.equivalent(),
-            "difference": comparison.difference,
-            "entries_compared": comparison.entries,
-            "files_compared": comparison.files,
-            "bytes_compared": comparison.bytes,
-        });
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&report.json).unwrap_or_default());
     } else {
-        match &comparison.difference {
-            None => println!(
-                "EQUIVALENT {} and {}: {} entries, {} snapshot files ({} bytes) compared",
-                args.first, args.second, comparison.entries, comparison.files, comparison.bytes
-            ),
-            Some(d) => println!("DIFFERENT  {} vs {}: {d}", args.first, args.second),
-        }
+        println!("{}", report.line);
     }
-    if comparison.equivalent() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    }
+    report.exit_code
+}
+
+/// What `qk compare` reports about two opened instances: the comparison, the line it prints,
+/// its JSON form and its exit code. `run` prints it; the soak's `validator_agreement` check
+/// asks it on instances of every family, so the command's own path is judged against the
+/// states' digests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The validator's comparison.
+    pub comparison: Comparison,
+    /// The line printed without `--json`: `EQUIVALENT ...`, or `DIFFERENT  A vs B: WORDS`
+    /// with the first difference in the validator's words.
+    pub line: String,
+    /// The `--json` report (`equivalent`, `difference`, counts).
+    pub json: serde_json::Value,
+    /// [`EXIT_OK`] when equivalent, [`EXIT_FAILED`] when they differ.
+    pub exit_code: u8,
+}
+
+/// Compares `first` (named `first_uri`) with `second` as `qk compare` does, reporting
+/// progress to `on_progress`. A read that fails is the error.
+pub fn report(
+    first_uri: &str,
+    second_uri: &str,
+    first: &dyn StateView,
+    second: &dyn StateView,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> StorageResult<Report> {
+    let comparison = compare_with_progress(first, second, on_progress)?;
+    let json = json!({
+        "first": first_uri,
+        "second": second_uri,
+        "equivalent": comparison.equivalent(),
+        "difference": comparison.difference,
+        "entries_compared": comparison.entries,
+        "files_compared": comparison.files,
+        "bytes_compared": comparison.bytes,
+    });
+    let line = match &comparison.difference {
+        None => format!(
+            "EQUIVALENT {first_uri} and {second_uri}: {} entries, {} snapshot files ({} bytes) \
+             compared",
+            comparison.entries, comparison.files, comparison.bytes
+        ),
+        Some(d) => format!("DIFFERENT  {first_uri} vs {second_uri}: {d}"),
+    };
+    let exit_code = if comparison.equivalent() { EXIT_OK } else { EXIT_FAILED };
+    Ok(Report { comparison, line, json, exit_code })
 }
 
 fn usage(message: &str) -> u8 {

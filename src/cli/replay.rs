@@ -10,10 +10,15 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
 use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::migration::MigrationSubject;
 use crate::sim::engine::op_text::parse_op_lines;
+use crate::sim::engine::runner::RunOptions;
 use crate::sim::engine::subject::Subject;
 use crate::sim::engine::tunables::{self, SubjectTunables};
-use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::sim::planted::{
+    PlantedBug, PlantedDualBug, PlantedFamily, PlantedMigrationBug, PlantedPairFamily,
+    PlantedValidatorBug,
+};
 use crate::sim::soak::regression::Regression;
 use crate::sim::soak::{
     disk_seed_for, fault_plan_for, sector_size_for, FaultMode, SOAK_FAULT_STREAMS,
@@ -51,6 +56,13 @@ pub struct ReplayArgs {
     /// Replay a dual-write pair with a planted dual-write bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted_dual: Option<PlantedDualBug>,
+    /// Replay with a planted blind spot in the validator `validator_agreement` judges
+    /// (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_validator: Option<PlantedValidatorBug>,
+    /// Replay a migration with a planted migration bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_migration: Option<PlantedMigrationBug>,
 }
 
 /// Runs `qk replay`.
@@ -86,7 +98,10 @@ pub fn run(args: ReplayArgs) -> u8 {
                 family: family.clone(),
                 seed: Some(seed),
                 check: None,
-                ops: generate(seed, &config),
+                ops: match Subject::find(&registry, args.family.as_deref().unwrap_or_default()) {
+                    Some(subject) => subject.history(seed, &generate(seed, &config)).into_owned(),
+                    None => generate(seed, &config),
+                },
                 disk_seed: disk_seed_for(seed),
                 sector_size: Some(sector_size_for(seed)),
                 faults: fault_plan_for(seed, args.faults),
@@ -127,8 +142,21 @@ pub fn run(args: ReplayArgs) -> u8 {
                 None => Subject::pair(primary, mirror),
             }
         }
+        Subject::Migration(m) => {
+            let (source, destination) =
+                (plant(m.source_family().clone()), plant(m.destination_family().clone()));
+            Subject::Migration(Arc::new(match args.planted_migration {
+                Some(bug) => MigrationSubject::planted(source, destination, bug),
+                None => MigrationSubject::new(source, destination),
+            }))
+        }
     };
-    let outcome = regression.replay_subject(subject, usize::MAX);
+    let options = RunOptions {
+        trace_tail_len: usize::MAX,
+        planted_validator: args.planted_validator,
+        ..RunOptions::default()
+    };
+    let outcome = regression.replay_with(subject, options);
     println!("FAMILY  {family_name}");
     println!("TUNABLES {}", regression.tunables);
     if let Some(original) = &regression.original_tunables {

@@ -16,7 +16,7 @@ use crate::families::Registry;
 use crate::image::PlantedReaderBug;
 use crate::sim::engine::generator::Mode;
 use crate::sim::engine::tunables::SubjectTunables;
-use crate::sim::planted::{PlantedBug, PlantedDualBug};
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedMigrationBug, PlantedValidatorBug};
 use crate::sim::soak::{
     run_soak, FamilySummary, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport,
 };
@@ -24,11 +24,12 @@ use crate::sim::soak::{
 /// Arguments of `qk soak`.
 #[derive(Debug, Args)]
 pub struct SoakArgs {
-    /// Families to run (repeatable): a scheme, or a dual-write pair `PRIMARY+MIRROR`;
-    /// default: every registered family, then every ordered pair of them.
-    #[arg(long = "family", value_name = "SCHEME|PRIMARY+MIRROR")]
+    /// Families to run (repeatable): a scheme, a dual-write pair `PRIMARY+MIRROR`, or a
+    /// migration `SOURCE>DESTINATION`; default: every registered family, then every ordered
+    /// pair of them as a dual-write pair and as a migration.
+    #[arg(long = "family", value_name = "SCHEME|PRIMARY+MIRROR|SOURCE>DESTINATION")]
     pub families: Vec<String>,
-    /// Leave the dual-write pairs out of the default.
+    /// Leave the dual-write pairs and the migrations out of the default.
     #[arg(long)]
     pub no_pairs: bool,
     /// Run for this many seconds (wall time decides only how many seeds run).
@@ -98,6 +99,13 @@ pub struct SoakArgs {
     /// Give every dual-write pair a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted_dual: Option<PlantedDualBug>,
+    /// Give the validator that `validator_agreement` judges a planted blind spot (self-test
+    /// of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_validator: Option<PlantedValidatorBug>,
+    /// Give every migration a planted migration bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_migration: Option<PlantedMigrationBug>,
     /// Plant a bug in the reader the `bad_images` check imports through (self-test of the
     /// harness: only the structure-aware hostile images can catch it).
     #[arg(long, value_enum, hide = true)]
@@ -127,12 +135,13 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 /// Runs `qk soak`.
 pub fn run(args: SoakArgs) -> u8 {
     let registry = Registry::builtin();
-    let (families, pairs) = match choose(&registry, &args.families, args.no_pairs) {
+    let (families, pairs, migrations) = match choose(&registry, &args.families, args.no_pairs) {
         Ok(chosen) => chosen,
         Err(name) => {
             let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
             eprintln!(
-                "qk soak: unknown family {name:?}; known: {} (or pairs PRIMARY+MIRROR of them)",
+                "qk soak: unknown family {name:?}; known: {} (or pairs PRIMARY+MIRROR and \
+                 migrations SOURCE>DESTINATION of them)",
                 known.join(", ")
             );
             return EXIT_USAGE;
@@ -154,6 +163,8 @@ pub fn run(args: SoakArgs) -> u8 {
     };
     let mut config = SoakConfig::new(families, seeds.clone());
     config.pairs = pairs;
+    config.migrations = migrations;
+    config.planted_migration = args.planted_migration;
     config.planted_dual = args.planted_dual;
     config.shard = args.shard;
     config.generator.mode = args.mode;
@@ -173,6 +184,7 @@ pub fn run(args: SoakArgs) -> u8 {
     config.shrink = !args.no_shrink;
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
+    config.run.planted_validator = args.planted_validator;
     config.run.bad_images.planted_reader = args.planted_reader;
     config.regressions_dir = (!args.no_regressions).then(|| args.regressions.clone());
 
@@ -239,25 +251,33 @@ fn choose(registry: &Registry, names: &[String], no_pairs: bool) -> Result<Chose
                 }
             }
         }
-        return Ok((families, pairs));
+        return Ok((families, pairs.clone(), pairs));
     }
-    let (mut families, mut pairs) = (Vec::new(), Vec::new());
+    let (mut families, mut pairs, mut migrations) = (Vec::new(), Vec::new(), Vec::new());
     for name in names {
         let lookup = |scheme: &str| registry.family(scheme).cloned().ok_or_else(|| name.clone());
+        if let Some((source, destination)) = name.split_once('>') {
+            migrations.push((lookup(source)?, lookup(destination)?));
+            continue;
+        }
         match name.split_once('+') {
             None => families.push(lookup(name)?),
             Some((primary, mirror)) => pairs.push((lookup(primary)?, lookup(mirror)?)),
         }
     }
-    Ok((families, pairs))
+    Ok((families, pairs, migrations))
 }
 
-/// Families, and `(primary, mirror)` pairs.
-type Chosen = (Vec<Arc<dyn Family>>, Vec<(Arc<dyn Family>, Arc<dyn Family>)>);
+/// Two families, ordered.
+type Ordered = Vec<(Arc<dyn Family>, Arc<dyn Family>)>;
+
+/// Families, `(primary, mirror)` pairs and `(source, destination)` migrations.
+type Chosen = (Vec<Arc<dyn Family>>, Ordered, Ordered);
 
 fn subject_names(config: &SoakConfig) -> Vec<String> {
     let mut names: Vec<String> = config.families.iter().map(|f| f.scheme().to_string()).collect();
     names.extend(config.pairs.iter().map(|(p, m)| format!("{}+{}", p.scheme(), m.scheme())));
+    names.extend(config.migrations.iter().map(|(s, d)| format!("{}>{}", s.scheme(), d.scheme())));
     names
 }
 
@@ -279,6 +299,8 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
             .map(|b| b.name())
             .into_iter()
             .chain(config.planted_dual.map(|b| b.name()))
+            .chain(config.run.planted_validator.map(|b| b.name()))
+            .chain(config.planted_migration.map(|b| b.name()))
             .chain(config.run.bad_images.planted_reader.map(|b| b.name()))
             .map(|b| format!("  PLANTED BUG {b}"))
             .collect::<String>(),
@@ -352,6 +374,25 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     let states: u64 = report.families.iter().map(|f| f.crash_states).sum();
     if states > 0 {
         println!("exhaustive mode: {states} crash states checked");
+    }
+    let validator_pairs: u64 = report.families.iter().map(|f| f.validator_pairs).sum();
+    if validator_pairs > 0 {
+        println!(
+            "validator agreement: {validator_pairs} pairs of states compared by validate, qk \
+             compare and image diff"
+        );
+    }
+    let steps: u64 = report.families.iter().map(|f| f.migration_steps).sum();
+    if steps > 0 {
+        let sum = |field: fn(&crate::sim::soak::FamilySummary) -> u64| -> u64 {
+            report.families.iter().map(field).sum()
+        };
+        println!(
+            "migration: {steps} steps taken ({} refused as due), {} cut-overs, {} rollbacks",
+            sum(|f| f.migration_refusals),
+            sum(|f| f.cut_overs),
+            sum(|f| f.roll_backs)
+        );
     }
     let repairs: u64 = report.families.iter().map(|f| f.pair_repairs).sum();
     if repairs > 0 {
@@ -548,6 +589,8 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
             "generator": config.generator,
             "planted": config.planted,
             "planted_dual": config.planted_dual,
+            "planted_validator": config.run.planted_validator,
+            "planted_migration": config.planted_migration,
             "planted_reader": config.run.bad_images.planted_reader,
             "faults": config.faults,
             "unchecked": config.run.unchecked,

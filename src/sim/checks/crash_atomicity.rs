@@ -148,7 +148,11 @@ impl Store {
             | Action::Reset(_) => &[Store::Log],
             Action::SaveMeta(_) => &[Store::Meta],
             Action::Snapshot { .. } => &[Store::Snapshot],
-            Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => &[],
+            Action::Reopen
+            | Action::Crash
+            | Action::ArmCrash(_)
+            | Action::Export(_)
+            | Action::Migrate(_) => &[],
         }
     }
 }

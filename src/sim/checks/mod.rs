@@ -12,6 +12,8 @@
 //! | `import_atomicity` | [`import_atomicity`] |
 //! | `dual_write` | [`dual_write`] |
 //! | `bad_images` | [`bad_images`] |
+//! | `validator_agreement` | [`validator_agreement`] |
+//! | `migration` | [`migration`] |
 //! | `determinism` | [`determinism`] |
 //! | `panic` | [`panic`](mod@panic) |
 //! | `braft_view` | [`braft_view`] |
@@ -32,8 +34,10 @@ pub mod dual_write;
 pub mod export_cut;
 pub mod import_atomicity;
 pub mod import_determinism;
+pub mod migration;
 pub mod model_equality;
 pub mod panic;
+pub mod validator_agreement;
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,6 +69,12 @@ pub enum CheckName {
     DualWrite,
     /// Bad images are rejected and leave the destination empty.
     BadImages,
+    /// The equivalence validator, `qk compare` and `image diff` agree with the states'
+    /// digests and first difference.
+    ValidatorAgreement,
+    /// A migration keeps the source complete until cut-over, refuses steps it must refuse,
+    /// and cuts over to a destination holding every acknowledged write.
+    Migration,
     /// The same seed gives the same trace twice.
     Determinism,
     /// A panic inside a family or the harness.
@@ -77,7 +87,7 @@ pub enum CheckName {
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 11] = [
+    pub const ALL: [CheckName; 13] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -86,6 +96,8 @@ impl CheckName {
         CheckName::ImportAtomicity,
         CheckName::DualWrite,
         CheckName::BadImages,
+        CheckName::ValidatorAgreement,
+        CheckName::Migration,
         CheckName::Determinism,
         CheckName::Panic,
         CheckName::BraftView,
@@ -102,6 +114,8 @@ impl CheckName {
             CheckName::ImportAtomicity => "import_atomicity",
             CheckName::DualWrite => "dual_write",
             CheckName::BadImages => "bad_images",
+            CheckName::ValidatorAgreement => "validator_agreement",
+            CheckName::Migration => "migration",
             CheckName::Determinism => "determinism",
             CheckName::Panic => "panic",
             CheckName::BraftView => "braft_view",
@@ -191,7 +205,7 @@ pub struct ImageCheckStats {
 }
 
 /// A fresh, fault-free simulated disk for an image check's import.
-fn fresh_import_disk(seed: u64) -> Arc<SimDisk> {
+pub(crate) fn fresh_import_disk(seed: u64) -> Arc<SimDisk> {
     SimDisk::new(SimDiskOptions { seed, ..SimDiskOptions::default() })
 }
 

@@ -141,7 +141,11 @@ impl Model {
                     s.snapshot = Some(Snapshot { meta: meta.clone(), files });
                 }
             }
-            Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => {}
+            Action::Reopen
+            | Action::Crash
+            | Action::ArmCrash(_)
+            | Action::Export(_)
+            | Action::Migrate(_) => {}
         }
         Ok(())
     }

@@ -16,12 +16,15 @@ use std::sync::Arc;
 use crate::contract::Family;
 use crate::sim::checks::{determinism, CheckFailure, CheckName};
 use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::migration::MigrationSubject;
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::sim::engine::shrink::shrink_with_faults;
 use crate::sim::engine::subject::Subject;
 use crate::sim::engine::tunables::{self, SubjectTunables};
-use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::sim::planted::{
+    PlantedBug, PlantedDualBug, PlantedFamily, PlantedMigrationBug, PlantedPairFamily,
+};
 use crate::vfs::FaultPlan;
 
 pub use plan::{
@@ -38,6 +41,8 @@ pub struct SoakConfig {
     /// The dual-write pairs to run, `(primary, mirror)`, each seed on each (after the
     /// families).
     pub pairs: Vec<(Arc<dyn Family>, Arc<dyn Family>)>,
+    /// The migrations to run, `(source, destination)`, each seed on each (after the pairs).
+    pub migrations: Vec<(Arc<dyn Family>, Arc<dyn Family>)>,
     /// The seeds.
     pub seeds: SeedPlan,
     /// This machine's shard, if the soak is sharded.
@@ -50,6 +55,8 @@ pub struct SoakConfig {
     pub planted: Option<PlantedBug>,
     /// A planted dual-write bug to give every pair (self-tests only).
     pub planted_dual: Option<PlantedDualBug>,
+    /// A planted migration bug to give every migration (self-tests only).
+    pub planted_migration: Option<PlantedMigrationBug>,
     /// Shrink failing histories.
     pub shrink: bool,
     /// Run each seed twice and compare trace hashes.
@@ -66,7 +73,8 @@ pub struct SoakConfig {
 }
 
 impl SoakConfig {
-    /// What the soak runs, planted bugs applied: every family, then every pair.
+    /// What the soak runs, planted bugs applied: every family, then every pair, then every
+    /// migration.
     pub fn subjects(&self) -> Vec<Subject> {
         let plant = |f: &Arc<dyn Family>| match self.planted {
             Some(bug) => Arc::new(PlantedFamily::new(f.clone(), bug)) as Arc<dyn Family>,
@@ -81,6 +89,13 @@ impl SoakConfig {
                 None => Subject::pair(primary, mirror),
             });
         }
+        for (source, destination) in &self.migrations {
+            let (source, destination) = (plant(source), plant(destination));
+            subjects.push(Subject::Migration(Arc::new(match self.planted_migration {
+                Some(bug) => MigrationSubject::planted(source, destination, bug),
+                None => MigrationSubject::new(source, destination),
+            })));
+        }
         subjects
     }
 
@@ -89,12 +104,14 @@ impl SoakConfig {
         SoakConfig {
             families,
             pairs: Vec::new(),
+            migrations: Vec::new(),
             seeds,
             shard: None,
             generator: GeneratorConfig::default(),
             run: RunOptions::default(),
             planted: None,
             planted_dual: None,
+            planted_migration: None,
             shrink: true,
             check_determinism: false,
             failures_max: 5,
@@ -149,6 +166,12 @@ impl SoakConfig {
         if let Some(bug) = self.planted_dual {
             cmd.push_str(&format!(" --planted-dual {}", bug.name()));
         }
+        if let Some(bug) = self.planted_migration {
+            cmd.push_str(&format!(" --planted-migration {}", bug.name()));
+        }
+        if let Some(bug) = self.run.planted_validator {
+            cmd.push_str(&format!(" --planted-validator {}", bug.name()));
+        }
         if let Some(bug) = self.run.bad_images.planted_reader {
             cmd.push_str(&format!(" --planted-reader {}", bug.name()));
         }
@@ -194,10 +217,12 @@ pub fn run_soak(
         if !keep_going() {
             break;
         }
-        let ops = generate(seed, &config.generator);
+        let generated = generate(seed, &config.generator);
         for (family, summary) in families.iter().zip(report.families.iter_mut()) {
+            let ops = family.history(seed, &generated);
+            let ops = &ops[..];
             let (outcome, coverage) =
-                crate::coverage::record(|| run_one(config, family, seed, &ops));
+                crate::coverage::record(|| run_one(config, family, seed, ops));
             summary.add_coverage(&coverage);
             summary.histories += 1;
             summary.steps += outcome.stats.steps;
@@ -212,9 +237,14 @@ pub fn run_soak(
             summary.pair_repairs += outcome.stats.pair_repairs;
             summary.exports += outcome.stats.exports;
             summary.imports += outcome.stats.imports;
+            summary.validator_pairs += outcome.stats.validator_pairs;
+            summary.migration_steps += outcome.stats.migration_steps;
+            summary.migration_refusals += outcome.stats.migration_refusals;
+            summary.cut_overs += outcome.stats.cut_overs;
+            summary.roll_backs += outcome.stats.roll_backs;
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
-                let again = run_one(config, family, seed, &ops);
+                let again = run_one(config, family, seed, ops);
                 let (a, b) = (&outcome.trace_hash, &again.trace_hash);
                 failure = determinism::compare_runs(family.name(), seed, ops.len(), a, b);
             }
@@ -223,7 +253,7 @@ pub fn run_soak(
                 *summary.failures_by_check.entry(failure.check.to_string()).or_default() += 1;
                 report.failures_total += 1;
                 if report.failures.len() < config.failures_max {
-                    let mut found = shrink_failure(config, family, seed, &ops, failure, keep_going);
+                    let mut found = shrink_failure(config, family, seed, ops, failure, keep_going);
                     found.regression_file = save_regression(config, &found);
                     report.failures.push(found);
                 }
@@ -348,7 +378,11 @@ fn shrink_failure(
 
 fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
     let dir = config.regressions_dir.as_ref()?;
-    if config.planted.is_some() || config.planted_dual.is_some() {
+    if config.planted.is_some()
+        || config.planted_dual.is_some()
+        || config.planted_migration.is_some()
+        || config.run.planted_validator.is_some()
+    {
         return None;
     }
     let regression = found.regression(config.run.exhaustive.clone());

@@ -104,11 +104,17 @@ impl Regression {
     /// with the stored disk seed and fault plan (the shrunk one), the stored exhaustive
     /// options and tunables, keeping `trace_len` trace lines.
     pub fn replay_subject(&self, subject: Subject, trace_len: usize) -> RunOutcome {
+        let options = RunOptions { trace_tail_len: trace_len, ..RunOptions::default() };
+        self.replay_with(subject, options)
+    }
+
+    /// As [`Regression::replay_subject`], with `options` (the stored exhaustive options and
+    /// op keys replace its own).
+    pub fn replay_with(&self, subject: Subject, options: RunOptions) -> RunOutcome {
         let options = RunOptions {
-            trace_tail_len: trace_len,
             exhaustive: self.exhaustive.clone(),
             step_keys: self.op_keys.clone(),
-            ..RunOptions::default()
+            ..options
         };
         let defaults = SimDiskOptions::default();
         let disk = SimDisk::new(SimDiskOptions {

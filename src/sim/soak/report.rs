@@ -47,6 +47,21 @@ pub struct FamilySummary {
     pub exports: u64,
     /// Imports made by the image checks.
     pub imports: u64,
+    /// Pairs of states the `validator_agreement` check compared.
+    #[serde(default)]
+    pub validator_pairs: u64,
+    /// Migration steps a migration subject took (accepted or refused).
+    #[serde(default)]
+    pub migration_steps: u64,
+    /// Migration steps refused with a typed error (and judged right to be).
+    #[serde(default)]
+    pub migration_refusals: u64,
+    /// Cut-overs a migration subject made.
+    #[serde(default)]
+    pub cut_overs: u64,
+    /// Rollbacks a migration subject made.
+    #[serde(default)]
+    pub roll_backs: u64,
     /// Failed histories.
     pub failures: u64,
     /// Failed histories per check name.

@@ -72,6 +72,8 @@ impl Runner {
         let (location, vfs) = (self.location.clone(), self.vfs.clone());
         let opened = match self.subject.clone() {
             Subject::Family(family) => panic::catch(|| family.open(&location, vfs)),
+            // (A migration has its own driver; the runner would run its source alone.)
+            Subject::Migration(m) => panic::catch(|| m.source_family().open(&location, vfs)),
             Subject::Pair(pair) if !self.pair_joined() => {
                 panic::catch(|| pair.open_primary(&location, vfs))
             }
