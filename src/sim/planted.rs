@@ -279,7 +279,7 @@ impl StateView for Planted {
     delegate_state_view!(inner: first_index, last_index, meta, snapshot_meta);
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        if self.bug == PlantedBug::DropEntry && index % 17 == 0 {
+        if self.bug == PlantedBug::DropEntry && index.is_multiple_of(17) {
             return Ok(None);
         }
         self.inner.entry(index)
@@ -753,7 +753,7 @@ struct LostSyncs {
 }
 
 impl Vfs for LostSyncs {
-    delegate_vfs!(inner: create_dir, remove_file, remove_dir, rename, read_dir, metadata);
+    delegate_vfs!(inner: create_dir, remove_file, remove_dir, rename, read_dir, metadata, try_lock);
 
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
         let file = self.inner.open(path, options)?;
