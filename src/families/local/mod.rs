@@ -87,6 +87,7 @@
 pub mod files;
 pub mod format;
 pub mod inspect;
+pub mod lock;
 pub mod meta;
 pub mod peer;
 pub mod proto;
@@ -99,6 +100,7 @@ use std::sync::Arc;
 
 pub use format::ChecksumType;
 pub use inspect::{inspect, InspectReport};
+pub use lock::{classify, DirShape, LOCK_FILE_NAME};
 pub use recover::RecoveryPolicy;
 
 use crate::contract::{
@@ -108,7 +110,7 @@ use crate::contract::{
 };
 use crate::families::memory::non_empty_reason;
 use crate::families::split_uri;
-use crate::vfs::{FileKind, OpenOptions, VfsHandle};
+use crate::vfs::{FileKind, OpenOptions, VfsHandle, VfsLock};
 
 use files::{ensure_dir, remove_dir_all, remove_file_if_present};
 use format::{IMPORT_MARKER_NAME, LOG_DIR, RAFT_META_DIR, SNAPSHOT_DIR};
@@ -244,6 +246,9 @@ pub struct LocalStorage {
     meta: MetaStore,
     snapshots: SnapshotStore,
     poisoned: Option<String>,
+    /// The instance's exclusive lock (`DIR/qk_lock`), released when the instance drops (last,
+    /// after every file it holds).
+    _lock: Box<dyn VfsLock>,
 }
 
 impl std::fmt::Debug for LocalStorage {
@@ -260,10 +265,14 @@ impl std::fmt::Debug for LocalStorage {
 impl LocalStorage {
     /// Opens (creating if absent) the instance at `paths`, running recovery.
     ///
+    /// First takes the instance's exclusive lock ([`lock`]): a second writer fails with
+    /// [`StorageError::Locked`] before anything is read or repaired.
+    ///
     /// Recovery writes (trimming a torn tail, finishing an interrupted operation, a fresh
     /// `log_meta`), so an I/O error can fail the open. It is not retried here: after a failed
     /// fsync only a restart of the machine shows what is durable.
     pub fn open(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
+        let lock = lock::lock_for_writing(&vfs, &paths)?;
         ensure_dir(&vfs, &paths.log)?;
         let marker = paths.log.join(IMPORT_MARKER_NAME);
         if vfs.exists(&marker)? {
@@ -283,7 +292,7 @@ impl LocalStorage {
         if options.recovery.enforces_sidecars() {
             check_cross_marks(&log, &meta, &snapshots)?;
         }
-        Ok(LocalStorage { vfs, paths, log, meta, snapshots, poisoned: None })
+        Ok(LocalStorage { vfs, paths, log, meta, snapshots, poisoned: None, _lock: lock })
     }
 
     /// Opens braft's triple of URIs (`local://PATH` each).
