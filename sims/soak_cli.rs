@@ -219,14 +219,23 @@ fn replay_reads_an_ops_file() {
 
 #[test]
 fn inspect_summarises_an_instance() {
-    let (code, out, _) = qk(&["inspect", "memory://x"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uri = format!("local://{}", dir.path().join("x").display());
+    let vfs: quorumkit_storage::vfs::VfsHandle =
+        std::sync::Arc::new(quorumkit_storage::vfs::OsVfs::new());
+    drop(quorumkit_storage::families::Registry::builtin().open(&uri, vfs).expect("open"));
+    let (code, out, _) = qk(&["inspect", &uri]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("log       [1, 0]") && out.contains("meta      term 1"), "{out}");
-    let (code, out, _) = qk(&["inspect", "memory://x", "--json"]);
+    let (code, out, _) = qk(&["inspect", &uri, "--json"]);
     assert_eq!(code, 0, "{out}");
     let value: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(value["meta"]["term"], 1);
+    assert_eq!(value["read_only"]["repairs"], serde_json::json!([]));
     assert_eq!(qk(&["inspect", "nosuch://x"]).0, 2);
+    let (code, _, err) = qk(&["inspect", "memory://x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("always finds it empty"), "{err}");
 }
 
 /// Each lost-sync bug, on each durable family, is caught first by `crash_atomicity`, and the

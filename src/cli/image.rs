@@ -8,11 +8,19 @@
 //! Files are read and written through the `Vfs` seam ([`OsVfs`]); an exported file is
 //! written under a temporary name, synced, and renamed into place, so a failed export never
 //! leaves a partial image under the requested name.
+//!
+//! `export --from` opens the instance read-only (`Family::open_read_only`: nothing on it
+//! changes; the image holds the state a read-write open would recover), under a shared lock
+//! that a writer holding the instance refuses. `import --to` checks read-only that the
+//! destination is empty (so a refused destination is untouched), then opens it read-write,
+//! holding its exclusive lock, and says what that open repaired.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::target::{self, Access};
+use crate::families::memory::non_empty_reason;
 use crate::families::Registry;
 use crate::image::{self, ImageError, ImageSummary};
 use crate::vfs::{OpenOptions, OsVfs, VfsError, VfsFile, VfsHandle};
@@ -75,9 +83,21 @@ pub fn run_with(
     stderr: &mut dyn Write,
 ) -> u8 {
     let vfs: VfsHandle = Arc::new(OsVfs::new());
+    run_on(&vfs, cmd, stdin, stdout, stderr)
+}
+
+/// [`run_with`] on the file system `vfs` (instances and image files alike).
+pub fn run_on(
+    vfs: &VfsHandle,
+    cmd: ImageCommand,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let vfs = vfs.clone();
     let result = match cmd {
-        ImageCommand::Export { from, output } => export(&vfs, &from, &output, stdout),
-        ImageCommand::Import { to, input } => import(&vfs, &to, &input, stdin, stdout),
+        ImageCommand::Export { from, output } => export(&vfs, &from, &output, stdout, stderr),
+        ImageCommand::Import { to, input } => import(&vfs, &to, &input, stdin, stdout, stderr),
         ImageCommand::Verify { file } => verify(&vfs, &file, stdin, stdout),
         ImageCommand::Inspect { file, json } => inspect(&vfs, &file, json, stdin, stdout),
         ImageCommand::Diff { a, b } => diff(&vfs, &a, &b, stdin, stdout),
@@ -148,17 +168,28 @@ fn export(
     from: &str,
     output: &str,
     stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let mut storage = Registry::builtin()
-        .open(from, vfs.clone())
-        .map_err(|e| usage(format!("cannot open {from}: {e}")))?;
-    let family = storage.family();
-    let version = storage.family_format_version();
-    let cut = storage.begin_export().map_err(|e| usage(format!("cannot export {from}: {e}")))?;
+    let opened = target::resolve(&Registry::builtin(), from, Access::Read, vfs, stderr)
+        .and_then(|t| t.open_read_only(vfs))
+        .map_err(|e| usage(format!("cannot open {e}")))?;
+    let (family, version) = (opened.family, opened.format_version);
+    // A read-only view never changes, so it is its own pinned cut.
+    let cut = opened.view;
+    let note = (!opened.repairs.is_empty()).then(|| {
+        format!(
+            "{from} was only read; the image holds the state a read-write open recovers, \
+             which would first repair:\n{}",
+            target::repair_lines(&opened.repairs)
+        )
+    });
     if output == "-" {
         image::export(cut.as_ref(), family, version, &mut *stdout)
             .map_err(|e| image_failure("export failed", &e))?;
         // No summary: the image itself went to standard output.
+        if let Some(note) = note {
+            let _ = write!(stderr, "{note}");
+        }
         return Ok(0);
     }
     let target = PathBuf::from(output);
@@ -177,6 +208,9 @@ fn export(
     match result {
         Ok(summary) => {
             print_summary(stdout, &format!("exported {from} to {output}"), &summary)?;
+            if let Some(note) = note {
+                write!(stdout, "{note}").map_err(|e| usage(format!("cannot write output: {e}")))?;
+            }
             Ok(0)
         }
         Err(failure) => {
@@ -217,11 +251,29 @@ fn import(
     input: &str,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    let dest = target::resolve(&Registry::builtin(), to, Access::Write, vfs, stderr)
+        .map_err(|e| usage(format!("cannot open {e}")))?;
+    if dest.exists {
+        // Refuse a non-empty destination before opening it for writing (which could repair it).
+        let opened = dest.open_read_only(vfs).map_err(|e| usage(format!("cannot open {e}")))?;
+        if let Some(what) = non_empty_reason(opened.view.as_ref())
+            .map_err(|e| usage(format!("cannot read {to}: {e}")))?
+        {
+            return Err(usage(format!(
+                "refusing to import into {to}: the destination is not empty ({what}); it was \
+                 left untouched"
+            )));
+        }
+    }
     let reader = open_input(vfs, input, stdin)?;
-    let mut storage = Registry::builtin()
-        .open(to, vfs.clone())
-        .map_err(|e| usage(format!("cannot open {to}: {e}")))?;
+    let (mut storage, repairs) =
+        dest.open_read_write(vfs).map_err(|e| usage(format!("cannot open {e}")))?;
+    if dest.exists && !repairs.is_empty() {
+        write!(stdout, "opening {to} repaired:\n{}", target::repair_lines(&repairs))
+            .map_err(|e| usage(format!("cannot write output: {e}")))?;
+    }
     let summary = image::import(reader, storage.as_mut())
         .map_err(|e| image_failure(&format!("import into {to} failed (it stays empty)"), &e))?;
     print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;

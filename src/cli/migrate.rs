@@ -1,9 +1,13 @@
 //! `qk migrate --from URI --to URI`: the offline part of a migration between families on real
 //! data directories — bootstrap (a pinned cut of the source streamed into the empty
 //! destination through its atomic import) and validation (the streaming equivalence
-//! validator), with progress and a summary. The source is only read. Cutting over (pointing
-//! the node at the destination) is the operator's step afterwards; until then the source is
-//! the rollback target.
+//! validator), with progress and a summary. The source is only read: it is opened with
+//! `Family::open_read_only` (nothing on it changes; what is migrated is the state a
+//! read-write open would recover), under a shared lock that a writer holding it refuses. The
+//! destination's emptiness is checked read-only too, so a refused destination is untouched;
+//! then it is opened read-write (its exclusive lock held throughout) and what that open
+//! repaired is printed. Cutting over (pointing the node at the destination) is the operator's
+//! step afterwards; until then the source is the rollback target.
 //!
 //! Exit 0: migrated and validated equivalent. 1: the destination differs from the source
 //! after the bootstrap. 2: bad usage, an unknown or missing source, a destination that is not
@@ -14,13 +18,13 @@ use std::sync::Arc;
 use clap::Args;
 use serde_json::json;
 
-use super::compare::{open_uri, progress_bar};
+use super::compare::progress_bar;
+use super::target::{self, Access};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::contract::{ContractError, StorageError};
-use crate::dual_write::{BootstrapProgress, BootstrapSummary};
-use crate::families::{split_uri, Registry};
-use crate::migrate::{Migration, MigrationError};
-use crate::validate::{Comparison, Progress};
+use crate::dual_write::{bootstrap_into, BootstrapProgress, BootstrapSummary};
+use crate::families::memory::non_empty_reason;
+use crate::families::Registry;
+use crate::validate::{compare_with_progress, Comparison, Progress};
 use crate::vfs::{OsVfs, VfsHandle};
 
 /// Arguments of `qk migrate`.
@@ -40,35 +44,51 @@ pub struct MigrateArgs {
 /// Runs `qk migrate`.
 pub fn run(args: MigrateArgs) -> u8 {
     let registry = Registry::builtin();
-    if let (Ok((a, x)), Ok((b, y))) = (split_uri(&args.from), split_uri(&args.to)) {
-        if a.eq_ignore_ascii_case(b) && x == y {
-            return usage("the source and the destination are the same instance");
-        }
-    }
     let vfs: VfsHandle = Arc::new(OsVfs::new());
-    let source = match open_uri(&registry, &args.from, vfs.clone(), true) {
-        Ok(instance) => instance,
+    let mut warnings = std::io::stderr();
+    let source = match target::resolve(&registry, &args.from, Access::Read, &vfs, &mut warnings) {
+        Ok(t) => t,
         Err(e) => return usage(&format!("source {e}")),
     };
-    let destination = match open_uri(&registry, &args.to, vfs, false) {
-        Ok(instance) => instance,
+    let dest = match target::resolve(&registry, &args.to, Access::Write, &vfs, &mut warnings) {
+        Ok(t) => t,
         Err(e) => return usage(&format!("destination {e}")),
     };
-    let mut migration = match Migration::plan(source, destination) {
-        Ok(m) => m,
-        Err(refused) => {
-            return match &refused.error {
-                StorageError::Contract(ContractError::NotEmpty { what }) => usage(&format!(
+    let same_path =
+        std::path::absolute(&source.location).ok() == std::path::absolute(&dest.location).ok();
+    if source.family.scheme() == dest.family.scheme() && same_path {
+        return usage("the source and the destination are the same instance");
+    }
+    let source_view = match source.open_read_only(&vfs) {
+        Ok(opened) => opened.view,
+        Err(e) => return usage(&format!("source {e}")),
+    };
+    if dest.exists {
+        // Refuse a non-empty destination before opening it for writing (which could repair it).
+        let refusal = dest.open_read_only(&vfs).and_then(|opened| {
+            non_empty_reason(opened.view.as_ref()).map_err(|e| format!("{}: {e}", args.to))
+        });
+        match refusal {
+            Ok(None) => {}
+            Ok(Some(what)) => {
+                return usage(&format!(
                     "refusing to migrate into {}: the destination is not empty ({what}); it was \
                      left untouched",
                     args.to
-                )),
-                e => usage(&format!("{}: {e}", args.to)),
-            };
+                ))
+            }
+            Err(e) => return usage(&format!("destination {e}")),
         }
+    }
+    let (mut destination, repairs) = match dest.open_read_write(&vfs) {
+        Ok(opened) => opened,
+        Err(e) => return usage(&format!("destination {e}")),
     };
     if !args.json {
         println!("qk migrate: {} -> {}", args.from, args.to);
+        if dest.exists && !repairs.is_empty() {
+            print!("opening the destination repaired:\n{}", target::repair_lines(&repairs));
+        }
     }
     let bar = progress_bar("bootstrap");
     let mut on_bootstrap = |p: &BootstrapProgress| {
@@ -83,14 +103,12 @@ pub fn run(args: MigrateArgs) -> u8 {
         ));
         bar.tick();
     };
-    let summary = match migration.bootstrap(&mut on_bootstrap) {
-        Ok(summary) => summary,
-        Err(e) => return failed(&bar, "bootstrap", &e),
-    };
+    let summary =
+        match bootstrap_into(source_view.as_ref(), destination.as_mut(), &mut on_bootstrap) {
+            Ok(summary) => summary,
+            Err(e) => return failed(&bar, "bootstrap", &e),
+        };
     bar.set_prefix("validate");
-    if let Err(e) = migration.start_dual_write() {
-        return failed(&bar, "pairing", &e);
-    }
     let mut on_validate = |p: &Progress| {
         bar.set_message(format!(
             "{}/{} entries, {} files, {} bytes",
@@ -98,17 +116,19 @@ pub fn run(args: MigrateArgs) -> u8 {
         ));
         bar.tick();
     };
-    let validated = migration.validate(&mut on_validate);
+    let validated =
+        compare_with_progress(source_view.as_ref(), destination.as_ref(), &mut on_validate);
     bar.finish_and_clear();
     let comparison = match validated {
-        Ok(c) => c,
-        Err(MigrationError::NotEquivalent { difference }) => {
+        Ok(c) if c.equivalent() => c,
+        Ok(c) => {
+            let difference = c.difference.unwrap_or_default();
             eprintln!("qk migrate: the destination differs from the source: {difference}");
             return EXIT_FAILED;
         }
         Err(e) => return failed(&bar, "validation", &e),
     };
-    print_summary(&args, &summary, &comparison, migration.phase().name());
+    print_summary(&args, &summary, &comparison, "validated");
     EXIT_OK
 }
 
@@ -148,7 +168,7 @@ fn usage(message: &str) -> u8 {
     EXIT_USAGE
 }
 
-fn failed(bar: &indicatif::ProgressBar, step: &str, e: &MigrationError) -> u8 {
+fn failed(bar: &indicatif::ProgressBar, step: &str, e: &dyn std::fmt::Display) -> u8 {
     bar.finish_and_clear();
     usage(&format!("{step} failed: {e}"))
 }
