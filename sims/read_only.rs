@@ -1,14 +1,20 @@
 //! Read-only opens and the one-writer lock, on the simulated disk: what they promise per
 //! family, and that the harness's two checks (`read_only`, `single_writer`) bite.
 
+#[path = "support/planted.rs"]
+mod planted;
+
 use std::path::Path;
 use std::sync::Arc;
 
+use planted::{assert_caught_by_its_own_check, families_of};
 use quorumkit_storage::contract::{
     Entry, Family, RaftStorage, ReadOnlyOpen, StorageError, StorageResult, ViewSource,
 };
 use quorumkit_storage::families::local::LocalFamily;
 use quorumkit_storage::families::redb::RedbFamily;
+use quorumkit_storage::sim::crash_cases::{run_crash_case, CrashCaseOptions, CRASH_CASES};
+use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
 use quorumkit_storage::sim::read_only_check::{probe, second_writer};
 use quorumkit_storage::state::RaftState;
 use quorumkit_storage::vfs::{
@@ -211,4 +217,45 @@ fn the_read_only_check_sees_a_read_only_open_that_deletes_a_tmp() {
     let what = found.judge(&recovered, false).expect_err("the check must bite");
     assert!(what.contains("issued 1 mutating disk operation"), "{what}");
     assert!(disk.observer().exists(Path::new("inst/log/log_meta.tmp")).expect("exists"));
+}
+
+/// The two planted bugs are caught by exactly their own checks on both durable families,
+/// and shrink to a couple of ops.
+#[test]
+fn planted_read_only_open_writes_is_caught_by_read_only() {
+    let results = assert_caught_by_its_own_check(PlantedBug::ReadOnlyOpenWrites);
+    assert_eq!(families_of(&results), ["local", "redb"]);
+    for r in &results {
+        let failure = r.shrunk_failure.as_ref().expect("checked by the helper");
+        assert!(failure.difference.contains("mutating disk operation"), "{failure}");
+        assert!(r.shrunk_len <= 4, "{}: shrunk only to {:?}", r.family, r.shrunk);
+    }
+}
+
+#[test]
+fn planted_no_lock_is_caught_by_single_writer() {
+    let results = assert_caught_by_its_own_check(PlantedBug::NoLock);
+    assert_eq!(families_of(&results), ["local", "redb"]);
+    for r in &results {
+        let failure = r.shrunk_failure.as_ref().expect("checked by the helper");
+        assert!(failure.difference.contains("while a writer held it"), "{failure}");
+        assert!(r.shrunk_len <= 4, "{}: shrunk only to {:?}", r.family, r.shrunk);
+    }
+}
+
+/// Exhaustive crash enumeration runs the read-only check on every crash state too.
+#[test]
+fn every_enumerated_crash_state_is_opened_read_only_first() {
+    let case = CRASH_CASES.iter().find(|c| c.name == "crash_in_truncate_suffix").expect("case");
+    let planted = Arc::new(PlantedFamily::new(
+        Arc::new(LocalFamily::default()),
+        PlantedBug::ReadOnlyOpenWrites,
+    ));
+    let what = run_crash_case(planted, case, &CrashCaseOptions::default())
+        .expect_err("the read-only check must bite on crash states");
+    assert!(what.starts_with("read_only: crash after disk op"), "{what}");
+    let report =
+        run_crash_case(Arc::new(LocalFamily::default()), case, &CrashCaseOptions::default())
+            .expect("the real family holds");
+    assert!(report.states > 0);
 }

@@ -160,7 +160,7 @@ fn selftest_catches_every_planted_bug() {
     let (code, out, err) = qk(&["selftest"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every planted bug was caught"), "{out}");
-    assert!(out.contains("every check caught a bug planted for it (10 checks)"), "{out}");
+    assert!(out.contains("every check caught a bug planted for it (12 checks)"), "{out}");
     assert!(!out.contains("NOT"), "{out}");
     assert!(err.is_empty(), "selftest wrote to stderr (a noisy panic hook?):\n{err}");
     // The two checks proven last: each row names its bug, a family and the check.
@@ -168,6 +168,16 @@ fn selftest_catches_every_planted_bug() {
         [("padding-by-open-count", "determinism"), ("truncate-suffix-panics", "panic")]
     {
         for family in ["memory", "local", "redb"] {
+            let row = out
+                .lines()
+                .find(|l| l.split_whitespace().take(2).eq([bug, family]))
+                .unwrap_or_else(|| panic!("no row for {bug} on {family}:\n{out}"));
+            assert_eq!(row.split_whitespace().nth(2), Some(check), "{row}");
+        }
+    }
+    // The read-only and lock checks, on the families that have files to harm and lock.
+    for (bug, check) in [("read-only-open-writes", "read_only"), ("no-lock", "single_writer")] {
+        for family in ["local", "redb"] {
             let row = out
                 .lines()
                 .find(|l| l.split_whitespace().take(2).eq([bug, family]))

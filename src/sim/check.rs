@@ -32,11 +32,17 @@ pub enum CheckName {
     Determinism,
     /// A panic inside a family or the harness.
     Panic,
+    /// A read-only open issues no mutating disk operation and shows the state a read-write
+    /// open then recovers.
+    ReadOnly,
+    /// While an instance is open read-write, a second read-write open (and a read-only one)
+    /// is refused by its lock, having changed nothing.
+    SingleWriter,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 10] = [
+    pub const ALL: [CheckName; 12] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -47,6 +53,8 @@ impl CheckName {
         CheckName::BadImages,
         CheckName::Determinism,
         CheckName::Panic,
+        CheckName::ReadOnly,
+        CheckName::SingleWriter,
     ];
 
     /// The stable snake_case name.
@@ -62,6 +70,8 @@ impl CheckName {
             CheckName::BadImages => "bad_images",
             CheckName::Determinism => "determinism",
             CheckName::Panic => "panic",
+            CheckName::ReadOnly => "read_only",
+            CheckName::SingleWriter => "single_writer",
         }
     }
 }

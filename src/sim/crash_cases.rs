@@ -18,9 +18,11 @@
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StorageError};
+use crate::sim::check::CheckName;
 use crate::sim::conformance::import_state;
 use crate::sim::model::Model;
 use crate::sim::ops::{pseudo_random_bytes, Action, ResolvedFile};
+use crate::sim::read_only_check;
 use crate::sim::runner::apply_action;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, SimDisk, SimDiskOptions};
@@ -293,7 +295,25 @@ impl CrashCheck<'_> {
         returned_at: u64,
         options: &EnumerateOptions,
     ) -> Result<CrashCaseReport, String> {
-        let states = disk.crash_states(mark, options.clone()).map_err(|e| e.to_string())?;
+        self.verify_named(disk, mark, returned_at, options).map_err(|(check, what)| match check {
+            CheckName::CrashAtomicity => what,
+            other => format!("{other}: {what}"),
+        })
+    }
+
+    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity` for the
+    /// reopened state, `read_only` when a read-only open of the crash state (made first)
+    /// wrote or showed another state than the reopen recovered.
+    pub fn verify_named(
+        &self,
+        disk: &SimDisk,
+        mark: crate::vfs::Mark,
+        returned_at: u64,
+        options: &EnumerateOptions,
+    ) -> Result<CrashCaseReport, (CheckName, String)> {
+        let atomicity = |what: String| (CheckName::CrashAtomicity, what);
+        let states =
+            disk.crash_states(mark, options.clone()).map_err(|e| atomicity(e.to_string()))?;
         let mut report = CrashCaseReport::default();
         let mut seen = std::collections::BTreeSet::new();
         let fresh = [RaftState::new()];
@@ -309,11 +329,19 @@ impl CrashCheck<'_> {
             };
             // Enumerated crash states are honest: the reopen runs without the plan's faults.
             crash.disk.set_fault_plan(crate::vfs::FaultPlan::none());
+            let probe = read_only_check::probe(self.family, self.location, &crash.disk);
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
-                format!("crash after disk op {} (kept {:?}): open: {e}", crash.after_op, crash.kept)
+                atomicity(format!(
+                    "crash after disk op {} (kept {:?}): open: {e}",
+                    crash.after_op, crash.kept
+                ))
             })?;
             let recovered = RaftState::capture(reopened.as_ref()).map_err(|e: StorageError| {
-                format!("crash after disk op {}: read: {e}", crash.after_op)
+                atomicity(format!("crash after disk op {}: read: {e}", crash.after_op))
+            })?;
+            probe.judge(&recovered, false).map_err(|what| {
+                let at = format!("crash after disk op {} (kept {:?})", crash.after_op, crash.kept);
+                (CheckName::ReadOnly, format!("{at}: {what}"))
             })?;
             if !expected.contains(&recovered) {
                 let diffs: Vec<String> = expected
@@ -324,7 +352,7 @@ impl CrashCheck<'_> {
                         format!("vs allowed {}: {d}", i + 1)
                     })
                     .collect();
-                return Err(format!(
+                return Err(atomicity(format!(
                     "crash after disk op {} ({} pending, kept {:?}) recovered a state the \
                      atomicity table does not allow: {}\ndisk trace:\n{}",
                     crash.after_op,
@@ -332,7 +360,7 @@ impl CrashCheck<'_> {
                     crash.kept,
                     diffs.join("; "),
                     disk.trace_tail(40)
-                ));
+                )));
             }
             seen.insert(recovered.digest());
         }

@@ -42,6 +42,7 @@ use crate::contract::{Family, RaftStorage, StateView, StorageResult};
 use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
 use crate::families::Registry;
 use crate::sim::check::CheckName;
+use crate::sim::read_only_check;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, FaultPlan, Mark, SimDisk, VfsHandle};
 
@@ -341,8 +342,7 @@ impl PairCrashCheck<'_> {
                 self.before
             };
             crash.disk.set_fault_plan(FaultPlan::none());
-            let vfs: VfsHandle = crash.disk.clone();
-            if let Err((check, what)) = self.check_one(vfs, allowed) {
+            if let Err((check, what)) = self.check_one(&crash.disk, allowed) {
                 return Err((
                     check,
                     format!(
@@ -359,8 +359,17 @@ impl PairCrashCheck<'_> {
         Ok(checked)
     }
 
-    /// Reopens one crash state of the pair and checks it against `allowed`.
-    fn check_one(&self, vfs: VfsHandle, allowed: &[RaftState]) -> Result<(), (CheckName, String)> {
+    /// Reopens one crash state of the pair and checks it against `allowed` (and the
+    /// primary's read-only open, made first, against what it recovered: `read_only`).
+    fn check_one(
+        &self,
+        disk: &Arc<SimDisk>,
+        allowed: &[RaftState],
+    ) -> Result<(), (CheckName, String)> {
+        let vfs: VfsHandle = disk.clone();
+        let primary_location = DualFamily::primary_location(self.location);
+        let probe =
+            read_only_check::probe(self.pair.primary_family().as_ref(), &primary_location, disk);
         let dual = |what: String| (CheckName::DualWrite, what);
         let primary_durable = self.pair.primary_family().durable();
         let mirror_durable = self.pair.mirror_family().durable();
@@ -408,6 +417,7 @@ impl PairCrashCheck<'_> {
                 ),
             ));
         }
+        probe.judge(&recovered, false).map_err(|what| (CheckName::ReadOnly, what))?;
         let mirror = RaftState::capture(instance.mirror())
             .map_err(|e| dual(format!("reading the recovered mirror failed: {e}")))?;
         match first_difference(&mirror, &recovered) {

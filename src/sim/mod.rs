@@ -17,6 +17,7 @@ pub mod op_text;
 pub mod ops;
 pub mod planted;
 mod planted_import;
+mod planted_lock;
 pub mod read_only_check;
 pub mod regression;
 pub mod runner;

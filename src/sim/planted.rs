@@ -16,6 +16,8 @@
 //! | every [`PlantedDualBug`] | `dual_write` | pairs (`mirror-not-durable`: durable mirror) |
 //! | `padding-by-open-count` | `determinism` (each seed run twice) | all |
 //! | `truncate-suffix-panics` | `panic` | all |
+//! | `read-only-open-writes` | `read_only` | durable |
+//! | `no-lock` | `single_writer` | durable |
 //!
 //! The three import bugs live in `planted_import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
@@ -30,9 +32,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::contract::read_only::replay_read_only;
 use crate::contract::{
-    Entry, Family, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, SnapshotWriter, StateView, StorageResult,
+    Entry, Family, ImportSink, Index, Meta, RaftStorage, ReadOnlyOpen, SnapshotFileInfo,
+    SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageResult, ViewOnly, ViewSource,
 };
 use crate::delegate::{
     delegate_raft_storage, delegate_state_view, delegate_vfs, delegate_vfs_file,
@@ -46,6 +49,7 @@ use crate::sim::ops::Action;
 use crate::sim::planted_import::{
     list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport,
 };
+use crate::sim::planted_lock::NoLocks;
 use crate::sim::runner::apply_action;
 use crate::vfs::{OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
 
@@ -98,11 +102,18 @@ pub enum PlantedBug {
     /// `truncate_suffix` to an index that is a multiple of 7 panics: the cut is filed in a
     /// six-slot table at `last_kept % 7 - 1`, out of bounds for slot 0 (an indexing bug).
     TruncateSuffixPanics,
+    /// The read-only open is the read-write open on the caller's file system, recovery and
+    /// all (what `qk inspect` once did to real directories). Only durable families can show
+    /// it (a volatile one has nothing on disk to repair).
+    ReadOnlyOpenWrites,
+    /// The read-write open takes no lock, so a second writer opens the same instance. Only
+    /// durable families lock.
+    NoLock,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 13] = [
+    pub const ALL: [PlantedBug; 15] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -116,6 +127,8 @@ impl PlantedBug {
         PlantedBug::ImportCommitInSteps,
         PlantedBug::PaddingByOpenCount,
         PlantedBug::TruncateSuffixPanics,
+        PlantedBug::ReadOnlyOpenWrites,
+        PlantedBug::NoLock,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -123,7 +136,11 @@ impl PlantedBug {
     pub fn applies_to(self, family: &dyn Family) -> bool {
         let needs_durable = matches!(
             self,
-            PlantedBug::SkipFsync | PlantedBug::SkipDirSync | PlantedBug::ImportCommitInSteps
+            PlantedBug::SkipFsync
+                | PlantedBug::SkipDirSync
+                | PlantedBug::ImportCommitInSteps
+                | PlantedBug::ReadOnlyOpenWrites
+                | PlantedBug::NoLock
         );
         !needs_durable || family.durable()
     }
@@ -143,6 +160,8 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
             PlantedBug::PaddingByOpenCount => CheckName::Determinism,
             PlantedBug::TruncateSuffixPanics => CheckName::Panic,
+            PlantedBug::ReadOnlyOpenWrites => CheckName::ReadOnly,
+            PlantedBug::NoLock => CheckName::SingleWriter,
         }
     }
 
@@ -162,6 +181,8 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => "import-commit-in-steps",
             PlantedBug::PaddingByOpenCount => "padding-by-open-count",
             PlantedBug::TruncateSuffixPanics => "truncate-suffix-panics",
+            PlantedBug::ReadOnlyOpenWrites => "read-only-open-writes",
+            PlantedBug::NoLock => "no-lock",
         }
     }
 }
@@ -213,6 +234,7 @@ impl Family for PlantedFamily {
         let vfs: VfsHandle = match self.bug {
             PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
             PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
+            PlantedBug::NoLock => Arc::new(NoLocks { inner: vfs }),
             _ => vfs,
         };
         let inner = self.inner.open(location, vfs.clone())?;
@@ -232,6 +254,21 @@ impl Family for PlantedFamily {
             padding,
             cuts: [0; 6],
         }))
+    }
+
+    fn open_read_only(&self, location: &str, vfs: VfsHandle) -> StorageResult<ReadOnlyOpen> {
+        if self.bug != PlantedBug::ReadOnlyOpenWrites {
+            // The planted instance, replayed in memory: a read-only view with the same bug.
+            return replay_read_only(vfs, |vfs| self.open(location, vfs));
+        }
+        let storage = self.open(location, vfs)?;
+        Ok(ReadOnlyOpen {
+            family: storage.family(),
+            format_version: storage.family_format_version(),
+            view: Box::new(ViewOnly::new(storage)),
+            repairs: Vec::new(),
+            source: ViewSource::Replayed,
+        })
     }
 }
 

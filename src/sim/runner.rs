@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
-use crate::dual_write::{DualWriteError, Recovery};
+use crate::dual_write::{DualFamily, DualWriteError, Recovery};
 use crate::families::Registry;
 use crate::sim::check::{CheckFailure, CheckName};
 use crate::sim::crash_cases::CrashCheck;
@@ -44,6 +44,7 @@ use crate::sim::dual::{
 use crate::sim::image_checks::{ImageCheckFailure, PinnedExport};
 use crate::sim::model::Model;
 use crate::sim::ops::{Action, Op};
+use crate::sim::read_only_check::{self, Probe};
 use crate::sim::undo::Before;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, Mark, SimDisk, VfsHandle};
@@ -281,6 +282,8 @@ pub struct Runner {
     trace: Trace,
     options: RunOptions,
     stats: RunStats,
+    /// What a read-only open showed just before the reopen in progress (check `read_only`).
+    read_only_probe: Option<Probe>,
 }
 
 impl Runner {
@@ -362,6 +365,7 @@ impl Runner {
             trace: Trace::new(options.trace_tail_len),
             options,
             stats: RunStats::default(),
+            read_only_probe: None,
         };
         runner.remember_state();
         Ok(runner)
@@ -669,10 +673,7 @@ impl Runner {
             Subject::Family(family) => family.clone(),
         };
         let check = CrashCheck { family: family.as_ref(), location, before: allowed, after };
-        match check.verify(disk, mark, returned_at, options) {
-            Ok(report) => Ok(report.states as u64),
-            Err(what) => Err((CheckName::CrashAtomicity, what)),
-        }
+        check.verify_named(disk, mark, returned_at, options).map(|report| report.states as u64)
     }
 
     fn faults_so_far(&self) -> u64 {
@@ -724,7 +725,8 @@ impl Runner {
             let mirror_candidates = [self.mirror_candidate(before)];
             self.check_pair_reopen(step, op, &reopened, false, &mirror_candidates)?;
         }
-        self.full_check(step, context)
+        self.full_check(step, context)?;
+        self.check_reopened(step, op)
     }
 
     /// Whether the subject is a pair whose mirror has joined.
@@ -744,6 +746,7 @@ impl Runner {
     /// Opens the subject again: a family's instance, a pair's primary before its mirror
     /// joined, or a joined pair (recovered, with what recovery found).
     fn open_again(&mut self, step: usize, op: &Op) -> Result<Option<PairReopened>, Stop> {
+        self.read_only_probe = self.probe_read_only();
         let (location, vfs) = (self.location.clone(), self.vfs.clone());
         let opened = match self.subject.clone() {
             Subject::Family(family) => {
@@ -762,6 +765,41 @@ impl Runner {
             Ok(Err(e)) => Err(self.open_failed(step, op, e)),
             Err(panic) => Err(self.open_panicked(step, op, &panic)),
         }
+    }
+
+    /// The family and location a reopen recovers: the subject's, or a pair's primary.
+    fn reopened_family(&self) -> (Arc<dyn Family>, String) {
+        match &self.subject {
+            Subject::Family(family) => (family.clone(), self.location.clone()),
+            Subject::Pair(pair) => {
+                (pair.primary_family(), DualFamily::primary_location(&self.location))
+            }
+        }
+    }
+
+    /// Check `read_only`, before a reopen: what a read-only open of the disk shows.
+    fn probe_read_only(&self) -> Option<Probe> {
+        let disk = self.disk.as_ref().filter(|_| !self.options.unchecked)?;
+        let (family, location) = self.reopened_family();
+        Some(read_only_check::probe(family.as_ref(), &location, disk))
+    }
+
+    /// Checks `read_only` (the probe against the state the reopen recovered, now the
+    /// model's) and `single_writer` (a second writer is refused while the instance is open).
+    fn check_reopened(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let Some(disk) = self.disk.clone() else { return Ok(()) };
+        if let Some(probe) = self.read_only_probe.take() {
+            if let Err(what) = probe.judge(&self.model.state, self.dishonest) {
+                return Err(self.failure(CheckName::ReadOnly, step, op, what).into());
+            }
+        }
+        let (family, location) = self.reopened_family();
+        if family.durable() && !self.options.unchecked {
+            if let Err(what) = read_only_check::second_writer(family.as_ref(), &location, &disk) {
+                return Err(self.failure(CheckName::SingleWriter, step, op, what).into());
+            }
+        }
+        Ok(())
     }
 
     fn open_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Stop {
@@ -1022,6 +1060,7 @@ impl Runner {
         self.trace.push(format!("#{step} recovered {}", &recovered.digest()[..16]));
         self.model.state = recovered;
         self.remember_state();
+        self.check_reopened(step, op)?;
         if let Some(reopened) = reopened {
             self.check_pair_reopen(step, op, &reopened, true, &mirror_candidates)?;
             self.full_check_mirror(step, "pair recovery after a power loss")?;
