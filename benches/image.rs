@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use quorumkit_storage::contract::{
-    ContractError, Entry, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, SnapshotWriter, StateView, StorageError, StorageResult,
+    ContractError, Entry, FileMeta, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo,
+    SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageError, StorageResult,
 };
 use quorumkit_storage::image::{export, import, verify};
 
@@ -98,7 +98,7 @@ impl StateView for Synthetic {
             .map(|k| SnapshotFileInfo {
                 path: Synthetic::path(k),
                 len: self.file_len(k),
-                file_meta: None,
+                file_meta: FileMeta::default(),
             })
             .collect())
     }
@@ -197,7 +197,7 @@ impl ImportSink for DiscardSink<'_> {
     fn set_meta(&mut self, _: &Meta) -> StorageResult<()> {
         Ok(())
     }
-    fn add_snapshot_file(&mut self, _: &SnapshotPath, _: Option<&[u8]>) -> StorageResult<()> {
+    fn add_snapshot_file(&mut self, _: &SnapshotPath, _: &FileMeta) -> StorageResult<()> {
         Ok(())
     }
     fn write_snapshot_file(&mut self, _: &SnapshotPath, _: u64, data: &[u8]) -> StorageResult<()> {

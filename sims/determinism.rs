@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use quorumkit_storage::families::memory::MemoryFamily;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::runner::{run_history_on_disk, RunOptions};
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 
 fn trace_hash(seed: u64, mode: Mode) -> String {

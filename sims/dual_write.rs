@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use quorumkit_storage::contract::{
-    ContractError, Entry, Family, Meta, PeerId, RaftStorage, SnapshotMeta, SnapshotPath, StateView,
-    StorageError, StorageResult,
+    ContractError, Entry, Family, FileMeta, Meta, PeerId, RaftStorage, SnapshotMeta, SnapshotPath,
+    StateView, StorageError, StorageResult,
 };
 use quorumkit_storage::dual_write::{
     DualFamily, DualWrite, DualWriteError, Recovery, RepairStep, Side,
@@ -18,18 +18,21 @@ use quorumkit_storage::dual_write::{
 use quorumkit_storage::families::local::LocalFamily;
 use quorumkit_storage::families::memory::{MemoryFamily, MemoryStorage};
 use quorumkit_storage::families::Registry;
-use quorumkit_storage::sim::check::CheckName;
+use quorumkit_storage::sim::checks::CheckName;
+use quorumkit_storage::sim::conformance::crash_cases::{
+    run_crash_case, CrashCaseOptions, CRASH_CASES,
+};
 use quorumkit_storage::sim::conformance::{import_state, run_all, FamilyFixture};
-use quorumkit_storage::sim::crash_cases::{run_crash_case, CrashCaseOptions, CRASH_CASES};
-use quorumkit_storage::sim::dual::Subject;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::model::Model;
-use quorumkit_storage::sim::ops::{
+use quorumkit_storage::sim::engine::apply::apply_action;
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::model::Model;
+use quorumkit_storage::sim::engine::ops::{
     pseudo_random_bytes, Action, BodySpec, EntrySpec, Op, ResolvedFile,
 };
+use quorumkit_storage::sim::engine::runner::{run_subject_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::subject::Subject;
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily};
-use quorumkit_storage::sim::runner::{apply_action, run_subject_on_disk, RunOptions};
-use quorumkit_storage::sim::selftest::run_dual_selftest;
+use quorumkit_storage::sim::soak::selftest::run_dual_selftest;
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::state::{first_difference, RaftState};
 use quorumkit_storage::validate;
@@ -121,7 +124,7 @@ fn snapshot(index: u64, names: &[&str]) -> Action {
             .map(|n| ResolvedFile {
                 path: SnapshotPath::new(*n).expect("valid path"),
                 data: pseudo_random_bytes(index ^ n.len() as u64, 900),
-                file_meta: Some(Bytes::from_static(b"m")),
+                file_meta: FileMeta::user(Bytes::from_static(b"m")),
             })
             .collect(),
         publish: true,
@@ -535,8 +538,8 @@ fn a_call_the_primary_rejects_changes_nothing_and_does_not_diverge() {
     assert_eq!(pair.mirror().last_index(), 3);
     let mut writer = pair.begin_snapshot().expect("writer");
     let path = SnapshotPath::new("f").unwrap();
-    writer.add_file(&path, None).expect("add");
-    let dup = writer.add_file(&path, None).expect_err("duplicate");
+    writer.add_file(&path, &FileMeta::default()).expect("add");
+    let dup = writer.add_file(&path, &FileMeta::default()).expect_err("duplicate");
     assert!(matches!(dup, StorageError::Contract(ContractError::DuplicateSnapshotFile { .. })));
     writer.write_file(&path, 0, b"abc").expect("write");
     let e = writer.write_file(&path, 1, b"x").expect_err("not at end");
@@ -732,7 +735,7 @@ fn the_validator_streams_large_files_and_names_the_byte() {
         ResolvedFile {
             path: SnapshotPath::new("big/file").unwrap(),
             data: Bytes::from(data),
-            file_meta: None,
+            file_meta: FileMeta::default(),
         }
     };
     let snap = |f: ResolvedFile| Action::Snapshot {

@@ -19,7 +19,8 @@ use image_corpus::{Case, Expect};
 use planted::{assert_caught_by_its_own_check, families_of};
 use quorumkit_storage::cli::image::{run_with, ImageCommand};
 use quorumkit_storage::contract::{
-    Entry, Family, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath,
+    Entry, Family, FileMeta, FileSource, Meta, Payload, PeerId, RaftStorage, SnapshotMeta,
+    SnapshotPath,
 };
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::image::format::CHUNK_LEN;
@@ -86,7 +87,7 @@ fn populate(storage: &mut dyn RaftStorage, state: &RaftState) {
     if let Some(snapshot) = &state.snapshot {
         let mut writer = storage.begin_snapshot().expect("begin_snapshot");
         for (path, file) in &snapshot.files {
-            writer.add_file(path, file.file_meta.as_deref()).expect("add_file");
+            writer.add_file(path, &file.file_meta).expect("add_file");
             let mut offset = 0;
             for piece in file.data.chunks(10_000) {
                 writer.write_file(path, offset, piece).expect("write_file");
@@ -133,12 +134,17 @@ fn sample_states() -> Vec<(&'static str, RaftState)> {
             (0..len).map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed)).collect::<Vec<_>>(),
         )
     };
+    let every_field = FileMeta {
+        user_meta: Some(Bytes::from_static(b"\x08\x02")),
+        source: Some(FileSource::Reference),
+        checksum: Some("a1b2".into()),
+    };
     for (p, len, meta) in [
-        ("a", CHUNK_LEN, Some(Bytes::from_static(b"\x08\x02"))),
-        ("a-b", CHUNK_LEN + 1, None),
-        ("a/b", 2 * CHUNK_LEN - 1, Some(Bytes::new())),
-        ("z/y/x", 0, None),
-        ("__raft_snapshot_meta", 100, Some(Bytes::from_static(b"meta"))),
+        ("a", CHUNK_LEN, every_field),
+        ("a-b", CHUNK_LEN + 1, FileMeta::default()),
+        ("a/b", 2 * CHUNK_LEN - 1, FileMeta::user(Bytes::new())),
+        ("z/y/x", 0, FileMeta { checksum: Some(String::new()), ..FileMeta::default() }),
+        ("__raft_snapshot_meta", 100, FileMeta::user(Bytes::from_static(b"meta"))),
     ] {
         if p == "a" {
             // `a` cannot be a file and a directory; use `a.bin` instead.
@@ -261,7 +267,7 @@ fn export_is_exactly_the_pinned_cut_while_mutations_continue() {
         storage.truncate_prefix(6).expect("truncate_prefix");
         storage.save_meta(&Meta { term: 9, voted_for: None }).expect("save_meta");
         let mut writer = storage.begin_snapshot().expect("begin_snapshot");
-        writer.add_file(&path("other"), None).expect("add_file");
+        writer.add_file(&path("other"), &FileMeta::default()).expect("add_file");
         writer.write_file(&path("other"), 0, b"new").expect("write_file");
         writer.set_meta(SnapshotMeta {
             last_included_index: 6,
@@ -688,6 +694,9 @@ fn forward_compatible_images_import_the_same_state() {
 #[test]
 fn diff_names_the_first_difference_like_the_state_comparison() {
     let base = example_state();
+    let data_meta = base.snapshot.as_ref().expect("example has a snapshot").files[&path("data")]
+        .file_meta
+        .clone();
     let mut variants: Vec<(&str, RaftState)> = Vec::new();
     let mut s = base.clone();
     s.entries.pop();
@@ -705,10 +714,7 @@ fn diff_names_the_first_difference_like_the_state_comparison() {
     if let Some(snap) = s.snapshot.as_mut() {
         snap.files.insert(
             path("data"),
-            SnapshotFile {
-                data: Bytes::from_static(b"help!"),
-                file_meta: Some(Bytes::from_static(b"\x08\x01")),
-            },
+            SnapshotFile { data: Bytes::from_static(b"help!"), file_meta: data_meta.clone() },
         );
     }
     variants.push(("file content", s));
@@ -716,18 +722,28 @@ fn diff_names_the_first_difference_like_the_state_comparison() {
     if let Some(snap) = s.snapshot.as_mut() {
         snap.files.insert(
             path("data"),
-            SnapshotFile { data: Bytes::from_static(b"hello"), file_meta: None },
+            SnapshotFile { data: Bytes::from_static(b"hello"), file_meta: FileMeta::default() },
         );
     }
     variants.push(("file meta", s));
+    for field in ["user_meta", "source", "checksum"] {
+        let mut s = base.clone();
+        if let Some(file) = s.snapshot.as_mut().and_then(|snap| snap.files.get_mut(&path("data"))) {
+            match field {
+                "user_meta" => file.file_meta.user_meta = Some(Bytes::from_static(b"\x08\x02")),
+                "source" => file.file_meta.source = Some(FileSource::Reference),
+                _ => file.file_meta.checksum = None,
+            }
+        }
+        let words = first_difference(&base, &s).expect("one field changed");
+        assert!(words.contains(&format!("file metadata {field} ")), "{words}");
+        variants.push(("file meta field", s));
+    }
     let mut s = base.clone();
     if let Some(snap) = s.snapshot.as_mut() {
         snap.files.insert(
             path("data"),
-            SnapshotFile {
-                data: Bytes::from_static(b"hello world"),
-                file_meta: Some(Bytes::from_static(b"\x08\x01")),
-            },
+            SnapshotFile { data: Bytes::from_static(b"hello world"), file_meta: data_meta.clone() },
         );
     }
     variants.push(("file length", s));
@@ -888,16 +904,36 @@ fn snapshots_of_inspect_and_the_hex_dump() {
     });
 }
 
+/// The spec's `<!-- hex:LABEL -->` block up to its closing marker and the digest its dump
+/// ends with (the last two dump lines), or `None` when the spec has no such block.
+fn spec_block<'s>(spec: &'s str, label: &str) -> Option<(&'s str, String)> {
+    let start = spec.find(&format!("<!-- hex:{label} -->\n"))?;
+    let end = start + spec[start..].find(&format!("<!-- /hex:{label} -->"))?;
+    let block = &spec[start..end];
+    let lines: Vec<&str> = block.lines().filter(|l| l.contains("  ")).collect();
+    let digest: String = lines[lines.len().saturating_sub(2)..]
+        .iter()
+        .flat_map(|l| l.split_whitespace().skip(1).take(16))
+        .collect();
+    Some((block, digest))
+}
+
 #[test]
 fn the_specification_shows_the_current_bytes() {
-    let spec =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/image-format.md"))
-            .expect("docs/image-format.md");
+    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/image-format.md");
+    let mut spec = std::fs::read_to_string(&spec_path).expect("docs/image-format.md");
     for (label, image) in
         [("empty", empty_image()), ("example", encode(&example_state(), "memory", 0))]
     {
         let dump = annotated_hex(&image);
         let block = format!("<!-- hex:{label} -->\n```text\n{dump}```\n");
+        if updating() {
+            // `QK_UPDATE_CORPUS=1` also rewrites the spec's dumps and the digests it quotes.
+            let (old_block, old_digest) = spec_block(&spec, label).expect("the spec has the block");
+            let digest = verify(&image[..]).expect("valid").sha256;
+            spec = spec.replacen(old_block, &block, 1).replace(&old_digest, &digest);
+            std::fs::write(&spec_path, &spec).expect("rewrite docs/image-format.md");
+        }
         assert!(
             spec.contains(&block),
             "docs/image-format.md lacks the current `{label}` dump:\n{block}"

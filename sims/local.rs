@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use quorumkit_storage::contract::{
-    Entry, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath, StateView, StorageError,
+    Entry, FileMeta, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath, StateView,
+    StorageError,
 };
 use quorumkit_storage::families::local::format::{
     murmur3_x86_32, open_segment_name, ChecksumType, PendingOp, PendingOpKind, PENDING_OP_NAME,
@@ -20,8 +22,8 @@ use quorumkit_storage::families::local::{
 };
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::sim::conformance::{FamilyFixture, Fixture};
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::runner::{run_history_on_disk, RunOptions};
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::state::RaftState;
 use quorumkit_storage::vfs::{OsVfs, VfsHandle};
@@ -638,14 +640,16 @@ fn snap_meta(index: u64) -> SnapshotMeta {
     }
 }
 
-/// A snapshot file to publish: path, bytes, file metadata.
+/// A snapshot file to publish: path, bytes, file metadata's `user_meta`.
 type FileSpec<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
 
 fn publish(s: &mut LocalStorage, index: u64, files: &[FileSpec<'_>]) {
     let mut w = s.begin_snapshot().unwrap();
-    for (path, bytes, file_meta) in files {
+    for (path, bytes, user_meta) in files {
         let path = SnapshotPath::new(*path).unwrap();
-        w.add_file(&path, *file_meta).unwrap();
+        let file_meta =
+            FileMeta { user_meta: user_meta.map(Bytes::copy_from_slice), ..FileMeta::default() };
+        w.add_file(&path, &file_meta).unwrap();
         w.write_file(&path, 0, bytes).unwrap();
     }
     w.set_meta(snap_meta(index));
@@ -664,8 +668,8 @@ fn snapshot_publish_reopen_and_retire() {
     assert_eq!(capture(&s), state);
     let files = s.snapshot_files().unwrap();
     assert_eq!(files.len(), 2);
-    assert_eq!(files[0].file_meta.as_deref(), Some(&b"\x01\x02"[..]));
-    assert_eq!(files[1].file_meta.as_deref(), Some(&b""[..]));
+    assert_eq!(files[0].file_meta, FileMeta::user(&b"\x01\x02"[..]));
+    assert_eq!(files[1].file_meta, FileMeta::user(Bytes::new()));
     let names: Vec<_> = std::fs::read_dir(dir.path().join("snapshot"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -701,7 +705,7 @@ fn interrupted_publish_and_stray_temp() {
     publish(&mut s, 5, &[("data", b"five", None)]);
     let mut w = s.begin_snapshot().unwrap();
     let p = SnapshotPath::new("data").unwrap();
-    w.add_file(&p, None).unwrap();
+    w.add_file(&p, &FileMeta::default()).unwrap();
     w.write_file(&p, 0, b"unpublished").unwrap();
     drop(w);
     drop(s);
@@ -756,7 +760,7 @@ fn import_commits_atomically() {
         sink.set_meta(&want.meta).unwrap();
         let snapshot = want.snapshot.as_ref().unwrap();
         for (path, file) in &snapshot.files {
-            sink.add_snapshot_file(path, file.file_meta.as_deref()).unwrap();
+            sink.add_snapshot_file(path, &file.file_meta).unwrap();
             sink.write_snapshot_file(path, 0, &file.data).unwrap();
         }
         sink.set_snapshot_meta(snapshot.meta.clone()).unwrap();

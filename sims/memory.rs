@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use quorumkit_storage::contract::FileSource;
 use quorumkit_storage::families::memory::MemoryFamily;
 use quorumkit_storage::sim::conformance::FamilyFixture;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
-use quorumkit_storage::sim::runner::{run_history_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
+use quorumkit_storage::sim::engine::runner::{run_history_on_disk, RunOptions};
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::vfs::{OsVfs, SimDisk};
 
@@ -60,8 +61,24 @@ fn small_op() -> impl Strategy<Value = Op> {
         (0u8..4, 0u8..3).prop_map(|(peers, old_peers)| BodySpec::Config { peers, old_peers }),
     ];
     let entry = (0u64..5, body).prop_map(|(term, body)| EntrySpec { term, body });
-    let file = ("[a-c]{1,2}(/[a-c]{1,2})?", 0u32..300, any::<u64>(), proptest::option::of(0u8..8))
-        .prop_map(|(path, len, seed, file_meta_len)| FileSpec { path, len, seed, file_meta_len });
+    let source =
+        proptest::option::of(prop_oneof![Just(FileSource::Local), Just(FileSource::Reference)]);
+    let file = (
+        "[a-c]{1,2}(/[a-c]{1,2})?",
+        0u32..300,
+        any::<u64>(),
+        proptest::option::of(0u8..8),
+        source,
+        proptest::option::of(0u8..8),
+    )
+        .prop_map(|(path, len, seed, file_meta_len, source, checksum_len)| FileSpec {
+            path,
+            len,
+            seed,
+            file_meta_len,
+            source,
+            checksum_len,
+        });
     prop_oneof![
         4 => proptest::collection::vec(entry, 0..6).prop_map(|entries| Op::Append { entries }),
         1 => (0u64..12).prop_map(|advance| Op::TruncatePrefix { advance }),

@@ -11,10 +11,10 @@ use quorumkit_storage::contract::{ContractError, Family, RaftStorage, StorageErr
 use quorumkit_storage::dual_write::{DualFamily, Recovery};
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::migrate::{Migration, MigrationError, Phase};
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
-use quorumkit_storage::sim::model::Model;
-use quorumkit_storage::sim::ops::{Action, Op};
-use quorumkit_storage::sim::runner::apply_action;
+use quorumkit_storage::sim::engine::apply::apply_action;
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig};
+use quorumkit_storage::sim::engine::model::Model;
+use quorumkit_storage::sim::engine::ops::{Action, Op};
 use quorumkit_storage::state::{first_difference, RaftState};
 use quorumkit_storage::vfs::{OsVfs, SimDisk, SimDiskOptions, VfsHandle};
 

@@ -4,9 +4,10 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use proptest::prelude::*;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::op_text::{format_op_lines, parse_op_lines};
-use quorumkit_storage::sim::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
+use quorumkit_storage::contract::FileSource;
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::op_text::{format_op_lines, parse_op_lines};
+use quorumkit_storage::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
@@ -43,14 +44,37 @@ fn the_text_form_reads_as_documented() {
         peers: 3,
         old_peers: 0,
         files: vec![
-            FileSpec { path: "a/b".into(), len: 700, seed: 9, file_meta_len: Some(4) },
-            FileSpec { path: "x\"),\n[y".into(), len: 0, seed: 1, file_meta_len: None },
+            FileSpec {
+                path: "a/b".into(),
+                len: 700,
+                seed: 9,
+                file_meta_len: Some(4),
+                source: None,
+                checksum_len: None,
+            },
+            FileSpec {
+                path: "x\"),\n[y".into(),
+                len: 0,
+                seed: 1,
+                file_meta_len: None,
+                source: Some(FileSource::Reference),
+                checksum_len: Some(3),
+            },
+            FileSpec {
+                path: "c".into(),
+                len: 1,
+                seed: 2,
+                file_meta_len: None,
+                source: None,
+                checksum_len: Some(0),
+            },
         ],
         publish: false,
     };
     let text = concat!(
         r#"snapshot(ahead=4, term=log, peers=3, old=0, files=[file("a/b", len=700, seed=9, "#,
-        r#"meta=4), file("x\"),\n[y", len=0, seed=1, meta=none)], abandon)"#
+        r#"meta=4), file("x\"),\n[y", len=0, seed=1, meta=none, source=reference, "#,
+        r#"checksum=3), file("c", len=1, seed=2, meta=none, checksum=0)], abandon)"#
     );
     assert_eq!(snapshot.to_string(), text);
     assert_eq!(text.parse::<Op>(), Ok(snapshot));
@@ -82,6 +106,15 @@ fn the_text_form_reads_as_documented() {
         "export(spread=300)",
         "crash(now)",
         "nosuch()",
+        // An unknown source; the optional arguments out of order.
+        concat!(
+            r#"snapshot(back=1, term=log, peers=1, old=0, "#,
+            r#"files=[file("a", len=1, seed=1, meta=none, source=remote)], publish)"#
+        ),
+        concat!(
+            r#"snapshot(back=1, term=log, peers=1, old=0, "#,
+            r#"files=[file("a", len=1, seed=1, meta=none, checksum=1, source=local)], publish)"#
+        ),
         // An unclosed path string.
         r#"snapshot(back=1, term=log, peers=1, old=0, files=[file("a, len=1, seed=1)], publish)"#,
     ] {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use planted::{assert_caught_by_its_own_check, families_of};
 use quorumkit_storage::families::Registry;
-use quorumkit_storage::sim::check::CheckName;
+use quorumkit_storage::sim::checks::CheckName;
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
-use quorumkit_storage::sim::regression::Regression;
+use quorumkit_storage::sim::soak::regression::Regression;
 use quorumkit_storage::sim::soak::{
     disk_seed_for, fault_plan_for, run_soak, FaultMode, SeedPlan, SoakConfig,
 };

@@ -13,9 +13,12 @@ use quorumkit_storage::contract::{
 };
 use quorumkit_storage::families::local::LocalFamily;
 use quorumkit_storage::families::redb::RedbFamily;
-use quorumkit_storage::sim::crash_cases::{run_crash_case, CrashCaseOptions, CRASH_CASES};
+use quorumkit_storage::sim::checks::read_only::probe;
+use quorumkit_storage::sim::checks::single_writer::second_writer;
+use quorumkit_storage::sim::conformance::crash_cases::{
+    run_crash_case, CrashCaseOptions, CRASH_CASES,
+};
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
-use quorumkit_storage::sim::read_only_check::{probe, second_writer};
 use quorumkit_storage::state::RaftState;
 use quorumkit_storage::vfs::{
     FileKind, Image, LockMode, OpenOptions, RepairAction, SimDisk, SimDiskOptions, Vfs, VfsHandle,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use quorumkit_storage::families::redb::RedbFamily;
 use quorumkit_storage::sim::conformance::FamilyFixture;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-use quorumkit_storage::sim::runner::{run_history, RunOptions};
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use quorumkit_storage::sim::engine::runner::{run_history, RunOptions};
 use quorumkit_storage::vfs::OsVfs;
 
 /// A conformance fixture whose instances live in a temporary directory, removed when the
@@ -104,9 +104,9 @@ mod sim {
     };
     use quorumkit_storage::families::redb::{inspect, RedbFamily, RedbOptions};
     use quorumkit_storage::sim::conformance::FamilyFixture;
-    use quorumkit_storage::sim::generator::{generate, GeneratorConfig, Mode};
-    use quorumkit_storage::sim::ops::pseudo_random_bytes;
-    use quorumkit_storage::sim::runner::{run_history, RunOptions};
+    use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode};
+    use quorumkit_storage::sim::engine::ops::pseudo_random_bytes;
+    use quorumkit_storage::sim::engine::runner::{run_history, RunOptions};
     use quorumkit_storage::state::{first_difference, RaftState};
     use quorumkit_storage::vfs::{
         EnumerateOptions, FaultPlan, FaultRate, OpenOptions, SimDisk, SimDiskOptions, Vfs,
@@ -161,7 +161,11 @@ mod sim {
         let mut writer = instance.begin_snapshot()?;
         for (path, len, meta) in files {
             let path = SnapshotPath::new(*path).expect("valid path");
-            writer.add_file(&path, *meta)?;
+            let meta = quorumkit_storage::contract::FileMeta {
+                user_meta: meta.map(bytes::Bytes::copy_from_slice),
+                ..Default::default()
+            };
+            writer.add_file(&path, &meta)?;
             let bytes = pseudo_random_bytes(*len as u64 ^ index, *len);
             let mut offset = 0;
             for chunk in bytes.chunks(40_000) {
@@ -195,7 +199,7 @@ mod sim {
         sink.set_meta(&state.meta)?;
         if let Some(s) = &state.snapshot {
             for (path, f) in &s.files {
-                sink.add_snapshot_file(path, f.file_meta.as_deref())?;
+                sink.add_snapshot_file(path, &f.file_meta)?;
                 for (i, chunk) in f.data.chunks(50_000).enumerate() {
                     sink.write_snapshot_file(path, (i * 50_000) as u64, chunk)?;
                 }
@@ -696,13 +700,13 @@ mod sim {
         let vfs: VfsHandle = disk.clone();
         let report = inspect(LOCATION, vfs).expect("inspect");
         assert!(report.problems.is_empty(), "{report}");
-        assert_eq!(report.format_version, Some(1));
+        assert_eq!(report.format_version, Some(2));
         let log = report.log.clone().expect("log");
         assert_eq!((log.first, log.last, log.entries, log.configuration), (3, 13, 11, 1));
         let snapshot = report.snapshot.clone().expect("snapshot");
         assert_eq!(snapshot.files.len(), 2);
         assert_eq!(snapshot.files[0].path, "a/data");
-        assert_eq!(snapshot.files[0].file_meta_len, Some(1));
+        assert_eq!(snapshot.files[0].user_meta_len, Some(1));
         let text = report.to_string();
         assert!(text.contains("log range       [3, 13]"), "{text}");
         assert!(text.contains("problems        none"), "{text}");
@@ -732,10 +736,10 @@ mod swarm {
 
     use quorumkit_storage::contract::{Family, RaftStorage, StorageError};
     use quorumkit_storage::families::redb::RedbFamily;
-    use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
-    use quorumkit_storage::sim::model::Model;
-    use quorumkit_storage::sim::ops::Action;
-    use quorumkit_storage::sim::runner::apply_action;
+    use quorumkit_storage::sim::engine::apply::apply_action;
+    use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig};
+    use quorumkit_storage::sim::engine::model::Model;
+    use quorumkit_storage::sim::engine::ops::Action;
     use quorumkit_storage::state::{first_difference, RaftState};
     use quorumkit_storage::vfs::{FaultPlan, SimDisk, SimDiskOptions, VfsErrorKind, VfsHandle};
     use rand::{RngExt, SeedableRng};

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use quorumkit_storage::families::Registry;
-use quorumkit_storage::sim::dual::Subject;
-use quorumkit_storage::sim::regression::{regression_files, Regression};
+use quorumkit_storage::sim::engine::subject::Subject;
+use quorumkit_storage::sim::soak::regression::{regression_files, Regression};
 
 #[test]
 fn every_regression_history_passes() {

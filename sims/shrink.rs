@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use quorumkit_storage::contract::Family;
 use quorumkit_storage::families::local::LocalFamily;
-use quorumkit_storage::sim::check::CheckName;
-use quorumkit_storage::sim::dual::Subject;
-use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
-use quorumkit_storage::sim::ops::Op;
+use quorumkit_storage::sim::checks::CheckName;
+use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig};
+use quorumkit_storage::sim::engine::ops::Op;
+use quorumkit_storage::sim::engine::runner::{run_subject_on_disk, RunOptions};
+use quorumkit_storage::sim::engine::shrink::{shrink_with_faults, Shrunk};
+use quorumkit_storage::sim::engine::subject::Subject;
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
-use quorumkit_storage::sim::regression::Regression;
-use quorumkit_storage::sim::runner::{run_subject_on_disk, RunOptions};
-use quorumkit_storage::sim::shrink::{shrink_with_faults, Shrunk};
+use quorumkit_storage::sim::soak::regression::Regression;
 use quorumkit_storage::sim::soak::{disk_with_plan, run_soak, FaultMode, SeedPlan, SoakConfig};
 use quorumkit_storage::vfs::{FaultKind, FaultPlan, FaultRate};
 

@@ -206,8 +206,8 @@ fn replay_prints_trace_and_verdict() {
 
 #[test]
 fn replay_reads_an_ops_file() {
-    use quorumkit_storage::sim::generator::{generate, GeneratorConfig};
-    use quorumkit_storage::sim::op_text::format_op_lines;
+    use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig};
+    use quorumkit_storage::sim::engine::op_text::format_op_lines;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("history.ops");
     let ops = generate(3, &GeneratorConfig { ops_len: 40, ..GeneratorConfig::default() });

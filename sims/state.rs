@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use quorumkit_storage::contract::{Entry, Meta, Payload, PeerId, SnapshotMeta, SnapshotPath};
+use quorumkit_storage::contract::{
+    Entry, FileMeta, FileSource, Meta, Payload, PeerId, SnapshotMeta, SnapshotPath,
+};
 use quorumkit_storage::state::{first_difference, RaftState, Snapshot, SnapshotFile};
 
 fn sample() -> RaftState {
@@ -12,12 +14,16 @@ fn sample() -> RaftState {
         SnapshotPath::new("a/b").unwrap(),
         SnapshotFile {
             data: Bytes::from_static(b"hello"),
-            file_meta: Some(Bytes::from_static(b"m")),
+            file_meta: FileMeta {
+                user_meta: Some(Bytes::from_static(b"m")),
+                source: Some(FileSource::Local),
+                checksum: Some("c1".into()),
+            },
         },
     );
     files.insert(
         SnapshotPath::new("c").unwrap(),
-        SnapshotFile { data: Bytes::new(), file_meta: None },
+        SnapshotFile { data: Bytes::new(), file_meta: FileMeta::default() },
     );
     RaftState {
         first: 3,
@@ -106,9 +112,30 @@ fn differences_are_named() {
     differs(
         |s| {
             let f = s.snapshot.as_mut().unwrap().files.get_mut(&SnapshotPath::new("a/b").unwrap());
-            f.unwrap().file_meta = None;
+            f.unwrap().file_meta.user_meta = None;
         },
-        "snapshot file a/b: file metadata differs",
+        "snapshot file a/b: file metadata user_meta 6d vs unset",
+    );
+    differs(
+        |s| {
+            let f = s.snapshot.as_mut().unwrap().files.get_mut(&SnapshotPath::new("a/b").unwrap());
+            f.unwrap().file_meta.source = Some(FileSource::Reference);
+        },
+        "snapshot file a/b: file metadata source local vs reference",
+    );
+    differs(
+        |s| {
+            let f = s.snapshot.as_mut().unwrap().files.get_mut(&SnapshotPath::new("a/b").unwrap());
+            f.unwrap().file_meta.checksum = Some("c2".into());
+        },
+        "snapshot file a/b: file metadata checksum \"c1\" vs \"c2\"",
+    );
+    differs(
+        |s| {
+            let f = s.snapshot.as_mut().unwrap().files.get_mut(&SnapshotPath::new("c").unwrap());
+            f.unwrap().file_meta.user_meta = Some(Bytes::new());
+        },
+        "snapshot file c: file metadata user_meta unset vs empty",
     );
 }
 

@@ -2,6 +2,8 @@
 //! - only `src/vfs/os.rs` touches `std::fs` (families go through the `Vfs`);
 //! - nothing in `src/sim`, `src/vfs` or `src/image` reads the clock, uses unseeded
 //!   randomness or a `HashMap`/`HashSet` (iteration order is not deterministic);
+//! - nothing under `src/families`, `src/vfs`, `src/image` or `src/contract` uses `crate::sim`
+//!   (the harness depends on the product, never the other way round);
 //! - no `#[ignore]`d tests, no `todo!`/`unimplemented!`;
 //! - code lines are at most 100 columns (comments may hold wide tables).
 
@@ -120,4 +122,51 @@ fn no_ignored_tests_or_placeholders_and_short_lines() {
         }
     }
     assert!(offenders.is_empty(), "tidy:\n{}", offenders.join("\n"));
+}
+
+#[test]
+fn no_layer_below_the_harness_uses_it() {
+    // The harness depends on the product, never the other way round: a family, the Vfs, the
+    // image code and the contract must not reach into `crate::sim` (a helper both need
+    // lives outside both, as `crate::panics` does).
+    let mut files = Vec::new();
+    for dir in ["src/families", "src/vfs", "src/image", "src/contract"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let mut offenders = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(root()).unwrap_or(&file).to_string_lossy().into_owned();
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        for (n, line) in code_lines(&text) {
+            if uses_the_harness(line) {
+                offenders.push(format!("{rel}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "uses of crate::sim below the harness:\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// Whether `line` names the harness module: `crate::sim` or `quorumkit_storage::sim` as a
+/// whole path segment (not `crate::simple` or `vfs::sim`).
+fn uses_the_harness(line: &str) -> bool {
+    ["crate::sim", "quorumkit_storage::sim"].iter().any(|path| {
+        line.match_indices(path).any(|(at, _)| {
+            let next = line[at + path.len()..].chars().next();
+            !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
+}
+
+#[test]
+fn the_harness_rule_sees_paths_not_prefixes() {
+    assert!(uses_the_harness("use crate::sim::checks::CheckName;"));
+    assert!(uses_the_harness("    crate::sim::engine::runner::panic_text(&panic)"));
+    assert!(uses_the_harness("use crate::sim;"));
+    assert!(uses_the_harness("$crate::sim::engine::ops::Action::Append(entries)"));
+    assert!(!uses_the_harness("use crate::vfs::sim::SimDisk;"));
+    assert!(!uses_the_harness("use crate::simple::Thing;"));
 }

@@ -219,7 +219,7 @@ macro_rules! delegate_import_sink {
         fn add_snapshot_file(
             &mut self,
             path: &$crate::contract::SnapshotPath,
-            file_meta: Option<&[u8]>,
+            file_meta: &$crate::contract::FileMeta,
         ) -> $crate::contract::StorageResult<()> {
             self.$f.add_snapshot_file(path, file_meta)
         }
@@ -349,32 +349,32 @@ macro_rules! mutations_as_actions {
             &mut self,
             entries: &[$crate::contract::Entry],
         ) -> $crate::contract::StorageResult<()> {
-            self.mutate($crate::sim::ops::Action::Append(entries.to_vec()))
+            self.mutate($crate::sim::engine::ops::Action::Append(entries.to_vec()))
         }
 
         fn truncate_prefix(
             &mut self,
             first_kept: $crate::contract::Index,
         ) -> $crate::contract::StorageResult<()> {
-            self.mutate($crate::sim::ops::Action::TruncatePrefix(first_kept))
+            self.mutate($crate::sim::engine::ops::Action::TruncatePrefix(first_kept))
         }
 
         fn truncate_suffix(
             &mut self,
             last_kept: $crate::contract::Index,
         ) -> $crate::contract::StorageResult<()> {
-            self.mutate($crate::sim::ops::Action::TruncateSuffix(last_kept))
+            self.mutate($crate::sim::engine::ops::Action::TruncateSuffix(last_kept))
         }
 
         fn reset(&mut self, next: $crate::contract::Index) -> $crate::contract::StorageResult<()> {
-            self.mutate($crate::sim::ops::Action::Reset(next))
+            self.mutate($crate::sim::engine::ops::Action::Reset(next))
         }
 
         fn save_meta(
             &mut self,
             meta: &$crate::contract::Meta,
         ) -> $crate::contract::StorageResult<()> {
-            self.mutate($crate::sim::ops::Action::SaveMeta(meta.clone()))
+            self.mutate($crate::sim::engine::ops::Action::SaveMeta(meta.clone()))
         }
     };
 }

@@ -8,7 +8,9 @@
 //! - [`migrate`]: migration between families as a state machine a Raft node drives.
 //! - [`image`]: the canonical bootstrap image: spec'd format, streaming export and import.
 //! - [`state`]: the Raft-visible state as a value, its digest and first difference.
-//! - [`sim`]: operations as data, the reference model, the generator and the executor.
+//! - [`panics`]: the text of a caught panic (a family's panic shield, the harness's check).
+//! - [`sim`]: the harness: engine (ops, model, generator, runner, shrinking), checks,
+//!   planted bugs, the conformance suite and the soak driver.
 //! - [`cli`]: the `qk` command line.
 
 #![forbid(unsafe_code)]
@@ -21,6 +23,7 @@ pub mod dual_write;
 pub mod families;
 pub mod image;
 pub mod migrate;
+pub mod panics;
 pub mod sim;
 pub mod state;
 pub mod validate;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::contract::{
-    ContractError, Entry, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta,
+    ContractError, Entry, FileMeta, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta,
     SnapshotPath, StateView, StorageResult,
 };
 
@@ -21,8 +21,8 @@ use crate::contract::{
 pub struct SnapshotFile {
     /// The file's bytes.
     pub data: Bytes,
-    /// Its opaque file metadata, if any.
-    pub file_meta: Option<Bytes>,
+    /// Its metadata (braft's `LocalFileMeta`; the default for none).
+    pub file_meta: FileMeta,
 }
 
 /// The latest snapshot held in full.
@@ -191,7 +191,7 @@ impl StateParts<'_> {
     /// Feeds the canonical encoding to `out` (see [`RaftState::encode_into`]).
     pub fn encode_into(&self, out: &mut dyn FnMut(&[u8])) {
         let put_u64 = |out: &mut dyn FnMut(&[u8]), v: u64| out(&v.to_le_bytes());
-        out(b"quorumkit-state-v1");
+        out(b"quorumkit-state-v2");
         put_u64(out, self.first);
         put_u64(out, self.entries.len() as u64);
         for entry in self.entries {
@@ -227,13 +227,13 @@ impl StateParts<'_> {
                 for (path, file) in &snapshot.files {
                     put_bytes(out, path.as_str().as_bytes());
                     put_bytes(out, &file.data);
-                    match &file.file_meta {
+                    let FileMeta { user_meta, source, checksum } = &file.file_meta;
+                    put_optional(out, user_meta.as_deref());
+                    match source {
                         None => out(&[0]),
-                        Some(m) => {
-                            out(&[1]);
-                            put_bytes(out, m);
-                        }
+                        Some(s) => out(&[1, s.number() as u8]),
                     }
+                    put_optional(out, checksum.as_deref().map(str::as_bytes));
                 }
             }
         }
@@ -243,6 +243,16 @@ impl StateParts<'_> {
 fn put_bytes(out: &mut dyn FnMut(&[u8]), bytes: &[u8]) {
     out(&(bytes.len() as u64).to_le_bytes());
     out(bytes);
+}
+
+fn put_optional(out: &mut dyn FnMut(&[u8]), bytes: Option<&[u8]>) {
+    match bytes {
+        None => out(&[0]),
+        Some(b) => {
+            out(&[1]);
+            put_bytes(out, b);
+        }
+    }
 }
 
 fn put_peers(out: &mut dyn FnMut(&[u8]), peers: &[PeerId]) {
@@ -462,12 +472,8 @@ fn snapshot_difference(x: &Snapshot, y: &Snapshot) -> Option<String> {
                         bytes_difference("content", &f.data, &g.data)
                     ));
                 }
-                if f.file_meta != g.file_meta {
-                    return Some(format!(
-                        "snapshot file {p}: file metadata differs: {:?} vs {:?}",
-                        f.file_meta.as_deref().map(hex::encode),
-                        g.file_meta.as_deref().map(hex::encode)
-                    ));
+                if let Some(what) = f.file_meta.difference(&g.file_meta) {
+                    return Some(format!("snapshot file {p}: file metadata {what}"));
                 }
                 left.next();
                 right.next();

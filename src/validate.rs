@@ -204,13 +204,8 @@ impl Walk<'_> {
             if let Some(d) = self.file(a, b, f, g, &mut buf_a, &mut buf_b)? {
                 return Ok(Some(format!("snapshot file {}: {d}", f.path)));
             }
-            if f.file_meta != g.file_meta {
-                return Ok(Some(format!(
-                    "snapshot file {}: file metadata differs: {:?} vs {:?}",
-                    f.path,
-                    f.file_meta.as_deref().map(hex::encode),
-                    g.file_meta.as_deref().map(hex::encode)
-                )));
+            if let Some(what) = f.file_meta.difference(&g.file_meta) {
+                return Ok(Some(format!("snapshot file {}: file metadata {what}", f.path)));
             }
             self.progress.files_done += 1;
             i += 1;

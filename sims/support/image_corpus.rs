@@ -87,16 +87,44 @@ pub fn snapshot(index: u64, term: u64) -> Raw {
     raw(RecordKind::Snapshot, w)
 }
 
-pub fn file(path: &[u8], len: u64, file_meta: Option<&[u8]>) -> Raw {
+/// A FILE whose metadata has only `user_meta` (or nothing) set.
+pub fn file(path: &[u8], len: u64, user_meta: Option<&[u8]>) -> Raw {
+    file_full(path, len, user_meta, None, None)
+}
+
+/// A FILE (format 2): path, len, then `user_meta` (bytes32), `source` (u8) and `checksum`
+/// (a u32 length and its bytes), each behind its own presence tag. The source and the
+/// checksum bytes are written as given, valid or not.
+pub fn file_full(
+    path: &[u8],
+    len: u64,
+    user_meta: Option<&[u8]>,
+    source: Option<u8>,
+    checksum: Option<&[u8]>,
+) -> Raw {
     let mut w = BodyWriter::default();
     w.u16(path.len() as u16);
     w.buf.extend_from_slice(path);
     w.u64(len);
-    match file_meta {
+    match user_meta {
         None => w.u8(0),
         Some(m) => {
             w.u8(1);
             w.bytes32(m);
+        }
+    }
+    match source {
+        None => w.u8(0),
+        Some(s) => {
+            w.u8(1);
+            w.u8(s);
+        }
+    }
+    match checksum {
+        None => w.u8(0),
+        Some(c) => {
+            w.u8(1);
+            w.bytes32(c);
         }
     }
     raw(RecordKind::File, w)
@@ -158,17 +186,17 @@ pub fn offset_of(records: &[Raw], k: usize) -> u64 {
     (MAGIC.len() + records[..k].iter().map(|r| 6 + r.body.len() + 4).sum::<usize>()) as u64
 }
 
-/// The valid base: entries 5..=6, a vote, a snapshot with files `a` (3 bytes, file meta)
-/// and `b/c` (empty).
+/// The valid base: entries 5..=6, a vote, a snapshot with files `a` (3 bytes, every file
+/// meta field set) and `b/c` (empty, no file meta).
 pub fn base() -> Vec<Raw> {
     with_end(vec![
-        header(1, 0, "memory"),
+        header(2, 0, "memory"),
         cut(5, 6, true, 2, 3),
         entry_no_op(5, 2),
         entry_data(6, 2, b"xyz"),
         meta(3, Some("10.0.0.1:8000:0")),
         snapshot(4, 2),
-        file(b"a", 3, Some(b"\x08\x01")),
+        file_full(b"a", 3, Some(b"\x08\x01"), Some(1), Some(b"900150983cd24fb0")),
         chunk(0, b"abc"),
         file(b"b/c", 0, None),
     ])
@@ -204,7 +232,7 @@ fn replace(records: &[Raw], at: usize, with: Raw) -> Vec<Raw> {
 /// A small snapshot-only image whose one file has the given path.
 fn with_path(path: &[u8]) -> Vec<Raw> {
     with_end(vec![
-        header(1, 0, "memory"),
+        header(2, 0, "memory"),
         cut(1, 0, true, 1, 0),
         meta(1, None),
         snapshot(0, 0),
@@ -215,7 +243,7 @@ fn with_path(path: &[u8]) -> Vec<Raw> {
 /// Two files with the given paths (both empty).
 fn with_paths(first: &[u8], second: &[u8]) -> Vec<Raw> {
     with_end(vec![
-        header(1, 0, "memory"),
+        header(2, 0, "memory"),
         cut(1, 0, true, 2, 0),
         meta(1, None),
         snapshot(0, 0),
@@ -247,9 +275,17 @@ pub fn cases() -> Vec<Case> {
     push_bytes("text-file", b"hello, not an image\n".to_vec(), Expect::Reject(BadMagic, 0));
 
     let mut v = Vec::new();
+    // Format 1 carried a file's metadata as one opaque byte string: a 2.x reader must not
+    // guess what it meant.
     v.push(reject(
-        "unsupported-major-2",
-        replace(&b, 0, header(2, 0, "memory")),
+        "unsupported-major-1",
+        replace(&b, 0, header(1, 0, "memory")),
+        0,
+        UnsupportedVersion,
+    ));
+    v.push(reject(
+        "unsupported-major-3",
+        replace(&b, 0, header(3, 0, "memory")),
         0,
         UnsupportedVersion,
     ));
@@ -264,10 +300,10 @@ pub fn cases() -> Vec<Case> {
     let n = not_header.len();
     not_header[n - 1] = end(n as u64 - 1);
     v.push(reject("first-record-not-header", not_header, 0, RecordOrder));
-    let mut crc_algo = header(1, 0, "memory");
+    let mut crc_algo = header(2, 0, "memory");
     crc_algo.body[4] = 2;
     v.push(reject("unknown-checksum-algorithm", replace(&b, 0, crc_algo), 0, UnsupportedFeature));
-    v.push(reject("bad-family-id", replace(&b, 0, header(1, 0, "Memory")), 0, Malformed));
+    v.push(reject("bad-family-id", replace(&b, 0, header(2, 0, "Memory")), 0, Malformed));
 
     // Checksums and the digest.
     let entry_at = offset_of(&b, 3) as usize;
@@ -352,7 +388,7 @@ pub fn cases() -> Vec<Case> {
 
     // Record order.
     let mut second_header = b.clone();
-    second_header.insert(2, header(1, 0, "memory"));
+    second_header.insert(2, header(2, 0, "memory"));
     let n = second_header.len();
     second_header[n - 1] = end(n as u64 - 1);
     v.push(reject("second-header", second_header, 2, RecordOrder));
@@ -473,8 +509,28 @@ pub fn cases() -> Vec<Case> {
     // The length field alone is over the limit; the reader stops before the bytes.
     let mut big_meta = file(b"a", 3, Some(b""));
     let n = big_meta.body.len();
-    big_meta.body[n - 4..].copy_from_slice(&((1u32 << 20) + 1).to_le_bytes());
+    big_meta.body[n - 6..n - 2].copy_from_slice(&((1u32 << 20) + 1).to_le_bytes());
     v.push(reject("file-meta-over-limit", replace(&b, 6, big_meta), 6, OverLimit));
+    let mut big_checksum = file_full(b"a", 3, None, None, Some(b""));
+    let n = big_checksum.body.len();
+    big_checksum.body[n - 4..].copy_from_slice(&((1u32 << 20) + 1).to_le_bytes());
+    v.push(reject("file-checksum-over-limit", replace(&b, 6, big_checksum), 6, OverLimit));
+    v.push(reject(
+        "file-source-unknown",
+        replace(&b, 6, file_full(b"a", 3, None, Some(2), None)),
+        6,
+        Malformed,
+    ));
+    v.push(reject(
+        "file-checksum-not-utf8",
+        replace(&b, 6, file_full(b"a", 3, None, None, Some(b"ab\xff"))),
+        6,
+        Malformed,
+    ));
+    let mut source_tag = file_full(b"a", 3, None, None, None);
+    let n = source_tag.body.len();
+    source_tag.body[n - 2] = 2;
+    v.push(reject("file-source-tag-2", replace(&b, 6, source_tag), 6, Malformed));
     let mut past = entry_data(6, 2, b"xyz");
     past.body[17..21].copy_from_slice(&1000u32.to_le_bytes());
     v.push(reject("data-length-past-body", replace(&b, 3, past), 3, Malformed));
@@ -499,8 +555,8 @@ pub fn cases() -> Vec<Case> {
     unknown.insert(3, Raw { kind: 0x42, flags: FLAG_IGNORABLE, body: vec![1, 2, 3] });
     let n = unknown.len();
     unknown[n - 1] = end(n as u64 - 1);
-    v.push(reject("unknown-kind-in-1.0", unknown.clone(), 3, Malformed));
-    unknown[0] = header(1, 3, "memory");
+    v.push(reject("unknown-kind-in-2.0", unknown.clone(), 3, Malformed));
+    unknown[0] = header(2, 3, "memory");
     let newer = unknown.clone();
     unknown[3].flags = 0;
     v.push(reject("newer-minor-unknown-not-ignorable", unknown, 3, UnsupportedFeature));
@@ -511,7 +567,7 @@ pub fn cases() -> Vec<Case> {
         expect: Expect::Accept,
     });
     let mut extended = b.clone();
-    extended[0] = header(1, 1, "memory");
+    extended[0] = header(2, 1, "memory");
     extended[4].flags = FLAG_EXTENDED;
     extended[4].body.extend_from_slice(b"future field");
     cases.push(Case {
@@ -519,8 +575,8 @@ pub fn cases() -> Vec<Case> {
         bytes: seal(&extended),
         expect: Expect::Accept,
     });
-    extended[0] = header(1, 0, "memory");
-    cases.push(reject("extended-flag-in-1.0", extended, 4, Malformed));
+    extended[0] = header(2, 0, "memory");
+    cases.push(reject("extended-flag-in-2.0", extended, 4, Malformed));
     let mut ext = b.clone();
     ext.insert(9, extension("local.layout", 1, true, b"opaque"));
     let n = ext.len();

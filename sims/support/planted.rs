@@ -2,9 +2,9 @@
 //! check it is planted to trip, on every family it applies to.
 
 use quorumkit_storage::families::Registry;
-use quorumkit_storage::sim::generator::GeneratorConfig;
+use quorumkit_storage::sim::engine::generator::GeneratorConfig;
 use quorumkit_storage::sim::planted::PlantedBug;
-use quorumkit_storage::sim::selftest::{run_selftest, SelftestResult};
+use quorumkit_storage::sim::soak::selftest::{run_selftest, SelftestResult};
 
 /// Seeds a planted bug gets before it counts as not caught (each is caught within the first
 /// two today).

@@ -123,7 +123,7 @@ fn summary(
             "path": info.path.as_str(),
             "len": info.len,
             "sha256": hex::encode(hasher.finalize()),
-            "file_meta_hex": info.file_meta.as_deref().map(hex::encode),
+            "file_meta": crate::image::InspectFileMeta::of(&info.file_meta),
         }));
     }
     let vote = meta.voted_for.as_ref().map(|p| p.as_str().to_string());

@@ -9,11 +9,11 @@ use clap::Args;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
-use crate::sim::dual::Subject;
-use crate::sim::generator::{generate, GeneratorConfig, Mode};
-use crate::sim::op_text::parse_op_lines;
+use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::op_text::parse_op_lines;
+use crate::sim::engine::subject::Subject;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
-use crate::sim::regression::Regression;
+use crate::sim::soak::regression::Regression;
 use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode};
 
 /// Arguments of `qk replay`.

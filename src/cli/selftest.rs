@@ -10,10 +10,10 @@ use clap::Args;
 
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::families::Registry;
-use crate::sim::check::CheckName;
-use crate::sim::generator::GeneratorConfig;
+use crate::sim::checks::CheckName;
+use crate::sim::engine::generator::GeneratorConfig;
 use crate::sim::planted::{PlantedBug, PlantedDualBug};
-use crate::sim::selftest::{run_dual_selftest, run_selftest, SelftestResult};
+use crate::sim::soak::selftest::{run_dual_selftest, run_selftest, SelftestResult};
 
 /// Arguments of `qk selftest`.
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
-use crate::sim::generator::Mode;
+use crate::sim::engine::generator::Mode;
 use crate::sim::planted::{PlantedBug, PlantedDualBug};
 use crate::sim::soak::{run_soak, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport};
 

@@ -15,6 +15,7 @@ pub use storage::{
     INDEX_MAX, TERM_MAX,
 };
 pub use types::{
-    snapshot_path_problem, Entry, EntryKind, Index, Meta, Payload, PeerId, SnapshotFileInfo,
-    SnapshotMeta, SnapshotPath, Term, SNAPSHOT_PATH_LEN_MAX, SNAPSHOT_PATH_SEGMENT_LEN_MAX,
+    snapshot_path_problem, Entry, EntryKind, FileMeta, FileSource, Index, Meta, Payload, PeerId,
+    SnapshotFileInfo, SnapshotMeta, SnapshotPath, Term, SNAPSHOT_PATH_LEN_MAX,
+    SNAPSHOT_PATH_SEGMENT_LEN_MAX,
 };

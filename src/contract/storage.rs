@@ -19,7 +19,8 @@ use std::fmt;
 use super::error::{ContractError, StorageResult};
 use super::read_only::ReadOnlyOpen;
 use super::types::{
-    Entry, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta, SnapshotPath, Term,
+    Entry, FileMeta, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
+    Term,
 };
 use crate::vfs::{Repair, VfsHandle};
 
@@ -95,12 +96,9 @@ pub trait ImportSink {
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()>;
     /// Sets the staged term and vote.
     fn set_meta(&mut self, meta: &Meta) -> StorageResult<()>;
-    /// Adds an empty file to the staged snapshot.
-    fn add_snapshot_file(
-        &mut self,
-        path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
-    ) -> StorageResult<()>;
+    /// Adds an empty file with its metadata to the staged snapshot.
+    fn add_snapshot_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta)
+        -> StorageResult<()>;
     /// Appends bytes to a staged snapshot file; `offset` must equal its current length.
     fn write_snapshot_file(
         &mut self,
@@ -119,8 +117,9 @@ pub trait ImportSink {
 /// and `publish` makes the whole snapshot the latest one atomically (retiring the previous).
 /// Dropping a writer without publishing leaves the visible state unchanged.
 pub trait SnapshotWriter {
-    /// Adds an empty file at `path` with optional opaque file metadata.
-    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()>;
+    /// Adds an empty file at `path` with its metadata ([`FileMeta::default`] for none);
+    /// reading the published snapshot gives back exactly this `file_meta`.
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()>;
     /// Appends `data` to an added file; `offset` must equal the file's current length.
     fn write_file(&mut self, path: &SnapshotPath, offset: u64, data: &[u8]) -> StorageResult<()>;
     /// Sets the snapshot's meta (required before `publish`).

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use arbitrary::Arbitrary;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -291,6 +292,134 @@ impl fmt::Display for SnapshotPath {
     }
 }
 
+/// braft's `FileSource` (`local_file_meta.proto`): where a snapshot file's bytes come from.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Arbitrary,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FileSource {
+    /// `FILE_SOURCE_LOCAL` (0): the file lives in the snapshot directory.
+    Local = 0,
+    /// `FILE_SOURCE_REFERENCE` (1): the file is a reference to data kept elsewhere.
+    Reference = 1,
+}
+
+impl FileSource {
+    /// braft's enum number for this source.
+    pub fn number(self) -> i32 {
+        self as i32
+    }
+
+    /// The source with braft's enum number `n`, if braft defines one.
+    pub fn from_number(n: i32) -> Option<Self> {
+        match n {
+            0 => Some(FileSource::Local),
+            1 => Some(FileSource::Reference),
+            _ => None,
+        }
+    }
+
+    /// The lower-case name used in reports, JSON and op text (`local`, `reference`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FileSource::Local => "local",
+            FileSource::Reference => "reference",
+        }
+    }
+
+    /// The source named `name` ([`FileSource::name`]'s words).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "local" => Some(FileSource::Local),
+            "reference" => Some(FileSource::Reference),
+            _ => None,
+        }
+    }
+}
+
+/// The metadata of one snapshot file: braft's `LocalFileMeta`, field for field, each field
+/// optional as in braft's proto2 message (so "set to the empty value" and "not set" stay
+/// apart, as braft's `has_*` accessors tell them apart).
+///
+/// **Absent and empty are one value.** braft writes a `LocalFileMeta` for every file and
+/// reads a missing one as the empty message, so a file cannot be "without metadata" in
+/// braft other than by having every field unset. The contract follows: a file always has a
+/// `FileMeta`, and [`FileMeta::default`] (every field `None`) is what "no metadata" means in
+/// every family, the image and every comparison.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileMeta {
+    /// `user_meta` (bytes): opaque to storage.
+    pub user_meta: Option<Bytes>,
+    /// `source` (FileSource).
+    pub source: Option<FileSource>,
+    /// `checksum` (string): braft compares it to skip re-copying a file a follower holds.
+    pub checksum: Option<String>,
+}
+
+impl FileMeta {
+    /// Metadata with only `user_meta` set.
+    pub fn user(user_meta: impl Into<Bytes>) -> Self {
+        FileMeta { user_meta: Some(user_meta.into()), ..FileMeta::default() }
+    }
+
+    /// Whether every field is unset ("no metadata").
+    pub fn is_empty(&self) -> bool {
+        self.user_meta.is_none() && self.source.is_none() && self.checksum.is_none()
+    }
+
+    /// The first field in which `self` and `other` differ, in words (`user_meta 0a0b vs
+    /// unset`, `source local vs reference`, `checksum "ab" vs unset`), or `None` when equal.
+    /// Every comparison of states (`first_difference`, the validator, `image diff`) names a
+    /// file metadata difference in exactly these words.
+    pub fn difference(&self, other: &FileMeta) -> Option<String> {
+        if self.user_meta != other.user_meta {
+            let show = |m: &Option<Bytes>| match m {
+                None => "unset".to_string(),
+                Some(b) if b.is_empty() => "empty".to_string(),
+                Some(b) if b.len() <= 32 => hex::encode(b),
+                Some(b) => format!("{}… ({} bytes)", hex::encode(&b[..32]), b.len()),
+            };
+            return Some(format!(
+                "user_meta {} vs {}",
+                show(&self.user_meta),
+                show(&other.user_meta)
+            ));
+        }
+        if self.source != other.source {
+            let show = |s: Option<FileSource>| s.map_or("unset", FileSource::name);
+            return Some(format!("source {} vs {}", show(self.source), show(other.source)));
+        }
+        if self.checksum != other.checksum {
+            let show = |c: &Option<String>| match c {
+                None => "unset".to_string(),
+                Some(c) => format!("{c:?}"),
+            };
+            return Some(format!("checksum {} vs {}", show(&self.checksum), show(&other.checksum)));
+        }
+        None
+    }
+}
+
+impl fmt::Display for FileMeta {
+    /// `user_meta=HEX source=NAME checksum="TEXT"`, unset fields left out; `none` when empty.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        let mut parts = Vec::new();
+        if let Some(m) = &self.user_meta {
+            parts.push(format!("user_meta={}", hex::encode(m)));
+        }
+        if let Some(s) = self.source {
+            parts.push(format!("source={}", s.name()));
+        }
+        if let Some(c) = &self.checksum {
+            parts.push(format!("checksum={c:?}"));
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
 /// One file of a snapshot's tree as a reader lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SnapshotFileInfo {
@@ -298,6 +427,6 @@ pub struct SnapshotFileInfo {
     pub path: SnapshotPath,
     /// The file's length in bytes.
     pub len: u64,
-    /// The opaque per-file metadata given to `add_file` (braft's `LocalFileMeta`), if any.
-    pub file_meta: Option<Bytes>,
+    /// The file's metadata as given to `add_file` ([`FileMeta::default`] for none).
+    pub file_meta: FileMeta,
 }

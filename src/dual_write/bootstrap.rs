@@ -84,7 +84,7 @@ pub fn bootstrap_into(
     sink.set_meta(&meta)?;
     if let Some(snapshot_meta) = &snapshot {
         for info in &files {
-            sink.add_snapshot_file(&info.path, info.file_meta.as_deref())?;
+            sink.add_snapshot_file(&info.path, &info.file_meta)?;
             for_each_chunk(source, info, &mut |offset, chunk| {
                 sink.write_snapshot_file(&info.path, offset, chunk)?;
                 progress.bytes_done += chunk.len() as u64;

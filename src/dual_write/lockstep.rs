@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use crate::contract::{
-    check_new_snapshot_file, check_snapshot_meta, ContractError, Entry, ImportSink, Index, Meta,
-    SnapshotMeta, SnapshotPath, SnapshotWriter, StorageError, StorageResult,
+    check_new_snapshot_file, check_snapshot_meta, ContractError, Entry, FileMeta, ImportSink,
+    Index, Meta, SnapshotMeta, SnapshotPath, SnapshotWriter, StorageError, StorageResult,
 };
 
 use super::error::{side_failed, DualWriteError, Side};
@@ -140,7 +140,7 @@ pub(crate) struct PairSnapshotWriter<'a> {
 }
 
 impl SnapshotWriter for PairSnapshotWriter<'_> {
-    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
         self.sides.step("add_file", &mut |w| w.add_file(path, file_meta))?;
         self.files.insert(path.clone(), 0);
@@ -198,7 +198,7 @@ impl ImportSink for PairImportSink<'_> {
     fn add_snapshot_file(
         &mut self,
         path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
+        file_meta: &FileMeta,
     ) -> StorageResult<()> {
         self.step("import add_snapshot_file", &mut |s| s.add_snapshot_file(path, file_meta))
     }

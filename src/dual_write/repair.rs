@@ -205,7 +205,7 @@ fn republish(primary: &dyn StateView, mirror: &mut dyn RaftStorage) -> StorageRe
     let files = primary.snapshot_files()?;
     let mut writer = mirror.begin_snapshot()?;
     for info in &files {
-        writer.add_file(&info.path, info.file_meta.as_deref())?;
+        writer.add_file(&info.path, &info.file_meta)?;
         for_each_chunk(primary, info, &mut |offset, chunk| {
             writer.write_file(&info.path, offset, chunk)
         })?;

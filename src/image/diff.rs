@@ -214,14 +214,10 @@ fn first_difference<A: Read, B: Read>(
                     }
                     std::cmp::Ordering::Equal => {}
                 }
-                pending_meta = (f.file_meta != g.file_meta).then(|| {
-                    format!(
-                        "snapshot file {}: file metadata differs: {:?} vs {:?}",
-                        f.path,
-                        f.file_meta.as_deref().map(hex::encode),
-                        g.file_meta.as_deref().map(hex::encode)
-                    )
-                });
+                pending_meta = f
+                    .file_meta
+                    .difference(&g.file_meta)
+                    .map(|what| format!("snapshot file {}: file metadata {what}", f.path));
                 current = Some((f.path.to_string(), f.len, g.len));
             }
             (Event::Chunk(offset), Event::Chunk(_)) => {

@@ -19,7 +19,7 @@ use crate::contract::{PeerId, SNAPSHOT_PATH_LEN_MAX};
 /// The eight bytes every image starts with (PNG-style: a high byte, the name, CR LF).
 pub const MAGIC: [u8; 8] = *b"\x89QKIMG\r\n";
 /// The format's major version; an image with another major is rejected.
-pub const FORMAT_MAJOR: u16 = 1;
+pub const FORMAT_MAJOR: u16 = 2;
 /// The format's minor version this code writes and fully understands.
 pub const FORMAT_MINOR: u16 = 0;
 /// Header value naming the per-record checksum: CRC-32C (Castagnoli), unmasked.
@@ -51,7 +51,8 @@ pub const CHUNK_LEN: usize = 64 << 10;
 pub const PEER_LEN_MAX: usize = 256;
 /// Most peers in one list (`peers` or `old_peers`).
 pub const PEERS_MAX: usize = 4096;
-/// Longest opaque snapshot file metadata, in bytes (1 MiB).
+/// Longest `user_meta`, and longest `checksum`, of a snapshot file's metadata, in bytes
+/// (1 MiB each).
 pub const FILE_META_LEN_MAX: usize = 1 << 20;
 /// Longest source family id or extension name, in bytes.
 pub const NAME_LEN_MAX: usize = 64;
@@ -209,6 +210,10 @@ impl BodyWriter {
         self.u16(s.len() as u16);
         self.buf.extend_from_slice(s.as_bytes());
     }
+    /// `str32`: u32 length then the UTF-8 bytes. The caller has checked the length.
+    pub fn str32(&mut self, s: &str) {
+        self.bytes32(s.as_bytes());
+    }
     /// `bytes32`: u32 length then the bytes. The caller has checked the length.
     pub fn bytes32(&mut self, b: &[u8]) {
         self.u32(b.len() as u32);
@@ -324,6 +329,17 @@ impl<'a> BodyReader<'a> {
             return Err(self.limit(field, format!("{len} bytes, the limit is {max}")));
         }
         let bytes = self.take(field, len)?;
+        std::str::from_utf8(bytes).map_err(|_| FieldError {
+            at,
+            field,
+            what: "not valid UTF-8".to_string(),
+            over_limit: false,
+        })
+    }
+    /// `str32` with at most `max` bytes of UTF-8.
+    pub fn str32(&mut self, field: &'static str, max: usize) -> Result<&'a str, FieldError> {
+        let at = self.pos;
+        let bytes = self.bytes32(field, max)?;
         std::str::from_utf8(bytes).map_err(|_| FieldError {
             at,
             field,

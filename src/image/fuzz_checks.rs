@@ -13,7 +13,8 @@ use bytes::Bytes;
 use super::format::{path_order, CHUNK_LEN, FORMAT_MINOR, INDEX_MAX, TERM_MAX};
 use super::{decode, encode_state, import, DecodedImage, Extension};
 use crate::contract::{
-    check_new_snapshot_file, Entry, Meta, Payload, PeerId, SnapshotMeta, SnapshotPath,
+    check_new_snapshot_file, Entry, FileMeta, FileSource, Meta, Payload, PeerId, SnapshotMeta,
+    SnapshotPath,
 };
 use crate::families::memory::MemoryStorage;
 use crate::state::{RaftState, Snapshot, SnapshotFile};
@@ -217,7 +218,7 @@ pub fn arbitrary_state(u: &mut Unstructured<'_>) -> arbitrary::Result<RaftState>
             let seed = u8::arbitrary(u)?;
             let data: Vec<u8> =
                 (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
-            let file_meta = match u.int_in_range(0..=2)? {
+            let user_meta = match u.int_in_range(0..=2)? {
                 0 => None,
                 1 => Some(Bytes::new()),
                 _ => {
@@ -225,6 +226,16 @@ pub fn arbitrary_state(u: &mut Unstructured<'_>) -> arbitrary::Result<RaftState>
                     Some(Bytes::copy_from_slice(u.bytes(len)?))
                 }
             };
+            let source = Option::<FileSource>::arbitrary(u)?;
+            let checksum = match u.int_in_range(0..=2)? {
+                0 => None,
+                1 => Some(String::new()),
+                _ => {
+                    let len = u.int_in_range(1..=16)?;
+                    Some(String::from_utf8_lossy(u.bytes(len)?).into_owned())
+                }
+            };
+            let file_meta = FileMeta { user_meta, source, checksum };
             files.insert(path, SnapshotFile { data: Bytes::from(data), file_meta });
         }
         Some(Snapshot { meta, files })
@@ -258,10 +269,15 @@ pub fn example_state() -> RaftState {
         path("data"),
         SnapshotFile {
             data: Bytes::from_static(b"hello"),
-            file_meta: Some(Bytes::from_static(b"\x08\x01")),
+            file_meta: FileMeta {
+                user_meta: Some(Bytes::from_static(b"\x08\x01")),
+                source: Some(FileSource::Local),
+                checksum: Some("5d41402a".into()),
+            },
         },
     );
-    files.insert(path("sub/empty"), SnapshotFile { data: Bytes::new(), file_meta: None });
+    let empty = SnapshotFile { data: Bytes::new(), file_meta: FileMeta::default() };
+    files.insert(path("sub/empty"), empty);
     RaftState {
         first: 5,
         entries: vec![

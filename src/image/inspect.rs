@@ -11,7 +11,7 @@ use super::format::BodyWriter;
 use super::reader::{ImageReader, Item};
 use super::record::encode_payload;
 use super::ImageSummary;
-use crate::contract::{EntryKind, Index, Payload, PeerId, Term};
+use crate::contract::{EntryKind, FileMeta, FileSource, Index, Payload, PeerId, Term};
 
 /// Everything an image holds, digested. Its JSON form (`serde_json::to_string`) is the
 /// stable shape of `qk image inspect --json`; `Display` is the text form.
@@ -105,8 +105,31 @@ pub struct InspectFile {
     pub len: u64,
     /// SHA-256 of the contents, lower-case hex.
     pub sha256: String,
-    /// The opaque file metadata in lower-case hex, or null when the file has none.
-    pub file_meta_hex: Option<String>,
+    /// The file's metadata, field by field.
+    pub file_meta: InspectFileMeta,
+}
+
+/// The metadata of one file of [`InspectSnapshot`]: braft's three `LocalFileMeta` fields,
+/// each null when unset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InspectFileMeta {
+    /// `user_meta` in lower-case hex.
+    pub user_meta_hex: Option<String>,
+    /// `source`: `local` or `reference`.
+    pub source: Option<FileSource>,
+    /// `checksum`.
+    pub checksum: Option<String>,
+}
+
+impl InspectFileMeta {
+    /// The JSON form of `meta`.
+    pub fn of(meta: &FileMeta) -> Self {
+        InspectFileMeta {
+            user_meta_hex: meta.user_meta.as_deref().map(hex::encode),
+            source: meta.source,
+            checksum: meta.checksum.clone(),
+        }
+    }
 }
 
 /// Reads and validates an image, digesting what it holds.
@@ -172,7 +195,7 @@ pub fn inspect(input: impl Read) -> Result<ImageInspect, ImageError> {
                         path: info.path.to_string(),
                         len: info.len,
                         sha256: String::new(),
-                        file_meta_hex: info.file_meta.as_deref().map(hex::encode),
+                        file_meta: InspectFileMeta::of(&info.file_meta),
                     });
                 }
                 file_sha = Some(Sha256::new());
@@ -269,17 +292,31 @@ impl fmt::Display for ImageInspect {
                         file.path,
                         file.len,
                         file.sha256,
-                        file.file_meta_hex.as_deref().map_or("none".to_string(), |h| {
-                            if h.is_empty() {
-                                "(empty)".to_string()
-                            } else {
-                                h.to_string()
-                            }
-                        })
+                        file_meta_text(&file.file_meta)
                     )?;
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A file's metadata in the text report: `none`, or the set fields
+/// (`user_meta HEX|(empty) source NAME checksum "TEXT"`).
+fn file_meta_text(meta: &InspectFileMeta) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = &meta.user_meta_hex {
+        parts.push(format!("user_meta {}", if h.is_empty() { "(empty)" } else { h }));
+    }
+    if let Some(s) = meta.source {
+        parts.push(format!("source {}", s.name()));
+    }
+    if let Some(c) = &meta.checksum {
+        parts.push(format!("checksum {c:?}"));
+    }
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(" ")
     }
 }

@@ -40,7 +40,8 @@ pub use diff::{diff, DiffError, Side};
 pub use error::{ErrorClass, ImageError, Location};
 pub use hexdump::annotated_hex;
 pub use inspect::{
-    inspect, ImageInspect, InspectEntry, InspectFile, InspectLog, InspectMeta, InspectSnapshot,
+    inspect, ImageInspect, InspectEntry, InspectFile, InspectFileMeta, InspectLog, InspectMeta,
+    InspectSnapshot,
 };
 pub use reader::{import, verify, ImageReader, Item, Record};
 pub use record::{Cut, Extension, Header};
@@ -136,7 +137,7 @@ pub fn decode(input: impl Read) -> Result<DecodedImage, ImageError> {
     let mut state = RaftState::new();
     let mut extensions = Vec::new();
     let mut snapshot: Option<Snapshot> = None;
-    let mut current: Option<(SnapshotPath, Vec<u8>, Option<Bytes>)> = None;
+    let mut current: Option<(SnapshotPath, Vec<u8>, crate::contract::FileMeta)> = None;
     let finish_file = |snapshot: &mut Option<Snapshot>, current: &mut Option<_>| {
         if let (Some(s), Some((path, data, file_meta))) = (snapshot.as_mut(), current.take()) {
             s.files.insert(path, SnapshotFile { data: Bytes::from(data), file_meta });

@@ -597,7 +597,7 @@ pub fn import(input: impl Read, dest: &mut dyn RaftStorage) -> Result<ImageSumma
             }
             Item::Snapshot(meta) => snapshot_meta = Some(meta),
             Item::File(info) => {
-                sink.add_snapshot_file(&info.path, info.file_meta.as_deref()).map_err(dest_err)?;
+                sink.add_snapshot_file(&info.path, &info.file_meta).map_err(dest_err)?;
                 current_path = Some(info.path);
             }
             Item::Chunk { offset: file_offset, data } => {

@@ -13,14 +13,14 @@ use super::format::{
     PEER_LEN_MAX, RECORD_BODY_LEN_MAX, RECORD_CHECKSUM_CRC32C, TERM_MAX,
 };
 use crate::contract::{
-    snapshot_path_problem, Entry, EntryKind, Index, Meta, Payload, PeerId, SnapshotFileInfo,
-    SnapshotMeta, SnapshotPath,
+    snapshot_path_problem, Entry, EntryKind, FileMeta, FileSource, Index, Meta, Payload, PeerId,
+    SnapshotFileInfo, SnapshotMeta, SnapshotPath,
 };
 
 /// The HEADER record: format version and the source family.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Header {
-    /// Format major version (1).
+    /// Format major version (2).
     pub format_major: u16,
     /// Format minor version.
     pub format_minor: u16,
@@ -190,19 +190,24 @@ pub fn check_snapshot_meta(meta: &SnapshotMeta) -> Result<(), Fault> {
     check_peers("old_peers", &meta.old_peers)
 }
 
-/// Checks a FILE's fields (the path's rules and the file metadata's length).
+/// Checks a FILE's fields (the path's rules and the lengths of the file metadata's
+/// `user_meta` and `checksum`).
 pub fn check_file(info: &SnapshotFileInfo) -> Result<(), Fault> {
     if let Some(problem) = snapshot_path_problem(info.path.as_str()) {
         return Err(Fault::new(ErrorClass::UnsafePath, format!("path {:?}: {problem}", info.path)));
     }
-    if let Some(m) = &info.file_meta {
-        if m.len() > FILE_META_LEN_MAX {
+    let meta = &info.file_meta;
+    let lengths = [
+        ("user_meta", meta.user_meta.as_ref().map(|m| m.len())),
+        ("checksum", meta.checksum.as_ref().map(|c| c.len())),
+    ];
+    for (field, len) in lengths {
+        if let Some(len) = len.filter(|n| *n > FILE_META_LEN_MAX) {
             return Err(Fault::new(
                 ErrorClass::OverLimit,
                 format!(
-                    "file {}: {} bytes of file metadata, the limit is {FILE_META_LEN_MAX}",
-                    info.path,
-                    m.len()
+                    "file {}: {len} bytes of {field}, the limit is {FILE_META_LEN_MAX}",
+                    info.path
                 ),
             ));
         }
@@ -286,11 +291,26 @@ pub fn encode_snapshot(w: &mut BodyWriter, m: &SnapshotMeta) {
 pub fn encode_file(w: &mut BodyWriter, f: &SnapshotFileInfo) {
     w.str16(f.path.as_str());
     w.u64(f.len);
-    match &f.file_meta {
+    let FileMeta { user_meta, source, checksum } = &f.file_meta;
+    match user_meta {
         None => w.u8(0),
         Some(m) => {
             w.u8(1);
             w.bytes32(m);
+        }
+    }
+    match source {
+        None => w.u8(0),
+        Some(s) => {
+            w.u8(1);
+            w.u8(s.number() as u8);
+        }
+    }
+    match checksum {
+        None => w.u8(0),
+        Some(c) => {
+            w.u8(1);
+            w.str32(c);
         }
     }
 }
@@ -461,11 +481,29 @@ pub fn decode_body<'a>(
             let path = SnapshotPath::new(text)
                 .map_err(|e| Fault::new(ErrorClass::UnsafePath, e.to_string()))?;
             let len = r.u64("len")?;
-            let file_meta = if r.tag("has_file_meta")? {
-                Some(Bytes::copy_from_slice(r.bytes32("file_meta", FILE_META_LEN_MAX)?))
+            let user_meta = if r.tag("has_user_meta")? {
+                Some(Bytes::copy_from_slice(r.bytes32("user_meta", FILE_META_LEN_MAX)?))
             } else {
                 None
             };
+            let source = if r.tag("has_source")? {
+                let at = r.pos();
+                let n = r.u8("source")?;
+                Some(FileSource::from_number(i32::from(n)).ok_or_else(|| {
+                    Fault::new(
+                        ErrorClass::Malformed,
+                        format!("body byte {at}: file source {n}, expected 0 or 1"),
+                    )
+                })?)
+            } else {
+                None
+            };
+            let checksum = if r.tag("has_checksum")? {
+                Some(r.str32("checksum", FILE_META_LEN_MAX)?.to_string())
+            } else {
+                None
+            };
+            let file_meta = FileMeta { user_meta, source, checksum };
             let info = SnapshotFileInfo { path, len, file_meta };
             check_file(&info)?;
             Decoded::File(info)

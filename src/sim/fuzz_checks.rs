@@ -6,8 +6,8 @@ use std::sync::Arc;
 use arbitrary::{Arbitrary, Unstructured};
 
 use crate::families::memory::MemoryFamily;
-use crate::sim::ops::{BodySpec, Op};
-use crate::sim::runner::{run_history_on_disk, RunOptions};
+use crate::sim::engine::ops::{BodySpec, Op};
+use crate::sim::engine::runner::{run_history_on_disk, RunOptions};
 use crate::vfs::{SimDisk, SimDiskOptions};
 
 /// Most ops a fuzzed history runs.
@@ -93,7 +93,7 @@ pub fn local_files(data: &[u8]) {
         instance.save_meta(&vote).expect("save_meta");
         let mut writer = instance.begin_snapshot().expect("begin_snapshot");
         let path = SnapshotPath::new("data").expect("valid path");
-        writer.add_file(&path, Some(b"meta")).expect("add_file");
+        writer.add_file(&path, &crate::contract::FileMeta::user(&b"meta"[..])).expect("add_file");
         writer.write_file(&path, 0, b"snapshot bytes").expect("write_file");
         writer.set_meta(SnapshotMeta {
             last_included_index: 2,

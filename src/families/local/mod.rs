@@ -14,8 +14,10 @@
 //! Configuration entries are `ConfigurationPBMeta`; peer text is stored verbatim (the
 //! contract only admits braft PeerId text, [`ContractError::BadPeer`]); no vote is stored as
 //! `0.0.0.0:0:0:0`, and either "any" form on disk reads as no vote. Per-file snapshot
-//! metadata is `LocalFileMeta.user_meta` (absent = `None`); the file's `LocalFileMeta` is
-//! always written, so a snapshot without metadata is byte-identical to braft's. A snapshot
+//! metadata is the file's whole `LocalFileMeta` (the contract's [`FileMeta`] field for
+//! field: `user_meta`, `source`, `checksum`); it is always written, empty as `12 00`, so a
+//! snapshot without metadata is byte-identical to braft's, and a missing one reads as empty
+//! as braft reads it. A snapshot
 //! file whose path starts with `__raft_snapshot_meta` (or `__qk_esc_`) would collide with
 //! the layout's own files, so it is stored as `__qk_esc_<path>` ([`snapshot::disk_path`]).
 //!
@@ -104,7 +106,7 @@ pub use lock::{classify, DirShape, LOCK_FILE_NAME};
 pub use recover::RecoveryPolicy;
 
 use crate::contract::{
-    check_meta, check_snapshot_meta, check_truncate_prefix, ContractError, Entry, Family,
+    check_meta, check_snapshot_meta, check_truncate_prefix, ContractError, Entry, Family, FileMeta,
     ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
     SnapshotWriter, StateView, StorageError, StorageResult, Term,
 };
@@ -581,7 +583,7 @@ struct LocalSnapshotWriter<'a> {
 }
 
 impl SnapshotWriter for LocalSnapshotWriter<'_> {
-    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         let staged = &mut self.staged;
         self.storage.stage(|_| staged.add_file(path, file_meta))
     }
@@ -698,7 +700,7 @@ impl ImportSink for LocalImport<'_> {
     fn add_snapshot_file(
         &mut self,
         path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
+        file_meta: &FileMeta,
     ) -> StorageResult<()> {
         let staged = self.staged()?;
         staged.add_file(path, file_meta)

@@ -1,6 +1,7 @@
 //! Snapshot storage (`snapshot/`): `snapshot_<index:020>/` directories with
 //! `__raft_snapshot_meta`, writing in `temp/`, publish by rename, retire older, cleanup on
-//! open; per-file metadata as `LocalFileMeta.user_meta`.
+//! open; per-file metadata as braft's whole `LocalFileMeta` (`user_meta`, `source`,
+//! `checksum`), written and read exactly as braft's `add_file` / `get_file_meta` do.
 //!
 //! Publish (crash-safe even when the new index is not above the current one):
 //! 1. every file in `temp/` is fsynced, then every directory under it, then the block
@@ -24,8 +25,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    check_new_snapshot_file, ContractError, Index, PeerId, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, StorageResult,
+    check_new_snapshot_file, ContractError, FileMeta, FileSource, Index, PeerId, SnapshotFileInfo,
+    SnapshotMeta, SnapshotPath, StorageResult,
 };
 use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
 
@@ -50,8 +51,8 @@ use super::recover::RecoveryPolicy;
 pub struct PublishedFile {
     /// Length in bytes.
     pub len: u64,
-    /// `LocalFileMeta.user_meta`.
-    pub file_meta: Option<Bytes>,
+    /// Its `LocalFileMeta`, as braft's `get_file_meta` returns it.
+    pub file_meta: FileMeta,
     /// CRC-32C per block from the manifest; `None` for a snapshot without one (written by
     /// braft), whose reads cannot be verified.
     pub block_crcs: Option<Vec<u32>>,
@@ -143,27 +144,46 @@ fn to_pb_meta(meta: &SnapshotMeta) -> SnapshotMetaPb {
     }
 }
 
+/// The `LocalFileMeta` message braft's `add_file` stores for `meta`: each field set exactly
+/// when the contract's is.
+pub fn to_pb_file_meta(meta: &FileMeta) -> LocalFileMeta {
+    LocalFileMeta {
+        user_meta: meta.user_meta.as_ref().map(|b| b.to_vec()),
+        source: meta.source.map(FileSource::number),
+        checksum: meta.checksum.clone(),
+    }
+}
+
+/// The contract's view of a stored `LocalFileMeta`, as braft's `get_file_meta` returns it: a
+/// missing message is the empty one; a `source` number braft's enum does not define reads as
+/// unset (C++ proto2 parses an unknown enum value into the unknown fields, so `has_source()`
+/// is false there too).
+pub fn from_pb_file_meta(meta: Option<LocalFileMeta>) -> FileMeta {
+    let Some(meta) = meta else { return FileMeta::default() };
+    FileMeta {
+        user_meta: meta.user_meta.map(Bytes::from),
+        source: meta.source.and_then(FileSource::from_number),
+        checksum: meta.checksum,
+    }
+}
+
 /// The `__raft_snapshot_meta` bytes for a snapshot: meta, then files sorted by name, each
 /// with its `LocalFileMeta` always present (empty encodes as `12 00`, as braft writes).
 pub fn encode_snapshot_meta<'a>(
     meta: &SnapshotMeta,
-    files: impl Iterator<Item = (&'a SnapshotPath, Option<&'a Bytes>)>,
+    files: impl Iterator<Item = (&'a SnapshotPath, &'a FileMeta)>,
 ) -> Vec<u8> {
     let files = files
         .map(|(path, file_meta)| LocalSnapshotFile {
             name: path.to_string(),
-            meta: Some(LocalFileMeta {
-                user_meta: file_meta.map(|b| b.to_vec()),
-                source: None,
-                checksum: None,
-            }),
+            meta: Some(to_pb_file_meta(file_meta)),
         })
         .collect();
     pbfile_encode(&LocalSnapshotPbMeta { meta: Some(to_pb_meta(meta)), files })
 }
 
-/// Files listed in a snapshot meta: path and `user_meta`.
-pub type ListedFiles = Vec<(SnapshotPath, Option<Bytes>)>;
+/// Files listed in a snapshot meta: path and `LocalFileMeta`.
+pub type ListedFiles = Vec<(SnapshotPath, FileMeta)>;
 
 /// Decodes `__raft_snapshot_meta` into meta and files (lengths not yet known).
 pub fn decode_snapshot_meta(
@@ -187,7 +207,7 @@ pub fn decode_snapshot_meta(
             corruption(path, 4, format!("snapshot file name {:?} rejected: {e}", file.name))
         })?;
         // braft: duplicate names keep the last.
-        files.insert(name, file.meta.and_then(|m| m.user_meta).map(Bytes::from));
+        files.insert(name, from_pb_file_meta(file.meta));
     }
     Ok((meta, files.into_iter().collect()))
 }
@@ -495,7 +515,7 @@ impl SnapshotStore {
 /// A file being written: length, file meta, and block checksums so far.
 struct StagedFile {
     len: u64,
-    file_meta: Option<Bytes>,
+    file_meta: FileMeta,
     /// CRC-32C of every complete block.
     blocks: Vec<u32>,
     /// CRC-32C of the bytes of the incomplete last block.
@@ -539,7 +559,7 @@ pub struct StagedSnapshot {
 
 impl StagedSnapshot {
     /// Adds an empty file.
-    pub fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
+    pub fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
         let mut dir = self.temp.clone();
         let on_disk = disk_path(path);
@@ -556,12 +576,8 @@ impl StagedSnapshot {
             }
         }
         drop(self.vfs.open(&self.temp.join(&on_disk), OpenOptions::CREATE_NEW)?);
-        let file = StagedFile {
-            len: 0,
-            file_meta: file_meta.map(Bytes::copy_from_slice),
-            blocks: Vec::new(),
-            partial: 0,
-        };
+        let file =
+            StagedFile { len: 0, file_meta: file_meta.clone(), blocks: Vec::new(), partial: 0 };
         self.files.insert(path.clone(), file);
         Ok(())
     }
@@ -628,7 +644,7 @@ impl StagedSnapshot {
                 .collect(),
         };
         write_atomic(&self.vfs, &self.temp, SNAPSHOT_MANIFEST_NAME, &manifest.encode())?;
-        let files = self.files.iter().map(|(p, f)| (p, f.file_meta.as_ref()));
+        let files = self.files.iter().map(|(p, f)| (p, &f.file_meta));
         let bytes = encode_snapshot_meta(meta, files);
         save_guarded(&self.vfs, &self.temp, SNAPSHOT_META_NAME, &bytes, None, Some(mark))?;
         Ok(())

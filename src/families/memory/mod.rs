@@ -12,8 +12,9 @@ use bytes::Bytes;
 
 use crate::contract::{
     check_append, check_meta, check_new_snapshot_file, check_reset, check_snapshot_meta,
-    check_truncate_prefix, ContractError, Entry, Family, ImportSink, Index, Meta, RaftStorage,
-    SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageResult,
+    check_truncate_prefix, ContractError, Entry, Family, FileMeta, ImportSink, Index, Meta,
+    RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView,
+    StorageResult,
 };
 use crate::state::{Snapshot, SnapshotFile};
 use crate::vfs::VfsHandle;
@@ -262,7 +263,7 @@ impl ImportSink for MemoryImport<'_> {
     fn add_snapshot_file(
         &mut self,
         path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
+        file_meta: &FileMeta,
     ) -> StorageResult<()> {
         self.snapshot_writer().add_file(path, file_meta)
     }
@@ -295,7 +296,7 @@ impl ImportSink for MemoryImport<'_> {
 }
 
 fn freeze_files(
-    files: BTreeMap<SnapshotPath, (Vec<u8>, Option<Bytes>)>,
+    files: BTreeMap<SnapshotPath, (Vec<u8>, FileMeta)>,
 ) -> BTreeMap<SnapshotPath, SnapshotFile> {
     files
         .into_iter()
@@ -308,14 +309,14 @@ fn freeze_files(
 struct MemorySnapshotWriter<'a> {
     /// The instance to publish into; `None` when the writer stages an import's snapshot.
     storage: Option<&'a mut MemoryStorage>,
-    files: BTreeMap<SnapshotPath, (Vec<u8>, Option<Bytes>)>,
+    files: BTreeMap<SnapshotPath, (Vec<u8>, FileMeta)>,
     meta: Option<SnapshotMeta>,
 }
 
 impl SnapshotWriter for MemorySnapshotWriter<'_> {
-    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
-        self.files.insert(path.clone(), (Vec::new(), file_meta.map(Bytes::copy_from_slice)));
+        self.files.insert(path.clone(), (Vec::new(), file_meta.clone()));
         Ok(())
     }
 

@@ -111,7 +111,7 @@ impl Ctx {
             Err(panic) => {
                 let what = format!(
                     "redb panicked reading it (treated as damage): {}",
-                    crate::sim::runner::panic_text(&panic)
+                    crate::panics::text(&panic)
                 );
                 self.latch.break_engine(what.clone());
                 Err(corruption(&self.path, what))

@@ -24,7 +24,7 @@ use super::schema::{
     KEY_LOG_RANGE, KEY_RAFT_META, KEY_SNAPSHOT_META, META, SNAPSHOT_CHUNKS, SNAPSHOT_FILES,
 };
 use super::storage::creating_path;
-use crate::contract::{EntryKind, Payload, StorageResult};
+use crate::contract::{EntryKind, FileSource, Payload, StorageResult};
 use crate::vfs::{OpenOptions, VfsHandle};
 
 /// Most problems listed one by one; the rest are counted.
@@ -111,8 +111,12 @@ pub struct FileReport {
     pub path: String,
     /// Length in bytes.
     pub len: u64,
-    /// Length of its opaque file metadata, if it has any.
-    pub file_meta_len: Option<usize>,
+    /// Length of its file metadata's `user_meta`, if set.
+    pub user_meta_len: Option<usize>,
+    /// Its file metadata's `source`, if set.
+    pub source: Option<FileSource>,
+    /// Its file metadata's `checksum`, if set.
+    pub checksum: Option<String>,
     /// Chunks holding it.
     pub chunks: u64,
 }
@@ -356,7 +360,9 @@ fn fill_files(
                 out.push(FileReport {
                     path: path.clone(),
                     len: record.len,
-                    file_meta_len: record.file_meta.as_ref().map(|m| m.len()),
+                    user_meta_len: record.file_meta.user_meta.as_ref().map(|m| m.len()),
+                    source: record.file_meta.source,
+                    checksum: record.file_meta.checksum.clone(),
                     chunks: record.chunk_count(),
                 });
                 records.push((path, record));
@@ -436,9 +442,20 @@ impl fmt::Display for InspectReport {
                     s.files.len()
                 )?;
                 for file in &s.files {
-                    let meta = match file.file_meta_len {
-                        None => "no file meta".to_string(),
-                        Some(n) => format!("{n} bytes of file meta"),
+                    let mut parts = Vec::new();
+                    if let Some(n) = file.user_meta_len {
+                        parts.push(format!("user_meta {n} bytes"));
+                    }
+                    if let Some(s) = file.source {
+                        parts.push(format!("source {}", s.name()));
+                    }
+                    if let Some(c) = &file.checksum {
+                        parts.push(format!("checksum {c:?}"));
+                    }
+                    let meta = if parts.is_empty() {
+                        "no file meta".to_string()
+                    } else {
+                        parts.join(", ")
                     };
                     writeln!(
                         f,

@@ -13,13 +13,18 @@
 //! qk_entries            u64 index                u64 term, u8 kind, body
 //!                                                  NoOp: empty; Data: the bytes;
 //!                                                  Configuration: peers, old_peers
-//! qk_snapshot_files     &str path                u64 len, file_meta (opt bytes)
+//! qk_snapshot_files     &str path                u64 len, file meta: user_meta (opt bytes),
+//!                                                  source (opt u8), checksum (opt string)
 //! qk_snapshot_chunks    (&str path, u64 chunk)   the file's bytes [chunk * CHUNK_LEN, +CHUNK_LEN)
 //! ```
 //!
 //! Integers are little-endian. A string or byte string is a `u32` length and its bytes; an
 //! optional one is a `u8` flag (0 absent, 1 present) then the value; a peer list is a `u32`
-//! count then that many strings.
+//! count then that many strings. A file's `source` is braft's `FileSource` number.
+//!
+//! **Versions.** 1: a file's metadata was one opaque optional byte string. 2 (this build):
+//! braft's three `LocalFileMeta` fields. A version-1 database does not open (the error names
+//! both versions): export it with the build that wrote it and import the image.
 //!
 //! **Sealing.** Every value starts with a CRC-32C over the table's one-byte tag, the key's
 //! bytes and the rest of the value. redb checks its own pages only when it repairs after a
@@ -39,10 +44,12 @@
 use bytes::Bytes;
 use redb::TableDefinition;
 
-use crate::contract::{Entry, EntryKind, Index, Meta, Payload, PeerId, SnapshotMeta, Term};
+use crate::contract::{
+    Entry, EntryKind, FileMeta, FileSource, Index, Meta, Payload, PeerId, SnapshotMeta, Term,
+};
 
 /// The schema version this build writes and reads. An unknown version fails the open.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Length of one stored snapshot chunk (the last chunk of a file may be shorter).
 pub const CHUNK_LEN: usize = 64 * 1024;
@@ -53,7 +60,7 @@ pub const META: TableDefinition<'static, &'static str, &'static [u8]> =
 /// Log entries by index.
 pub const ENTRIES: TableDefinition<'static, u64, &'static [u8]> =
     TableDefinition::new("qk_entries");
-/// The latest snapshot's files: length and opaque file metadata, by path.
+/// The latest snapshot's files: length and file metadata, by path.
 pub const SNAPSHOT_FILES: TableDefinition<'static, &'static str, &'static [u8]> =
     TableDefinition::new("qk_snapshot_files");
 /// The latest snapshot's file contents, in chunks of [`CHUNK_LEN`].
@@ -305,7 +312,8 @@ impl FilesSeal {
     /// Adds the next file (in path order).
     pub fn add(&mut self, path: &str, record: &FileRecord) {
         let mut w = Writer::default();
-        w.bytes(path.as_bytes()).u64(record.len).opt_bytes(record.file_meta.as_deref());
+        w.bytes(path.as_bytes());
+        write_file_record(&mut w, record);
         self.count += 1;
         self.crc = crc32c::crc32c_append(self.crc, &w.0);
     }
@@ -380,13 +388,23 @@ pub fn decode_entry_term(index: Index, value: &[u8]) -> Result<Term, DecodeError
 
 // ---- snapshot files and chunks ------------------------------------------------------------
 
-/// A stored snapshot file's record: its length and opaque file metadata.
+/// A stored snapshot file's record: its length and file metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRecord {
     /// Length in bytes.
     pub len: u64,
-    /// The opaque metadata given to `add_file`.
-    pub file_meta: Option<Bytes>,
+    /// The metadata given to `add_file`.
+    pub file_meta: FileMeta,
+}
+
+fn write_file_record(w: &mut Writer, record: &FileRecord) {
+    let FileMeta { user_meta, source, checksum } = &record.file_meta;
+    w.u64(record.len).opt_bytes(user_meta.as_deref());
+    match source {
+        None => w.u8(0),
+        Some(s) => w.u8(1).u8(s.number() as u8),
+    };
+    w.opt_bytes(checksum.as_deref().map(str::as_bytes));
 }
 
 impl FileRecord {
@@ -406,7 +424,7 @@ impl FileRecord {
 /// Encodes the file record stored under `path`.
 pub fn encode_file(path: &str, record: &FileRecord) -> Vec<u8> {
     let mut w = Writer::default();
-    w.u64(record.len).opt_bytes(record.file_meta.as_deref());
+    write_file_record(&mut w, record);
     seal(TAG_FILE, path.as_bytes(), w.0)
 }
 
@@ -414,9 +432,26 @@ pub fn encode_file(path: &str, record: &FileRecord) -> Vec<u8> {
 pub fn decode_file(path: &str, value: &[u8]) -> Result<FileRecord, DecodeError> {
     let mut r = Reader::new(unseal(TAG_FILE, path.as_bytes(), value)?);
     let len = r.u64()?;
-    let file_meta = r.opt_bytes()?.map(Bytes::copy_from_slice);
+    let user_meta = r.opt_bytes()?.map(Bytes::copy_from_slice);
+    let source = match r.u8()? {
+        0 => None,
+        1 => {
+            let n = r.u8()?;
+            Some(
+                FileSource::from_number(i32::from(n))
+                    .ok_or_else(|| format!("file source {n} is neither 0 nor 1"))?,
+            )
+        }
+        flag => return Err(format!("option flag {flag} is neither 0 nor 1")),
+    };
+    let checksum = match r.opt_bytes()? {
+        None => None,
+        Some(b) => {
+            Some(String::from_utf8(b.to_vec()).map_err(|_| "checksum is not UTF-8".to_string())?)
+        }
+    };
     r.end()?;
-    Ok(FileRecord { len, file_meta })
+    Ok(FileRecord { len, file_meta: FileMeta { user_meta, source, checksum } })
 }
 
 /// Encodes chunk number `chunk` of the file at `path`.
@@ -451,8 +486,21 @@ mod tests {
         assert_eq!(decode_raft_meta(&encode_raft_meta(&m)), Ok(m));
         assert_eq!(decode_range(&encode_range(5, 4)), Ok((5, 4)));
         assert!(decode_range(&encode_range(0, 0)).is_err());
-        let f = FileRecord { len: 70_000, file_meta: Some(Bytes::from_static(b"m")) };
+        let f = FileRecord { len: 70_000, file_meta: FileMeta::user(Bytes::from_static(b"m")) };
         assert_eq!(decode_file("a/b", &encode_file("a/b", &f)), Ok(f.clone()));
+        for file_meta in [
+            FileMeta::default(),
+            FileMeta { user_meta: Some(Bytes::new()), ..FileMeta::default() },
+            FileMeta { source: Some(FileSource::Reference), ..FileMeta::default() },
+            FileMeta {
+                user_meta: Some(Bytes::from_static(b"u")),
+                source: Some(FileSource::Local),
+                checksum: Some("c0ffee".into()),
+            },
+        ] {
+            let g = FileRecord { len: 3, file_meta };
+            assert_eq!(decode_file("x", &encode_file("x", &g)), Ok(g));
+        }
         assert_eq!((f.chunk_count(), f.chunk_len(1)), (2, 70_000 - CHUNK_LEN));
         assert_eq!(decode_chunk("p", 3, &encode_chunk("p", 3, b"xyz")), Ok(&b"xyz"[..]));
         assert!(decode_chunk("p", 2, &encode_chunk("p", 3, b"xyz")).is_err());

@@ -20,8 +20,8 @@ use super::schema::{
 use super::storage::RedbStorage;
 use crate::contract::{
     check_append, check_meta, check_new_snapshot_file, check_reset, check_snapshot_meta,
-    ContractError, Entry, ImportSink, Index, Meta, SnapshotMeta, SnapshotPath, SnapshotWriter,
-    StorageError, StorageResult,
+    ContractError, Entry, FileMeta, ImportSink, Index, Meta, SnapshotMeta, SnapshotPath,
+    SnapshotWriter, StorageError, StorageResult,
 };
 
 /// A snapshot being staged inside a write transaction.
@@ -42,9 +42,9 @@ impl Stage {
         Ok(())
     }
 
-    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> Result<(), Fail> {
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> Result<(), Fail> {
         check_new_snapshot_file(&self.files, path)?;
-        let record = FileRecord { len: 0, file_meta: file_meta.map(bytes::Bytes::copy_from_slice) };
+        let record = FileRecord { len: 0, file_meta: file_meta.clone() };
         self.files.insert(path.clone(), record);
         Ok(())
     }
@@ -160,7 +160,7 @@ impl Drop for RedbSnapshotWriter<'_> {
 }
 
 impl SnapshotWriter for RedbSnapshotWriter<'_> {
-    fn add_file(&mut self, path: &SnapshotPath, file_meta: Option<&[u8]>) -> StorageResult<()> {
+    fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         let stage = &mut self.stage;
         step(self.storage, |_| stage.add_file(path, file_meta))
     }
@@ -255,7 +255,7 @@ impl ImportSink for RedbImport<'_> {
     fn add_snapshot_file(
         &mut self,
         path: &SnapshotPath,
-        file_meta: Option<&[u8]>,
+        file_meta: &FileMeta,
     ) -> StorageResult<()> {
         let stage = self.stage.get_or_insert_with(Stage::default);
         step(self.storage, |_| stage.add_file(path, file_meta))

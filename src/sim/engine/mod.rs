@@ -1,0 +1,23 @@
+//! The engine: what generates, runs and shrinks a history. It decides *when* each check runs
+//! (the runner's step loop); what a check verifies lives in [`crate::sim::checks`].
+//!
+//! - [`ops`]: `Op` (a history's element, relative to the current state) and `Action` (one
+//!   resolved contract call); [`op_text`] their one-line text form.
+//! - [`model`]: the reference model, the oracle.
+//! - [`generator`]: seeded histories, Raft-plausible or raw.
+//! - [`subject`]: what a history runs on — a family, or a dual-write pair.
+//! - [`apply`]: an `Action` turned into contract calls on an instance.
+//! - [`runner`]: the step loop, one module per phase; [`trace`] its hashed trace.
+//! - [`undo`]: the model's state before a step, kept as an undo record.
+//! - [`shrink`]: delta debugging over op lists and fault plans.
+
+pub mod apply;
+pub mod generator;
+pub mod model;
+pub mod op_text;
+pub mod ops;
+pub mod runner;
+pub mod shrink;
+pub mod subject;
+pub mod trace;
+pub mod undo;

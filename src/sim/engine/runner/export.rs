@@ -1,0 +1,149 @@
+//! The export phase: an `export` op pins a cut of the instance; the following steps stream
+//! it (`export_cut`), and when it is due the image written from it goes through the image
+//! checks — `canonicality`, then against every family that takes it `import_determinism`,
+//! `bad_images` and `import_atomicity`. The source family takes the image on every export;
+//! every other family on one export in [`CROSS_FAMILY_EVERY`] (drawn from the seed), which
+//! keeps the soak fast while the N×N matrix stays covered over a soak.
+
+use std::sync::Arc;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{Runner, Stop};
+use crate::contract::Family;
+use crate::sim::checks::export_cut::{ExportedImage, ImageCheckFailure, PinnedExport};
+use crate::sim::checks::{
+    bad_images, canonicality, import_atomicity, import_determinism, panic, CheckName,
+    ImageCheckStats,
+};
+use crate::sim::engine::ops::Op;
+use crate::state::RaftState;
+
+/// One export in this many also imports into every other family.
+pub const CROSS_FAMILY_EVERY: u32 = 8;
+
+impl Runner {
+    /// An `export` op: pins a cut of the instance (unless one is in progress, or the run is
+    /// unchecked).
+    pub(super) fn begin_export(&mut self, step: usize, op: &Op, spread: u8) -> Result<(), Stop> {
+        if self.options.unchecked {
+            self.trace.push(format!("#{step} export(spread={spread}) -> skipped (unchecked)"));
+            return Ok(());
+        }
+        if self.export.is_some() {
+            self.trace.push(format!("#{step} export(spread={spread}) -> one is in progress"));
+            return Ok(());
+        }
+        let instance = self.instance.as_mut().expect("instance is open between steps");
+        let storage = instance.storage_mut();
+        let (family, family_version) = (storage.family(), storage.family_format_version());
+        match panic::catch(|| storage.begin_export()) {
+            Ok(Ok(view)) => {
+                let seed = self.disk.as_ref().map_or(0, |d| d.options().seed) ^ step as u64;
+                self.export = Some(PinnedExport::new(
+                    view,
+                    self.model.state.clone(),
+                    family,
+                    family_version,
+                    spread,
+                    seed,
+                ));
+                self.trace.push(format!("#{step} export(spread={spread}) -> pinned"));
+                Ok(())
+            }
+            Ok(Err(e)) if self.faulty => {
+                self.trace.push(format!("#{step} export(spread={spread}) -> err: {e}"));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let what = format!("begin_export failed on an honest disk: {e}");
+                Err(self.failure(CheckName::ExportCut, step, op, what).into())
+            }
+            Err(text) => {
+                let what = format!("panic in begin_export: {text}");
+                Err(self.failure(CheckName::Panic, step, op, what).into())
+            }
+        }
+    }
+
+    /// Streams the pinned export, and finishes it (running the image checks) when due.
+    pub(super) fn advance_export(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let Some(export) = self.export.as_mut() else { return Ok(()) };
+        let due = match export.advance() {
+            Ok(due) => due,
+            Err(e) => return Err(self.image_check_failed(step, op, e)),
+        };
+        if !due {
+            return Ok(());
+        }
+        let export = self.export.take().expect("checked above");
+        match finish(export, &self.image_families) {
+            Ok(stats) => {
+                self.stats.exports += stats.exports;
+                self.stats.imports += stats.imports;
+                self.trace.push(format!("#{step} export finished and checked"));
+                Ok(())
+            }
+            Err(e) => Err(self.image_check_failed(step, op, e)),
+        }
+    }
+
+    fn image_check_failed(&mut self, step: usize, op: &Op, e: ImageCheckFailure) -> Stop {
+        match e {
+            ImageCheckFailure::SourceUnreadable(what) if self.dishonest => {
+                self.refused(step, "export", &what)
+            }
+            ImageCheckFailure::SourceUnreadable(what) => {
+                self.failure(CheckName::ExportCut, step, op, what).into()
+            }
+            ImageCheckFailure::Failed(check, what) => self.failure(check, step, op, what).into(),
+        }
+    }
+}
+
+/// Writes the image from the cut and runs every image check against every family that takes
+/// it this time.
+fn finish(
+    export: PinnedExport,
+    families: &[Arc<dyn Family>],
+) -> Result<ImageCheckStats, ImageCheckFailure> {
+    let mut stats = ImageCheckStats::default();
+    let image = export.into_image()?;
+    stats.exports += 1;
+    canonicality::matches_encoding(&image.bytes, &image.expected, &image.family)
+        .map_err(|what| ImageCheckFailure::Failed(CheckName::Canonicality, what))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(image.seed);
+    // The source family is checked on every export; the others (the N×N bootstrap matrix)
+    // on one export in CROSS_FAMILY_EVERY, drawn from the seed, because an import into a
+    // database engine costs far more than the steps around it.
+    let cross = rng.random_range(0..CROSS_FAMILY_EVERY) == 0;
+    for family in families {
+        if family.scheme() == image.family || cross {
+            check_family(family, &image, &mut rng, &mut stats)?;
+        }
+    }
+    Ok(stats)
+}
+
+/// The import checks of one family: two imports (determinism, and canonicality of the
+/// re-exports), a corrupted image, a power loss during an import.
+fn check_family(
+    family: &Arc<dyn Family>,
+    image: &ExportedImage,
+    rng: &mut ChaCha8Rng,
+    stats: &mut ImageCheckStats,
+) -> Result<(), ImageCheckFailure> {
+    let scheme = family.scheme();
+    let fail = |check: CheckName, what: String| {
+        ImageCheckFailure::Failed(check, format!("{scheme}: {what}"))
+    };
+    let (bytes, expected): (&[u8], &RaftState) = (&image.bytes, &image.expected);
+    let disk_seed: u64 = rng.random();
+    let import_len = import_determinism::check(family, bytes, expected, disk_seed, stats)
+        .map_err(|(check, what)| fail(check, what))?;
+    bad_images::check(family, bytes, disk_seed, rng, stats)
+        .map_err(|what| fail(CheckName::BadImages, what))?;
+    import_atomicity::check(family, bytes, expected, disk_seed, import_len, rng, stats)
+        .map_err(|what| fail(CheckName::ImportAtomicity, what))
+}

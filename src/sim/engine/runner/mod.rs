@@ -1,0 +1,429 @@
+//! The runner: applies a history to a subject (a family's instance, or a dual-write pair)
+//! and to the model, and asks the checks ([`crate::sim::checks`]) after every step.
+//!
+//! A step is a short list of phases ([`Runner::step`]), in the order of DESIGN §7's checks,
+//! each phase in its own module:
+//!
+//! | phase | module | checks asked |
+//! |---|---|---|
+//! | a pair's mirror joins, when due (a quarter of the way in) | `join` | `dual_write` |
+//! | the op: a contract call, applied to the instance and the model | `call` | `model_equality`, `panic` |
+//! | … or a clean reopen | `reopen` | `model_equality`, `dual_write` |
+//! | … or a power loss, or a crash point armed for the next call | `power_loss` | `crash_atomicity`, `dual_write` |
+//! | … or an export pinned at a cut | `export` | `export_cut` |
+//! | after a call a fault failed: a power loss | `power_loss` | `crash_atomicity` |
+//! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write` |
+//! | the comparisons: quick, in full every `full_check_every` steps | `compare` | `model_equality`, `dual_write` |
+//! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images` |
+//!
+//! Every step adds lines to a hashed trace ([`Trace`]), so two runs of a seed can be compared
+//! (`determinism`). On a [`SimDisk`] the runner plays power losses and reacts to injected
+//! faults: a mutation that fails because of a fault (or a crash point) is followed by a power
+//! loss, and what recovers is judged by `crash_atomicity` (under a dishonest plan against
+//! the states each store held, which the runner remembers as the history goes:
+//! [`StoreHistory`]). An error is only excused by a fault the disk injected ([`refusal`],
+//! [`injected`]); an instance that fails closed under a dishonest disk ends the run as a
+//! *refusal*.
+
+mod call;
+mod compare;
+mod exhaustive;
+mod export;
+mod join;
+mod outcome;
+mod power_loss;
+mod read_only;
+mod reopen;
+
+use std::sync::Arc;
+
+use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
+use crate::families::Registry;
+use crate::sim::checks::crash_atomicity::StoreHistory;
+use crate::sim::checks::export_cut::PinnedExport;
+use crate::sim::checks::{injected, refusal, CheckFailure, CheckName};
+use crate::sim::engine::model::Model;
+use crate::sim::engine::ops::{Action, Op};
+use crate::sim::engine::subject::{PairInstance, Subject};
+use crate::sim::engine::trace::Trace;
+use crate::vfs::{SimDisk, VfsHandle};
+
+pub use export::CROSS_FAMILY_EVERY;
+pub use outcome::{RunOptions, RunOutcome, RunStats};
+
+/// Lines of the disk's own trace a failure report keeps.
+pub const DISK_TRACE_TAIL_LEN: usize = 24;
+
+/// Why a run stopped early.
+enum Stop {
+    /// A check failed.
+    Failed(Box<CheckFailure>),
+    /// The instance failed closed under a dishonest disk: allowed, and the run ends.
+    Refused,
+}
+
+impl From<CheckFailure> for Stop {
+    fn from(f: CheckFailure) -> Self {
+        Stop::Failed(Box::new(f))
+    }
+}
+
+/// The open instance: one family's, or a dual-write pair.
+enum Instance {
+    Single(Box<dyn RaftStorage>),
+    Pair(Box<dyn PairInstance>),
+}
+
+impl Instance {
+    fn storage(&self) -> &dyn RaftStorage {
+        match self {
+            Instance::Single(s) => s.as_ref(),
+            Instance::Pair(p) => p.storage(),
+        }
+    }
+
+    fn storage_mut(&mut self) -> &mut dyn RaftStorage {
+        match self {
+            Instance::Single(s) => s.as_mut(),
+            Instance::Pair(p) => p.storage_mut(),
+        }
+    }
+
+    fn mirror(&self) -> Option<&dyn StateView> {
+        match self {
+            Instance::Single(_) => None,
+            Instance::Pair(p) => Some(p.mirror()),
+        }
+    }
+}
+
+/// When a pair's mirror joins its primary.
+#[derive(Clone, Copy, Debug)]
+struct Join {
+    /// The step before which the mirror joins.
+    at: usize,
+    /// Whether it has joined.
+    joined: bool,
+}
+
+/// Runs histories against one family instance (or a dual-write pair) and the model.
+pub struct Runner {
+    subject: Subject,
+    location: String,
+    vfs: VfsHandle,
+    disk: Option<Arc<SimDisk>>,
+    /// Whether the disk may lose or corrupt acknowledged data.
+    dishonest: bool,
+    /// Whether the disk can inject faults at all.
+    faulty: bool,
+    /// Every state each store held during the history (kept only under a dishonest disk).
+    history: StoreHistory,
+    armed: Option<u16>,
+    export: Option<PinnedExport>,
+    image_families: Vec<Arc<dyn Family>>,
+    instance: Option<Instance>,
+    /// For a pair: when its mirror joins.
+    join: Option<Join>,
+    model: Model,
+    trace: Trace,
+    options: RunOptions,
+    stats: RunStats,
+    /// What a read-only open showed just before the reopen in progress (check `read_only`).
+    read_only_probe: Option<crate::sim::checks::read_only::Probe>,
+}
+
+impl Runner {
+    /// Opens a fresh instance of `family` at `location` on `vfs`. Without a simulated disk a
+    /// crash op is played as a clean reopen.
+    pub fn new(
+        family: Arc<dyn Family>,
+        location: &str,
+        vfs: VfsHandle,
+        options: RunOptions,
+    ) -> StorageResult<Self> {
+        Runner::build(Subject::Family(family), location, vfs, None, options)
+    }
+
+    /// Opens a fresh instance of `family` at `location` on a simulated disk, which plays
+    /// crashes and injects the faults of its plan.
+    pub fn on_sim_disk(
+        family: Arc<dyn Family>,
+        location: &str,
+        disk: Arc<SimDisk>,
+        options: RunOptions,
+    ) -> StorageResult<Self> {
+        Runner::for_subject_on_sim_disk(Subject::Family(family), location, disk, options)
+    }
+
+    /// Opens a fresh `subject` (a family's instance, or a pair's primary) at `location` on a
+    /// simulated disk.
+    pub fn for_subject_on_sim_disk(
+        subject: Subject,
+        location: &str,
+        disk: Arc<SimDisk>,
+        options: RunOptions,
+    ) -> StorageResult<Self> {
+        let vfs: VfsHandle = disk.clone();
+        Runner::build(subject, location, vfs, Some(disk), options)
+    }
+
+    fn build(
+        subject: Subject,
+        location: &str,
+        vfs: VfsHandle,
+        disk: Option<Arc<SimDisk>>,
+        options: RunOptions,
+    ) -> StorageResult<Self> {
+        let (instance, join) = match &subject {
+            Subject::Family(family) => (family.open(location, vfs.clone())?, None),
+            Subject::Pair(pair) => {
+                (pair.open_primary(location, vfs.clone())?, Some(Join { at: 0, joined: false }))
+            }
+        };
+        let plan = disk.as_ref().map(|d| d.options().faults);
+        let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
+        let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        // Images are imported into every registered family, with the family under test (which
+        // may carry a planted bug; for a pair, its primary's) standing in for its own scheme.
+        let tested = match &subject {
+            Subject::Family(family) => family.clone(),
+            Subject::Pair(pair) => pair.primary_family(),
+        };
+        let image_families = Registry::builtin()
+            .families()
+            .iter()
+            .map(|f| if f.scheme() == tested.scheme() { tested.clone() } else { f.clone() })
+            .collect();
+        let mut runner = Runner {
+            subject,
+            location: location.to_string(),
+            vfs,
+            disk,
+            dishonest,
+            faulty,
+            history: StoreHistory::new(dishonest),
+            armed: None,
+            export: None,
+            image_families,
+            instance: Some(Instance::Single(instance)),
+            join,
+            model: Model::new(),
+            trace: Trace::new(options.trace_tail_len),
+            options,
+            stats: RunStats::default(),
+            read_only_probe: None,
+        };
+        runner.history.remember_all(&runner.model.state);
+        Ok(runner)
+    }
+
+    /// The model as it stands.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Runs every op in order, stopping at the first failed check (or a refusal under a
+    /// dishonest disk), then compares the whole state once more.
+    pub fn run(mut self, ops: &[Op]) -> RunOutcome {
+        if let Some(join) = &mut self.join {
+            join.at = ops.len() / 4;
+        }
+        let mut failure = None;
+        let mut refused = false;
+        for (step, op) in ops.iter().enumerate() {
+            match self.take_step(step, op) {
+                Ok(()) => {}
+                Err(Stop::Failed(f)) => {
+                    failure = Some(*f);
+                    break;
+                }
+                Err(Stop::Refused) => {
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        if failure.is_none() && !refused && !self.options.unchecked {
+            match self.full_check(ops.len(), "end of history") {
+                Ok(()) => {}
+                Err(Stop::Failed(f)) => failure = Some(*f),
+                Err(Stop::Refused) => {}
+            }
+        }
+        if let Some(disk) = &self.disk {
+            self.stats.faults = disk.fault_stats().faults_total();
+        }
+        RunOutcome {
+            stats: self.stats.clone(),
+            trace_hash: self.trace.hash(),
+            final_digest: self.model.state.digest(),
+            failure,
+            trace_tail: self.trace.tail(),
+        }
+    }
+
+    /// Applies op number `step` to the instance and the model and checks them. A refusal
+    /// under a dishonest disk is reported as `Ok` (the caller may stop).
+    pub fn step(&mut self, step: usize, op: &Op) -> Result<(), Box<CheckFailure>> {
+        match self.take_step(step, op) {
+            Ok(()) | Err(Stop::Refused) => Ok(()),
+            Err(Stop::Failed(f)) => Err(f),
+        }
+    }
+
+    /// One step, phase by phase (see the module doc; each phase's work is in its module).
+    fn take_step(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        if self.join_due(step) {
+            self.join_mirror(step, op)?;
+        }
+        match self.resolve(op) {
+            Action::Reopen => self.reopen(step, op)?,
+            Action::Crash => self.crash(step, op)?,
+            Action::ArmCrash(disk_ops) => self.arm_crash(step, disk_ops),
+            Action::Export(spread) => self.begin_export(step, op, spread)?,
+            call => match self.call(step, op, &call)? {
+                call::Called::Failed { allowed } => self.power_loss(step, op, allowed)?,
+                call::Called::Returned { enumerate, armed } => {
+                    if let Some(enumeration) = enumerate {
+                        self.check_crash_states(step, op, &call, enumeration)?;
+                    }
+                    if armed {
+                        self.crash_after_return(step, op)?;
+                    } else if !self.options.unchecked {
+                        self.compare(step, op, &call)?;
+                    }
+                }
+            },
+        }
+        self.advance_export(step, op)
+    }
+
+    /// The action `op` stands for in the model's current state, counted.
+    fn resolve(&mut self, op: &Op) -> Action {
+        let action = op.resolve(&self.model);
+        self.stats.steps += 1;
+        if op.is_mutation() {
+            self.stats.mutations += 1;
+        }
+        action
+    }
+
+    /// Faults the disk has injected so far.
+    fn faults_so_far(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |d| d.fault_stats().faults_total())
+    }
+
+    /// Whether the disk stopped at an armed crash point.
+    fn halted(&self) -> bool {
+        self.disk.as_ref().is_some_and(|d| d.is_halted())
+    }
+
+    /// The run ends as a refusal: `what` (a read, an open, ...) failed closed with `e`.
+    fn refused(&mut self, step: usize, what: &str, e: &dyn std::fmt::Display) -> Stop {
+        self.trace.push(format!("#{step} {what} -> refused: {e}"));
+        self.stats.refusals += 1;
+        Stop::Refused
+    }
+
+    fn failure(&self, check: CheckName, step: usize, op: &Op, difference: String) -> CheckFailure {
+        self.failure_at(check, step, op.to_string(), difference)
+    }
+
+    fn failure_at(
+        &self,
+        check: CheckName,
+        step: usize,
+        op: String,
+        difference: String,
+    ) -> CheckFailure {
+        CheckFailure {
+            check,
+            family: self.subject.name(),
+            step,
+            op,
+            difference,
+            trace_tail: self.trace.tail(),
+            disk_trace_tail: self
+                .disk
+                .as_ref()
+                .map(|d| d.trace_tail(DISK_TRACE_TAIL_LEN))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn open_failure(family: &str, e: StorageError) -> RunOutcome {
+    RunOutcome {
+        stats: RunStats::default(),
+        trace_hash: String::new(),
+        final_digest: String::new(),
+        failure: Some(CheckFailure {
+            check: CheckName::ModelEquality,
+            family: family.to_string(),
+            step: 0,
+            op: "open".to_string(),
+            difference: format!("a fresh instance failed to open: {e}"),
+            trace_tail: Vec::new(),
+            disk_trace_tail: String::new(),
+        }),
+        trace_tail: Vec::new(),
+    }
+}
+
+/// Runs `ops` on a fresh instance of `family` at `location` on `vfs` (no crashes: crash ops
+/// are clean restarts); an instance that fails to open is a failure at step 0.
+pub fn run_history(
+    family: Arc<dyn Family>,
+    location: &str,
+    vfs: VfsHandle,
+    ops: &[Op],
+    options: RunOptions,
+) -> RunOutcome {
+    let scheme = family.scheme().to_string();
+    match Runner::new(family, location, vfs, options) {
+        Ok(runner) => runner.run(ops),
+        Err(e) => open_failure(&scheme, e),
+    }
+}
+
+/// Runs `ops` on a fresh instance of `family` at `location` on a simulated disk, with power
+/// losses and the disk's fault plan.
+pub fn run_history_on_disk(
+    family: Arc<dyn Family>,
+    location: &str,
+    disk: Arc<SimDisk>,
+    ops: &[Op],
+    options: RunOptions,
+) -> RunOutcome {
+    run_subject_on_disk(Subject::Family(family), location, disk, ops, options)
+}
+
+/// Runs `ops` on a fresh `subject` (a family, or a dual-write pair whose mirror joins a
+/// quarter of the way in) at `location` on a simulated disk, with power losses and the disk's
+/// fault plan.
+pub fn run_subject_on_disk(
+    subject: Subject,
+    location: &str,
+    disk: Arc<SimDisk>,
+    ops: &[Op],
+    options: RunOptions,
+) -> RunOutcome {
+    let name = subject.name();
+    let plan = disk.options().faults;
+    match Runner::for_subject_on_sim_disk(subject, location, disk, options) {
+        Ok(runner) => runner.run(ops),
+        // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
+        // created, a sector that rotted before it was read back) is the family failing
+        // closed, as after a crash.
+        Err(e) if (!plan.is_honest() && refusal(&e)) || (!plan.is_none() && injected(&e)) => {
+            RunOutcome {
+                stats: RunStats { refusals: 1, ..RunStats::default() },
+                trace_hash: String::new(),
+                final_digest: String::new(),
+                failure: None,
+                trace_tail: Vec::new(),
+            }
+        }
+        Err(e) => open_failure(&name, e),
+    }
+}

@@ -1,0 +1,78 @@
+//! What a run is told ([`RunOptions`]) and what it gives back ([`RunStats`], [`RunOutcome`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::sim::checks::CheckFailure;
+use crate::vfs::EnumerateOptions;
+
+/// How a run checks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Compare the whole state every this many steps (and always at the end); 0 means only at
+    /// the end and after reopens and crashes.
+    pub full_check_every: usize,
+    /// How many trace lines a failure report keeps.
+    pub trace_tail_len: usize,
+    /// Skip every comparison (for measuring the cost of checking); failures still count for
+    /// calls whose success differs from the model's.
+    pub unchecked: bool,
+    /// Exhaustive mode: around every mutation of a durable family (or of a pair with a durable
+    /// side: both sides are enumerated and checked), check the state after a power loss at
+    /// every disk operation of the call and every subset of pending operations (ALICE-style),
+    /// with these enumeration options.
+    #[serde(default)]
+    pub exhaustive: Option<EnumerateOptions>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false, exhaustive: None }
+    }
+}
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Ops applied.
+    pub steps: u64,
+    /// Ops that changed durable state.
+    pub mutations: u64,
+    /// Clean close-and-reopen cycles.
+    pub reopens: u64,
+    /// Power losses recovered from.
+    pub crashes: u64,
+    /// Faults the disk injected.
+    pub faults: u64,
+    /// Whole-state comparisons.
+    pub full_checks: u64,
+    /// Calls the contract rejected (and the family rejected too).
+    pub rejected_calls: u64,
+    /// Mutations that failed because of an injected fault or a crash point.
+    pub failed_mutations: u64,
+    /// Runs ended early because the instance refused (failed closed) under a dishonest disk.
+    pub refusals: u64,
+    /// Crash states checked in exhaustive mode.
+    pub crash_states: u64,
+    /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
+    #[serde(default)]
+    pub pair_repairs: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
+}
+
+/// The result of running one history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// Counters.
+    pub stats: RunStats,
+    /// SHA-256 (hex) of the trace text.
+    pub trace_hash: String,
+    /// Digest of the model's final state.
+    pub final_digest: String,
+    /// The first failed check, if any.
+    pub failure: Option<CheckFailure>,
+    /// The last `trace_tail_len` trace lines.
+    pub trace_tail: Vec<String>,
+}

@@ -1,0 +1,179 @@
+//! The reopen phase: a clean close and reopen (a `reopen` op, or a `crash` op without a
+//! simulated disk), and opening the subject again after a power loss. A family's instance
+//! (or a pair's primary before the join) is opened alone; a joined pair opens both sides,
+//! lets the `dual_write` check see the mirror before any repair, then recovers. An open that
+//! fails is a finding unless a fault excuses it (the run then ends as a refusal).
+
+use super::{Instance, Runner, Stop};
+use crate::contract::StorageError;
+use crate::dual_write::Recovery;
+use crate::sim::checks::dual_write::{reopen_problem, PairReopened, RecoveryContext};
+use crate::sim::checks::{injected, panic, refusal, CheckName};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::subject::{PairFamily, Subject};
+use crate::state::RaftState;
+
+impl Runner {
+    /// A `reopen` op.
+    pub(super) fn reopen(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        self.stats.reopens += 1;
+        self.restart(step, op, "reopen()")
+    }
+
+    /// A clean close and reopen (no power loss), then a full comparison.
+    pub(super) fn restart(&mut self, step: usize, op: &Op, context: &str) -> Result<(), Stop> {
+        let before = self.pair_joined().then(|| self.model.state.clone());
+        self.export = None;
+        drop(self.instance.take());
+        let reopened = self.open_again(step, op)?;
+        if !self.subject.durable() {
+            self.model.forget();
+        }
+        self.trace.push(format!("#{step} {context} -> ok"));
+        if let (Some(reopened), Some(before)) = (reopened, before) {
+            let mirror_candidates = [self.mirror_candidate(before)];
+            self.check_pair_reopen(step, op, &reopened, false, &mirror_candidates)?;
+        }
+        self.full_check(step, context)?;
+        self.check_reopened(step, op)
+    }
+
+    /// What a pair's mirror may hold after a restart where `state` is allowed: `state`, or
+    /// nothing for a volatile mirror.
+    pub(super) fn mirror_candidate(&self, state: RaftState) -> RaftState {
+        match &self.subject {
+            Subject::Pair(p) if !p.mirror_family().durable() => RaftState::new(),
+            _ => state,
+        }
+    }
+
+    /// Opens the subject again: a family's instance, a pair's primary before its mirror
+    /// joined, or a joined pair (recovered, with what recovery found).
+    pub(super) fn open_again(
+        &mut self,
+        step: usize,
+        op: &Op,
+    ) -> Result<Option<PairReopened>, Stop> {
+        self.read_only_probe = self.probe_read_only();
+        let (location, vfs) = (self.location.clone(), self.vfs.clone());
+        let opened = match self.subject.clone() {
+            Subject::Family(family) => panic::catch(|| family.open(&location, vfs)),
+            Subject::Pair(pair) if !self.pair_joined() => {
+                panic::catch(|| pair.open_primary(&location, vfs))
+            }
+            Subject::Pair(pair) => return self.open_pair_again(step, op, pair.as_ref()).map(Some),
+        };
+        match opened {
+            Ok(Ok(instance)) => {
+                self.instance = Some(Instance::Single(instance));
+                Ok(None)
+            }
+            Ok(Err(e)) => Err(self.open_failed(step, op, e)),
+            Err(text) => Err(self.open_panicked(step, op, &text)),
+        }
+    }
+
+    /// The dual-write check after a reopen of a joined pair (see
+    /// [`reopen_problem`]).
+    pub(super) fn check_pair_reopen(
+        &mut self,
+        step: usize,
+        op: &Op,
+        reopened: &PairReopened,
+        after_crash: bool,
+        mirror_candidates: &[RaftState],
+    ) -> Result<(), Stop> {
+        let Subject::Pair(pair) = &self.subject else { return Ok(()) };
+        let context = RecoveryContext {
+            after_crash,
+            primary_durable: pair.primary_family().durable(),
+            mirror_durable: pair.mirror_family().durable(),
+            dishonest: self.dishonest,
+            fault_during_recovery: reopened.fault_during_recovery,
+        };
+        match reopen_problem(reopened, mirror_candidates, context, self.faulty) {
+            None => Ok(()),
+            Some(what) => Err(self.failure(CheckName::DualWrite, step, op, what).into()),
+        }
+    }
+
+    fn open_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Stop {
+        if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) {
+            return self.refused(step, "open", &e);
+        }
+        self.trace.push(format!("#{step} open -> err: {e}"));
+        let check = if self.stats.crashes > 0 {
+            CheckName::CrashAtomicity
+        } else {
+            CheckName::ModelEquality
+        };
+        self.failure(check, step, op, format!("reopen failed: {e}")).into()
+    }
+
+    fn open_panicked(&mut self, step: usize, op: &Op, text: &str) -> Stop {
+        let what = format!("panic during open: {text}");
+        self.trace.push(format!("#{step} open -> {what}"));
+        self.failure(CheckName::Panic, step, op, what).into()
+    }
+
+    /// Reopens a joined pair: both sides, the mirror's state before any repair (when the
+    /// dual-write check will look at it), then recovery.
+    fn open_pair_again(
+        &mut self,
+        step: usize,
+        op: &Op,
+        pair: &dyn PairFamily,
+    ) -> Result<PairReopened, Stop> {
+        let (location, vfs) = (self.location.clone(), self.vfs.clone());
+        // Faults injected while the sides open count as faults during recovery: an engine
+        // that writes while it opens (redb's repair) may meet an honest plan's EIO or ENOSPC.
+        let faults_before = self.faults_so_far();
+        let sides = match panic::catch(|| pair.open_sides(&location, vfs.clone())) {
+            Ok(Ok(sides)) => sides,
+            Ok(Err(e)) => return Err(self.open_failed(step, op, e)),
+            Err(text) => return Err(self.open_panicked(step, op, &text)),
+        };
+        let inspect = pair.mirror_family().durable() && !self.dishonest;
+        let mirror_before = match &sides.mirror {
+            Ok(mirror) if inspect => {
+                Some(match panic::catch(|| RaftState::capture(mirror.as_ref())) {
+                    Ok(Ok(state)) => Ok(state),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(text) => Err(format!("panic: {text}")),
+                })
+            }
+            _ => None,
+        };
+        let mirror_open_error = sides.mirror.as_ref().err().cloned();
+        let recovered = panic::catch(|| pair.recover(sides, &location, vfs));
+        let fault_during_recovery = self.halted() || self.faults_so_far() > faults_before;
+        match recovered {
+            Ok(Ok((instance, recovery))) => {
+                self.trace.push(format!("#{step} pair recovery -> {recovery}"));
+                if recovery != Recovery::Equivalent {
+                    self.stats.pair_repairs += 1;
+                }
+                self.instance = Some(Instance::Pair(instance));
+                Ok(PairReopened {
+                    mirror_before,
+                    mirror_open_error,
+                    recovery,
+                    fault_during_recovery,
+                })
+            }
+            Ok(Err(e)) if fault_during_recovery || (self.dishonest && refusal(&e)) => {
+                // Detected, not carried: the pair refuses to form under the faults.
+                Err(self.refused(step, "pair recovery", &e))
+            }
+            Ok(Err(e)) => {
+                self.trace.push(format!("#{step} pair recovery -> err: {e}"));
+                let what = format!("the pair could not be recovered: {e}");
+                Err(self.failure(CheckName::DualWrite, step, op, what).into())
+            }
+            Err(text) => {
+                let what = format!("panic during pair recovery: {text}");
+                Err(self.failure(CheckName::Panic, step, op, what).into())
+            }
+        }
+    }
+}

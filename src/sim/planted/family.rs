@@ -1,0 +1,479 @@
+//! [`PlantedFamily`]: one family's instances with a [`PlantedBug`].
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::import::{list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport};
+use super::lost_syncs::LostSyncs;
+use super::no_lock::NoLocks;
+use crate::contract::read_only::replay_read_only;
+use crate::contract::{
+    Entry, Family, FileMeta, ImportSink, Index, Meta, RaftStorage, ReadOnlyOpen, SnapshotFileInfo,
+    SnapshotMeta, SnapshotPath, StateView, StorageResult, ViewOnly, ViewSource,
+};
+use crate::delegate::{delegate_raft_storage, delegate_state_view};
+use crate::sim::checks::CheckName;
+use crate::vfs::{OpenOptions, VfsHandle, VfsResult};
+
+/// Which bug a [`PlantedFamily`] carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlantedBug {
+    /// Every 17th index reads back as missing (an entry lost after append).
+    DropEntry,
+    /// `save_meta` forgets the vote.
+    ForgetVote,
+    /// `truncate_suffix` keeps one entry too many.
+    TruncateSuffixOffByOne,
+    /// Reads of snapshot files return one flipped byte.
+    FlipSnapshotByte,
+    /// An export cut that loses its last entry.
+    ExportCutOffByOne,
+    /// An import that applies each record as it arrives instead of staging and committing.
+    ImportNotAtomic,
+    /// Every file `sync` of the family silently does nothing (an append acknowledged before
+    /// its data is durable). Only durable families can show it.
+    SkipFsync,
+    /// Every `sync_dir` of the family silently does nothing (a create or rename acknowledged
+    /// before its directory entry is durable). Only durable families can show it.
+    SkipDirSync,
+    /// A correct import that then stamps the destination with the family's count of imports
+    /// so far (a file beside the instance): the imported state is right, but two imports of
+    /// one image on identical disks leave different bytes. The stamp goes through the
+    /// instance's file system, so every family shows it, memory too.
+    ImportStampsCounter,
+    /// A correct import after which the instance lists each snapshot file twice. A captured
+    /// state (files in a map by path) compares equal to the image, but a re-export streams
+    /// the listing and cannot give the image's content bytes (the writer refuses the repeated
+    /// path). Every family shows it, given an image with a snapshot file.
+    ImportListsFilesTwice,
+    /// An import staged in memory (a rejected image changes nothing) whose commit is a
+    /// sequence of separately durable contract calls (meta first, then reset, appends and a
+    /// snapshot publish) instead of one atomic step: a power loss inside the commit leaves the
+    /// destination neither empty nor complete. Only durable families can show it (a volatile
+    /// one is empty after any power loss).
+    ImportCommitInSteps,
+    /// After every mutation the instance rewrites a padding record in a file beside it
+    /// (unsynced, never read) as many times as its number among the instances its family has
+    /// opened, modulo [`PADDING_CYCLE`]: what it writes depends on how many instances were
+    /// opened before it (in a real family, a process-global counter leaking into the layout),
+    /// not on the seed. Every state it shows is right, so only a second run of the same seed
+    /// can tell: the power losses find a different number of pending disk operations, and the
+    /// trace differs. Every family shows it (the padding goes through the file system).
+    PaddingByOpenCount,
+    /// `truncate_suffix` to an index that is a multiple of 7 panics: the cut is filed in a
+    /// six-slot table at `last_kept % 7 - 1`, out of bounds for slot 0 (an indexing bug).
+    TruncateSuffixPanics,
+    /// The read-only open is the read-write open on the caller's file system, recovery and
+    /// all (what `qk inspect` once did to real directories). Only durable families can show
+    /// it (a volatile one has nothing on disk to repair).
+    ReadOnlyOpenWrites,
+    /// The read-write open takes no lock, so a second writer opens the same instance. Only
+    /// durable families lock.
+    NoLock,
+}
+
+impl PlantedBug {
+    /// Every planted bug.
+    pub const ALL: [PlantedBug; 15] = [
+        PlantedBug::DropEntry,
+        PlantedBug::ForgetVote,
+        PlantedBug::TruncateSuffixOffByOne,
+        PlantedBug::FlipSnapshotByte,
+        PlantedBug::ExportCutOffByOne,
+        PlantedBug::ImportNotAtomic,
+        PlantedBug::SkipFsync,
+        PlantedBug::SkipDirSync,
+        PlantedBug::ImportStampsCounter,
+        PlantedBug::ImportListsFilesTwice,
+        PlantedBug::ImportCommitInSteps,
+        PlantedBug::PaddingByOpenCount,
+        PlantedBug::TruncateSuffixPanics,
+        PlantedBug::ReadOnlyOpenWrites,
+        PlantedBug::NoLock,
+    ];
+
+    /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
+    /// only matter to a durable family).
+    pub fn applies_to(self, family: &dyn Family) -> bool {
+        let needs_durable = matches!(
+            self,
+            PlantedBug::SkipFsync
+                | PlantedBug::SkipDirSync
+                | PlantedBug::ImportCommitInSteps
+                | PlantedBug::ReadOnlyOpenWrites
+                | PlantedBug::NoLock
+        );
+        !needs_durable || family.durable()
+    }
+
+    /// The check this bug is planted to trip.
+    pub fn expected_check(self) -> CheckName {
+        match self {
+            PlantedBug::DropEntry
+            | PlantedBug::ForgetVote
+            | PlantedBug::TruncateSuffixOffByOne
+            | PlantedBug::FlipSnapshotByte => CheckName::ModelEquality,
+            PlantedBug::ExportCutOffByOne => CheckName::ExportCut,
+            PlantedBug::ImportNotAtomic => CheckName::BadImages,
+            PlantedBug::SkipFsync | PlantedBug::SkipDirSync => CheckName::CrashAtomicity,
+            PlantedBug::ImportStampsCounter => CheckName::ImportDeterminism,
+            PlantedBug::ImportListsFilesTwice => CheckName::Canonicality,
+            PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
+            PlantedBug::PaddingByOpenCount => CheckName::Determinism,
+            PlantedBug::TruncateSuffixPanics => CheckName::Panic,
+            PlantedBug::ReadOnlyOpenWrites => CheckName::ReadOnly,
+            PlantedBug::NoLock => CheckName::SingleWriter,
+        }
+    }
+
+    /// The bug's kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlantedBug::DropEntry => "drop-entry",
+            PlantedBug::ForgetVote => "forget-vote",
+            PlantedBug::TruncateSuffixOffByOne => "truncate-suffix-off-by-one",
+            PlantedBug::FlipSnapshotByte => "flip-snapshot-byte",
+            PlantedBug::ExportCutOffByOne => "export-cut-off-by-one",
+            PlantedBug::ImportNotAtomic => "import-not-atomic",
+            PlantedBug::SkipFsync => "skip-fsync",
+            PlantedBug::SkipDirSync => "skip-dir-sync",
+            PlantedBug::ImportStampsCounter => "import-stamps-counter",
+            PlantedBug::ImportListsFilesTwice => "import-lists-files-twice",
+            PlantedBug::ImportCommitInSteps => "import-commit-in-steps",
+            PlantedBug::PaddingByOpenCount => "padding-by-open-count",
+            PlantedBug::TruncateSuffixPanics => "truncate-suffix-panics",
+            PlantedBug::ReadOnlyOpenWrites => "read-only-open-writes",
+            PlantedBug::NoLock => "no-lock",
+        }
+    }
+}
+
+/// How many padding counts [`PlantedBug::PaddingByOpenCount`] cycles through: the instance
+/// numbered `n` writes `n % PADDING_CYCLE` padding records per mutation, so a second run of
+/// a history differs from the first unless the first opened a multiple of this many
+/// instances.
+pub const PADDING_CYCLE: u64 = 4;
+
+/// The file beside an instance at `location` where [`PlantedBug::PaddingByOpenCount`] writes
+/// its padding.
+fn padding_path(location: &str) -> PathBuf {
+    PathBuf::from(format!("{location}.padding"))
+}
+
+/// A family whose instances carry a planted bug over an inner family's instances.
+pub struct PlantedFamily {
+    inner: Arc<dyn Family>,
+    bug: PlantedBug,
+    /// Imports committed by its instances ([`PlantedBug::ImportStampsCounter`]); starts at 0
+    /// for every new family, so a run is reproducible.
+    imports: Arc<AtomicU64>,
+    /// Instances opened so far ([`PlantedBug::PaddingByOpenCount`]). A real family's
+    /// counter would be a process-global; this one lives in the family, so the program stays
+    /// reproducible (a fresh family starts at 0) and tests running in parallel threads do
+    /// not share it.
+    opened: AtomicU64,
+}
+
+impl PlantedFamily {
+    /// Wraps `inner` with `bug`.
+    pub fn new(inner: Arc<dyn Family>, bug: PlantedBug) -> Self {
+        let (imports, opened) = (Arc::new(AtomicU64::new(0)), AtomicU64::new(0));
+        PlantedFamily { inner, bug, imports, opened }
+    }
+}
+
+impl Family for PlantedFamily {
+    fn scheme(&self) -> &'static str {
+        self.inner.scheme()
+    }
+
+    fn durable(&self) -> bool {
+        self.inner.durable()
+    }
+
+    fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
+        let vfs: VfsHandle = match self.bug {
+            PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
+            PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
+            PlantedBug::NoLock => Arc::new(NoLocks { inner: vfs }),
+            _ => vfs,
+        };
+        let inner = self.inner.open(location, vfs.clone())?;
+        let padding = match self.bug {
+            PlantedBug::PaddingByOpenCount => {
+                self.opened.fetch_add(1, Ordering::Relaxed) % PADDING_CYCLE
+            }
+            _ => 0,
+        };
+        Ok(Box::new(Planted {
+            inner,
+            bug: self.bug,
+            vfs,
+            location: location.to_string(),
+            imports: self.imports.clone(),
+            relisted: Vec::new(),
+            padding,
+            cuts: [0; 6],
+        }))
+    }
+
+    fn open_read_only(&self, location: &str, vfs: VfsHandle) -> StorageResult<ReadOnlyOpen> {
+        if self.bug != PlantedBug::ReadOnlyOpenWrites {
+            // The planted instance, replayed in memory: a read-only view with the same bug.
+            return replay_read_only(vfs, |vfs| self.open(location, vfs));
+        }
+        let storage = self.open(location, vfs)?;
+        Ok(ReadOnlyOpen {
+            family: storage.family(),
+            format_version: storage.family_format_version(),
+            view: Box::new(ViewOnly::new(storage)),
+            repairs: Vec::new(),
+            source: ViewSource::Replayed,
+        })
+    }
+}
+
+struct Planted {
+    inner: Box<dyn RaftStorage>,
+    bug: PlantedBug,
+    /// The file system and location the instance was opened on.
+    vfs: VfsHandle,
+    location: String,
+    /// The family's count of committed imports.
+    imports: Arc<AtomicU64>,
+    /// Snapshot files listed twice since an import ([`PlantedBug::ImportListsFilesTwice`]).
+    relisted: Vec<SnapshotPath>,
+    /// Padding records written after each mutation ([`PlantedBug::PaddingByOpenCount`]).
+    padding: u64,
+    /// The last cut per `last_kept % 7`, slot 0 missing ([`PlantedBug::TruncateSuffixPanics`]).
+    cuts: [Index; 6],
+}
+
+impl Planted {
+    /// What a mutation returns, after the padding of [`PlantedBug::PaddingByOpenCount`] when
+    /// it succeeded. The padding is never read and its failures are ignored: it changes
+    /// nothing but how many disk operations the instance makes.
+    fn mutated(&self, result: StorageResult<()>) -> StorageResult<()> {
+        if result.is_ok() && self.padding > 0 {
+            let _ = self.write_padding();
+        }
+        result
+    }
+
+    fn write_padding(&self) -> VfsResult<()> {
+        let path = padding_path(&self.location);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.vfs.create_dir_all(parent)?;
+        }
+        let file = self.vfs.open(&path, OpenOptions::CREATE)?;
+        for _ in 0..self.padding {
+            file.write_at(&[0], 0)?;
+        }
+        Ok(())
+    }
+}
+
+impl StateView for Planted {
+    delegate_state_view!(inner: first_index, last_index, meta, snapshot_meta);
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        if self.bug == PlantedBug::DropEntry && index.is_multiple_of(17) {
+            return Ok(None);
+        }
+        self.inner.entry(index)
+    }
+
+    fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
+        let files = self.inner.snapshot_files()?;
+        if self.bug == PlantedBug::ImportListsFilesTwice {
+            return Ok(list_twice(files, &self.relisted));
+        }
+        Ok(files)
+    }
+
+    fn read_snapshot_file(
+        &self,
+        path: &SnapshotPath,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> StorageResult<usize> {
+        let n = self.inner.read_snapshot_file(path, offset, buf)?;
+        if self.bug == PlantedBug::FlipSnapshotByte && n > 0 {
+            buf[0] ^= 0x20;
+        }
+        Ok(n)
+    }
+}
+
+impl RaftStorage for Planted {
+    delegate_raft_storage!(inner: family, begin_snapshot, family_format_version);
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        let result = self.inner.append(entries);
+        self.mutated(result)
+    }
+
+    fn truncate_prefix(&mut self, first_kept: Index) -> StorageResult<()> {
+        let result = self.inner.truncate_prefix(first_kept);
+        self.mutated(result)
+    }
+
+    fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
+        let result = match self.bug {
+            PlantedBug::TruncateSuffixOffByOne => {
+                self.inner.truncate_suffix(last_kept.saturating_add(1))
+            }
+            PlantedBug::TruncateSuffixPanics => {
+                let slot = ((last_kept % 7) as usize).wrapping_sub(1);
+                self.cuts[slot] = last_kept;
+                self.inner.truncate_suffix(last_kept)
+            }
+            _ => self.inner.truncate_suffix(last_kept),
+        };
+        self.mutated(result)
+    }
+
+    fn reset(&mut self, next: Index) -> StorageResult<()> {
+        let result = self.inner.reset(next);
+        self.mutated(result)
+    }
+
+    fn save_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        let result = match self.bug {
+            PlantedBug::ForgetVote => {
+                self.inner.save_meta(&Meta { term: meta.term, voted_for: None })
+            }
+            _ => self.inner.save_meta(meta),
+        };
+        self.mutated(result)
+    }
+
+    fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
+        let cut = self.inner.begin_export()?;
+        if self.bug == PlantedBug::ExportCutOffByOne {
+            return Ok(Box::new(ShortCut { inner: cut }));
+        }
+        Ok(cut)
+    }
+
+    fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
+        match self.bug {
+            PlantedBug::ImportNotAtomic => {
+                drop(self.inner.begin_import()?); // keeps the emptiness check
+                Ok(Box::new(DirectImport { inner: self.inner.as_mut(), snapshot: None }))
+            }
+            PlantedBug::ImportStampsCounter => {
+                let (vfs, imports) = (self.vfs.clone(), self.imports.clone());
+                let stamp = stamp_path(&self.location);
+                let inner = self.inner.begin_import()?;
+                Ok(Box::new(StampingImport { inner, vfs, stamp, imports }))
+            }
+            PlantedBug::ImportListsFilesTwice => {
+                let Planted { inner, relisted, .. } = self;
+                let inner = inner.begin_import()?;
+                Ok(Box::new(RelistingImport { inner, added: Vec::new(), relisted }))
+            }
+            PlantedBug::ImportCommitInSteps => {
+                Ok(Box::new(SteppedImport::begin(self.inner.as_mut())?))
+            }
+            _ => self.inner.begin_import(),
+        }
+    }
+}
+
+/// A cut whose last entry went missing.
+struct ShortCut {
+    inner: Box<dyn StateView + Send>,
+}
+
+impl StateView for ShortCut {
+    delegate_state_view!(
+        inner: first_index, meta, snapshot_meta, snapshot_files, read_snapshot_file
+    );
+
+    fn last_index(&self) -> Index {
+        let last = self.inner.last_index();
+        if last >= self.inner.first_index() {
+            last - 1
+        } else {
+            last
+        }
+    }
+
+    fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
+        if index > self.last_index() {
+            return Ok(None);
+        }
+        self.inner.entry(index)
+    }
+}
+
+/// An import that writes straight into the instance: nothing is staged, so a failed import
+/// leaves whatever arrived before the failure.
+struct DirectImport<'a> {
+    inner: &'a mut dyn RaftStorage,
+    snapshot: Option<(Vec<StagedFile>, Option<SnapshotMeta>)>,
+}
+
+/// A snapshot file the direct import holds until commit: path, file metadata, bytes.
+type StagedFile = (SnapshotPath, FileMeta, Vec<u8>);
+
+impl ImportSink for DirectImport<'_> {
+    fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
+        self.inner.reset(first)
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
+        self.inner.append(entries)
+    }
+
+    fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
+        self.inner.save_meta(meta)
+    }
+
+    fn add_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        file_meta: &FileMeta,
+    ) -> StorageResult<()> {
+        let files = &mut self.snapshot.get_or_insert_with(|| (Vec::new(), None)).0;
+        files.push((path.clone(), file_meta.clone(), Vec::new()));
+        Ok(())
+    }
+
+    fn write_snapshot_file(
+        &mut self,
+        path: &SnapshotPath,
+        _offset: u64,
+        data: &[u8],
+    ) -> StorageResult<()> {
+        let files = &mut self.snapshot.get_or_insert_with(|| (Vec::new(), None)).0;
+        if let Some(file) = files.iter_mut().find(|f| &f.0 == path) {
+            file.2.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
+        self.snapshot.get_or_insert_with(|| (Vec::new(), None)).1 = Some(meta);
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> StorageResult<()> {
+        let this = *self;
+        if let Some((files, Some(meta))) = this.snapshot {
+            let mut writer = this.inner.begin_snapshot()?;
+            for (path, file_meta, data) in files {
+                writer.add_file(&path, &file_meta)?;
+                writer.write_file(&path, 0, &data)?;
+            }
+            writer.set_meta(meta);
+            writer.publish()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! Planted bugs: wrapper families that break the contract on purpose, so tests and
+//! `qk selftest` can prove each check bites. They are never registered in the normal
+//! registry; a caller must wrap a family explicitly. [`PlantedFamily`] breaks one family
+//! (`family.rs`, its import sinks in `import.rs`, its file system without syncs in
+//! `lost_syncs.rs`, the one without locks in `no_lock.rs`); [`PlantedPairFamily`] breaks
+//! the dual writing of a pair over a correct [`DualWrite`](crate::dual_write::DualWrite)
+//! (`pair.rs`).
+//!
+//! | bug | caught by | families |
+//! |---|---|---|
+//! | `drop-entry`, `forget-vote` | `model_equality` | all |
+//! | `truncate-suffix-off-by-one`, `flip-snapshot-byte` | `model_equality` | all |
+//! | `export-cut-off-by-one` | `export_cut` | all |
+//! | `import-not-atomic` | `bad_images` | all |
+//! | `skip-fsync`, `skip-dir-sync` | `crash_atomicity` | durable |
+//! | `import-stamps-counter` | `import_determinism` | all |
+//! | `import-lists-files-twice` | `canonicality` | all |
+//! | `import-commit-in-steps` | `import_atomicity` | durable |
+//! | every [`PlantedDualBug`] | `dual_write` | pairs (`mirror-not-durable`: durable mirror) |
+//! | `padding-by-open-count` | `determinism` (each seed run twice) | all |
+//! | `truncate-suffix-panics` | `panic` | all |
+//! | `read-only-open-writes` | `read_only` | durable |
+//! | `no-lock` | `single_writer` | durable |
+//!
+//! The three import bugs live in `import.rs`; they touch only what an instance does
+//! once it is given an import, which the runner's own instance never is, so they show in the
+//! image checks alone. `padding-by-open-count` changes only how many disk operations an
+//! instance makes (padding never read, in a file beside it), by a count kept across runs in
+//! the family: every state is right, but a power loss finds a different number of pending
+//! operations on a second run of the same seed, so only the determinism check sees it.
+
+mod family;
+mod import;
+mod lost_syncs;
+mod no_lock;
+mod pair;
+
+pub use family::{PlantedBug, PlantedFamily, PADDING_CYCLE};
+pub use pair::{PlantedDualBug, PlantedPairFamily, MIRROR_BUFFER_LEN};

@@ -1,0 +1,288 @@
+//! The soak driver: runs generated histories for many seeds against many families, shrinks
+//! failures, and summarises. It reads no clock: the caller decides when to stop (the CLI
+//! stops on wall time, which only chooses *how many* seeds run, never what a seed does).
+//!
+//! `plan.rs`: what a seed runs under (seeds, shards, fault plans, disks); `report.rs`: what a
+//! soak reports; `regression.rs`: regression files; `selftest.rs`: the planted-bug self-test.
+
+mod plan;
+pub mod regression;
+mod report;
+pub mod selftest;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::contract::Family;
+use crate::sim::checks::{determinism, CheckFailure, CheckName};
+use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
+use crate::sim::engine::shrink::shrink_with_faults;
+use crate::sim::engine::subject::Subject;
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::vfs::FaultPlan;
+
+pub use plan::{
+    disk_for, disk_seed_for, disk_with_plan, fault_plan_for, FaultMode, SeedPlan, Shard,
+};
+pub use report::{FamilySummary, SoakFailure, SoakReport};
+
+/// Everything a soak needs.
+#[derive(Clone)]
+pub struct SoakConfig {
+    /// The families to run, each seed on each.
+    pub families: Vec<Arc<dyn Family>>,
+    /// The dual-write pairs to run, `(primary, mirror)`, each seed on each (after the
+    /// families).
+    pub pairs: Vec<(Arc<dyn Family>, Arc<dyn Family>)>,
+    /// The seeds.
+    pub seeds: SeedPlan,
+    /// This machine's shard, if the soak is sharded.
+    pub shard: Option<Shard>,
+    /// History generation.
+    pub generator: GeneratorConfig,
+    /// Checking.
+    pub run: RunOptions,
+    /// A planted bug to wrap every family with (self-tests only; a pair's two families too).
+    pub planted: Option<PlantedBug>,
+    /// A planted dual-write bug to give every pair (self-tests only).
+    pub planted_dual: Option<PlantedDualBug>,
+    /// Shrink failing histories.
+    pub shrink: bool,
+    /// Run each seed twice and compare trace hashes.
+    pub check_determinism: bool,
+    /// At most this many failures are shrunk and reported in full.
+    pub failures_max: usize,
+    /// The fault plans seeds run under.
+    pub faults: FaultMode,
+    /// Where shrunk failures are saved as regression histories (never for planted bugs).
+    pub regressions_dir: Option<PathBuf>,
+}
+
+impl SoakConfig {
+    /// What the soak runs, planted bugs applied: every family, then every pair.
+    pub fn subjects(&self) -> Vec<Subject> {
+        let plant = |f: &Arc<dyn Family>| match self.planted {
+            Some(bug) => Arc::new(PlantedFamily::new(f.clone(), bug)) as Arc<dyn Family>,
+            None => f.clone(),
+        };
+        let mut subjects: Vec<Subject> =
+            self.families.iter().map(|f| Subject::Family(plant(f))).collect();
+        for (primary, mirror) in &self.pairs {
+            let (primary, mirror) = (plant(primary), plant(mirror));
+            subjects.push(match self.planted_dual {
+                Some(bug) => Subject::Pair(Arc::new(PlantedPairFamily::new(primary, mirror, bug))),
+                None => Subject::pair(primary, mirror),
+            });
+        }
+        subjects
+    }
+
+    /// A config over `families` (and no pairs) with defaults for everything else.
+    pub fn new(families: Vec<Arc<dyn Family>>, seeds: SeedPlan) -> Self {
+        SoakConfig {
+            families,
+            pairs: Vec::new(),
+            seeds,
+            shard: None,
+            generator: GeneratorConfig::default(),
+            run: RunOptions::default(),
+            planted: None,
+            planted_dual: None,
+            shrink: true,
+            check_determinism: false,
+            failures_max: 5,
+            faults: FaultMode::Honest,
+            regressions_dir: None,
+        }
+    }
+
+    /// The one-line command that replays `seed` on `family` with this config.
+    pub fn replay_command(&self, family: &str, seed: u64) -> String {
+        let mut cmd =
+            format!("cargo run --release --bin qk -- soak --family {family} --seed {seed}");
+        if self.generator.mode == Mode::Raw {
+            cmd.push_str(" --mode raw");
+        }
+        if let Some(e) = &self.run.exhaustive {
+            cmd.push_str(&format!(
+                " --exhaustive --max-ops {} --subset-max {}",
+                self.generator.ops_len, e.subset_units_max
+            ));
+        } else if self.generator.ops_len != GeneratorConfig::default().ops_len {
+            cmd.push_str(&format!(" --ops {}", self.generator.ops_len));
+        }
+        if self.faults != FaultMode::Honest {
+            let mode = match self.faults {
+                FaultMode::None => "none",
+                FaultMode::Honest => "honest",
+                FaultMode::Swarm => "swarm",
+                FaultMode::Mixed => "mixed",
+            };
+            cmd.push_str(&format!(" --faults {mode}"));
+        }
+        if self.check_determinism {
+            cmd.push_str(" --check-determinism");
+        }
+        if let Some(bug) = self.planted {
+            cmd.push_str(&format!(" --planted {}", bug.name()));
+        }
+        if let Some(bug) = self.planted_dual {
+            cmd.push_str(&format!(" --planted-dual {}", bug.name()));
+        }
+        cmd
+    }
+}
+
+/// Runs the soak. `keep_going` is asked before every seed; `on_seed` hears after each.
+pub fn run_soak(
+    config: &SoakConfig,
+    keep_going: &mut dyn FnMut() -> bool,
+    on_seed: &mut dyn FnMut(u64, &SoakReport),
+) -> SoakReport {
+    let families = config.subjects();
+    let mut report = SoakReport {
+        families: families
+            .iter()
+            .map(|f| FamilySummary { family: f.name(), ..FamilySummary::default() })
+            .collect(),
+        ..SoakReport::default()
+    };
+    let mut seed = match config.seeds {
+        SeedPlan::Range { start, .. } | SeedPlan::Open { start } => start,
+    };
+    loop {
+        if let SeedPlan::Range { end, .. } = config.seeds {
+            if seed >= end {
+                break;
+            }
+        }
+        if let Some(shard) = config.shard {
+            if shard.count > 0 && seed % shard.count != shard.index {
+                seed = match seed.checked_add(1) {
+                    Some(s) => s,
+                    None => break,
+                };
+                continue;
+            }
+        }
+        if !keep_going() {
+            break;
+        }
+        let ops = generate(seed, &config.generator);
+        for (family, summary) in families.iter().zip(report.families.iter_mut()) {
+            let outcome = run_one(config, family, seed, &ops);
+            summary.histories += 1;
+            summary.steps += outcome.stats.steps;
+            summary.mutations += outcome.stats.mutations;
+            summary.reopens += outcome.stats.reopens;
+            summary.crashes += outcome.stats.crashes;
+            summary.faults += outcome.stats.faults;
+            summary.failed_mutations += outcome.stats.failed_mutations;
+            summary.refusals += outcome.stats.refusals;
+            summary.crash_states += outcome.stats.crash_states;
+            summary.pair_repairs += outcome.stats.pair_repairs;
+            summary.exports += outcome.stats.exports;
+            summary.imports += outcome.stats.imports;
+            let mut failure = outcome.failure.clone();
+            if failure.is_none() && config.check_determinism {
+                let again = run_one(config, family, seed, &ops);
+                let (a, b) = (&outcome.trace_hash, &again.trace_hash);
+                failure = determinism::compare_runs(family.name(), seed, ops.len(), a, b);
+            }
+            if let Some(failure) = failure {
+                summary.failures += 1;
+                *summary.failures_by_check.entry(failure.check.to_string()).or_default() += 1;
+                report.failures_total += 1;
+                if report.failures.len() < config.failures_max {
+                    let mut found = shrink_failure(config, family, seed, &ops, failure);
+                    found.regression_file = save_regression(config, &found);
+                    report.failures.push(found);
+                }
+            }
+        }
+        report.seeds_run += 1;
+        on_seed(seed, &report);
+        seed = match seed.checked_add(1) {
+            Some(s) => s,
+            None => break,
+        };
+    }
+    report
+}
+
+fn run_one(config: &SoakConfig, family: &Subject, seed: u64, ops: &[Op]) -> RunOutcome {
+    run_under(config, family, seed, ops, fault_plan_for(seed, config.faults))
+}
+
+/// Runs `ops` as seed `seed` runs, but under the fault plan `faults`.
+fn run_under(
+    config: &SoakConfig,
+    family: &Subject,
+    seed: u64,
+    ops: &[Op],
+    faults: FaultPlan,
+) -> RunOutcome {
+    let disk = disk_with_plan(seed, faults);
+    let location = format!("soak/{}-{seed}", family.name());
+    run_subject_on_disk(family.clone(), &location, disk, ops, config.run.clone())
+}
+
+fn shrink_failure(
+    config: &SoakConfig,
+    family: &Subject,
+    seed: u64,
+    ops: &[Op],
+    failure: CheckFailure,
+) -> SoakFailure {
+    let replay = config.replay_command(&family.name(), seed);
+    let fault_plan = fault_plan_for(seed, config.faults);
+    if !config.shrink || failure.check == CheckName::Determinism {
+        return SoakFailure {
+            seed,
+            shrunk_fault_plan: fault_plan.clone(),
+            faults_removed: Vec::new(),
+            fault_plan,
+            family: family.name(),
+            original_len: ops.len(),
+            shrunk: ops.to_vec(),
+            shrunk_failure: Some(failure.clone()),
+            failure,
+            shrink_runs: 0,
+            replay,
+            regression_file: None,
+        };
+    }
+    let shrunk = shrink_with_faults(ops, &fault_plan, failure.check, |candidate, plan| {
+        run_under(config, family, seed, candidate, plan.clone()).failure.map(|f| f.check)
+    });
+    let shrunk_failure =
+        run_under(config, family, seed, &shrunk.ops, shrunk.faults.clone()).failure;
+    SoakFailure {
+        seed,
+        fault_plan,
+        shrunk_fault_plan: shrunk.faults,
+        faults_removed: shrunk.removed,
+        family: family.name(),
+        original_len: ops.len(),
+        shrunk: shrunk.ops,
+        shrunk_failure,
+        failure,
+        shrink_runs: shrunk.runs,
+        replay,
+        regression_file: None,
+    }
+}
+
+fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
+    let dir = config.regressions_dir.as_ref()?;
+    if config.planted.is_some() || config.planted_dual.is_some() {
+        return None;
+    }
+    let regression = found.regression(config.run.exhaustive.clone());
+    Some(match regression.save(dir) {
+        Ok(path) => path.display().to_string(),
+        Err(e) => format!("not saved: {e}"),
+    })
+}

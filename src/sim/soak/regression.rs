@@ -1,0 +1,132 @@
+//! Regression histories: a failing history, shrunk, stored as JSON under
+//! `corpus/regressions/` with the story of the bug, and replayed by `cargo test` forever.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::Family;
+use crate::sim::checks::CheckName;
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
+use crate::sim::engine::subject::Subject;
+use crate::vfs::{EnumerateOptions, FaultPlan, SimDisk, SimDiskOptions};
+
+/// One stored regression history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    /// What went wrong and how it was found, for the next reader.
+    pub story: String,
+    /// The family it failed on (its scheme).
+    pub family: String,
+    /// The seed that found it, if a soak did.
+    pub seed: Option<u64>,
+    /// The check that failed when it was recorded.
+    pub check: Option<CheckName>,
+    /// The (shrunk) history. Replaying it must now pass every check.
+    pub ops: Vec<Op>,
+    /// Seed of the simulated disk it replays on.
+    #[serde(default)]
+    pub disk_seed: u64,
+    /// Fault plan of that disk (no faults when absent): the plan the history was shrunk to,
+    /// which is what a replay runs under.
+    #[serde(default)]
+    pub faults: FaultPlan,
+    /// The plan the seed originally ran under, when shrinking switched faults off (absent:
+    /// `faults` is the original plan). For the reader only: replays use `faults`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_faults: Option<FaultPlan>,
+    /// The exhaustive crash enumeration the history failed under (absent: none, as in every
+    /// file written before it was recorded); a replay enumerates the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhaustive: Option<EnumerateOptions>,
+}
+
+impl Regression {
+    /// The file name this regression is saved under.
+    pub fn file_name(&self) -> String {
+        let check = self.check.map(|c| c.as_str()).unwrap_or("manual");
+        match self.seed {
+            Some(seed) => format!("{}-{check}-seed-{seed}.json", self.family),
+            None => format!("{}-{check}.json", self.family),
+        }
+    }
+
+    /// Reads a regression file.
+    pub fn load(path: &Path) -> Result<Regression, String> {
+        let text = read_text(path)?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes this regression into `dir` (created if missing) and returns the file's path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, String> {
+        let path = dir.join(self.file_name());
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        write_text(dir, &path, &(text + "\n"))?;
+        Ok(path)
+    }
+
+    /// Replays the history on `family` on its simulated disk, keeping `trace_len` lines.
+    pub fn replay(&self, family: Arc<dyn Family>, trace_len: usize) -> RunOutcome {
+        self.replay_subject(Subject::Family(family), trace_len)
+    }
+
+    /// Replays the history on `subject` (a family or a dual-write pair) on a simulated disk
+    /// with the stored disk seed and fault plan (the shrunk one) and the stored exhaustive
+    /// options, keeping `trace_len` trace lines.
+    pub fn replay_subject(&self, subject: Subject, trace_len: usize) -> RunOutcome {
+        let options = RunOptions {
+            trace_tail_len: trace_len,
+            exhaustive: self.exhaustive.clone(),
+            ..RunOptions::default()
+        };
+        let disk = SimDisk::new(SimDiskOptions {
+            seed: self.disk_seed,
+            faults: self.faults.clone(),
+            ..SimDiskOptions::default()
+        });
+        // The location a soak used for this seed, so a replay makes the very same disk calls.
+        let location = match self.seed {
+            Some(seed) => format!("soak/{}-{seed}", subject.name()),
+            None => "regression".to_string(),
+        };
+        run_subject_on_disk(subject, &location, disk, &self.ops, options)
+    }
+}
+
+// Regression files live in the repository, not on a simulated disk: these two helpers are the
+// harness's only direct file access, kept here so the rule "families use the Vfs" stays
+// checkable.
+fn read_text(path: &Path) -> Result<String, String> {
+    use crate::vfs::{OpenOptions, OsVfs, Vfs};
+    let file = OsVfs::new()
+        .open(path, OpenOptions::READ)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = file.read_all().map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8: {e}", path.display()))
+}
+
+fn write_text(dir: &Path, path: &Path, text: &str) -> Result<(), String> {
+    use crate::vfs::{OpenOptions, OsVfs, Vfs};
+    let vfs = OsVfs::new();
+    vfs.create_dir_all(dir).map_err(|e| e.to_string())?;
+    let file = vfs.open(path, OpenOptions::CREATE_TRUNCATE).map_err(|e| e.to_string())?;
+    file.write_at(text.as_bytes(), 0).map_err(|e| e.to_string())?;
+    file.sync().map_err(|e| e.to_string())
+}
+
+/// Every `*.json` file in `dir`, sorted by name.
+pub fn regression_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    use crate::vfs::{FileKind, OsVfs, Vfs};
+    let entries = match OsVfs::new().read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind == crate::vfs::VfsErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.kind == FileKind::File && e.name.ends_with(".json"))
+        .map(|e| dir.join(e.name))
+        .collect())
+}

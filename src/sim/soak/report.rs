@@ -1,0 +1,132 @@
+//! What a soak reports: per-family totals, each failure with its shrunk history and plan,
+//! and the regression file a failure is saved as.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::disk_seed_for;
+use crate::sim::checks::CheckFailure;
+use crate::sim::engine::ops::Op;
+use crate::sim::soak::regression::Regression;
+use crate::vfs::{EnumerateOptions, FaultKind, FaultPlan};
+
+/// Per-family totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilySummary {
+    /// The family's scheme.
+    pub family: String,
+    /// Histories run.
+    pub histories: u64,
+    /// Ops applied.
+    pub steps: u64,
+    /// Ops that changed durable state.
+    pub mutations: u64,
+    /// Clean reopens.
+    pub reopens: u64,
+    /// Power losses recovered from.
+    pub crashes: u64,
+    /// Faults the simulated disks injected.
+    pub faults: u64,
+    /// Mutations that failed because of a fault or a crash point.
+    pub failed_mutations: u64,
+    /// Histories that ended with the instance failing closed under a dishonest disk.
+    pub refusals: u64,
+    /// Crash states checked in exhaustive mode.
+    pub crash_states: u64,
+    /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
+    #[serde(default)]
+    pub pair_repairs: u64,
+    /// Images exported from pinned cuts and checked.
+    pub exports: u64,
+    /// Imports made by the image checks.
+    pub imports: u64,
+    /// Failed histories.
+    pub failures: u64,
+    /// Failed histories per check name.
+    pub failures_by_check: BTreeMap<String, u64>,
+}
+
+/// One failed history, shrunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SoakFailure {
+    /// The seed.
+    pub seed: u64,
+    /// The family.
+    pub family: String,
+    /// The failure on the original history.
+    pub failure: CheckFailure,
+    /// The fault plan the seed ran under.
+    pub fault_plan: FaultPlan,
+    /// The shrunk fault plan the shrunk history still fails under (the original when
+    /// shrinking is off): `fault_plan` with `faults_removed` switched off.
+    #[serde(default)]
+    pub shrunk_fault_plan: FaultPlan,
+    /// The fault kinds shrinking switched off.
+    #[serde(default)]
+    pub faults_removed: Vec<FaultKind>,
+    /// Length of the original history.
+    pub original_len: usize,
+    /// The shrunk history (the original when shrinking is off).
+    pub shrunk: Vec<Op>,
+    /// The failure on the shrunk history.
+    pub shrunk_failure: Option<CheckFailure>,
+    /// Candidate runs spent shrinking.
+    pub shrink_runs: usize,
+    /// The one-line replay command.
+    pub replay: String,
+    /// Where the shrunk history was saved, or why it was not.
+    pub regression_file: Option<String>,
+}
+
+/// What a soak found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SoakReport {
+    /// Seeds run (each on every family).
+    pub seeds_run: u64,
+    /// Per-family totals, in the config's family order.
+    pub families: Vec<FamilySummary>,
+    /// Failures shrunk and reported in full (at most `failures_max`).
+    pub failures: Vec<SoakFailure>,
+    /// Failed histories in all.
+    pub failures_total: u64,
+}
+
+impl SoakReport {
+    /// Whether every check held.
+    pub fn passed(&self) -> bool {
+        self.failures_total == 0
+    }
+}
+
+impl SoakFailure {
+    /// The regression file this failure is saved as: the shrunk history under the shrunk
+    /// fault plan (the original plan kept beside it when shrinking removed faults), on the
+    /// seed's disk, enumerated as `exhaustive` says (the soak's exhaustive options).
+    pub fn regression(&self, exhaustive: Option<EnumerateOptions>) -> Regression {
+        let mut story = format!(
+            "Found by `{}`: check {} failed at step {}: {}",
+            self.replay, self.failure.check, self.failure.step, self.failure.difference
+        );
+        if !self.faults_removed.is_empty() {
+            let removed: Vec<&str> = self.faults_removed.iter().map(|k| k.name()).collect();
+            story.push_str(&format!(
+                " (shrunk to fault plan: {}; removed {})",
+                self.shrunk_fault_plan,
+                removed.join(", ")
+            ));
+        }
+        Regression {
+            story,
+            family: self.family.clone(),
+            seed: Some(self.seed),
+            check: Some(self.failure.check),
+            ops: self.shrunk.clone(),
+            disk_seed: disk_seed_for(self.seed),
+            faults: self.shrunk_fault_plan.clone(),
+            original_faults: (self.shrunk_fault_plan != self.fault_plan)
+                .then(|| self.fault_plan.clone()),
+            exhaustive,
+        }
+    }
+}

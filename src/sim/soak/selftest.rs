@@ -1,0 +1,144 @@
+//! The harness's self-test: every planted bug must be caught. For each bug and family (and
+//! each dual-write bug and ordered pair of families) it runs plain soak logic (generated
+//! histories, seed after seed) until a check fails, then shrinks the failing history. A bug
+//! planted to trip `determinism` runs every seed twice and compares the trace hashes, as
+//! `qk soak --check-determinism` does (the others run once). A bug that survives `seeds_max`
+//! seeds means a check does not bite.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::Family;
+use crate::sim::checks::{determinism, CheckFailure, CheckName};
+use crate::sim::engine::generator::{generate, GeneratorConfig};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::{run_subject_on_disk, RunOptions};
+use crate::sim::engine::shrink::shrink;
+use crate::sim::engine::subject::Subject;
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::sim::soak::{disk_for, FaultMode};
+
+/// The verdict for one planted bug on one family (or pair).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelftestResult {
+    /// The bug's kebab-case name.
+    pub bug: String,
+    /// The family (or `primary+mirror` pair) it was planted in.
+    pub family: String,
+    /// The check that caught it, or `None` when it survived.
+    pub caught_by: Option<CheckName>,
+    /// The check it is meant to trip.
+    pub expected: CheckName,
+    /// The seed that caught it.
+    pub seed: Option<u64>,
+    /// Seeds run, including the catching one.
+    pub seeds_run: u64,
+    /// Steps run until detection (over every seed tried).
+    pub steps_to_detection: u64,
+    /// Length of the history that caught it.
+    pub original_len: usize,
+    /// Length after shrinking.
+    pub shrunk_len: usize,
+    /// The shrunk history (empty when the bug survived).
+    #[serde(default)]
+    pub shrunk: Vec<Op>,
+    /// What the shrunk history gives when run again as it was caught (twice, for
+    /// `determinism`): the failure report, naming what differed.
+    #[serde(default)]
+    pub shrunk_failure: Option<CheckFailure>,
+}
+
+impl SelftestResult {
+    /// Whether the bug was caught.
+    pub fn caught(&self) -> bool {
+        self.caught_by.is_some()
+    }
+}
+
+/// Runs seeds `0..seeds_max` with `bug` planted in `family` until a check fails.
+pub fn run_selftest(
+    family: Arc<dyn Family>,
+    bug: PlantedBug,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
+    let name = family.scheme().to_string();
+    let planted = Subject::Family(Arc::new(PlantedFamily::new(family, bug)));
+    run_planted(planted, name, bug.name(), bug.expected_check(), generator, seeds_max)
+}
+
+/// Runs seeds `0..seeds_max` with the dual-write `bug` planted in the pair of `primary` and
+/// `mirror` until a check fails.
+pub fn run_dual_selftest(
+    primary: Arc<dyn Family>,
+    mirror: Arc<dyn Family>,
+    bug: PlantedDualBug,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
+    let planted = Subject::Pair(Arc::new(PlantedPairFamily::new(primary, mirror, bug)));
+    let name = planted.name();
+    run_planted(planted, name, bug.name(), bug.expected_check(), generator, seeds_max)
+}
+
+fn run_planted(
+    planted: Subject,
+    family: String,
+    bug: &str,
+    expected: CheckName,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
+    let mut result = SelftestResult {
+        bug: bug.to_string(),
+        family,
+        caught_by: None,
+        expected,
+        seed: None,
+        seeds_run: 0,
+        steps_to_detection: 0,
+        original_len: 0,
+        shrunk_len: 0,
+        shrunk: Vec::new(),
+        shrunk_failure: None,
+    };
+    let twice = expected == CheckName::Determinism;
+    for seed in 0..seeds_max {
+        let ops = generate(seed, generator);
+        let run = |ops: &[Op]| run_seed(&planted, seed, ops, twice);
+        let (steps, failure) = run(&ops);
+        result.seeds_run += 1;
+        result.steps_to_detection += steps;
+        if let Some(failure) = failure {
+            let (shrunk, _) =
+                shrink(&ops, failure.check, |candidate| run(candidate).1.map(|f| f.check));
+            result.caught_by = Some(failure.check);
+            result.seed = Some(seed);
+            result.original_len = ops.len();
+            result.shrunk_len = shrunk.len();
+            result.shrunk_failure = run(&shrunk).1;
+            result.shrunk = shrunk;
+            break;
+        }
+    }
+    result
+}
+
+/// Runs `ops` (history seed `seed`) on `subject` on the seed's disk: once, or with `twice`
+/// a second time when the first run passed, a different trace hash failing `determinism`.
+/// Returns the steps run and the failure.
+fn run_seed(subject: &Subject, seed: u64, ops: &[Op], twice: bool) -> (u64, Option<CheckFailure>) {
+    let run = || {
+        let disk = disk_for(seed, FaultMode::Honest);
+        run_subject_on_disk(subject.clone(), "selftest", disk, ops, RunOptions::default())
+    };
+    let first = run();
+    if first.failure.is_some() || !twice {
+        return (first.stats.steps, first.failure);
+    }
+    let second = run();
+    let (a, b) = (&first.trace_hash, &second.trace_hash);
+    let failure = determinism::compare_runs(subject.name(), seed, ops.len(), a, b);
+    (first.stats.steps + second.stats.steps, failure)
+}
