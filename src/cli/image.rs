@@ -274,6 +274,15 @@ fn import(
         write!(stdout, "opening {to} repaired:\n{}", target::repair_lines(&repairs))
             .map_err(|e| usage(format!("cannot write output: {e}")))?;
     }
+    // Again under the exclusive lock: another writer may have filled it since the check.
+    if let Some(what) =
+        non_empty_reason(storage.as_ref()).map_err(|e| usage(format!("cannot read {to}: {e}")))?
+    {
+        return Err(usage(format!(
+            "refusing to import into {to}: the destination is not empty ({what}; another \
+             writer filled it after it was checked); nothing was imported"
+        )));
+    }
     let summary = image::import(reader, storage.as_mut())
         .map_err(|e| image_failure(&format!("import into {to} failed (it stays empty)"), &e))?;
     print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;

@@ -84,6 +84,18 @@ pub fn run(args: MigrateArgs) -> u8 {
         Ok(opened) => opened,
         Err(e) => return usage(&format!("destination {e}")),
     };
+    // Again under the exclusive lock: another writer may have filled it since the check.
+    match non_empty_reason(destination.as_ref()) {
+        Ok(None) => {}
+        Ok(Some(what)) => {
+            return usage(&format!(
+                "refusing to migrate into {}: the destination is not empty ({what}; another \
+                 writer filled it after it was checked); nothing was migrated",
+                args.to
+            ))
+        }
+        Err(e) => return usage(&format!("destination {}: {e}", args.to)),
+    }
     if !args.json {
         println!("qk migrate: {} -> {}", args.from, args.to);
         if dest.exists && !repairs.is_empty() {
