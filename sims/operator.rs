@@ -282,7 +282,7 @@ fn read_only_commands_leave_it_untouched(dir: &Path, work: &Path, expect_repair:
     let cmd =
         ImageCommand::Export { from: target.clone(), output: image_path.display().to_string() };
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run_on(&vfs, cmd, &mut std::io::empty(), &mut out, &mut err);
+    let code = run_on(cmd, vfs.clone(), &mut std::io::empty(), &mut out, &mut err);
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     assert!(
         String::from_utf8_lossy(&out).contains("was only read"),

@@ -2,6 +2,7 @@
 //!
 //! - [`contract`]: the storage contract every backend family implements.
 //! - [`vfs`]: the file-system seam every family does its I/O through.
+//! - [`braft_view`]: what real braft would load from a `local://` directory (an oracle).
 //! - [`families`]: the backend families and the URI registry.
 //! - [`validate`]: the streaming equivalence validator of any two instances.
 //! - [`dual_write`]: dual-write pairs of any two families, their recovery and repair rules.
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod braft_view;
 pub mod cli;
 pub mod contract;
 mod delegate;

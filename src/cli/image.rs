@@ -3,7 +3,13 @@
 //! Exit codes: 0 ok (and, for `diff`, no difference); 1 a difference, or an image that
 //! failed verification (bad magic, checksum, structure, ...); 2 bad usage or unreadable
 //! input (a file that cannot be opened, a URI no family accepts, a destination that is not
-//! empty, a storage failure). `-` stands for standard input or output.
+//! empty, a storage failure); 130 an import stopped by SIGINT or SIGTERM (after cleaning
+//! up). `-` stands for standard input or output.
+//!
+//! An import that fails, is refused or is interrupted leaves nothing of the image in the
+//! destination, and removes what it created there (a destination directory or database
+//! file that did not exist before, see [`cleanup`]); a file without the image magic is
+//! refused before the destination is even opened.
 //!
 //! Files are read and written through the `Vfs` seam ([`OsVfs`]); an exported file is
 //! written under a temporary name, synced, and renamed into place, so a failed export never
@@ -19,9 +25,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::target::{self, Access};
+use super::cleanup::{self, CreatedPaths, Interruptible, EXIT_INTERRUPTED};
+use super::target::{self, Access, Target};
+use crate::contract::StorageError;
 use crate::families::memory::non_empty_reason;
 use crate::families::Registry;
+use crate::image::format::MAGIC;
 use crate::image::{self, ImageError, ImageSummary};
 use crate::vfs::{OpenOptions, OsVfs, VfsError, VfsFile, VfsHandle};
 
@@ -82,19 +91,18 @@ pub fn run_with(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
-    let vfs: VfsHandle = Arc::new(OsVfs::new());
-    run_on(&vfs, cmd, stdin, stdout, stderr)
+    run_on(cmd, Arc::new(OsVfs::new()), stdin, stdout, stderr)
 }
 
-/// [`run_with`] on the file system `vfs` (instances and image files alike).
+/// [`run_with`] on a given file system, for instances and image files alike (tests inject
+/// faults, or count mutating calls, through a wrapper of [`OsVfs`]).
 pub fn run_on(
-    vfs: &VfsHandle,
     cmd: ImageCommand,
+    vfs: VfsHandle,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
-    let vfs = vfs.clone();
     let result = match cmd {
         ImageCommand::Export { from, output } => export(&vfs, &from, &output, stdout, stderr),
         ImageCommand::Import { to, input } => import(&vfs, &to, &input, stdin, stdout, stderr),
@@ -253,8 +261,24 @@ fn import(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
+    cleanup::install_interrupt_handler();
     let dest = target::resolve(&Registry::builtin(), to, Access::Write, vfs, stderr)
         .map_err(|e| usage(format!("cannot open {e}")))?;
+    let mut reader = open_input(vfs, input, stdin)?;
+    // A file that is not an image at all is refused before the destination is opened, so
+    // the destination is not touched (not even created).
+    let mut magic = [0u8; MAGIC.len()];
+    let n = read_up_to(&mut reader, &mut magic)
+        .map_err(|e| usage(format!("cannot read {input}: {e}")))?;
+    if magic[..n] != MAGIC[..n] || n < MAGIC.len() {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{input} is not a QuorumKit image (bad magic); {to} was left untouched"
+            ),
+        });
+    }
+    let reader = Interruptible::new(std::io::Cursor::new(magic).chain(reader));
     if dest.exists {
         // Refuse a non-empty destination before opening it for writing (which could repair it).
         let opened = dest.open_read_only(vfs).map_err(|e| usage(format!("cannot open {e}")))?;
@@ -267,26 +291,84 @@ fn import(
             )));
         }
     }
-    let reader = open_input(vfs, input, stdin)?;
-    let (mut storage, repairs) =
-        dest.open_read_write(vfs).map_err(|e| usage(format!("cannot open {e}")))?;
+    let created = CreatedPaths::before_open(vfs, &dest.uri)
+        .map_err(|e| usage(format!("cannot open {to}: {e}")))?;
+    match import_holding_the_lock(vfs, &dest, to, reader, stdout) {
+        Ok(summary) => {
+            print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;
+            Ok(0)
+        }
+        // Another writer has the destination: nothing here is ours to remove.
+        Err((failure, Owner::Other)) => Err(failure),
+        Err((mut failure, Owner::Us)) => {
+            let removed = created.remove();
+            if cleanup::interrupted() {
+                failure.code = EXIT_INTERRUPTED;
+            }
+            failure.message.push_str(&match removed.is_empty() {
+                true => format!("; {to} holds nothing of the image"),
+                false => format!(
+                    "; removed what it had created ({})",
+                    removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+            Err(failure)
+        }
+    }
+}
+
+/// Whose a failed import's destination is: ours to clean up, or another writer's (its lock
+/// refused us, or it filled the destination after our read-only check), to leave alone.
+enum Owner {
+    Us,
+    Other,
+}
+
+/// Opens `dest` read-write (taking its exclusive lock), says what the open repaired, checks
+/// again under the lock that it is empty, and imports `reader` into it.
+fn import_holding_the_lock(
+    vfs: &VfsHandle,
+    dest: &Target,
+    to: &str,
+    reader: impl Read,
+    stdout: &mut dyn Write,
+) -> Result<ImageSummary, (Failure, Owner)> {
+    let ours = |failure: Failure| (failure, Owner::Us);
+    let (storage, repairs) = dest.open_read_write(vfs).map_err(|e| {
+        let owner = if matches!(e, StorageError::Locked { .. }) { Owner::Other } else { Owner::Us };
+        (usage(format!("cannot open {}: {e}", dest.typed)), owner)
+    })?;
     if dest.exists && !repairs.is_empty() {
         write!(stdout, "opening {to} repaired:\n{}", target::repair_lines(&repairs))
-            .map_err(|e| usage(format!("cannot write output: {e}")))?;
+            .map_err(|e| ours(usage(format!("cannot write output: {e}"))))?;
     }
     // Again under the exclusive lock: another writer may have filled it since the check.
-    if let Some(what) =
-        non_empty_reason(storage.as_ref()).map_err(|e| usage(format!("cannot read {to}: {e}")))?
+    if let Some(what) = non_empty_reason(storage.as_ref())
+        .map_err(|e| ours(usage(format!("cannot read {to}: {e}"))))?
     {
-        return Err(usage(format!(
+        let message = format!(
             "refusing to import into {to}: the destination is not empty ({what}; another \
              writer filled it after it was checked); nothing was imported"
-        )));
+        );
+        return Err((usage(message), Owner::Other));
     }
-    let summary = image::import(reader, storage.as_mut())
-        .map_err(|e| image_failure(&format!("import into {to} failed (it stays empty)"), &e))?;
-    print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;
-    Ok(0)
+    let mut storage = Interruptible::new(storage);
+    image::import(reader, &mut storage)
+        .map_err(|e| ours(image_failure(&format!("import into {to} failed"), &e)))
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match reader.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 fn verify(

@@ -11,16 +11,22 @@
 //!
 //! Exit 0: migrated and validated equivalent. 1: the destination differs from the source
 //! after the bootstrap. 2: bad usage, an unknown or missing source, a destination that is not
-//! empty (refused, untouched), or a storage failure.
+//! empty (refused, untouched), or a storage failure. 130: stopped by SIGINT or SIGTERM.
+//! On every exit but 0 the destination holds nothing of the source: its import stages and
+//! commits atomically, and whatever the command created (a destination directory or file
+//! that did not exist before) is removed ([`super::cleanup`]) — unless another writer holds
+//! the destination or filled it meanwhile: its files are left alone.
 
 use std::sync::Arc;
 
 use clap::Args;
 use serde_json::json;
 
+use super::cleanup::{self, CreatedPaths, Interruptible, EXIT_INTERRUPTED};
 use super::compare::progress_bar;
 use super::target::{self, Access};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::contract::{RaftStorage, StorageError};
 use crate::dual_write::{bootstrap_into, BootstrapProgress, BootstrapSummary};
 use crate::families::memory::non_empty_reason;
 use crate::families::Registry;
@@ -43,8 +49,37 @@ pub struct MigrateArgs {
 
 /// Runs `qk migrate`.
 pub fn run(args: MigrateArgs) -> u8 {
+    run_on(args, Arc::new(OsVfs::new()))
+}
+
+/// [`run`] on a given file system (tests inject faults through a wrapper of [`OsVfs`]).
+pub fn run_on(args: MigrateArgs, vfs: VfsHandle) -> u8 {
+    cleanup::install_interrupt_handler();
+    let mut created = None;
+    // Every instance is closed when `migrate` returns, before the cleanup.
+    let code = migrate(&args, vfs, &mut created);
+    if code == EXIT_OK {
+        return code;
+    }
+    if let Some(created) = created {
+        let removed = created.remove();
+        if !removed.is_empty() {
+            let list: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+            eprintln!("qk migrate: removed what the migration had created: {}", list.join(", "));
+        }
+    }
+    if cleanup::interrupted() {
+        eprintln!("qk migrate: interrupted; {} holds nothing of the source", args.to);
+        return EXIT_INTERRUPTED;
+    }
+    code
+}
+
+/// The migration. `created` is what the destination's open may create, recorded just before
+/// it; it is left `None` when a failure must not clean up: before that open, or when another
+/// writer holds the destination (its lock refused us) or filled it after our read-only check.
+fn migrate(args: &MigrateArgs, vfs: VfsHandle, created: &mut Option<CreatedPaths>) -> u8 {
     let registry = Registry::builtin();
-    let vfs: VfsHandle = Arc::new(OsVfs::new());
     let mut warnings = std::io::stderr();
     let source = match target::resolve(&registry, &args.from, Access::Read, &vfs, &mut warnings) {
         Ok(t) => t,
@@ -80,9 +115,17 @@ pub fn run(args: MigrateArgs) -> u8 {
             Err(e) => return usage(&format!("destination {e}")),
         }
     }
-    let (mut destination, repairs) = match dest.open_read_write(&vfs) {
+    let paths = match CreatedPaths::before_open(&vfs, &dest.uri) {
+        Ok(paths) => paths,
+        Err(e) => return usage(&format!("destination {}: {e}", args.to)),
+    };
+    let (destination, repairs) = match dest.open_read_write(&vfs) {
         Ok(opened) => opened,
-        Err(e) => return usage(&format!("destination {e}")),
+        Err(e @ StorageError::Locked { .. }) => return usage(&format!("destination {e}")),
+        Err(e) => {
+            *created = Some(paths);
+            return usage(&format!("destination {}: {e}", args.to));
+        }
     };
     // Again under the exclusive lock: another writer may have filled it since the check.
     match non_empty_reason(destination.as_ref()) {
@@ -96,6 +139,8 @@ pub fn run(args: MigrateArgs) -> u8 {
         }
         Err(e) => return usage(&format!("destination {}: {e}", args.to)),
     }
+    *created = Some(paths);
+    let mut destination: Box<dyn RaftStorage> = Box::new(Interruptible::new(destination));
     if !args.json {
         println!("qk migrate: {} -> {}", args.from, args.to);
         if dest.exists && !repairs.is_empty() {
@@ -140,7 +185,7 @@ pub fn run(args: MigrateArgs) -> u8 {
         }
         Err(e) => return failed(&bar, "validation", &e),
     };
-    print_summary(&args, &summary, &comparison, "validated");
+    print_summary(args, &summary, &comparison, "validated");
     EXIT_OK
 }
 

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::contract::{Family, RaftStorage, ReadOnlyOpen};
+use crate::contract::{Family, RaftStorage, ReadOnlyOpen, StorageResult};
 use crate::families::local::{self, DirShape};
 use crate::families::{split_uri, Registry};
 use crate::vfs::{FileKind, Repair, VfsErrorKind, VfsHandle};
@@ -54,14 +54,14 @@ impl Target {
             .map_err(|e| format!("{}: {e}", self.typed))
     }
 
-    /// Opens the instance read-write (recovery runs), with what the open repaired.
+    /// Opens the instance read-write (recovery runs), with what the open repaired. The error
+    /// is the family's, typed, so a caller can tell a lock held by another writer
+    /// ([`StorageError::Locked`](crate::contract::StorageError::Locked)) from a failure.
     pub fn open_read_write(
         &self,
         vfs: &VfsHandle,
-    ) -> Result<(Box<dyn RaftStorage>, Vec<Repair>), String> {
-        self.family
-            .open_reporting(&self.location, vfs.clone())
-            .map_err(|e| format!("{}: {e}", self.typed))
+    ) -> StorageResult<(Box<dyn RaftStorage>, Vec<Repair>)> {
+        self.family.open_reporting(&self.location, vfs.clone())
     }
 }
 

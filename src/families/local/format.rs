@@ -30,8 +30,11 @@
 //!   of the whole protected file and a [`CrossMark`] (see [`Sidecar`]);
 //! - `log/qk_log_epoch`: the truncation epoch and a [`CrossMark`];
 //! - `log/qk_pending_op`: the redo record of a multi-step truncate_suffix or reset;
-//! - `log/qk_import_incomplete`: an import in progress;
-//! - `snapshot/qk_publish`: a snapshot publish in progress;
+//! - `log/qk_import_incomplete`: an import in progress (older versions; now staged beside
+//!   the root, see `import`);
+//! - `PARENT/.NAME.qk-import`, `PARENT/.NAME.qk-old`: an import's staged root and the empty
+//!   root moved aside while it is swapped in (beside `local://PARENT/NAME`, not inside);
+//! - `snapshot/qk_publish`: a publish at the current snapshot's index in progress;
 //! - `__raft_snapshot_meta.qkfiles` in a snapshot: per-block CRC-32C of every file
 //!   ([`SnapshotManifest`]); user files named like the layout are stored as `__qk_esc_*`;
 //! - `<segment>.qkpin<n>.tmp` and `snapshot/qk_retired_*`: files kept for a pinned export
@@ -70,9 +73,11 @@ pub const INDEX_DIGITS: usize = 20;
 pub const SIDECAR_SUFFIX: &str = ".qkcrc";
 /// Redo record of a multi-step log mutation (truncate_suffix, reset).
 pub const PENDING_OP_NAME: &str = "qk_pending_op";
-/// Marker of an import in progress (in the log directory).
+/// Marker of an import in progress, written in place by older versions of this family (still
+/// honoured: the partial state is wiped).
 pub const IMPORT_MARKER_NAME: &str = "qk_import_incomplete";
-/// Marker of a snapshot publish in progress (in the snapshot directory).
+/// Marker of a publish at the current snapshot's index in progress (in the snapshot
+/// directory).
 pub const PUBLISH_MARKER_NAME: &str = "qk_publish";
 /// Prefix of a retired snapshot directory kept alive for a pinned export cut.
 pub const RETIRED_SNAPSHOT_PREFIX: &str = "qk_retired_";

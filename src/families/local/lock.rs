@@ -9,6 +9,12 @@
 //! it (the replayed open's lock file lives only in its overlay). braft itself takes no lock:
 //! the lock keeps qk processes apart, not qk and a running braft node.
 //!
+//! **Imports** swap roots (see [`import`](super::import)): the staged root gets its own lock
+//! file, locked by the importer before the swap, so the committed root is locked from the
+//! moment it is renamed into place and the importer's reloaded instance keeps that lock;
+//! between the two renames the root moved aside holds the importer's old lock, and a
+//! read-write open that finds no root takes the lock there ([`lock_for_writing`]).
+//!
 //! **Paths.** [`classify`] tells an instance directory from things an operator may point at
 //! by mistake (braft's own `DIR/log`, a directory of unrelated files), so operator commands
 //! can refuse them instead of setting up an empty instance there.
@@ -19,6 +25,7 @@ use super::format::{
     LOG_DIR, LOG_META_NAME, RAFT_META_DIR, RAFT_META_NAME, SEGMENT_CLOSED_PREFIX, SNAPSHOT_DIR,
     SNAPSHOT_PREFIX, SNAPSHOT_TEMP_NAME,
 };
+use super::import::Siblings;
 use super::LocalPaths;
 use crate::contract::read_only::lock_error;
 use crate::contract::StorageResult;
@@ -40,7 +47,25 @@ impl LocalPaths {
 
 /// Takes the instance's exclusive lock for a read-write open: creates the lock file (and its
 /// directory) if absent, durably, then locks it without waiting.
-pub fn lock_for_writing(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<Box<dyn VfsLock>> {
+///
+/// `import`: the root's import siblings. While an import commits, its root is briefly
+/// absent, moved aside with its lock file (which the importer holds) to `.NAME.qk-old`; then
+/// that lock file is the instance's: taken from there (refused while the importer lives; if
+/// it died, import recovery moves the root back, and the lock with it), never made afresh in
+/// a new, empty root.
+pub fn lock_for_writing(
+    vfs: &VfsHandle,
+    paths: &LocalPaths,
+    import: Option<&Siblings>,
+) -> StorageResult<Box<dyn VfsLock>> {
+    if let Some(s) = import {
+        let aside = s.aside.join(LOCK_FILE_NAME);
+        if !vfs.exists(&s.root)? && vfs.exists(&aside)? {
+            return vfs
+                .try_lock(&aside, LockMode::Exclusive)
+                .map_err(|e| lock_error(e, LockMode::Exclusive));
+        }
+    }
     let path = paths.lock_file();
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !vfs.exists(&path)? {

@@ -186,21 +186,6 @@ impl MetaStore {
         self.meta = meta.clone();
         Ok(())
     }
-
-    /// Removes `raft_meta` and its sidecar (an abandoned import), durably.
-    pub fn wipe(&mut self) -> StorageResult<()> {
-        super::files::remove_file_if_present(&self.vfs, &self.dir.join(RAFT_META_NAME))?;
-        super::files::remove_file_if_present(
-            &self.vfs,
-            &self.dir.join(sidecar_name(RAFT_META_NAME)),
-        )?;
-        self.vfs.sync_dir(&self.dir)?;
-        self.meta = Meta::INITIAL;
-        self.fingerprint = None;
-        self.mark = None;
-        self.is_previous = false;
-        Ok(())
-    }
 }
 
 /// The `raft_meta` ProtoBufFile bytes for `meta` (checked by the contract's `check_meta`:

@@ -34,15 +34,19 @@
 //!    each, renames a closed segment back to in-progress with a directory fsync, then cuts
 //!    and fsyncs the file (braft does not fsync the cut).
 //! 4. truncate_suffix (when it unlinks) and reset write a redo record `log/qk_pending_op`
-//!    first (durably) and remove it last; an open that finds it completes the operation.
-//!    braft's reset leaves a window where a crash after `log_meta` is rewritten brings
-//!    stale segments back; this closes it, and makes a multi-segment truncate_suffix atomic.
-//!    The record carries the range before the operation, so a directory another writer
-//!    changed since is reported rather than "completed".
+//!    first (durably) and remove it last; an open that finds it completes the operation once
+//!    it passed the point braft would see (the reset's `log_meta`, the truncation's first
+//!    unlink), and rolls it back before. braft's reset leaves a window where a crash after
+//!    `log_meta` is rewritten brings stale segments back; this closes it for us, and makes a
+//!    multi-segment truncate_suffix atomic. The record carries the range before the
+//!    operation, so a directory another writer changed since is reported rather than
+//!    "completed".
 //! 5. truncate_prefix writes `log_meta` durably before unlinking, so a crash leaves the
 //!    old range or the new one; open drops segments below `first_log_index` as braft does.
-//! 6. Snapshot files and directories are fsynced before the meta is written, and a publish
-//!    is made crash-safe by the marker `snapshot/qk_publish` (see [`snapshot`]).
+//! 6. Snapshot files and directories are fsynced before the meta is written; an older
+//!    snapshot directory is renamed away in one step before it is removed, and a publish at
+//!    the current index is made crash-safe by the marker `snapshot/qk_publish` (see
+//!    [`snapshot`]).
 //! 7. Checksum sidecars `<file>.qkcrc` guard the three ProtoBufFiles, which carry no
 //!    checksum in braft's format (see [`meta`] for the rule, and for what happens when
 //!    braft rewrites a guarded file: fail-closed until the sidecar is removed or the
@@ -80,14 +84,36 @@
 //! leaves names every open removes. Renames on rollover are followed through a shared
 //! handle.
 //!
-//! **Import.** [`RaftStorage::begin_import`] writes the marker `log/qk_import_incomplete`
-//! durably before anything else and removes it only after the whole state (log, meta,
-//! snapshot) is durable. An open that finds the marker wipes the partial state (the
-//! destination was empty) and removes the marker, so a crashed import reopens empty; a
-//! dropped, uncommitted sink wipes the same way.
+//! **Import** ([`import`]): an import into `local://PARENT/NAME` stages a complete instance
+//! in the sibling `PARENT/.NAME.qk-import` (braft never reads it) and commits by swapping
+//! roots: `NAME` is renamed to `.NAME.qk-old`, the staged root to `NAME` (each rename
+//! followed by a fsync of `PARENT`), and the old root is removed; the instance then reloads
+//! from the new root. At every crash point braft reads either the empty instance, no `NAME`
+//! at all (an empty node), or the whole image; our own open repairs the siblings first (the
+//! staged root removed, a root moved aside restored or removed). A failed or dropped import
+//! removes its staged root. An import into braft's triple of separate URIs is refused (no
+//! common root), and so is one into a `DIR` holding anything but an instance. An older
+//! version's marker `log/qk_import_incomplete` is still honoured (the partial state is wiped).
+//!
+//! **Where braft and this family can disagree after a crash** (the `braft_view` harness
+//! check accepts exactly these and nothing else; everywhere else braft's view of a crashed
+//! directory is the state this family recovers, and after every open of ours it is equal):
+//! 1. a torn, unacknowledged tail of the open segment (a complete header over zeroed
+//!    sectors fails braft's init by default; a data payload that fails its checksum is loaded
+//!    by braft and refused at `get()`); this family trims both as torn;
+//! 2. a reset whose `log_meta` is durable but whose unlinks are not all (braft-format.md §5.6:
+//!    braft keeps segments reaching the new first index, or fails init with a hole); the
+//!    redo record completes the reset. Before its `log_meta` the reset is rolled back, as braft
+//!    sees it;
+//! 3. a truncate_suffix that removed some but not all of its segments (braft reads a longer
+//!    prefix); the redo record completes it. Before the first unlink it is rolled back;
+//! 4. a publish at the current snapshot's index (braft's own `close()` refuses one), between
+//!    retiring the old directory and renaming the new one in: braft sees no snapshot; the
+//!    publish marker finishes it.
 
 pub mod files;
 pub mod format;
+pub mod import;
 pub mod inspect;
 pub mod lock;
 pub mod meta;
@@ -112,7 +138,7 @@ use crate::contract::{
 };
 use crate::families::memory::non_empty_reason;
 use crate::families::split_uri;
-use crate::vfs::{FileKind, OpenOptions, VfsHandle, VfsLock};
+use crate::vfs::{FileKind, VfsHandle, VfsLock};
 
 use files::{ensure_dir, remove_dir_all, remove_file_if_present};
 use format::{IMPORT_MARKER_NAME, LOG_DIR, RAFT_META_DIR, SNAPSHOT_DIR};
@@ -244,13 +270,14 @@ impl Family for LocalFamily {
 pub struct LocalStorage {
     vfs: VfsHandle,
     paths: LocalPaths,
+    options: LocalOptions,
     log: LogStore,
     meta: MetaStore,
     snapshots: SnapshotStore,
     poisoned: Option<String>,
     /// The instance's exclusive lock (`DIR/qk_lock`), released when the instance drops (last,
     /// after every file it holds).
-    _lock: Box<dyn VfsLock>,
+    lock: Box<dyn VfsLock>,
 }
 
 impl std::fmt::Debug for LocalStorage {
@@ -274,7 +301,23 @@ impl LocalStorage {
     /// `log_meta`), so an I/O error can fail the open. It is not retried here: after a failed
     /// fsync only a restart of the machine shows what is durable.
     pub fn open(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
-        let lock = lock::lock_for_writing(&vfs, &paths)?;
+        let siblings = import::siblings(&paths);
+        let lock = lock::lock_for_writing(&vfs, &paths, siblings.as_ref())?;
+        if let Some(siblings) = &siblings {
+            import::recover(&vfs, siblings)?;
+        }
+        LocalStorage::open_here(vfs, paths, options, lock)
+    }
+
+    /// [`LocalStorage::open`] without looking beside the root for import leftovers (the
+    /// staged instance of an import is itself such a sibling), holding `lock`, the
+    /// instance's exclusive lock, already taken.
+    fn open_here(
+        vfs: VfsHandle,
+        paths: LocalPaths,
+        options: LocalOptions,
+        lock: Box<dyn VfsLock>,
+    ) -> StorageResult<Self> {
         ensure_dir(&vfs, &paths.log)?;
         let marker = paths.log.join(IMPORT_MARKER_NAME);
         if vfs.exists(&marker)? {
@@ -294,7 +337,13 @@ impl LocalStorage {
         if options.recovery.enforces_sidecars() {
             check_cross_marks(&log, &meta, &snapshots)?;
         }
-        Ok(LocalStorage { vfs, paths, log, meta, snapshots, poisoned: None, _lock: lock })
+        Ok(LocalStorage { vfs, paths, options, log, meta, snapshots, poisoned: None, lock })
+    }
+
+    /// Closes the instance, keeping only its lock (an import's staged instance hands its lock
+    /// on to the instance it becomes once its root is swapped in).
+    fn into_lock(self) -> Box<dyn VfsLock> {
+        self.lock
     }
 
     /// Opens braft's triple of URIs (`local://PATH` each).
@@ -340,21 +389,6 @@ impl LocalStorage {
             return Err(StorageError::Poisoned { cause: cause.clone() });
         }
         f(self)
-    }
-
-    /// Removes every piece of state (an abandoned import), leaving a fresh instance.
-    fn wipe(&mut self) -> StorageResult<()> {
-        self.snapshots.wipe()?;
-        self.meta.wipe()?;
-        self.log.set_others(0, 0);
-        self.log.reset(1)?;
-        Ok(())
-    }
-
-    fn clear_import_marker(&self) -> StorageResult<()> {
-        remove_file_if_present(&self.vfs, &self.paths.log.join(IMPORT_MARKER_NAME))?;
-        self.vfs.sync_dir(&self.paths.log)?;
-        Ok(())
     }
 }
 
@@ -444,8 +478,9 @@ impl LocalStorage {
     }
 }
 
-/// Removes what a crashed import left (the destination was empty before it), then the
-/// marker, so the instance opens empty.
+/// Removes what a crashed import of an older version of this family left (it wrote the
+/// state in place behind the marker `log/qk_import_incomplete`; the destination was empty
+/// before it), then the marker, so the instance opens empty.
 fn wipe_incomplete_import(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<()> {
     for dir in [&paths.snapshot, &paths.raft_meta] {
         if !vfs.exists(dir)? {
@@ -559,20 +594,34 @@ impl RaftStorage for LocalStorage {
         if let Some(what) = non_empty_reason(self)? {
             return Err(ContractError::NotEmpty { what }.into());
         }
-        self.mutate(|s| {
-            let marker = s.paths.log.join(IMPORT_MARKER_NAME);
-            let file = s.vfs.open(&marker, OpenOptions::CREATE_TRUNCATE)?;
-            file.sync()?;
-            drop(file);
-            s.vfs.sync_dir(&s.paths.log)?;
-            Ok(())
-        })?;
-        Ok(Box::new(LocalImport {
+        let Some(siblings) = import::siblings(&self.paths) else {
+            return Err(import::triple_refused(&self.paths));
+        };
+        if let Some(what) = import::foreign_entry(&self.vfs, &siblings.root)? {
+            return Err(ContractError::NotEmpty { what }.into());
+        }
+        if let Some(cause) = &self.poisoned {
+            return Err(StorageError::Poisoned { cause: cause.clone() });
+        }
+        import::remove_staging(&self.vfs, &siblings)?;
+        let mut import = LocalImport {
             storage: self,
+            siblings,
             staged: None,
+            snapshot: None,
             first_set: false,
             committed: false,
-        }))
+        };
+        // On an error the import's drop removes whatever part of the staged root exists. The
+        // staged root gets its own lock file, locked, so that it is a locked instance the
+        // moment it is renamed into place.
+        let vfs = Arc::clone(&import.storage.vfs);
+        let staged_paths = LocalPaths::from_dir(&import.siblings.staging);
+        let staged_lock = lock::lock_for_writing(&vfs, &staged_paths, None)?;
+        let staged =
+            LocalStorage::open_here(vfs, staged_paths, import.storage.options, staged_lock)?;
+        import.staged = Some(staged);
+        Ok(Box::new(import))
     }
 }
 
@@ -655,46 +704,65 @@ impl StateView for LocalCut {
     }
 }
 
-/// An import in progress: written in place behind the import marker.
+/// An import in progress: a complete instance staged beside the root, swapped in at commit
+/// ([`import`] has the protocol).
 struct LocalImport<'a> {
     storage: &'a mut LocalStorage,
-    staged: Option<StagedSnapshot>,
+    siblings: import::Siblings,
+    /// The staged instance (at `siblings.staging`).
+    staged: Option<LocalStorage>,
+    /// The staged instance's snapshot being written, if the image has one.
+    snapshot: Option<StagedSnapshot>,
     first_set: bool,
     committed: bool,
 }
 
 impl LocalImport<'_> {
-    fn staged(&mut self) -> StorageResult<&mut StagedSnapshot> {
-        if self.staged.is_none() {
-            let staged = self.storage.mutate(|s| s.snapshots.begin())?;
-            self.staged = Some(staged);
+    fn staged(&mut self) -> StorageResult<&mut LocalStorage> {
+        self.staged.as_mut().ok_or(StorageError::Backend {
+            family: "local",
+            message: "the import's staged instance is gone".into(),
+        })
+    }
+
+    fn snapshot(&mut self) -> StorageResult<&mut StagedSnapshot> {
+        if self.snapshot.is_none() {
+            let begun = self.staged()?.mutate(|s| s.snapshots.begin())?;
+            self.snapshot = Some(begun);
         }
-        Ok(self.staged.as_mut().expect("just set"))
+        Ok(self.snapshot.as_mut().expect("just set"))
     }
 }
 
 impl ImportSink for LocalImport<'_> {
     fn set_first_index(&mut self, first: Index) -> StorageResult<()> {
         crate::contract::check_reset(first)?;
-        if self.first_set || self.storage.log.last() >= self.storage.log.first() {
+        let staged = self.staged()?;
+        if staged.log.last() >= staged.log.first() {
+            return Err(
+                ContractError::ImportOutOfOrder { what: "set_first_index after entries" }.into()
+            );
+        }
+        if self.first_set {
             return Err(
                 ContractError::ImportOutOfOrder { what: "set_first_index after entries" }.into()
             );
         }
         self.first_set = true;
-        if first != self.storage.log.first() {
-            self.storage.mutate(|s| s.log.reset(first))?;
+        let staged = self.staged()?;
+        if first != staged.log.first() {
+            staged.mutate(|s| s.log.reset(first))?;
         }
         Ok(())
     }
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
-        self.storage.mutate(|s| s.log.append(entries))
+        self.staged()?.mutate(|s| s.log.append(entries))
     }
 
     fn set_meta(&mut self, meta: &Meta) -> StorageResult<()> {
         check_meta(meta)?;
-        self.storage.mutate(|s| s.save_meta_marked(meta))
+        self.staged()?.mutate(|s| s.save_meta_marked(meta))
     }
 
     fn add_snapshot_file(
@@ -702,8 +770,7 @@ impl ImportSink for LocalImport<'_> {
         path: &SnapshotPath,
         file_meta: &FileMeta,
     ) -> StorageResult<()> {
-        let staged = self.staged()?;
-        staged.add_file(path, file_meta)
+        self.snapshot()?.add_file(path, file_meta)
     }
 
     fn write_snapshot_file(
@@ -712,29 +779,45 @@ impl ImportSink for LocalImport<'_> {
         offset: u64,
         data: &[u8],
     ) -> StorageResult<()> {
-        let staged = self.staged()?;
-        staged.write_file(path, offset, data)
+        self.snapshot()?.write_file(path, offset, data)
     }
 
     fn set_snapshot_meta(&mut self, meta: SnapshotMeta) -> StorageResult<()> {
-        self.staged()?.set_meta(meta);
+        self.snapshot()?.set_meta(meta);
         Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
-        if let Some(staged) = self.staged.take() {
-            if staged.meta().is_none() && staged.has_files() {
+        if let Some(snapshot) = self.snapshot.take() {
+            if snapshot.meta().is_none() && snapshot.has_files() {
                 return Err(ContractError::ImportOutOfOrder {
                     what: "snapshot files without a snapshot meta",
                 }
                 .into());
             }
-            if let Some(meta) = staged.meta() {
+            if let Some(meta) = snapshot.meta() {
                 check_snapshot_meta(meta)?;
-                self.storage.mutate(|s| s.publish_marked(staged))?;
+                self.staged()?.mutate(|s| s.publish_marked(snapshot))?;
             }
         }
-        self.storage.mutate(|s| s.clear_import_marker())?;
+        // Every write of the staged instance was durable when it returned; close it before
+        // its root moves, but keep its lock: it moves with the root, so the committed
+        // instance is locked from the moment it is visible (the root moved aside keeps the
+        // old lock, held until the reload).
+        self.staged()?;
+        let staged_lock = self.staged.take().map(LocalStorage::into_lock).ok_or_else(|| {
+            StorageError::Backend {
+                family: "local",
+                message: "the import's staged instance is gone".into(),
+            }
+        })?;
+        let siblings = self.siblings.clone();
+        self.storage.mutate(|s| {
+            import::swap(&s.vfs, &siblings)?;
+            let vfs = Arc::clone(&s.vfs);
+            *s = LocalStorage::open_here(vfs, s.paths.clone(), s.options, staged_lock)?;
+            Ok(())
+        })?;
         self.committed = true;
         Ok(())
     }
@@ -745,11 +828,9 @@ impl Drop for LocalImport<'_> {
         if self.committed {
             return;
         }
-        self.staged = None;
-        // Best effort; if it fails the marker stays and the next open wipes.
-        let _ = self.storage.mutate(|s| {
-            s.wipe()?;
-            s.clear_import_marker()
-        });
+        self.snapshot = None;
+        drop(self.staged.take());
+        // Best effort; if it fails, the next read-write open removes the staged root.
+        let _ = import::remove_staging(&self.storage.vfs, &self.siblings);
     }
 }

@@ -244,7 +244,13 @@ impl LogStore {
                     ),
                 ));
             }
-            store.truncate_suffix(op.arg)?;
+            // Segments go back to front, so while the last one is still there nothing was
+            // removed: braft reads the whole old log, and the truncation is rolled back.
+            // Otherwise braft reads a prefix it cannot tell from a shorter log; the
+            // truncation is completed (the divergence braft's own truncate_suffix has).
+            if store.last != op.last_before {
+                store.truncate_suffix(op.arg)?;
+            }
             // The truncation may have been complete already, in which case the call above
             // did nothing and left the record.
             store.clear_pending()?;
@@ -361,6 +367,11 @@ impl LogStore {
     }
 
     fn redo_reset(&mut self, op: PendingOp) -> StorageResult<()> {
+        if self.first == op.first_before && op.arg != op.first_before {
+            // The reset's commit point (its `log_meta`) was never reached: braft still reads
+            // the old log, so the reset is rolled back rather than completed.
+            return self.clear_pending();
+        }
         let (_, names) = self.list()?;
         for (name, segment) in &names {
             let last = match segment {

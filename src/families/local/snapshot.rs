@@ -3,20 +3,26 @@
 //! open; per-file metadata as braft's whole `LocalFileMeta` (`user_meta`, `source`,
 //! `checksum`), written and read exactly as braft's `add_file` / `get_file_meta` do.
 //!
-//! Publish (crash-safe even when the new index is not above the current one):
+//! Publish, ordered so that braft (which keeps the highest `snapshot_*` and deletes `temp/`)
+//! sees the previous snapshot or the new one at every crash point, and this family's open
+//! agrees with braft wherever braft's format allows it:
 //! 1. every file in `temp/` is fsynced, then every directory under it, then the block
 //!    checksum manifest, the meta file and its checksum sidecar are written (each tmp +
 //!    fsync + rename + directory fsync);
-//! 2. the marker `qk_publish` naming the new index is written durably in `snapshot/`;
-//! 3. a directory `snapshot_<new>` already there is removed, `temp/` is renamed to it and
-//!    `snapshot/` is fsynced; every other snapshot directory is removed (or, when an export
-//!    cut still reads it, renamed to `qk_retired_*` and removed when the cut lets go);
-//! 4. the marker is removed.
+//! 2. a new index other than the current one: `temp/` is renamed to `snapshot_<new>` and
+//!    `snapshot/` fsynced; then every other snapshot directory is retired: renamed to
+//!    `qk_retired_*` (fsynced) and removed (or, when an export cut still reads it, removed
+//!    when the cut lets go). A lower new index is therefore visible only once the higher
+//!    current one is renamed away in one step, never while it is half deleted;
+//! 3. the same index as the current one (braft's own `close()` refuses that with EEXIST):
+//!    the marker `qk_publish` naming the index is written durably, the current directory is
+//!    retired, `temp/` is renamed into its place, and the marker is removed.
 //!
-//! An open that finds the marker finishes the publish: from step 3 when `temp/` holds the
-//! complete snapshot named by the marker, else by keeping `snapshot_<new>` and removing the
-//! rest. Without a marker it does what braft does: delete `temp/`, keep the highest
-//! `snapshot_*`, delete the others.
+//! An open that finds the marker finishes step 3 once the old directory is gone (braft sees no
+//! snapshot in that window: the one place braft's format cannot follow, since a directory
+//! rename cannot replace a non-empty directory); while the old directory is still in place it
+//! drops the marker and recovers as braft does. Without a marker it does what braft does:
+//! delete `temp/`, keep the highest `snapshot_*`, delete the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -236,7 +242,15 @@ impl SnapshotStore {
         ensure_dir(&vfs, &dir)?;
         let mut store = SnapshotStore { vfs, dir, current: None, retire_seq: 0 };
         if let Some(index) = store.read_marker()? {
-            store.finish_publish(index)?;
+            let old_in_place = store.vfs.exists(&store.dir.join(snapshot_dir_name(index)))?;
+            if old_in_place && store.temp_complete(index)? {
+                // Step 3 had not retired the old directory yet: braft still sees it, and so
+                // does this open (temp/ goes below).
+                remove_file_if_present(&store.vfs, &store.dir.join(PUBLISH_MARKER_NAME))?;
+                store.vfs.sync_dir(&store.dir)?;
+            } else {
+                store.finish_publish(index)?;
+            }
         }
         let mut highest: Option<(Index, String)> = None;
         let mut doomed = Vec::new();
@@ -395,14 +409,13 @@ impl SnapshotStore {
             .is_ok_and(|(m, _)| m.last_included_index == index))
     }
 
-    /// Steps 3 and 4 of a publish (see the module doc); idempotent.
+    /// Step 3 of a publish after the marker (see the module doc); idempotent.
     fn finish_publish(&mut self, index: Index) -> StorageResult<()> {
         let target_name = snapshot_dir_name(index);
         let target = self.dir.join(&target_name);
         if self.temp_complete(index)? {
             if self.vfs.exists(&target)? {
                 self.retire_dir_named(&target_name)?;
-                self.vfs.sync_dir(&self.dir)?;
             }
             self.vfs.rename(&self.dir.join(SNAPSHOT_TEMP_NAME), &target)?;
             self.vfs.sync_dir(&self.dir)?;
@@ -416,34 +429,40 @@ impl SnapshotStore {
                 ),
             ));
         }
-        let mut removed = false;
-        for entry in self.vfs.read_dir(&self.dir)? {
-            if entry.name != target_name && parse_snapshot_dir_name(&entry.name).is_some() {
-                self.retire_dir_named(&entry.name)?;
-                removed = true;
-            }
-        }
-        if removed {
-            self.vfs.sync_dir(&self.dir)?;
-        }
+        self.retire_others(&target_name)?;
         remove_file_if_present(&self.vfs, &self.dir.join(PUBLISH_MARKER_NAME))?;
         self.vfs.sync_dir(&self.dir)?;
         Ok(())
     }
 
-    /// Removes a snapshot directory, or moves it aside when an export cut reads it.
+    /// Retires every snapshot directory but `keep`.
+    fn retire_others(&mut self, keep: &str) -> StorageResult<()> {
+        for entry in self.vfs.read_dir(&self.dir)? {
+            if entry.name != keep && parse_snapshot_dir_name(&entry.name).is_some() {
+                self.retire_dir_named(&entry.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Retires a snapshot directory: renames it to `qk_retired_*` in one step (durable before
+    /// anything in it is removed, so braft never meets it half deleted), then removes it —
+    /// or, when an export cut reads it, leaves that to the cut's last holder.
     fn retire_dir_named(&mut self, name: &str) -> StorageResult<()> {
+        self.retire_seq += 1;
+        let to = self.dir.join(format!("{RETIRED_SNAPSHOT_PREFIX}{name}_{}", self.retire_seq));
         let pinned = self
             .current
             .as_ref()
             .filter(|c| Arc::strong_count(c) > 1 && c.dir.path() == self.dir.join(name));
         if let Some(current) = pinned {
-            self.retire_seq += 1;
-            let to = self.dir.join(format!("{RETIRED_SNAPSHOT_PREFIX}{name}_{}", self.retire_seq));
-            current.dir.retire(to)
-        } else {
-            remove_dir_all(&self.vfs, &self.dir.join(name))
+            current.dir.retire(to)?;
+            self.vfs.sync_dir(&self.dir)?;
+            return Ok(());
         }
+        self.vfs.rename(&self.dir.join(name), &to)?;
+        self.vfs.sync_dir(&self.dir)?;
+        remove_dir_all(&self.vfs, &to)
     }
 
     /// How many times this family published a snapshot here (0 without one, or for a
@@ -477,8 +496,20 @@ impl SnapshotStore {
         let meta = staged.meta.clone().ok_or(ContractError::SnapshotWithoutMeta)?;
         staged.seal(&meta, mark)?;
         let index = meta.last_included_index;
-        self.write_marker(index)?;
-        self.finish_publish(index)?;
+        let replaces_current = self.current.as_ref().map(|c| c.meta.last_included_index);
+        if replaces_current == Some(index) {
+            self.write_marker(index)?;
+            self.finish_publish(index)?;
+        } else {
+            let target = self.dir.join(snapshot_dir_name(index));
+            if self.vfs.exists(&target)? {
+                // Not the current snapshot: a leftover braft would delete anyway.
+                self.retire_dir_named(&snapshot_dir_name(index))?;
+            }
+            self.vfs.rename(&self.dir.join(SNAPSHOT_TEMP_NAME), &target)?;
+            self.vfs.sync_dir(&self.dir)?;
+            self.retire_others(&snapshot_dir_name(index))?;
+        }
         let files = staged
             .files
             .into_iter()
@@ -495,19 +526,6 @@ impl SnapshotStore {
             mark: Some(mark),
             vfs: Arc::clone(&self.vfs),
         }));
-        Ok(())
-    }
-
-    /// Removes every snapshot (an abandoned import), durably.
-    pub fn wipe(&mut self) -> StorageResult<()> {
-        for entry in self.vfs.read_dir(&self.dir)? {
-            if entry.kind == FileKind::Dir {
-                remove_dir_all(&self.vfs, &self.dir.join(&entry.name))?;
-            }
-        }
-        remove_file_if_present(&self.vfs, &self.dir.join(PUBLISH_MARKER_NAME))?;
-        self.vfs.sync_dir(&self.dir)?;
-        self.current = None;
         Ok(())
     }
 }

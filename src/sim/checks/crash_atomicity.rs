@@ -21,7 +21,9 @@
 //!
 //! In exhaustive mode [`CrashCheck`] enumerates every crash point and every subset of
 //! pending disk operations since a mark, reopens each crash state and checks it against the
-//! same table; the conformance crash cases use it for every mutating method.
+//! same table; the conformance crash cases use it for every mutating method. On a
+//! `local://` directory it asks `braft_view` about every crash state too (its
+//! `braft_roots`), so a failure names whichever of the two checks caught it.
 //!
 //! **When.** After every `crash` op, after every mutation a fault or an armed crash point
 //! struck, after an armed crash point whose call returned first, and (exhaustive mode)
@@ -34,9 +36,10 @@
 //! every enumerated fork).
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use crate::contract::{Family, StorageError};
-use crate::sim::checks::{read_only, CheckName};
+use crate::sim::checks::{braft_view, read_only, CheckName};
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::Action;
 use crate::state::{first_difference, RaftState};
@@ -210,6 +213,9 @@ pub struct CrashCheck<'a> {
     pub before: &'a [RaftState],
     /// The state after the call returned: the only one allowed from then on.
     pub after: &'a RaftState,
+    /// The `local://` directories on the disk whose braft view must agree with the
+    /// recovered state (`braft_view`, [`braft_view::local_roots`]); empty for other families.
+    pub braft_roots: &'a [PathBuf],
 }
 
 impl CrashCheck<'_> {
@@ -222,16 +228,15 @@ impl CrashCheck<'_> {
         returned_at: u64,
         options: &EnumerateOptions,
     ) -> Result<CrashCheckReport, String> {
-        self.verify_named(disk, mark, returned_at, options).map_err(|(check, what)| match check {
-            CheckName::CrashAtomicity => what,
-            other => format!("{other}: {what}"),
-        })
+        self.verify_checked(disk, mark, returned_at, options)
+            .map_err(|(check, what)| format!("{check}: {what}"))
     }
 
-    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity` for the
-    /// reopened state, `read_only` when the read-only open of the crash state made first
+    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity`,
+    /// `braft_view` when braft would read one of [`CrashCheck::braft_roots`] otherwise, or
+    /// `read_only` when the read-only open of the crash state made first
     /// ([`read_only::probe`]) wrote, or showed another state than the reopen recovered.
-    pub fn verify_named(
+    pub fn verify_checked(
         &self,
         disk: &SimDisk,
         mark: Mark,
@@ -256,6 +261,10 @@ impl CrashCheck<'_> {
             };
             // Enumerated crash states are honest: the reopen runs without the plan's faults.
             crash.disk.set_fault_plan(FaultPlan::none());
+            // The enumerated disk is this state's own copy: braft's view is read on it
+            // directly, before the open repairs anything.
+            let probes = braft_view::probe_all(crash.disk.as_ref(), self.braft_roots)
+                .map_err(|what| (CheckName::BraftView, what))?;
             let probe = read_only::probe(self.family, self.location, &crash.disk);
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
                 atomicity(format!(
@@ -285,6 +294,19 @@ impl CrashCheck<'_> {
                     disk.trace_tail(40)
                 )));
             }
+            braft_view::judge_all(&probes, &recovered, expected)
+                .and_then(|()| {
+                    braft_view::judge_open_all(crash.disk.as_ref(), self.braft_roots, &recovered)
+                })
+                .map_err(|what| {
+                    (
+                        CheckName::BraftView,
+                        format!(
+                            "crash after disk op {} (kept {:?}): {what}",
+                            crash.after_op, crash.kept
+                        ),
+                    )
+                })?;
             probe.judge(&recovered, false).map_err(|what| {
                 let at = format!("crash after disk op {} (kept {:?})", crash.after_op, crash.kept);
                 (CheckName::ReadOnly, format!("{at}: {what}"))

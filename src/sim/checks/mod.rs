@@ -16,6 +16,7 @@
 //! | `panic` | [`panic`](mod@panic) |
 //! | `read_only` | [`read_only`] |
 //! | `single_writer` | [`single_writer`] |
+//! | `braft_view` | [`braft_view`] |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
 //! which errors an injected fault excuses ([`refusal`], [`injected`]), and the fresh disks
@@ -25,6 +26,7 @@
 //! it, where (family, seed, step, op) and what differed, in words.
 
 pub mod bad_images;
+pub mod braft_view;
 pub mod canonicality;
 pub mod crash_atomicity;
 pub mod determinism;
@@ -77,11 +79,15 @@ pub enum CheckName {
     /// While an instance is open read-write, a second read-write open (and a read-only one)
     /// is refused by its lock, having changed nothing.
     SingleWriter,
+    /// What real braft would load from a `local://` directory (an independent reader of
+    /// braft's formats) equals what the family shows after crashes and reopens, and is an
+    /// empty node or the whole image at every crash point of an import.
+    BraftView,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 12] = [
+    pub const ALL: [CheckName; 13] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -94,6 +100,7 @@ impl CheckName {
         CheckName::Panic,
         CheckName::ReadOnly,
         CheckName::SingleWriter,
+        CheckName::BraftView,
     ];
 
     /// The stable snake_case name.
@@ -111,6 +118,7 @@ impl CheckName {
             CheckName::Panic => "panic",
             CheckName::ReadOnly => "read_only",
             CheckName::SingleWriter => "single_writer",
+            CheckName::BraftView => "braft_view",
         }
     }
 }
@@ -201,10 +209,13 @@ fn fresh_import_disk(seed: u64) -> Arc<SimDisk> {
     SimDisk::new(SimDiskOptions { seed, ..SimDiskOptions::default() })
 }
 
-/// An instance of `family` at `import` on `disk` (empty on a fresh disk).
+/// Where the image checks put the instance they import into.
+const IMPORT_LOCATION: &str = "import";
+
+/// An instance of `family` at [`IMPORT_LOCATION`] on `disk` (empty on a fresh disk).
 fn open_import(
     family: &Arc<dyn Family>,
     disk: &Arc<SimDisk>,
 ) -> Result<Box<dyn RaftStorage>, String> {
-    family.open("import", disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
+    family.open(IMPORT_LOCATION, disk.clone()).map_err(|e| format!("opening a fresh instance: {e}"))
 }

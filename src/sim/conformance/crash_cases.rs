@@ -12,17 +12,20 @@
 //! | import | empty, or the complete imported state |
 //!
 //! A crash after the call returned (its last disk operation) allows only the state after it.
-//! A volatile family must come back empty. A family runs them all with
+//! A volatile family must come back empty. On a `local://` directory what braft would read
+//! of every crash state is judged too (`braft_view`). A family runs them all with
 //! `quorumkit_storage::crash_conformance_tests!(family_expression);`.
 
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage};
+use crate::sim::checks::braft_view;
 use crate::sim::checks::crash_atomicity::{CrashCheck, CrashCheckReport};
 use crate::sim::conformance::import_state;
 use crate::sim::engine::apply::apply_action;
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::{pseudo_random_bytes, Action, ResolvedFile};
+use crate::sim::engine::subject::Subject;
 use crate::state::RaftState;
 use crate::vfs::{EnumerateOptions, SimDisk, SimDiskOptions};
 
@@ -264,6 +267,13 @@ pub fn run_crash_case(
     };
     let returned_at = disk.op_count();
     drop(instance);
-    let check = CrashCheck { family: family.as_ref(), location, before: &allowed, after: &after };
+    let braft_roots = braft_view::local_roots(&Subject::Family(family.clone()), location);
+    let check = CrashCheck {
+        family: family.as_ref(),
+        location,
+        before: &allowed,
+        after: &after,
+        braft_roots: &braft_roots,
+    };
     check.verify(&disk, mark, returned_at, &options.enumerate)
 }

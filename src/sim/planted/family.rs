@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::import::{list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport};
 use super::lost_syncs::LostSyncs;
 use super::no_lock::NoLocks;
+use super::unpadded_names::UnpaddedNames;
 use crate::contract::read_only::replay_read_only;
 use crate::contract::{
     Entry, Family, FileMeta, ImportSink, Index, Meta, RaftStorage, ReadOnlyOpen, SnapshotFileInfo,
@@ -74,11 +75,14 @@ pub enum PlantedBug {
     /// The read-write open takes no lock, so a second writer opens the same instance. Only
     /// durable families lock.
     NoLock,
+    /// The local family's segment files are stored under unpadded names behind its back
+    /// (a translating `Vfs`): its own reader agrees, braft cannot open them.
+    UnpaddedSegmentNames,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 15] = [
+    pub const ALL: [PlantedBug; 16] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -94,6 +98,7 @@ impl PlantedBug {
         PlantedBug::TruncateSuffixPanics,
         PlantedBug::ReadOnlyOpenWrites,
         PlantedBug::NoLock,
+        PlantedBug::UnpaddedSegmentNames,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -107,6 +112,9 @@ impl PlantedBug {
                 | PlantedBug::ReadOnlyOpenWrites
                 | PlantedBug::NoLock
         );
+        if self == PlantedBug::UnpaddedSegmentNames {
+            return family.scheme() == "local";
+        }
         !needs_durable || family.durable()
     }
 
@@ -127,6 +135,7 @@ impl PlantedBug {
             PlantedBug::TruncateSuffixPanics => CheckName::Panic,
             PlantedBug::ReadOnlyOpenWrites => CheckName::ReadOnly,
             PlantedBug::NoLock => CheckName::SingleWriter,
+            PlantedBug::UnpaddedSegmentNames => CheckName::BraftView,
         }
     }
 
@@ -148,6 +157,7 @@ impl PlantedBug {
             PlantedBug::TruncateSuffixPanics => "truncate-suffix-panics",
             PlantedBug::ReadOnlyOpenWrites => "read-only-open-writes",
             PlantedBug::NoLock => "no-lock",
+            PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
         }
     }
 }
@@ -200,6 +210,7 @@ impl Family for PlantedFamily {
             PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
             PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
             PlantedBug::NoLock => Arc::new(NoLocks { inner: vfs }),
+            PlantedBug::UnpaddedSegmentNames => Arc::new(UnpaddedNames { inner: vfs }),
             _ => vfs,
         };
         let inner = self.inner.open(location, vfs.clone())?;

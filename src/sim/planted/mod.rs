@@ -2,9 +2,9 @@
 //! `qk selftest` can prove each check bites. They are never registered in the normal
 //! registry; a caller must wrap a family explicitly. [`PlantedFamily`] breaks one family
 //! (`family.rs`, its import sinks in `import.rs`, its file system without syncs in
-//! `lost_syncs.rs`, the one without locks in `no_lock.rs`); [`PlantedPairFamily`] breaks
-//! the dual writing of a pair over a correct [`DualWrite`](crate::dual_write::DualWrite)
-//! (`pair.rs`).
+//! `lost_syncs.rs`, the one without locks in `no_lock.rs`, the one that unpads segment names
+//! in `unpadded_names.rs`); [`PlantedPairFamily`] breaks the dual writing of a pair over a
+//! correct [`DualWrite`](crate::dual_write::DualWrite) (`pair.rs`).
 //!
 //! | bug | caught by | families |
 //! |---|---|---|
@@ -21,6 +21,7 @@
 //! | `truncate-suffix-panics` | `panic` | all |
 //! | `read-only-open-writes` | `read_only` | durable |
 //! | `no-lock` | `single_writer` | durable |
+//! | `unpadded-segment-names` | `braft_view` | `local` |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
@@ -28,12 +29,17 @@
 //! instance makes (padding never read, in a file beside it), by a count kept across runs in
 //! the family: every state is right, but a power loss finds a different number of pending
 //! operations on a second run of the same seed, so only the determinism check sees it.
+//! `unpadded-segment-names` stores the local family's segment files under unpadded names
+//! (`log_inprogress_7` for `log_inprogress_00000000000000000007`) behind its back, through a
+//! `Vfs` that translates names both ways: the family's own reader and writer agree (every
+//! other check holds), but braft opens only padded names, so only `braft_view` sees it.
 
 mod family;
 mod import;
 mod lost_syncs;
 mod no_lock;
 mod pair;
+mod unpadded_names;
 
 pub use family::{PlantedBug, PlantedFamily, PADDING_CYCLE};
 pub use pair::{PlantedDualBug, PlantedPairFamily, MIRROR_BUFFER_LEN};

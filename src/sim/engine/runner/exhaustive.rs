@@ -1,7 +1,8 @@
 //! Exhaustive mode: around every mutation, every crash state of the disk since a mark taken
 //! before the call — a family's instance, a pair's primary alone before the join, both sides
 //! of a joined pair — reopened and judged by `crash_atomicity` (and, on a pair,
-//! `dual_write`). Only on an honest plan and when no crash point is armed.
+//! `dual_write`; on a local directory outside a joined pair, `braft_view`). Only on an
+//! honest plan and when no crash point is armed.
 
 use std::sync::Arc;
 
@@ -99,7 +100,15 @@ impl Runner {
             Subject::Pair(pair) => Arc::new(LonePrimary(pair.clone())),
             Subject::Family(family) => family.clone(),
         };
-        let check = CrashCheck { family: family.as_ref(), location, before: allowed, after };
-        check.verify_named(disk, mark, returned_at, options).map(|report| report.states as u64)
+        let braft_roots = self.braft_roots();
+        let check = CrashCheck {
+            family: family.as_ref(),
+            location,
+            before: allowed,
+            after,
+            braft_roots: &braft_roots,
+        };
+        let report = check.verify_checked(disk, mark, returned_at, options)?;
+        Ok(report.states as u64)
     }
 }

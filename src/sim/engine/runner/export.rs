@@ -1,9 +1,10 @@
 //! The export phase: an `export` op pins a cut of the instance; the following steps stream
 //! it (`export_cut`), and when it is due the image written from it goes through the image
 //! checks — `canonicality`, then against every family that takes it `import_determinism`,
-//! `bad_images` and `import_atomicity`. The source family takes the image on every export;
-//! every other family on one export in [`CROSS_FAMILY_EVERY`] (drawn from the seed), which
-//! keeps the soak fast while the N×N matrix stays covered over a soak.
+//! `bad_images` and `import_atomicity` (with `braft_view` at its crash point, for `local`).
+//! The source family takes the image on every export; every other family on one export in
+//! [`CROSS_FAMILY_EVERY`] (drawn from the seed), which keeps the soak fast while the N×N
+//! matrix stays covered over a soak.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use super::{Runner, Stop};
 use crate::contract::Family;
 use crate::sim::checks::export_cut::{ExportedImage, ImageCheckFailure, PinnedExport};
 use crate::sim::checks::{
-    bad_images, canonicality, import_atomicity, import_determinism, panic, CheckName,
+    bad_images, braft_view, canonicality, import_atomicity, import_determinism, panic, CheckName,
     ImageCheckStats,
 };
 use crate::sim::engine::ops::Op;
@@ -127,7 +128,8 @@ fn finish(
 }
 
 /// The import checks of one family: two imports (determinism, and canonicality of the
-/// re-exports), a corrupted image, a power loss during an import.
+/// re-exports), a corrupted image, a power loss during an import (and, for the local family,
+/// what braft would read at that crash point).
 fn check_family(
     family: &Arc<dyn Family>,
     image: &ExportedImage,
@@ -144,6 +146,11 @@ fn check_family(
         .map_err(|(check, what)| fail(check, what))?;
     bad_images::check(family, bytes, disk_seed, rng, stats)
         .map_err(|what| fail(CheckName::BadImages, what))?;
-    import_atomicity::check(family, bytes, expected, disk_seed, import_len, rng, stats)
-        .map_err(|what| fail(CheckName::ImportAtomicity, what))
+    let crash_offset = import_atomicity::crash_offset(import_len, rng);
+    let braft = braft_view::reads(family.as_ref());
+    let crashed =
+        import_atomicity::check(family, bytes, expected, disk_seed, crash_offset, braft, stats)
+            .map_err(|what| fail(CheckName::ImportAtomicity, what))?;
+    braft_view::judge_crashed_import(&crashed, expected)
+        .map_err(|what| fail(CheckName::BraftView, what))
 }

@@ -8,13 +8,13 @@
 //! |---|---|---|
 //! | a pair's mirror joins, when due (a quarter of the way in) | `join` | `dual_write` |
 //! | the op: a contract call, applied to the instance and the model | `call` | `model_equality`, `panic` |
-//! | … or a clean reopen | `reopen` | `model_equality`, `dual_write` |
-//! | … or a power loss, or a crash point armed for the next call | `power_loss` | `crash_atomicity`, `dual_write` |
+//! | … or a clean reopen | `reopen` | `model_equality`, `dual_write`, `braft_view` |
+//! | … or a power loss, or a crash point armed for the next call | `power_loss` | `crash_atomicity`, `dual_write`, `braft_view` |
 //! | … or an export pinned at a cut | `export` | `export_cut` |
-//! | after a call a fault failed: a power loss | `power_loss` | `crash_atomicity` |
-//! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write` |
+//! | after a call a fault failed: a power loss | `power_loss` | `crash_atomicity`, `braft_view` |
+//! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write`, `braft_view` |
 //! | the comparisons: quick, in full every `full_check_every` steps | `compare` | `model_equality`, `dual_write` |
-//! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images` |
+//! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images`, `braft_view` |
 //!
 //! Every step adds lines to a hashed trace ([`Trace`]), so two runs of a seed can be compared
 //! (`determinism`). On a [`SimDisk`] the runner plays power losses and reacts to injected
@@ -23,7 +23,8 @@
 //! the states each store held, which the runner remembers as the history goes:
 //! [`StoreHistory`]). An error is only excused by a fault the disk injected ([`refusal`],
 //! [`injected`]); an instance that fails closed under a dishonest disk ends the run as a
-//! *refusal*.
+//! *refusal*. `braft_view` judges every `local://` directory braft could read
+//! (`Runner::braft_roots`), on honest, checked runs only.
 
 mod call;
 mod compare;
@@ -35,10 +36,12 @@ mod power_loss;
 mod read_only;
 mod reopen;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::families::Registry;
+use crate::sim::checks::braft_view;
 use crate::sim::checks::crash_atomicity::StoreHistory;
 use crate::sim::checks::export_cut::PinnedExport;
 use crate::sim::checks::{injected, refusal, CheckFailure, CheckName};
@@ -311,6 +314,15 @@ impl Runner {
     /// Faults the disk has injected so far.
     fn faults_so_far(&self) -> u64 {
         self.disk.as_ref().map_or(0, |d| d.fault_stats().faults_total())
+    }
+
+    /// The `local://` directories whose braft view the `braft_view` check compares (none
+    /// under a dishonest disk, whose damage braft's view need not match, or unchecked).
+    fn braft_roots(&self) -> Vec<PathBuf> {
+        if self.dishonest || self.options.unchecked {
+            return Vec::new();
+        }
+        braft_view::local_roots(&self.subject, &self.location)
     }
 
     /// Whether the disk stopped at an armed crash point.

@@ -2,10 +2,14 @@
 //! loss that follows a call a fault failed. The disk loses what was not durable, the subject
 //! is reopened, and what it recovers must be one of the states the step allows
 //! (`crash_atomicity`; under a dishonest disk, any state each store held, or a refusal); a
-//! joined pair's mirror is judged before and after its repair (`dual_write`). Without a
-//! simulated disk a power loss is played as a clean restart.
+//! joined pair's mirror is judged before and after its repair (`dual_write`); braft's view
+//! of a local directory, read on a fork of the crashed disk before the reopen, must equal
+//! what was recovered or fall in one of the windows `braft_view` lists, and must equal it
+//! exactly after the open. Without a simulated disk a power loss is played as a clean
+//! restart.
 
 use super::{Runner, Stop};
+use crate::sim::checks::braft_view;
 use crate::sim::checks::crash_atomicity::recovered_difference;
 use crate::sim::checks::{panic, refusal, CheckName};
 use crate::sim::engine::ops::Op;
@@ -60,6 +64,12 @@ impl Runner {
             true => candidates.iter().map(|c| self.mirror_candidate(c.clone())).collect(),
             false => Vec::new(),
         };
+        // What braft would read on the crashed disk, before the open repairs anything.
+        let braft_roots = self.braft_roots();
+        let braft_probes = match braft_view::fork_for(&disk, &braft_roots) {
+            Some(copy) => braft_view::probe_all(copy.as_ref(), &braft_roots),
+            None => Ok(Vec::new()),
+        };
         let reopened = self.open_again(step, op)?;
         let candidates = if self.subject.durable() { candidates } else { vec![RaftState::new()] };
         let instance = self.instance.as_ref().expect("instance reopened");
@@ -79,6 +89,16 @@ impl Runner {
         };
         if let Some(what) = recovered_difference(&recovered, &candidates, &self.history) {
             return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
+        }
+        let braft = braft_probes.and_then(|probes| {
+            braft_view::judge_all(&probes, &recovered, &candidates)?;
+            match braft_view::fork_for(&disk, &braft_roots) {
+                Some(copy) => braft_view::judge_open_all(copy.as_ref(), &braft_roots, &recovered),
+                None => Ok(()),
+            }
+        });
+        if let Err(what) = braft {
+            return Err(self.failure(CheckName::BraftView, step, op, what).into());
         }
         self.trace.push(format!("#{step} recovered {}", &recovered.digest()[..16]));
         self.model.state = recovered;

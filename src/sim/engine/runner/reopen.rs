@@ -2,11 +2,13 @@
 //! simulated disk), and opening the subject again after a power loss. A family's instance
 //! (or a pair's primary before the join) is opened alone; a joined pair opens both sides,
 //! lets the `dual_write` check see the mirror before any repair, then recovers. An open that
-//! fails is a finding unless a fault excuses it (the run then ends as a refusal).
+//! fails is a finding unless a fault excuses it (the run then ends as a refusal). After a
+//! clean reopen braft's view of a local directory must equal the model (`braft_view`).
 
 use super::{Instance, Runner, Stop};
 use crate::contract::StorageError;
 use crate::dual_write::Recovery;
+use crate::sim::checks::braft_view;
 use crate::sim::checks::dual_write::{reopen_problem, PairReopened, RecoveryContext};
 use crate::sim::checks::{injected, panic, refusal, CheckName};
 use crate::sim::engine::ops::Op;
@@ -35,7 +37,21 @@ impl Runner {
             self.check_pair_reopen(step, op, &reopened, false, &mirror_candidates)?;
         }
         self.full_check(step, context)?;
+        self.check_braft_after_open(step, op)?;
         self.check_reopened(step, op)
+    }
+
+    /// `braft_view` after an open: braft's view of every local directory (read on a fork of
+    /// the disk) equals the state the subject now shows, which the model holds.
+    pub(super) fn check_braft_after_open(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        let roots = self.braft_roots();
+        let Some(copy) = self.disk.as_ref().and_then(|d| braft_view::fork_for(d, &roots)) else {
+            return Ok(());
+        };
+        match braft_view::judge_open_all(copy.as_ref(), &roots, &self.model.state) {
+            Ok(()) => Ok(()),
+            Err(what) => Err(self.failure(CheckName::BraftView, step, op, what).into()),
+        }
     }
 
     /// What a pair's mirror may hold after a restart where `state` is allowed: `state`, or
