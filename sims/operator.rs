@@ -460,6 +460,11 @@ fn inspect_and_a_second_import_are_refused_while_an_import_runs() {
         // The import then runs to the end, intact.
         image::import(&bytes[..], instance.as_mut()).expect("the import completes");
         assert_eq!(RaftState::capture(instance.as_ref()).expect("capture"), expected, "{scheme}");
+        // The committed instance is still locked by its writer (for local://, the staged
+        // root's lock came along with the root swap).
+        let (code, _, err) = qk(&["inspect", &target]);
+        assert_eq!(code, 2, "inspect after the import, its writer still open: {err}");
+        assert!(err.contains("is locked"), "{err}");
         drop(instance);
         let (code, out, err) = qk(&["compare", &target, &uri("local", src.path())]);
         assert_eq!(code, 0, "{out}{err}");

@@ -259,17 +259,22 @@ fn inspect_summarises_an_instance() {
 /// JSON report says exactly which checks failed which histories. A lost fsync in redb also
 /// tears an import into it by a power loss, and so does a lost fsync or directory sync in
 /// local (whose import commits by renaming directories), so `import_atomicity` catches those
-/// too.
+/// too — when a seed lives long enough to export: under lost directory syncs in local nearly
+/// every seed fails `crash_atomicity` at its first power loss, so whether one of these ten
+/// reaches an import first depends on how many disk operations an open makes (the lock's
+/// among them); there `import_atomicity` is allowed, not required.
 #[test]
 fn lost_syncs_are_caught_on_durable_families() {
-    let expected: [(&str, &str, &[&str]); 4] = [
-        ("skip-fsync", "local", &["crash_atomicity", "import_atomicity"]),
-        ("skip-fsync", "redb", &["crash_atomicity", "import_atomicity"]),
-        ("skip-dir-sync", "local", &["crash_atomicity", "import_atomicity"]),
-        ("skip-dir-sync", "redb", &["crash_atomicity"]),
+    // (bug, family, checks that must catch it, checks that may catch it too)
+    let expected: [(&str, &str, &[&str], &[&str]); 4] = [
+        ("skip-fsync", "local", &["crash_atomicity", "import_atomicity"], &[]),
+        ("skip-fsync", "redb", &["crash_atomicity", "import_atomicity"], &[]),
+        ("skip-dir-sync", "local", &["crash_atomicity"], &["import_atomicity"]),
+        ("skip-dir-sync", "redb", &["crash_atomicity"], &[]),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
-    for (bug, family, checks) in expected {
+    for (bug, family, required, optional) in expected {
+        let checks: Vec<&str> = required.iter().chain(optional).copied().collect();
         let path = dir.path().join(format!("{bug}-{family}.json"));
         let path_text = path.to_str().expect("utf-8 path");
         let args = ["soak", "--family", family, "--seeds", "0..10", "--planted", bug];
@@ -282,7 +287,11 @@ fn lost_syncs_are_caught_on_durable_families() {
         assert_eq!(summary["family"], family, "{bug}: {summary}");
         let by_check = summary["failures_by_check"].as_object().expect("a map");
         let caught_by: Vec<&str> = by_check.keys().map(String::as_str).collect();
-        assert_eq!(caught_by, checks, "{bug} on {family}: {by_check:?}");
+        assert!(
+            required.iter().all(|c| caught_by.contains(c))
+                && caught_by.iter().all(|c| checks.contains(c)),
+            "{bug} on {family}: {by_check:?}"
+        );
         let failures = report["failures"].as_array().expect("failures listed");
         let first = failures.first().unwrap_or_else(|| panic!("{bug} on {family}: none listed"));
         assert_eq!(first["failure"]["check"], "crash_atomicity", "{bug} on {family}: {first}");
