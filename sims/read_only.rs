@@ -143,6 +143,34 @@ fn a_writer_keeps_out_a_second_writer_and_readers_on_every_durable_family() {
     }
 }
 
+/// A local import commits by swapping roots; while its root is moved aside
+/// (`.NAME.qk-old`, the importer still holding the lock file inside it) and no root stands
+/// at `NAME`, a second writer takes the lock there and is refused, instead of setting up a
+/// fresh instance at `NAME`; once the holder is gone, the open takes that lock and import
+/// recovery moves the root back, with its state.
+#[test]
+fn a_writer_finding_the_root_moved_aside_is_refused_by_the_lock_inside_it() {
+    let disk = disk();
+    let family = LocalFamily::default();
+    let vfs: VfsHandle = disk.clone();
+    vfs.create_dir_all(Path::new("p")).expect("parent");
+    let mut writer = family.open("p/inst", disk.clone()).expect("open");
+    writer.append(&entries(1, 3, 1)).expect("append");
+    let before = RaftState::capture(writer.as_ref()).expect("capture");
+    vfs.rename(Path::new("p/inst"), Path::new("p/.inst.qk-old")).expect("move aside");
+    match family.open("p/inst", disk.clone()).map(drop) {
+        Err(StorageError::Locked { path, .. }) => {
+            assert_eq!(path, Path::new("p/.inst.qk-old/qk_lock"))
+        }
+        other => panic!("not refused by the lock moved aside: {other:?}"),
+    }
+    assert!(!vfs.exists(Path::new("p/inst")).expect("exists"), "a fresh root was set up");
+    drop(writer);
+    let reopened = family.open("p/inst", disk.clone()).expect("reopen");
+    assert_eq!(RaftState::capture(reopened.as_ref()).expect("capture"), before);
+    assert!(!vfs.exists(Path::new("p/.inst.qk-old")).expect("exists"));
+}
+
 /// redb: a cleanly closed file opens with redb's own read-only open; a file a crash left
 /// needing recovery is recovered in memory instead. Both show what the read-write open does.
 #[test]
