@@ -18,6 +18,7 @@ use quorumkit_storage::dual_write::{
 use quorumkit_storage::families::local::LocalFamily;
 use quorumkit_storage::families::memory::{MemoryFamily, MemoryStorage};
 use quorumkit_storage::families::Registry;
+use quorumkit_storage::sim::checks::dual_write::{recovery_verdict, RecoveryContext};
 use quorumkit_storage::sim::checks::CheckName;
 use quorumkit_storage::sim::conformance::crash_cases::{
     run_crash_case, CrashCaseOptions, CRASH_CASES,
@@ -686,6 +687,63 @@ fn an_empty_mirror_is_bootstrapped_by_recovery() {
     let (pair, recovery) = DualWrite::recover(primary, memory()).expect("recover");
     assert_eq!(recovery, Recovery::Bootstrapped);
     assert_eq!(validate::first_difference(pair.primary(), pair.mirror()).unwrap(), None);
+}
+
+/// Soak seed 4 (`local+local --exhaustive`): a mirror bootstrapped from an empty primary is
+/// itself empty, and a power loss after the primary's first write but before the mirror's
+/// leaves it so: durable, and exactly the in-flight mutation behind. No state tells that
+/// from a mirror that was never bootstrapped, so recovery bootstraps it (its rule for an
+/// empty mirror), which loses nothing; the verdict check once allowed `bootstrapped` for
+/// volatile mirrors only. It still refuses it for a durable mirror that was not empty.
+#[test]
+fn a_durable_mirror_of_an_empty_primary_may_come_back_empty_and_be_bootstrapped() {
+    let local: Arc<dyn Family> = Arc::new(LocalFamily::default());
+    let family = DualFamily::new(local.clone(), local);
+    let disk = SimDisk::new(SimDiskOptions::default());
+    {
+        let vfs: VfsHandle = disk.clone();
+        let primary = family.open_primary("pair", vfs.clone()).expect("open primary");
+        family.join(primary, "pair", vfs).expect("bootstrap the mirror from the empty primary");
+    }
+    let context = |mirror_was_fresh| RecoveryContext {
+        after_crash: true,
+        primary_durable: true,
+        mirror_durable: true,
+        dishonest: false,
+        fault_during_recovery: false,
+        mirror_was_fresh,
+    };
+    let fresh = RaftState::new();
+    let mut bootstrapped = 0;
+    for n in 1..10_000u64 {
+        let fork = disk.fork();
+        let vfs: VfsHandle = fork.clone();
+        let (mut pair, _) = family.open_pair("pair", vfs.clone()).expect("reopen");
+        fork.crash_after_op(fork.op_count() + n);
+        let result = pair.append(&entries(1, 1, 3));
+        drop(pair);
+        if !fork.is_halted() {
+            result.expect("the append without a crash");
+            break;
+        }
+        fork.crash();
+        let sides = family.open_sides("pair", vfs.clone()).expect("open sides after the crash");
+        let primary = RaftState::capture(sides.primary.as_ref()).expect("read primary");
+        let mirror = RaftState::capture(sides.mirror.as_ref().expect("mirror opens").as_ref())
+            .expect("read mirror");
+        let (pair, recovery) = family.recover_sides(sides, "pair", vfs).expect("recover");
+        recovery_verdict(&recovery, context(mirror == fresh))
+            .unwrap_or_else(|e| panic!("crash at op {n}: {e}"));
+        if recovery == Recovery::Bootstrapped {
+            assert!(mirror == fresh && primary.entries.len() == 1, "crash at op {n}: {recovery}");
+            bootstrapped += 1;
+        }
+        let repaired = RaftState::capture(pair.mirror()).expect("read the recovered mirror");
+        assert_eq!(first_difference(&repaired, &primary), None, "crash at op {n}");
+    }
+    assert!(bootstrapped > 0, "no crash point left the primary ahead of an empty mirror");
+    let refused = recovery_verdict(&Recovery::Bootstrapped, context(false));
+    assert!(refused.is_err(), "a durable mirror that was not empty must never need a bootstrap");
 }
 
 // ---- the streaming validator ------------------------------------------------------------

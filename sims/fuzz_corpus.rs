@@ -13,6 +13,7 @@ type Check = fn(&[u8]);
 const TARGETS: &[(&str, Check)] = &[
     ("image_decode", fuzz_checks::image_decode),
     ("image_roundtrip", fuzz_checks::image_roundtrip),
+    ("image_hostile", fuzz_checks::image_hostile),
     ("snapshot_path", fuzz_checks::snapshot_path),
     ("peer_id", fuzz_checks::peer_id),
     ("history", quorumkit_storage::sim::fuzz_checks::history),

@@ -24,7 +24,8 @@ use quorumkit_storage::contract::{
 };
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::image::format::CHUNK_LEN;
-use quorumkit_storage::image::fuzz_checks::{empty_image, example_state};
+use quorumkit_storage::image::fuzz_checks::{self, empty_image, example_state};
+use quorumkit_storage::image::hostile::Violation;
 use quorumkit_storage::image::{
     annotated_hex, content_bytes, decode, diff, encode_state, export, import, inspect, verify,
     ErrorClass, ImageError,
@@ -525,6 +526,18 @@ fn fuzz_seed_corpora_are_current() {
         roundtrip_seeds.insert(format!("seed-{k:02}"), bytes);
     }
     sync_corpus(&corpus_dir("image_roundtrip"), &roundtrip_seeds);
+
+    // One seed per violation of the hostile catalogue, each over a drawn state (the state
+    // bytes vary in length so the states do too); every one must apply.
+    let mut hostile_seeds = BTreeMap::new();
+    for (k, violation) in Violation::ALL.iter().enumerate() {
+        let len = 32 + (k % 8) * 48;
+        let state_bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let input = fuzz_checks::image_hostile_input(*violation, k as u64, &state_bytes);
+        assert!(fuzz_checks::image_hostile_case(&input).is_some(), "{violation} does not apply");
+        hostile_seeds.insert(format!("{k:02}-{violation}"), input);
+    }
+    sync_corpus(&corpus_dir("image_hostile"), &hostile_seeds);
 
     let texts = |items: &[&[u8]]| -> BTreeMap<String, Vec<u8>> {
         items.iter().enumerate().map(|(k, t)| (format!("seed-{k:02}"), t.to_vec())).collect()

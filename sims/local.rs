@@ -390,6 +390,46 @@ fn reset_and_reopen() {
     assert_eq!(s.term(7).unwrap(), Some(3));
 }
 
+/// Soak seed 6621 (`--faults swarm`, shrunk to fsync loss): a lying disk lost the
+/// `log_meta` of an acknowledged truncate_prefix while a later append survived, so the log
+/// came back starting at its old first index, the truncated entries back beside newer ones.
+/// The first append after a truncate_prefix now records the new first index in the epoch
+/// record, and an open that finds `log_meta` behind it fails closed. A reset to a lower
+/// index is no such loss.
+#[test]
+fn a_lost_truncate_prefix_beside_a_later_append_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.append(&entries(1..=10, 1)).unwrap();
+    let old_meta = std::fs::read(log.join("log_meta")).unwrap();
+    let old_sidecar = std::fs::read(log.join("log_meta.qkcrc")).unwrap();
+    s.truncate_prefix(7).unwrap();
+    s.append(&entries(11..=11, 1)).unwrap();
+    drop(s);
+    // The disk rolls log_meta (and its sidecar) back; the epoch record and the append stay.
+    std::fs::write(log.join("log_meta"), &old_meta).unwrap();
+    std::fs::write(log.join("log_meta.qkcrc"), &old_sidecar).unwrap();
+    match open(dir.path(), opts()) {
+        Err(StorageError::Corruption(c)) => {
+            assert_eq!(c.path, log.join("log_meta"));
+            assert!(c.what.contains("truncate_prefix was lost"), "{c}");
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(s) => panic!("truncated entries back: [{}, {}]", s.first_index(), s.last_index()),
+    }
+    // A reset moves the first index down in a new epoch: not a loss.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.append(&entries(1..=10, 1)).unwrap();
+    s.truncate_prefix(7).unwrap();
+    s.append(&entries(11..=11, 1)).unwrap();
+    s.reset(3).unwrap();
+    s.append(&entries(3..=4, 2)).unwrap();
+    drop(s);
+    expect_range(&open(dir.path(), opts()).unwrap(), 3, 4);
+}
+
 #[test]
 fn interrupted_reset_is_completed_on_open() {
     // A crash after the redo record and the new log_meta, before any unlink: the stale
@@ -463,6 +503,149 @@ fn zero_filled_tail_is_torn_not_corrupt() {
     std::fs::write(&path, &bytes).unwrap();
     let s = open(dir.path(), opts()).unwrap();
     expect_range(&s, 1, 2);
+}
+
+/// Soak seeds 2776 and 5841 (`--faults swarm`): a misdirected write is corruption, not a
+/// torn tail. The last append's sector lands on the open segment's first sector, and its own
+/// sector keeps its old bytes: the zeros past the old end, which an earlier torn test (zeros
+/// anywhere up to the end of the file) took for a torn write, trimming every acknowledged
+/// entry and removing the segment. The damage is the landed bytes, not zeros: fail closed.
+#[test]
+fn misdirected_append_is_corruption_not_a_torn_tail() {
+    use quorumkit_storage::vfs::{FaultPlan, FaultRate, SimDisk, SimDiskOptions};
+    let disk = SimDisk::new(SimDiskOptions { seed: 3, sector_size: 4096, ..Default::default() });
+    let vfs: VfsHandle = disk.clone();
+    let paths = LocalPaths::from_dir("d");
+    let mut s = LocalStorage::open(vfs.clone(), paths.clone(), opts()).unwrap();
+    // 130 records of 34 bytes: 4420 bytes, two sectors.
+    s.append(&entries(1..=130, 1)).unwrap();
+    // The next append writes inside sector 1 only; the file has one other sector, 0.
+    disk.set_fault_plan(FaultPlan {
+        misdirect: FaultRate::with_probability(1.0),
+        ..FaultPlan::none()
+    });
+    s.append(&entries(131..=131, 1)).unwrap();
+    disk.set_fault_plan(FaultPlan::none());
+    assert_eq!(disk.fault_stats().misdirects, 1, "the append's write was misdirected");
+    drop(s);
+    disk.crash();
+    let segment = Path::new("d/log").join(open_segment_name(1));
+    let len_before = vfs.metadata(&segment).unwrap().len;
+    match LocalStorage::open(vfs.clone(), paths, opts()) {
+        Err(StorageError::Corruption(c)) => {
+            assert_eq!(c.path, segment);
+            assert_eq!(c.offset, 0, "the first record holds the landed sector: {c}");
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(s) => {
+            panic!("acknowledged entries silently gone: [{}, {}]", s.first_index(), s.last_index())
+        }
+    }
+    assert_eq!(vfs.metadata(&segment).unwrap().len, len_before, "failing closed changed nothing");
+}
+
+/// Damage in a record below first_log_index is never a torn write, even when it reads as a
+/// never-written sector: every such record was acknowledged (durable) before `log_meta` moved
+/// past it. Trimming there would leave the log empty at first_log_index and remove the
+/// segment with the acknowledged entries above it.
+#[test]
+fn damage_below_first_log_index_is_never_a_torn_tail() {
+    let (dir, path, offsets) = one_segment(10);
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.truncate_prefix(6).unwrap();
+    drop(s);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Records 3..=10 read as zeros (one 512-byte block, to the end of the file).
+    for b in &mut bytes[offsets[2] as usize..] {
+        *b = 0;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    match open(dir.path(), opts()) {
+        Err(StorageError::Corruption(c)) => {
+            assert_eq!((c.path.as_path(), c.offset), (path.as_path(), offsets[2]), "{c}");
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(s) => panic!("trimmed as torn: [{}, {}]", s.first_index(), s.last_index()),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "failing closed changed nothing");
+    // The same zeros at or above first_log_index are a torn tail: the log keeps 6..=7.
+    let (dir, path, offsets) = one_segment(10);
+    let mut s = open(dir.path(), opts()).unwrap();
+    s.truncate_prefix(6).unwrap();
+    drop(s);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[offsets[7] as usize..] {
+        *b = 0;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    expect_range(&open(dir.path(), opts()).unwrap(), 6, 7);
+}
+
+/// Soak seed 4321 (`--faults swarm`, shrunk to fsync loss): under a lying fsync an
+/// acknowledged append is as exposed as an unacknowledged one, and a power loss that tears
+/// its write leaves any prefix of its batch (braft's records mark no batch end, so no family
+/// can tell). The checker counts every prefix of an appended batch as a state the log held
+/// when syncs may lie, and only then: with another dishonest fault and no lying sync, a
+/// family that skips its fsyncs is still caught cutting an acknowledged batch.
+#[test]
+fn a_lying_fsync_may_cut_an_acknowledged_batch_anywhere() {
+    use quorumkit_storage::contract::Family;
+    use quorumkit_storage::sim::checks::CheckName;
+    use quorumkit_storage::sim::engine::model::Model;
+    use quorumkit_storage::sim::engine::ops::{Action, Op};
+    use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
+    use quorumkit_storage::vfs::{FaultPlan, FaultRate, SimDisk, SimDiskOptions};
+    let batch: Vec<String> = (1..=8).map(|i| format!("t1:data(len=200,seed={i})")).collect();
+    let ops: Vec<Op> = [format!("append(n=8, {})", batch.join(", ")), "crash()".to_string()]
+        .iter()
+        .map(|text| text.parse().expect("op text"))
+        .collect();
+    let Action::Append(entries) = ops[0].resolve(&Model::new()) else { panic!("an append") };
+    // The digests of the log cut strictly inside the batch.
+    let inside: Vec<String> = (1..entries.len())
+        .map(|k| RaftState { entries: entries[..k].to_vec(), ..RaftState::new() }.digest())
+        .collect();
+    let disk = |seed, faults| {
+        SimDisk::new(SimDiskOptions {
+            seed,
+            sector_size: 512,
+            crash_keep_probability: 1.0,
+            crash_tear_probability: 1.0,
+            faults,
+            ..SimDiskOptions::default()
+        })
+    };
+    let lying = FaultPlan { fsync_loss: FaultRate::with_probability(1.0), ..FaultPlan::none() };
+    // Dishonest (a misdirect may fire), yet every sync keeps its promise.
+    let no_lie = FaultPlan { misdirect: FaultRate::at_ops([u64::MAX]), ..FaultPlan::none() };
+    let local: Arc<dyn Family> = Arc::new(LocalFamily::default());
+    let skips_fsync: Arc<dyn Family> =
+        Arc::new(PlantedFamily::new(local.clone(), PlantedBug::SkipFsync));
+    let (mut cut_inside, mut caught) = (0, 0);
+    for seed in 0..24 {
+        let outcome = run_history_on_disk(
+            local.clone(),
+            "d",
+            disk(seed, lying.clone()),
+            &ops,
+            RunOptions::default(),
+        );
+        assert!(outcome.failure.is_none(), "seed {seed}: {:?}", outcome.failure);
+        cut_inside += usize::from(inside.contains(&outcome.final_digest));
+        let outcome = run_history_on_disk(
+            skips_fsync.clone(),
+            "d",
+            disk(seed, no_lie.clone()),
+            &ops,
+            RunOptions::default(),
+        );
+        if let Some(failure) = outcome.failure {
+            assert_eq!(failure.check, CheckName::CrashAtomicity, "seed {seed}: {failure}");
+            caught += 1;
+        }
+    }
+    assert!(cut_inside > 0, "no seed tore the batch inside it");
+    assert!(caught > 0, "the cut batch was never caught without a lying sync");
 }
 
 #[test]

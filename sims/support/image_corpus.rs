@@ -503,6 +503,13 @@ pub fn cases() -> Vec<Case> {
         4,
         Malformed,
     ));
+    // braft reads every role of the empty address as no vote, the witness form too.
+    v.push(reject(
+        "vote-for-the-any-witness",
+        replace(&b, 4, meta(3, Some("0.0.0.0:0:0:1"))),
+        4,
+        Malformed,
+    ));
     let long_peer = "p".repeat(257);
     v.push(reject("peer-over-limit", replace(&b, 4, meta(3, Some(&long_peer))), 4, OverLimit));
     v.push(reject("peer-empty", replace(&b, 4, meta(3, Some(""))), 4, Malformed));

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
+use crate::image::PlantedReaderBug;
 use crate::sim::engine::generator::Mode;
 use crate::sim::planted::{PlantedBug, PlantedDualBug};
 use crate::sim::soak::{run_soak, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport};
@@ -87,6 +88,10 @@ pub struct SoakArgs {
     /// Give every dual-write pair a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted_dual: Option<PlantedDualBug>,
+    /// Plant a bug in the reader the `bad_images` check imports through (self-test of the
+    /// harness: only the structure-aware hostile images can catch it).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_reader: Option<PlantedReaderBug>,
 }
 
 fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
@@ -157,6 +162,7 @@ pub fn run(args: SoakArgs) -> u8 {
     config.shrink = !args.no_shrink;
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
+    config.run.bad_images.planted_reader = args.planted_reader;
     config.regressions_dir = (!args.no_regressions).then(|| args.regressions.clone());
 
     print_options(&config, deadline);
@@ -262,6 +268,7 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
             .map(|b| b.name())
             .into_iter()
             .chain(config.planted_dual.map(|b| b.name()))
+            .chain(config.run.bad_images.planted_reader.map(|b| b.name()))
             .map(|b| format!("  PLANTED BUG {b}"))
             .collect::<String>(),
     );
@@ -415,6 +422,7 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
             "generator": config.generator,
             "planted": config.planted,
             "planted_dual": config.planted_dual,
+            "planted_reader": config.run.bad_images.planted_reader,
             "faults": config.faults,
             "unchecked": config.run.unchecked,
             "exhaustive": config.run.exhaustive.is_some(),

@@ -35,9 +35,11 @@ impl PeerId {
     /// braft's "any" peer, which on disk means "no vote".
     pub const ANY: &'static str = "0.0.0.0:0:0:0";
 
-    /// Whether this is braft's "any" peer in either its 3- or 4-field form.
+    /// Whether this is braft's "any" (empty) peer: address `0.0.0.0`, port 0, idx 0, in the
+    /// 3-field form or the 4-field form with either role. braft's `PeerId::is_empty` ignores
+    /// the role, so `0.0.0.0:0:0:1` means "no vote" to braft just as `0.0.0.0:0:0:0` does.
     pub fn is_any(&self) -> bool {
-        self.0 == "0.0.0.0:0:0:0" || self.0 == "0.0.0.0:0:0"
+        matches!(self.0.as_str(), "0.0.0.0:0:0" | "0.0.0.0:0:0:0" | "0.0.0.0:0:0:1")
     }
 
     /// Why this text is not a storable PeerId, or `None` when it is. The contract accepts the

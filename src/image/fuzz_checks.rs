@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use super::format::{path_order, CHUNK_LEN, FORMAT_MINOR, INDEX_MAX, TERM_MAX};
-use super::{decode, encode_state, import, DecodedImage, Extension};
+use super::hostile::{generate_with, HostileImage, Violation};
+use super::{decode, encode_state, import, inspect, verify, DecodedImage, Extension};
 use crate::contract::{
     check_new_snapshot_file, Entry, FileMeta, FileSource, Meta, Payload, PeerId, SnapshotMeta,
     SnapshotPath,
@@ -127,6 +130,49 @@ pub fn peer_id(data: &[u8]) {
     encode_state(&state, "memory", 0, &[], &mut bytes).expect("a valid vote encodes");
     let image = decode(&bytes[..]).expect("a valid vote decodes");
     assert_eq!(image.state, state, "the vote changed on the way");
+}
+
+/// `image_hostile`: a state and one violation drawn from the bytes make a structure-aware
+/// hostile image ([`image_hostile_case`]) that `verify`, `decode`, `inspect` and an import
+/// into the memory family each reject with exactly the violation's class and offset, the
+/// import leaving its destination empty.
+pub fn image_hostile(data: &[u8]) {
+    let Some(image) = image_hostile_case(data) else { return };
+    image.judge(&verify(&image.bytes[..])).unwrap_or_else(|e| panic!("verify: {e}"));
+    image.judge(&decode(&image.bytes[..])).unwrap_or_else(|e| panic!("decode: {e}"));
+    image.judge(&inspect(&image.bytes[..])).unwrap_or_else(|e| panic!("inspect: {e}"));
+    let mut dest = MemoryStorage::new();
+    image.judge(&import(&image.bytes[..], &mut dest)).unwrap_or_else(|e| panic!("import: {e}"));
+    let state = RaftState::capture(&dest).expect("the memory family reads back");
+    assert_eq!(state, RaftState::new(), "a rejected import left state behind");
+}
+
+/// The hostile image `image_hostile` checks for `data`: the violation is
+/// `Violation::ALL[u16 of bytes 0..2 (little-endian) mod its length]`, the generator's seed
+/// the u64 of bytes 2..10, and the state [`arbitrary_state`] of the rest (a fresh state when
+/// the rest runs out). `None` when the violation does not apply to that state.
+pub fn image_hostile_case(data: &[u8]) -> Option<HostileImage> {
+    let mut head = [0u8; 10];
+    let n = data.len().min(head.len());
+    head[..n].copy_from_slice(&data[..n]);
+    let pick = u16::from_le_bytes([head[0], head[1]]) as usize;
+    let violation = Violation::ALL[pick % Violation::ALL.len()];
+    let seed = u64::from_le_bytes([
+        head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9],
+    ]);
+    let state = arbitrary_state(&mut Unstructured::new(&data[n..])).unwrap_or_default();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    generate_with(&state, "memory", 0, violation, &mut rng).expect("a drawn state encodes")
+}
+
+/// The `image_hostile` input that draws `violation` with generator seed `seed` and the state
+/// of `state_bytes` (the inverse of [`image_hostile_case`]'s reading).
+pub fn image_hostile_input(violation: Violation, seed: u64, state_bytes: &[u8]) -> Vec<u8> {
+    let pick = Violation::ALL.iter().position(|v| *v == violation).unwrap_or(0) as u16;
+    let mut out = pick.to_le_bytes().to_vec();
+    out.extend_from_slice(&seed.to_le_bytes());
+    out.extend_from_slice(state_bytes);
+    out
 }
 
 fn reencode(image: &DecodedImage) -> Vec<u8> {

@@ -13,7 +13,8 @@
 //!
 //! Module map: `format` (constants, field codec), `record` (record bodies and field
 //! checks), `grammar` (record order and counts, shared by writer and reader), `writer`,
-//! `reader`, `inspect`, `diff`, `hexdump`, `fuzz_checks`.
+//! `reader`, `inspect`, `diff`, `hexdump`, `fuzz_checks`, `hostile` (structure-aware hostile
+//! images: one semantic violation, re-checksummed).
 //!
 //! **Invariant**: the reader's memory is one record buffer plus O(1) state, whatever the
 //! image size; every length is checked against a limit before anything is allocated for it,
@@ -25,7 +26,9 @@ pub mod format;
 pub mod fuzz_checks;
 mod grammar;
 mod hexdump;
+pub mod hostile;
 mod inspect;
+mod planted;
 mod reader;
 mod record;
 mod writer;
@@ -43,7 +46,8 @@ pub use inspect::{
     inspect, ImageInspect, InspectEntry, InspectFile, InspectFileMeta, InspectLog, InspectMeta,
     InspectSnapshot,
 };
-pub use reader::{import, verify, ImageReader, Item, Record};
+pub use planted::PlantedReaderBug;
+pub use reader::{import, import_with_reader_bug, verify, ImageReader, Item, Record};
 pub use record::{Cut, Extension, Header};
 pub use writer::{export, export_with_extensions, ImageWriter};
 

@@ -10,6 +10,7 @@ use super::format::{
     FORMAT_MINOR, FRAME_CRC_LEN, FRAME_HEADER_LEN, MAGIC, RECORD_BODY_LEN_MAX,
 };
 use super::grammar::{Grammar, Step};
+use super::planted::PlantedReaderBug;
 use super::record::{decode_body, decode_version, Cut, Decoded, Extension, Fault, Header};
 use super::ImageSummary;
 use crate::contract::{
@@ -137,13 +138,19 @@ impl Frame {
 impl<R: Read> ImageReader<R> {
     /// A reader over `input` (buffered internally).
     pub fn new(input: R) -> Self {
+        ImageReader::with_reader_bug(input, None)
+    }
+
+    /// A reader that forgets the rule `bug` names: for proving the harness catches such a
+    /// reader (tests and self-tests only).
+    pub fn with_reader_bug(input: R, bug: Option<PlantedReaderBug>) -> Self {
         ImageReader {
             input: BufReader::with_capacity(READ_STEP, input),
             offset: 0,
             sha: Sha256::new(),
             buf: Vec::new(),
             record_number: 0,
-            grammar: Grammar::new(),
+            grammar: Grammar::with_planted_bug(bug),
             header: None,
             newer_minor: false,
             n_ignored: 0,
@@ -557,13 +564,23 @@ pub fn verify(input: impl Read) -> Result<ImageSummary, ImageError> {
 /// record, the digest and the end of input checked out. On any error the sink is dropped
 /// (aborted) and the destination stays empty.
 pub fn import(input: impl Read, dest: &mut dyn RaftStorage) -> Result<ImageSummary, ImageError> {
+    import_with_reader_bug(input, dest, None)
+}
+
+/// [`import`] through a reader that forgets the rule `bug` names (none: exactly [`import`]).
+/// Only the harness's proof that `bad_images` bites passes a bug.
+pub fn import_with_reader_bug(
+    input: impl Read,
+    dest: &mut dyn RaftStorage,
+    bug: Option<PlantedReaderBug>,
+) -> Result<ImageSummary, ImageError> {
     let mut sink = dest.begin_import().map_err(|e| match e {
         StorageError::Contract(ContractError::NotEmpty { what }) => {
             ImageError::NonEmptyDestination { what }
         }
         source => ImageError::Destination { offset: 0, location: Location::Nowhere, source },
     })?;
-    let mut reader = ImageReader::new(input);
+    let mut reader = ImageReader::with_reader_bug(input, bug);
     let mut batch: Vec<Entry> = Vec::new();
     let mut batch_bytes = 0usize;
     let mut snapshot_meta: Option<SnapshotMeta> = None;

@@ -398,9 +398,11 @@ pub struct Sidecar {
 /// - `raft_meta`: how many saves (its own sidecar holds its count);
 /// - the snapshot: how many publishes (its own sidecar holds its count).
 ///
-/// Appends write nothing but braft's bytes, so the first append after a `raft_meta` save or
-/// a publish rewrites the epoch record with the new counts. Residual gap: that record lost
-/// together with the write it vouches for, while later appends survived.
+/// Appends write nothing but braft's bytes, so the first append after a `raft_meta` save, a
+/// publish or a truncate_prefix rewrites the epoch record with the new counts and first
+/// index (in the epoch record, `first` is a floor: a reset records the lower of the first
+/// index before and after it). Residual gap: that record lost together with the write it
+/// vouches for, while later appends survived.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CrossMark {
     /// The log's truncation epoch.

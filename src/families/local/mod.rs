@@ -62,10 +62,11 @@
 //!    `raft_meta` save count; snapshot publish count). An open that finds a structure behind
 //!    a mark written after it knows an acknowledged write was lost (a lying fsync) and fails
 //!    closed rather than show a state no history produced. Appends write nothing but braft's
-//!    bytes, so the first append after a `raft_meta` save or a publish rewrites the epoch
-//!    record with the new counts (one small durable write per term change or snapshot). Not
-//!    detected: that record and the save it vouches for both lost while later appends
-//!    survived.
+//!    bytes, so the first append after a `raft_meta` save, a publish or a truncate_prefix
+//!    rewrites the epoch record with the new counts and first index (one small durable write
+//!    per term change, snapshot or compaction); `log_meta` starting before that first index
+//!    means a lost truncate_prefix. Not detected: that record and the save it vouches for
+//!    both lost while later appends survived.
 //!
 //! **Recovery** ([`recover`]): a torn tail is trimmed; a complete record with a bad header or
 //! payload checksum fails the open with its file and offset under the default
@@ -422,8 +423,11 @@ fn check_cross_marks(
                 ),
             )
         };
-        // A structure's own count is what it says it is; only the others are checked.
-        if writer != Writer::Log {
+        // A structure's own count is what it says it is; only the others are checked. The
+        // log's own record still bounds where the log may start (log_meta is another file).
+        if writer == Writer::Log {
+            log.check_first_floor(mark, &path)?;
+        } else {
             log.check_watermark(mark, &path)?;
         }
         if writer != Writer::Meta && meta.seq() < mark.meta_seq {

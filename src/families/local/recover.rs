@@ -12,14 +12,28 @@
 //!
 //! **Torn versus corrupt.** Every acknowledged append was fsynced, and a segment is fsynced
 //! before it is closed, so on an honest disk only the unacknowledged tail of the *open*
-//! segment can be damaged, and that damage is sectors that never reached the disk: they read
-//! as zeros (the file grew past them). So a complete but bad record in the open segment is
-//! classified as a torn write when the bytes from it to the end of the file contain a
-//! 512-byte-aligned block whose part at or after the record is all zeros (at least 8 bytes,
-//! or reaching the end of the file). A flipped bit in written data leaves no such block and
-//! is corruption. Limitation: a record whose payload legitimately holds an aligned run of
-//! zeros and is then damaged by bit rot is indistinguishable from a torn write and is
-//! trimmed; closed segments never get this benefit of the doubt.
+//! segment can be damaged: the one in-flight append's write, whose sectors that never
+//! reached the disk read as zeros (the file grew past them). So a complete but bad record in
+//! the open segment is classified as a torn write only when
+//! - the damage itself looks like a sector that never arrived: one of the 512-byte-aligned
+//!   blocks the *damaged part* of the record touches (its header when the header is bad,
+//!   else the whole record) reads as zeros from the record (or the block's start) to the
+//!   block's end or the end of the file, at least 8 bytes; zeros further on do not count;
+//! - and the record is not one the log knows was acknowledged: its index is at or above
+//!   `first_log_index` (every record below it was durable before `log_meta` moved past it,
+//!   so damage there cannot be a torn write).
+//!
+//! Anything else is corruption. A flipped bit leaves no zero block. A misdirected write
+//! leaves zeros, but not where it did damage: its own sectors at the end of the file keep
+//! their old, never-written zeros, while the acknowledged records it landed on hold its
+//! bytes (followed, in its last sector, by that sector's zero padding). Looking for zeros
+//! anywhere up to the end of the file once mistook such a write, landed on the segment's
+//! first sector, for a torn tail and trimmed every acknowledged entry away. Limitations: a
+//! record whose payload legitimately holds an aligned run of zeros and is then damaged by
+//! bit rot is indistinguishable from a torn write and is trimmed; so is a misdirected write
+//! whose zero padding covers a whole block of a long record it landed on (the trim is then
+//! a rollback of the log to a prefix it held); closed segments never get this benefit of the
+//! doubt.
 
 use std::path::Path;
 
@@ -161,7 +175,8 @@ pub fn scan_segment(file: &dyn VfsFile, path: &Path) -> StorageResult<Scan> {
             } else {
                 "header checksum mismatch".to_string()
             };
-            break corrupt(file, offset, file_len, what, Damage::Header)?;
+            let header_end = offset + HEADER_LEN as u64;
+            break corrupt(file, offset, header_end, file_len, what, Damage::Header)?;
         }
         if header.record_len() > left {
             break Tail::Torn {
@@ -173,6 +188,7 @@ pub fn scan_segment(file: &dyn VfsFile, path: &Path) -> StorageResult<Scan> {
                 ),
             };
         }
+        let record_end = offset + header.record_len();
         payload.resize(header.data_len as usize, 0);
         read_exact(file, &mut payload, offset + HEADER_LEN as u64, path)?;
         let payload_ok = header.payload_ok(&payload);
@@ -180,14 +196,14 @@ pub fn scan_segment(file: &dyn VfsFile, path: &Path) -> StorageResult<Scan> {
         if !payload_ok && is_config {
             // braft stops at a configuration entry it cannot verify.
             let what = "configuration payload checksum mismatch".to_string();
-            break corrupt(file, offset, file_len, what, Damage::ConfigPayload)?;
+            break corrupt(file, offset, record_end, file_len, what, Damage::ConfigPayload)?;
         }
         if let Err(what) = check_payload(header.entry_type, &payload) {
-            break corrupt(file, offset, file_len, what, Damage::Content)?;
+            break corrupt(file, offset, record_end, file_len, what, Damage::Content)?;
         }
         if !payload_ok && first_bad_payload.is_none() {
             let what = "payload checksum mismatch".to_string();
-            let stop = corrupt(file, offset, file_len, what, Damage::Payload)?;
+            let stop = corrupt(file, offset, record_end, file_len, what, Damage::Payload)?;
             first_bad_payload = Some((records.len(), stop));
         }
         records.push(ScannedRecord {
@@ -216,23 +232,34 @@ pub fn check_payload(entry_type: u8, payload: &[u8]) -> Result<(), String> {
     }
 }
 
+/// A [`Tail::Corrupt`] for the record at `offset` whose damaged part ends at `damaged_end`
+/// (the header's end when the header is bad, else the record's).
 fn corrupt(
     file: &dyn VfsFile,
     offset: u64,
+    damaged_end: u64,
     file_len: u64,
     what: String,
     damage: Damage,
 ) -> StorageResult<Tail> {
-    let zeroed = has_zeroed_block(file, offset, file_len)?;
+    let zeroed = has_zeroed_block(file, offset, damaged_end, file_len)?;
     Ok(Tail::Corrupt { offset, what, damage, zeroed })
 }
 
-/// Whether `[from, end)` holds a 512-aligned block whose part in the range is all zeros and
-/// at least 8 bytes long (or reaches `end`).
-pub fn has_zeroed_block(file: &dyn VfsFile, from: u64, end: u64) -> StorageResult<bool> {
+/// Whether one of the 512-aligned blocks that `[from, damaged_end)` touches reads as zeros
+/// from `from` (or the block's start) to the block's end or `file_len`, at least 8 bytes long
+/// (or reaching `file_len`): the mark a never-written sector leaves on the record at `from`.
+pub fn has_zeroed_block(
+    file: &dyn VfsFile,
+    from: u64,
+    damaged_end: u64,
+    file_len: u64,
+) -> StorageResult<bool> {
+    let end = file_len;
+    let touched_end = damaged_end.min(end);
     let mut block_start = from - from % ZERO_BLOCK;
     let mut buf = vec![0u8; ZERO_BLOCK as usize];
-    while block_start < end {
+    while block_start < touched_end {
         let lo = block_start.max(from);
         let hi = (block_start + ZERO_BLOCK).min(end);
         let part = &mut buf[..(hi - lo) as usize];
@@ -254,12 +281,15 @@ pub struct Decision {
     pub trim_to: Option<u64>,
 }
 
-/// Applies `policy` to a scan of a segment (`open`: the in-progress segment). The one
-/// place where the policy is consulted for the log.
+/// Applies `policy` to a scan of a segment (`open`: the in-progress segment;
+/// `acknowledged`: how many of its first records the log knows were acknowledged, those
+/// below `first_log_index`, which no torn write can reach). The one place where the policy
+/// is consulted for the log.
 pub fn decide(
     policy: RecoveryPolicy,
     scan: &Scan,
     open: bool,
+    acknowledged: usize,
     path: &Path,
 ) -> StorageResult<Decision> {
     use RecoveryPolicy::*;
@@ -270,8 +300,17 @@ pub fn decide(
         _ => (scan.records.len(), &scan.tail),
     };
     let keep_all = Decision { keep, trim_to: None };
-    let trim = |offset: u64| Ok(Decision { keep, trim_to: Some(offset) });
     let fail = |offset: u64, what: &str| Err(corruption(path, offset, what.to_string()));
+    let trim = |offset: u64| {
+        if policy == FailClosed && keep < acknowledged {
+            let what = format!(
+                "damaged record (the segment's record {keep}) lies below first_log_index: it \
+                 was acknowledged, so this is corruption, not a torn write"
+            );
+            return fail(offset, &what);
+        }
+        Ok(Decision { keep, trim_to: Some(offset) })
+    };
     match (policy, stop) {
         (_, Tail::Clean) => Ok(keep_all),
         (_, Tail::Torn { offset, .. }) => trim(*offset),

@@ -88,6 +88,10 @@ pub struct LogStore {
     others: (u64, u64),
     /// The counts the epoch record holds.
     others_recorded: (u64, u64),
+    /// The first index the epoch record vouches for: in its epoch the log never starts
+    /// before it (truncate_prefix only moves `first` up; reset and truncate_suffix bump the
+    /// epoch).
+    first_recorded: Index,
 }
 
 /// Encodes an entry's payload as braft stores it.
@@ -181,10 +185,12 @@ impl LogStore {
             loaded_marks: Vec::new(),
             others: (0, 0),
             others_recorded: (0, 0),
+            first_recorded: 1,
         };
         if let Some(mark) = store.load_epoch()? {
             store.epoch = mark.epoch;
             store.others_recorded = (mark.meta_seq, mark.snapshot_seq);
+            store.first_recorded = mark.first;
             store.loaded_marks.push((mark, store.dir.join(LOG_EPOCH_NAME)));
         }
         let pending = store.load_pending()?;
@@ -272,12 +278,16 @@ impl LogStore {
         }
     }
 
-    /// Bumps the truncation epoch durably (before a truncate_suffix or reset).
-    fn bump_epoch(&mut self) -> StorageResult<()> {
-        let mark = CrossMark { epoch: self.epoch + 1, ..self.cross_mark() };
+    /// Bumps the truncation epoch durably (before a truncate_suffix, or a reset to
+    /// `first_after`): the record vouches for a first index the log starts at or after in
+    /// the new epoch, whichever the operation leaves.
+    fn bump_epoch(&mut self, first_after: Index) -> StorageResult<()> {
+        let first = self.first.min(first_after);
+        let mark = CrossMark { epoch: self.epoch + 1, first, ..self.cross_mark() };
         write_atomic(&self.vfs, &self.dir, LOG_EPOCH_NAME, &encode_log_epoch(&mark))?;
         self.epoch = mark.epoch;
         self.others_recorded = self.others;
+        self.first_recorded = first;
         Ok(())
     }
 
@@ -287,17 +297,19 @@ impl LogStore {
         self.others = (meta_seq, snapshot_seq);
     }
 
-    /// Before the first append after a `raft_meta` save or a publish, rewrites the epoch
-    /// record (same epoch) with the new counts, so that those writes being lost while the
-    /// appends survive is detected too. Costs one small durable write per term change or
-    /// snapshot, not per append.
+    /// Before the first append after a `raft_meta` save, a publish or a truncate_prefix,
+    /// rewrites the epoch record (same epoch) with the new counts and first index, so that
+    /// those writes being lost while the appends survive is detected too (a lost
+    /// truncate_prefix would bring truncated entries back beside newer ones). Costs one small
+    /// durable write per term change, snapshot or compaction, not per append.
     fn record_others(&mut self) -> StorageResult<()> {
-        if self.others_recorded == self.others {
+        if self.others_recorded == self.others && self.first_recorded == self.first {
             return Ok(());
         }
         let mark = self.cross_mark();
         write_atomic(&self.vfs, &self.dir, LOG_EPOCH_NAME, &encode_log_epoch(&mark))?;
         self.others_recorded = self.others;
+        self.first_recorded = self.first;
         Ok(())
     }
 
@@ -316,6 +328,26 @@ impl LogStore {
     /// The cross marks loaded with the epoch record and `log_meta`, with their files.
     pub fn loaded_marks(&self) -> &[(CrossMark, PathBuf)] {
         &self.loaded_marks
+    }
+
+    /// Fails when the log starts before the first index its own epoch record (`mark`, read
+    /// from `saved`) vouches for: a truncate_prefix whose `log_meta` was acknowledged was lost
+    /// while a later append survived (a lying fsync), and entries it dropped are back.
+    pub fn check_first_floor(&self, mark: CrossMark, saved: &Path) -> StorageResult<()> {
+        if mark.epoch != self.epoch || self.first >= mark.first {
+            return Ok(());
+        }
+        Err(corruption(
+            &self.dir.join(LOG_META_NAME),
+            0,
+            format!(
+                "first_log_index {} is behind {}, which {} recorded in the same epoch after \
+                 log_meta was saved (an acknowledged truncate_prefix was lost)",
+                self.first,
+                mark.first,
+                saved.display()
+            ),
+        ))
     }
 
     /// Fails when the log, in the epoch a later-saved file recorded, falls short of the
@@ -514,9 +546,11 @@ impl LogStore {
     ) -> StorageResult<Segment> {
         let file = SharedFile::new(Arc::clone(&self.vfs), path.clone());
         let is_open = closed_last.is_none();
+        // Records below first_log_index were durable before log_meta moved past them.
+        let acknowledged = usize::try_from(self.first.saturating_sub(first)).unwrap_or(usize::MAX);
         let (records, len) = file.with(|f, path| {
             let scan = scan_segment(f, path)?;
-            let decision = decide(self.options.policy, &scan, is_open, path)?;
+            let decision = decide(self.options.policy, &scan, is_open, acknowledged, path)?;
             let records: Vec<(u64, Term)> =
                 scan.records[..decision.keep].iter().map(|r| (r.offset, r.term)).collect();
             let len = match decision.trim_to {
@@ -742,7 +776,7 @@ impl LogStore {
         // wholly below `first`.
         let n_remove =
             self.segments.iter().rev().take_while(|s| s.first > keep || keep < self.first).count();
-        self.bump_epoch()?;
+        self.bump_epoch(self.first)?;
         let pending = n_remove > 0;
         if pending {
             self.write_pending(PendingOpKind::TruncateSuffix, last_kept)?;
@@ -817,7 +851,7 @@ impl LogStore {
     /// unlinked, redo record removed.
     pub fn reset(&mut self, next: Index) -> StorageResult<()> {
         check_reset(next)?;
-        self.bump_epoch()?;
+        self.bump_epoch(next)?;
         let pending = !self.segments.is_empty();
         if pending {
             self.write_pending(PendingOpKind::Reset, next)?;

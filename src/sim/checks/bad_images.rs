@@ -1,50 +1,104 @@
-//! `bad_images` (DESIGN §7, check 8): bad images are rejected and leave the destination
-//! empty.
+//! `bad_images` (DESIGN §7, check 8): an image the reader must reject is rejected, and the
+//! destination stays empty, after every rejection and after a reopen. Per family check:
 //!
-//! **What it verifies.** The image of a finished export with one bit flipped at a seeded
-//! byte is rejected by an import into an empty instance, and the destination is empty
-//! afterwards, also after a reopen: nothing of a rejected image becomes visible.
+//! - the exported image with one bit flipped, which the integrity layer (CRC-32C, SHA-256)
+//!   must reject before any field is read;
+//! - [`BadImageOptions::hostile_per_check`] structure-aware hostile images
+//!   ([`crate::image::hostile`]), drawn from the seed: the state at the cut with exactly one
+//!   semantic violation, re-checksummed, so that only the field, grammar and path rules can
+//!   reject it — each with exactly the class and offset the specification names for its
+//!   violation.
 //!
-//! **When.** Whenever an export finishes, in the same families as `import_determinism`.
-//! Proven to bite by `import-not-atomic` (records applied as they arrive).
+//! Every bad image goes into the same fresh destination in turn (a rejected import must leave
+//! it empty enough to take the next), which is then reopened and must still be empty.
 //!
-//! **What not.** Only flipped bits, which the record CRCs and the trailing digest reject
-//! before a field is read; structurally valid images around one semantic violation are not
-//! generated here yet.
+//! Proven to bite by `import-not-atomic` (a family that applies records as they arrive, caught
+//! by either kind of bad image) and by the planted reader bugs ([`PlantedReaderBug`], e.g. a
+//! reader that skips the path order check), which only the hostile images catch.
+//!
+//! What it does not check: images that are bad in more than one way (the reader reports the
+//! first violation, and one violation per image keeps the expected class exact).
 
 use std::sync::Arc;
 
-use rand::RngExt;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-use crate::contract::{Family, StateView};
-use crate::image::import;
-use crate::sim::checks::{fresh_import_disk, open_import, ImageCheckStats};
+use crate::contract::{Family, RaftStorage, StateView};
+use crate::image::{hostile, import_with_reader_bug, PlantedReaderBug};
+use crate::sim::checks::{fresh_import_disk, open_import};
 use crate::state::{first_difference, RaftState};
 
-/// Imports `image` with one bit flipped (byte and bit drawn from `rng`) into an empty
-/// instance of `family` on a disk seeded `disk_seed`: it must be rejected and leave the
-/// destination empty, also after a reopen. `Err` says what went wrong.
-pub fn check(
+/// Hostile images per family check by default. Each costs one import that stops at its
+/// violation, into a destination the bit-flipped image has already opened.
+pub const HOSTILE_PER_CHECK: u8 = 2;
+
+/// Salt that separates the hostile images' random stream from the other image checks', so
+/// that drawing them leaves every other draw of a seed where it was.
+const HOSTILE_STREAM_SALT: u64 = 0x686f_7374_696c_6521;
+
+/// How the `bad_images` check tests rejections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadImageOptions {
+    /// Structure-aware hostile images per family check, besides the one bit flip.
+    pub hostile_per_check: u8,
+    /// A reader bug planted in the imports of this check (self-tests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_reader: Option<PlantedReaderBug>,
+}
+
+impl Default for BadImageOptions {
+    fn default() -> Self {
+        BadImageOptions { hostile_per_check: HOSTILE_PER_CHECK, planted_reader: None }
+    }
+}
+
+/// Imports bad versions of `image` (which holds `state`) into one fresh instance of `family`
+/// on a disk seeded with `disk_seed`: the bit flip drawn from `rng` (two draws, as always),
+/// then the hostile images drawn from a stream of their own. Returns how many imports it
+/// made, or what went wrong.
+pub fn check_bad_images(
     family: &Arc<dyn Family>,
     image: &[u8],
+    state: &RaftState,
     disk_seed: u64,
     rng: &mut ChaCha8Rng,
-    stats: &mut ImageCheckStats,
-) -> Result<(), String> {
+    options: &BadImageOptions,
+) -> Result<u64, String> {
+    let import = |bytes: &[u8], dest: &mut dyn RaftStorage| {
+        import_with_reader_bug(bytes, dest, options.planted_reader)
+    };
     let mut bad = image.to_vec();
     let at = rng.random_range(0..bad.len());
     bad[at] ^= 1 << rng.random_range(0..8u32);
     let disk = fresh_import_disk(disk_seed);
     let mut dest = open_import(family, &disk)?;
-    stats.imports += 1;
-    if import(bad.as_slice(), dest.as_mut()).is_ok() {
-        return Err(format!("an image with byte {at} flipped was accepted"));
+    match import(&bad, dest.as_mut()) {
+        Ok(_) => return Err(format!("an image with byte {at} flipped was accepted")),
+        Err(e) if !e.is_bad_image() => {
+            return Err(format!("an image with byte {at} flipped failed, not as a bad image: {e}"))
+        }
+        Err(_) => {}
     }
     expect_empty(dest.as_ref()).map_err(|w| format!("after a rejected image: {w}"))?;
+    let mut imports = 1;
+    let mut hostile_rng = ChaCha8Rng::seed_from_u64(disk_seed ^ HOSTILE_STREAM_SALT);
+    let version = dest.family_format_version();
+    for _ in 0..options.hostile_per_check {
+        let hostile = hostile::generate(state, family.scheme(), version, &mut hostile_rng)
+            .map_err(|e| format!("the state at the cut cannot be made hostile: {e}"))?;
+        let result = import(&hostile.bytes, dest.as_mut());
+        imports += 1;
+        hostile.judge(&result)?;
+        expect_empty(dest.as_ref()).map_err(|w| {
+            format!("after rejecting a hostile image (`{}`): {w}", hostile.violation)
+        })?;
+    }
     drop(dest);
     let dest = open_import(family, &disk)?;
-    expect_empty(dest.as_ref()).map_err(|w| format!("after a rejected image and reopen: {w}"))
+    expect_empty(dest.as_ref()).map_err(|w| format!("after rejected images and a reopen: {w}"))?;
+    Ok(imports)
 }
 
 fn expect_empty(view: &dyn StateView) -> Result<(), String> {

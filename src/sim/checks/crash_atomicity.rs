@@ -38,7 +38,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::contract::{Family, StorageError};
+use crate::contract::{Entry, Family, Index, StorageError};
 use crate::sim::checks::{braft_view, read_only, CheckName};
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::Action;
@@ -124,10 +124,18 @@ impl Store {
         let fresh = RaftState::new();
         let mut part = fresh.parts();
         match self {
-            Store::Log => (part.first, part.entries) = (state.first, &state.entries),
+            Store::Log => return Store::log_digest(state.first, &state.entries),
             Store::Meta => part.meta = &state.meta,
             Store::Snapshot => part.snapshot = state.snapshot.as_ref(),
         }
+        part.digest()
+    }
+
+    /// The [`Store::Log`] digest of a log starting at `first` with `entries`.
+    fn log_digest(first: Index, entries: &[Entry]) -> String {
+        let fresh = RaftState::new();
+        let mut part = fresh.parts();
+        (part.first, part.entries) = (first, entries);
         part.digest()
     }
 
@@ -151,13 +159,37 @@ impl Store {
 pub struct StoreHistory {
     /// Whether the disk may lose or corrupt acknowledged data (otherwise nothing is kept).
     enabled: bool,
+    /// Whether a sync may lie (fsync loss): an acknowledged append may then come back cut
+    /// anywhere in its batch.
+    lying_sync: bool,
     held: BTreeSet<(Store, String)>,
 }
 
 impl StoreHistory {
-    /// A history that keeps states only when `dishonest`.
-    pub fn new(dishonest: bool) -> Self {
-        StoreHistory { enabled: dishonest, held: BTreeSet::new() }
+    /// A history that keeps states only when `dishonest`; `lying_sync` says whether a sync
+    /// may lie (see [`StoreHistory::remember_batch_prefixes`]).
+    pub fn new(dishonest: bool, lying_sync: bool) -> Self {
+        StoreHistory {
+            enabled: dishonest,
+            lying_sync: dishonest && lying_sync,
+            held: BTreeSet::new(),
+        }
+    }
+
+    /// Under a lying fsync, remembers every prefix of the batch an acknowledged append just
+    /// added to `state` as a state the log held: the lie makes an acknowledged append exactly
+    /// as exposed as an unacknowledged one (the atomicity table's "any prefix of the batch"),
+    /// and braft's records mark no batch boundary a family could check.
+    pub fn remember_batch_prefixes(&mut self, state: &RaftState, action: &Action) {
+        let Action::Append(batch) = action else { return };
+        if !self.lying_sync || batch.len() < 2 {
+            return;
+        }
+        let entries = &state.entries;
+        let before = entries.len() - batch.len();
+        for cut in before + 1..entries.len() {
+            self.held.insert((Store::Log, Store::log_digest(state.first, &entries[..cut])));
+        }
     }
 
     /// Remembers every store of `state`.

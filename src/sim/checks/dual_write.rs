@@ -110,6 +110,10 @@ pub struct RecoveryContext {
     pub dishonest: bool,
     /// The disk injected a fault while recovery ran (a repair call may have failed).
     pub fault_during_recovery: bool,
+    /// Before repair the mirror held the fresh (empty) state, and that was a state the
+    /// checks allowed it: a mirror bootstrapped from an empty primary, then behind by the
+    /// in-flight mutation.
+    pub mirror_was_fresh: bool,
 }
 
 /// Whether `recovery` is a verdict the situation allows; `Err` says why not.
@@ -117,7 +121,10 @@ pub struct RecoveryContext {
 /// - `equivalent`: always.
 /// - `repaired`: after a power loss (the in-flight mutation), or when a side is volatile
 ///   (it came back empty); never after a clean reopen of two durable sides.
-/// - `bootstrapped` (an empty mirror): only a volatile mirror comes back empty.
+/// - `bootstrapped` (an empty mirror): a volatile mirror, or a durable one whose allowed
+///   state was the empty one (an empty instance is a fresh one: no state tells a committed
+///   import of an empty primary from no import, so recovery's rule for an empty mirror,
+///   bootstrap it, applies; nothing was lost).
 /// - `rebootstrapped` (a fresh mirror in place of one beyond repair): only when the primary
 ///   is volatile (a durable mirror then holds what the primary lost), since on an honest
 ///   disk a durable pair is always within the repair rules.
@@ -132,7 +139,7 @@ pub fn recovery_verdict(recovery: &Recovery, context: RecoveryContext) -> Result
     let allowed = match recovery {
         Recovery::Equivalent => true,
         Recovery::Repaired { .. } => context.after_crash || volatile_side,
-        Recovery::Bootstrapped => !context.mirror_durable,
+        Recovery::Bootstrapped => !context.mirror_durable || context.mirror_was_fresh,
         Recovery::Rebootstrapped { .. } => !context.primary_durable,
     };
     if allowed {
@@ -223,6 +230,7 @@ impl PairCrashCheck<'_> {
             .pair
             .open_sides(self.location, vfs.clone())
             .map_err(|e| (CheckName::CrashAtomicity, format!("the pair failed to open: {e}")))?;
+        let mut mirror_was_fresh = false;
         if mirror_durable {
             let mirror = sides.mirror.as_ref().map_err(|e| {
                 dual(format!("the mirror failed to open again on an honest disk: {e}"))
@@ -236,6 +244,7 @@ impl PairCrashCheck<'_> {
                     differences(&state, allowed)
                 )));
             }
+            mirror_was_fresh = state == RaftState::new();
         }
         let (instance, recovery) = self
             .pair
@@ -247,6 +256,7 @@ impl PairCrashCheck<'_> {
             mirror_durable,
             dishonest: false,
             fault_during_recovery: false,
+            mirror_was_fresh,
         };
         recovery_verdict(&recovery, context).map_err(dual)?;
         let recovered = RaftState::capture(instance.storage()).map_err(|e| {

@@ -644,6 +644,8 @@ fn bad_peers_rejected(fx: &mut dyn Fixture) -> CaseResult {
     }
     p.rejected(meta(2, Some(PeerId::ANY)), is_bad_peer)?;
     p.rejected(meta(2, Some("0.0.0.0:0:0")), is_bad_peer)?;
+    // braft's empty peer ignores the role: a witness at 0.0.0.0:0 idx 0 is "no vote" too.
+    p.rejected(meta(2, Some("0.0.0.0:0:0:1")), is_bad_peer)?;
     let Action::Snapshot { mut meta, files, publish } = snap(3, 1, vec![]) else {
         unreachable!("snap builds a snapshot action")
     };

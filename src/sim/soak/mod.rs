@@ -131,6 +131,9 @@ impl SoakConfig {
         if let Some(bug) = self.planted_dual {
             cmd.push_str(&format!(" --planted-dual {}", bug.name()));
         }
+        if let Some(bug) = self.run.bad_images.planted_reader {
+            cmd.push_str(&format!(" --planted-reader {}", bug.name()));
+        }
         cmd
     }
 }

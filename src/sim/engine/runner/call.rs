@@ -87,6 +87,9 @@ impl Runner {
             self.stats.rejected_calls += 1;
         }
         self.history.remember(&self.model.state, Store::changed_by(action));
+        if model_result.is_ok() {
+            self.history.remember_batch_prefixes(&self.model.state, action);
+        }
         Ok(Called::Returned {
             enumerate: enumerate.filter(|_| result.is_ok()),
             armed: armed.is_some() && self.disk.is_some(),

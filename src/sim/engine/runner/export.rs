@@ -13,9 +13,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Runner, Stop};
 use crate::contract::Family;
+use crate::sim::checks::bad_images::{check_bad_images, BadImageOptions};
 use crate::sim::checks::export_cut::{ExportedImage, ImageCheckFailure, PinnedExport};
 use crate::sim::checks::{
-    bad_images, braft_view, canonicality, import_atomicity, import_determinism, panic, CheckName,
+    braft_view, canonicality, import_atomicity, import_determinism, panic, CheckName,
     ImageCheckStats,
 };
 use crate::sim::engine::ops::Op;
@@ -79,7 +80,7 @@ impl Runner {
             return Ok(());
         }
         let export = self.export.take().expect("checked above");
-        match finish(export, &self.image_families) {
+        match finish(export, &self.image_families, &self.options.bad_images) {
             Ok(stats) => {
                 self.stats.exports += stats.exports;
                 self.stats.imports += stats.imports;
@@ -108,6 +109,7 @@ impl Runner {
 fn finish(
     export: PinnedExport,
     families: &[Arc<dyn Family>],
+    bad_images: &BadImageOptions,
 ) -> Result<ImageCheckStats, ImageCheckFailure> {
     let mut stats = ImageCheckStats::default();
     let image = export.into_image()?;
@@ -121,19 +123,20 @@ fn finish(
     let cross = rng.random_range(0..CROSS_FAMILY_EVERY) == 0;
     for family in families {
         if family.scheme() == image.family || cross {
-            check_family(family, &image, &mut rng, &mut stats)?;
+            check_family(family, &image, &mut rng, bad_images, &mut stats)?;
         }
     }
     Ok(stats)
 }
 
 /// The import checks of one family: two imports (determinism, and canonicality of the
-/// re-exports), a corrupted image, a power loss during an import (and, for the local family,
-/// what braft would read at that crash point).
+/// re-exports), bad images (a flipped bit and structure-aware hostile images), a power loss
+/// during an import (and, for the local family, what braft would read at that crash point).
 fn check_family(
     family: &Arc<dyn Family>,
     image: &ExportedImage,
     rng: &mut ChaCha8Rng,
+    bad_images: &BadImageOptions,
     stats: &mut ImageCheckStats,
 ) -> Result<(), ImageCheckFailure> {
     let scheme = family.scheme();
@@ -144,7 +147,7 @@ fn check_family(
     let disk_seed: u64 = rng.random();
     let import_len = import_determinism::check(family, bytes, expected, disk_seed, stats)
         .map_err(|(check, what)| fail(check, what))?;
-    bad_images::check(family, bytes, disk_seed, rng, stats)
+    stats.imports += check_bad_images(family, bytes, expected, disk_seed, rng, bad_images)
         .map_err(|what| fail(CheckName::BadImages, what))?;
     let crash_offset = import_atomicity::crash_offset(import_len, rng);
     let braft = braft_view::reads(family.as_ref());

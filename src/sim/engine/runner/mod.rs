@@ -186,6 +186,7 @@ impl Runner {
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        let lying_sync = plan.as_ref().is_some_and(|p| p.fsync_loss.is_enabled());
         // Images are imported into every registered family, with the family under test (which
         // may carry a planted bug; for a pair, its primary's) standing in for its own scheme.
         let tested = match &subject {
@@ -204,7 +205,7 @@ impl Runner {
             disk,
             dishonest,
             faulty,
-            history: StoreHistory::new(dishonest),
+            history: StoreHistory::new(dishonest, lying_sync),
             armed: None,
             export: None,
             image_families,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sim::checks::bad_images::BadImageOptions;
 use crate::sim::checks::CheckFailure;
 use crate::vfs::EnumerateOptions;
 
@@ -22,11 +23,21 @@ pub struct RunOptions {
     /// with these enumeration options.
     #[serde(default)]
     pub exhaustive: Option<EnumerateOptions>,
+    /// How the `bad_images` check tests rejections (hostile images per check, a planted
+    /// reader bug for self-tests).
+    #[serde(default)]
+    pub bad_images: BadImageOptions,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { full_check_every: 16, trace_tail_len: 24, unchecked: false, exhaustive: None }
+        RunOptions {
+            full_check_every: 16,
+            trace_tail_len: 24,
+            unchecked: false,
+            exhaustive: None,
+            bad_images: BadImageOptions::default(),
+        }
     }
 }
 

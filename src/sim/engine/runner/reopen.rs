@@ -100,12 +100,17 @@ impl Runner {
         mirror_candidates: &[RaftState],
     ) -> Result<(), Stop> {
         let Subject::Pair(pair) = &self.subject else { return Ok(()) };
+        let mirror_was_fresh = matches!(
+            &reopened.mirror_before,
+            Some(Ok(state)) if mirror_candidates.contains(state) && *state == RaftState::new()
+        );
         let context = RecoveryContext {
             after_crash,
             primary_durable: pair.primary_family().durable(),
             mirror_durable: pair.mirror_family().durable(),
             dishonest: self.dishonest,
             fault_during_recovery: reopened.fault_during_recovery,
+            mirror_was_fresh,
         };
         match reopen_problem(reopened, mirror_candidates, context, self.faulty) {
             None => Ok(()),
