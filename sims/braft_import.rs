@@ -270,7 +270,11 @@ fn image_file(dir: &Path) -> PathBuf {
 
 fn qk_import(vfs: VfsHandle, to: &str, input: &Path) -> (u8, String) {
     let mut stderr = Vec::new();
-    let cmd = ImageCommand::Import { to: to.to_string(), input: input.display().to_string() };
+    let cmd = ImageCommand::Import {
+        to: to.to_string(),
+        input: input.display().to_string(),
+        recovery: Default::default(),
+    };
     let code = image_run_on(cmd, vfs, &mut std::io::empty(), &mut Vec::new(), &mut stderr);
     (code, String::from_utf8_lossy(&stderr).into_owned())
 }
@@ -324,6 +328,7 @@ fn enospc_during_qk_migrate_leaves_nothing_behind() {
             from: format!("local://{}", source.display()),
             to: format!("{scheme}://{}", root.join("y/dest").display()),
             json: true,
+            recovery: Default::default(),
         };
         let counting = FailNth::new(0, true);
         assert_eq!(migrate_run_on(args(&count_root), Arc::new(Handle(counting.clone()))), 0);

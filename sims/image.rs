@@ -145,7 +145,7 @@ fn sample_states() -> Vec<(&'static str, RaftState)> {
         ("a-b", CHUNK_LEN + 1, FileMeta::default()),
         ("a/b", 2 * CHUNK_LEN - 1, FileMeta::user(Bytes::new())),
         ("z/y/x", 0, FileMeta { checksum: Some(String::new()), ..FileMeta::default() }),
-        ("__raft_snapshot_meta", 100, FileMeta::user(Bytes::from_static(b"meta"))),
+        ("__raft_snapshot_meta.user", 100, FileMeta::user(Bytes::from_static(b"meta"))),
     ] {
         if p == "a" {
             // `a` cannot be a file and a directory; use `a.bin` instead.
@@ -285,7 +285,9 @@ fn export_is_exactly_the_pinned_cut_while_mutations_continue() {
     }
 }
 
-/// Walks a directory into (relative path → bytes).
+/// Walks a directory into (relative path → bytes). A checksum sidecar's last 20 bytes (the
+/// file id it records, the real inode number and birth time, and the CRC over it) differ
+/// between any two writes on a real file system and are zeroed.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
@@ -295,7 +297,12 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
                 walk(root, &p, out);
             } else {
                 let rel = p.strip_prefix(root).expect("under root").to_path_buf();
-                out.insert(rel, std::fs::read(&p).expect("read file"));
+                let mut bytes = std::fs::read(&p).expect("read file");
+                if rel.extension().is_some_and(|e| e == "qkcrc") && bytes.len() >= 20 {
+                    let n = bytes.len();
+                    bytes[n - 20..].fill(0);
+                }
+                out.insert(rel, bytes);
             }
         }
     }
@@ -799,20 +806,22 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     let source = format!("local://{}", dir.path().join("x").display());
     let vfs: quorumkit_storage::vfs::VfsHandle = std::sync::Arc::new(OsVfs::new());
     drop(Registry::builtin().open(&source, vfs).expect("an empty instance"));
-    let (code, _, err) =
-        cli(ImageCommand::Export { from: "memory://x".into(), output: name.clone() }, b"");
+    let export = |from: &str, output: &str| ImageCommand::Export {
+        from: from.into(),
+        output: output.into(),
+        recovery: Default::default(),
+    };
+    let (code, _, err) = cli(export("memory://x", &name), b"");
     assert_eq!(code, 2);
     assert!(err.contains("always finds it empty"), "{err}");
-    let (code, out, err) =
-        cli(ImageCommand::Export { from: source.clone(), output: name.clone() }, b"");
+    let (code, out, err) = cli(export(&source, &name), b"");
     assert_eq!(code, 0, "{err}");
     assert!(String::from_utf8_lossy(&out).contains("sha256"));
     let bytes = std::fs::read(&file).expect("exported file");
     assert_eq!(bytes, encode(&RaftState::new(), "local", 0), "the empty state, from local");
     assert!(!dir.path().join("x.qkimg.partial").exists());
 
-    let (code, out, _) =
-        cli(ImageCommand::Export { from: source.clone(), output: "-".into() }, b"");
+    let (code, out, _) = cli(export(&source, "-"), b"");
     assert_eq!((code, &out), (0, &bytes));
     assert_eq!(cli(ImageCommand::Verify { file: name.clone() }, b"").0, 0);
     assert_eq!(cli(ImageCommand::Verify { file: "-".into() }, &bytes).0, 0);
@@ -823,10 +832,15 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     assert_eq!(code, 1);
     assert_eq!(String::from_utf8_lossy(&out).trim(), "retained range differs: [1, 0] vs [5, 7]");
     let dest = |name: &str| format!("local://{}", dir.path().join(name).display());
-    let (code, out, err) = cli(ImageCommand::Import { to: dest("y"), input: "-".into() }, &example);
+    let import = |name: &str| ImageCommand::Import {
+        to: dest(name),
+        input: "-".into(),
+        recovery: Default::default(),
+    };
+    let (code, out, err) = cli(import("y"), &example);
     assert_eq!(code, 0, "{err}");
     assert!(String::from_utf8_lossy(&out).starts_with("imported"), "nothing repaired in a new one");
-    let (code, _, err) = cli(ImageCommand::Import { to: dest("y"), input: "-".into() }, &example);
+    let (code, _, err) = cli(import("y"), &example);
     assert_eq!(code, 2, "a second import into the same destination is refused");
     assert!(err.contains("not empty") && err.contains("left untouched"), "{err}");
 
@@ -835,13 +849,21 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     let (code, _, err) = cli(ImageCommand::Verify { file: "-".into() }, &damaged);
     assert_eq!(code, 1);
     assert!(err.contains("checksum_mismatch"), "{err}");
-    assert_eq!(cli(ImageCommand::Import { to: dest("z"), input: "-".into() }, &damaged).0, 1);
+    assert_eq!(cli(import("z"), &damaged).0, 1);
     let missing = dir.path().join("missing").to_str().expect("utf-8").to_string();
     assert_eq!(cli(ImageCommand::Verify { file: missing.clone() }, b"").0, 2);
     assert_eq!(cli(ImageCommand::Inspect { file: missing, json: false }, b"").0, 2);
     assert_eq!(cli(ImageCommand::Diff { a: "-".into(), b: "-".into() }, b"").0, 2);
     assert_eq!(
-        cli(ImageCommand::Export { from: "nope://x".into(), output: name.clone() }, b"").0,
+        cli(
+            ImageCommand::Export {
+                from: "nope://x".into(),
+                output: name.clone(),
+                recovery: Default::default()
+            },
+            b""
+        )
+        .0,
         2
     );
 
@@ -869,19 +891,35 @@ fn cli_command_lines_parse_as_the_issue_writes_them() {
     let cases = [
         (
             "qk export --from local:///d -o img",
-            ImageCommand::Export { from: s("local:///d"), output: s("img") },
+            ImageCommand::Export {
+                from: s("local:///d"),
+                output: s("img"),
+                recovery: Default::default(),
+            },
         ),
         (
             "qk export --from memory://x -o -",
-            ImageCommand::Export { from: s("memory://x"), output: s("-") },
+            ImageCommand::Export {
+                from: s("memory://x"),
+                output: s("-"),
+                recovery: Default::default(),
+            },
         ),
         (
             "qk import --to redb:///f img",
-            ImageCommand::Import { to: s("redb:///f"), input: s("img") },
+            ImageCommand::Import {
+                to: s("redb:///f"),
+                input: s("img"),
+                recovery: Default::default(),
+            },
         ),
         (
             "qk import --to memory://y -",
-            ImageCommand::Import { to: s("memory://y"), input: s("-") },
+            ImageCommand::Import {
+                to: s("memory://y"),
+                input: s("-"),
+                recovery: Default::default(),
+            },
         ),
         ("qk verify img", ImageCommand::Verify { file: s("img") }),
         ("qk inspect img --json", ImageCommand::Inspect { file: s("img"), json: true }),

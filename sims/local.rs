@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use quorumkit_storage::contract::{
-    Entry, FileMeta, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath, StateView,
-    StorageError,
+    ContractError, Entry, FileMeta, Meta, Payload, PeerId, RaftStorage, SnapshotMeta, SnapshotPath,
+    StateView, StorageError,
 };
 use quorumkit_storage::families::local::format::{
     murmur3_x86_32, open_segment_name, ChecksumType, PendingOp, PendingOpKind, PENDING_OP_NAME,
@@ -215,11 +215,17 @@ fn checksum_check_values() {
 
 #[test]
 fn peer_text_forms() {
-    for text in ["127.0.0.1:8100:0:0", "127.0.0.1:8101:0", "10.0.0.255:65535:7:1"] {
+    // Every spelling braft reads as a peer renders as braft's own four-field form.
+    for (text, canonical) in [
+        ("127.0.0.1:8100:0:0", "127.0.0.1:8100:0:0"),
+        ("127.0.0.1:8101:0", "127.0.0.1:8101:0:0"),
+        ("10.0.0.255:65535:7:1", "10.0.0.255:65535:7:1"),
+        ("127.0.0.1:8100", "127.0.0.1:8100:0:0"),
+        ("127.0.0.1::08100:0", "127.0.0.1:8100:0:0"),
+    ] {
         let peer = PeerAddr::parse(text).unwrap_or_else(|| panic!("{text}"));
-        assert_eq!(peer.to_string(), text);
+        assert_eq!(peer.to_string(), canonical, "{text}");
     }
-    assert_eq!(PeerAddr::parse("127.0.0.1:8100").unwrap().to_string(), "127.0.0.1:8100:0");
     assert_eq!(PeerAddr::parse("127.0.0.1::8100::3").unwrap().idx, 3);
     for bad in
         ["", "localhost:8100", "127.0.0.1", "::1:80", "127.0.0.01:1", "1.2.3.4:1:0:2", "1.2.3.4:x"]
@@ -773,11 +779,14 @@ fn meta_sidecar_detects_damage_and_braft_rewrites() {
     s.save_meta(&Meta { term: 5, voted_for: Some(PeerId::new("127.0.0.1:8100:0:0")) }).unwrap();
     drop(s);
     let path = dir.path().join("raft_meta/raft_meta");
-    // What braft writes for term 6 and no vote.
+    // What braft writes for term 6 and no vote, written in place (the same file): bytes
+    // changed under the sidecar's file are damage. (braft's own rewrite, tmp + rename, is a
+    // new file and is read: sims/braft_meta.rs.)
     let rewritten = encode_raft_meta(&Meta { term: 6, voted_for: None }).unwrap();
     std::fs::write(&path, &rewritten).unwrap();
     let err = open(dir.path(), opts()).err().unwrap();
     assert!(err.is_corruption(), "{err}");
+    assert!(err.to_string().contains("changed in place"), "{err}");
     let braft = LocalOptions { recovery: RecoveryPolicy::BraftCompatible, ..opts() };
     let mut s = open(dir.path(), braft).unwrap();
     assert_eq!(s.meta().unwrap(), Meta { term: 6, voted_for: None });
@@ -791,7 +800,7 @@ fn meta_sidecar_detects_damage_and_braft_rewrites() {
 }
 
 #[test]
-fn legacy_three_field_vote_reads_back_verbatim() {
+fn legacy_three_field_vote_reads_back_canonical() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), opts()).unwrap());
     let legacy =
@@ -799,7 +808,8 @@ fn legacy_three_field_vote_reads_back_verbatim() {
             .unwrap();
     std::fs::write(dir.path().join("raft_meta/raft_meta"), legacy).unwrap();
     let s = open(dir.path(), opts()).unwrap();
-    assert_eq!(s.meta().unwrap().voted_for, Some(PeerId::new("127.0.0.1:8101:0")));
+    let vote = s.meta().unwrap().voted_for.expect("a vote");
+    assert_eq!(vote.as_str(), "127.0.0.1:8101:0:0");
     std::fs::write(
         dir.path().join("raft_meta/raft_meta"),
         encode_raft_meta(&Meta { term: 4, voted_for: None }).unwrap(),
@@ -983,7 +993,9 @@ fn import_commits_atomically() {
 
 // ---------------------------------------------------------------- inspect and layout
 
-/// A hex dump of every file under `dir`, in path order.
+/// A hex dump of every file under `dir`, in path order. A checksum sidecar's file id (the
+/// real inode number and birth time, different on every run) and the CRC over it read as
+/// `ii` and `cc`.
 fn dump(dir: &Path) -> String {
     let mut out = String::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -1006,8 +1018,22 @@ fn dump(dir: &Path) -> String {
             None => out.push_str(&format!("{rel}/\n")),
             Some(bytes) => {
                 out.push_str(&format!("{rel} ({} bytes)\n", bytes.len()));
+                let masked = |at: usize| {
+                    let n = bytes.len();
+                    match at {
+                        _ if !rel.ends_with(".qkcrc") || n < 20 => None,
+                        at if at >= n - 4 => Some("cc"),
+                        at if at >= n - 20 => Some("ii"),
+                        _ => None,
+                    }
+                };
                 for (i, chunk) in bytes.chunks(16).enumerate() {
-                    out.push_str(&format!("  {:04x}: {}\n", i * 16, hex(chunk)));
+                    let text: Vec<String> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(j, b)| masked(i * 16 + j).map_or(format!("{b:02x}"), String::from))
+                        .collect();
+                    out.push_str(&format!("  {:04x}: {}\n", i * 16, text.join(" ")));
                 }
             }
         }
@@ -1207,29 +1233,66 @@ fn publish_survives_a_crash_at_every_point() {
 }
 
 #[test]
-fn snapshot_files_named_like_the_layout_are_escaped() {
+fn snapshot_files_are_stored_under_their_own_names_and_the_layouts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(dir.path(), opts()).unwrap();
+    // Names next to the layout's own are the user's, stored as named: braft lists exactly
+    // what is on disk.
     let files: [FileSpec<'_>; 4] = [
-        ("__raft_snapshot_meta", b"user one", Some(b"m")),
-        ("__raft_snapshot_meta.qkcrc/x", b"user two", None),
+        ("__raft_snapshot_meta_user", b"user one", Some(b"m")),
+        ("__raft_snapshot_meta.qkcrcx/x", b"user two", None),
         ("__qk_esc_y", b"user three", None),
         ("a/__raft_snapshot_meta", b"user four", None),
     ];
     publish(&mut s, 4, &files);
     let state = capture(&s);
     drop(s);
-    let s = open(dir.path(), opts()).unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
     assert_eq!(capture(&s), state);
     let snap = dir.path().join("snapshot/snapshot_00000000000000000004");
-    assert_eq!(std::fs::read(snap.join("__qk_esc___raft_snapshot_meta")).unwrap(), b"user one");
-    assert_eq!(std::fs::read(snap.join("__qk_esc___qk_esc_y")).unwrap(), b"user three");
-    assert_eq!(std::fs::read(snap.join("a/__raft_snapshot_meta")).unwrap(), b"user four");
     for (path, bytes, _) in files {
-        let mut buf = vec![0u8; 64];
-        let n = s.read_snapshot_file(&SnapshotPath::new(path).unwrap(), 0, &mut buf).unwrap();
-        assert_eq!(&buf[..n], bytes, "{path}");
+        assert_eq!(std::fs::read(snap.join(path)).unwrap(), bytes, "{path}");
     }
+    // The layout's own names are refused before anything is written, by a writer and by an
+    // import (the snapshot and the directory stay as they were).
+    let before = dump(dir.path());
+    for name in quorumkit_storage::families::local::format::SNAPSHOT_RESERVED_NAMES {
+        for refused in [name.to_string(), format!("{name}/x")] {
+            let mut w = s.begin_snapshot().unwrap();
+            let err =
+                w.add_file(&SnapshotPath::new(refused.clone()).unwrap(), &FileMeta::default());
+            assert!(
+                matches!(
+                    err,
+                    Err(StorageError::Contract(ContractError::ReservedSnapshotPath { .. }))
+                ),
+                "{refused}: {err:?}"
+            );
+            let temp = dir.path().join("snapshot/temp");
+            assert!(!temp.join(&refused).exists(), "{refused} was created");
+        }
+    }
+    drop(s);
+    let s = open(dir.path(), opts()).unwrap();
+    assert_eq!(capture(&s), state);
+    assert_eq!(dump(dir.path()), before);
+}
+
+#[test]
+fn a_directory_an_older_qk_escaped_is_refused_naming_the_escaped_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), opts()).unwrap();
+    publish(&mut s, 4, &[("__qk_esc_y", b"user", None)]);
+    drop(s);
+    // What qk before image format 2.0 wrote: the file under an escaped name, the meta listing
+    // the real one.
+    let snap = dir.path().join("snapshot/snapshot_00000000000000000004");
+    std::fs::rename(snap.join("__qk_esc_y"), snap.join("__qk_esc___qk_esc_y")).unwrap();
+    let err = open(dir.path(), opts()).unwrap_err();
+    let text = err.to_string();
+    assert!(err.is_corruption(), "{text}");
+    assert!(text.contains("listed file __qk_esc_y is missing"), "{text}");
+    assert!(text.contains("__qk_esc___qk_esc_y"), "{text}");
 }
 
 #[test]

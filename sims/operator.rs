@@ -265,7 +265,8 @@ fn read_only_commands_leave_it_untouched(dir: &Path, work: &Path, expect_repair:
     let before = tree(dir);
     let (vfs, mutations) = Counting::over(dir);
     let mut warnings = Vec::new();
-    let (text, value) = inspect_on(&vfs, &target, &mut warnings).expect("inspect");
+    let (text, value) =
+        inspect_on(&vfs, &target, Default::default(), &mut warnings).expect("inspect");
     assert!(text.contains("a read-write open would repair:"), "{text}");
     let predicted: Vec<String> = value["read_only"]["repairs"]
         .as_array()
@@ -279,8 +280,11 @@ fn read_only_commands_leave_it_untouched(dir: &Path, work: &Path, expect_repair:
         .collect();
     assert!(text.contains(expect_repair), "{expect_repair:?} not in\n{text}");
     let image_path = work.join("export.qkimg");
-    let cmd =
-        ImageCommand::Export { from: target.clone(), output: image_path.display().to_string() };
+    let cmd = ImageCommand::Export {
+        from: target.clone(),
+        output: image_path.display().to_string(),
+        recovery: Default::default(),
+    };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = run_on(cmd, vfs.clone(), &mut std::io::empty(), &mut out, &mut err);
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));

@@ -13,7 +13,7 @@ use quorumkit_storage::sim::checks::CheckName;
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
 use quorumkit_storage::sim::soak::regression::Regression;
 use quorumkit_storage::sim::soak::{
-    disk_seed_for, fault_plan_for, run_soak, FaultMode, SeedPlan, SoakConfig,
+    disk_seed_for, fault_plan_for, run_soak, FaultMode, SeedPlan, SoakConfig, SOAK_FAULT_STREAMS,
 };
 
 /// The text of the panic [`PlantedBug::TruncateSuffixPanics`] plants.
@@ -82,6 +82,8 @@ fn planted_truncate_suffix_panics_is_caught_by_panic_on_every_family() {
             faults: fault_plan_for(seed, FaultMode::Honest),
             original_faults: None,
             exhaustive: None,
+            fault_streams: SOAK_FAULT_STREAMS,
+            op_keys: None,
         };
         let family = registry.family(&r.family).expect("registered").clone();
         let planted = Arc::new(PlantedFamily::new(family, PlantedBug::TruncateSuffixPanics));

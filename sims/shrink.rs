@@ -2,6 +2,7 @@
 //! is switched off, one it needs stays, the result is deterministic, and the shrunk plan is
 //! what the regression file records and what its replay runs under.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use quorumkit_storage::contract::Family;
@@ -15,7 +16,7 @@ use quorumkit_storage::sim::engine::subject::Subject;
 use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
 use quorumkit_storage::sim::soak::regression::Regression;
 use quorumkit_storage::sim::soak::{disk_with_plan, run_soak, FaultMode, SeedPlan, SoakConfig};
-use quorumkit_storage::vfs::{FaultKind, FaultPlan, FaultRate};
+use quorumkit_storage::vfs::{FaultKind, FaultPlan, FaultRate, FaultStreams};
 
 fn planted_local(bug: PlantedBug) -> Subject {
     Subject::Family(Arc::new(PlantedFamily::new(Arc::new(LocalFamily::default()), bug)))
@@ -23,8 +24,20 @@ fn planted_local(bug: PlantedBug) -> Subject {
 
 /// The check `ops` fails under `plan`, as seed `seed` runs them.
 fn fails(subject: &Subject, seed: u64, ops: &[Op], plan: &FaultPlan) -> Option<CheckName> {
+    fails_keyed(subject, seed, ops, None, plan)
+}
+
+/// The check `ops` fails under `plan`, as seed `seed` runs them, each op keyed by `keys`.
+fn fails_keyed(
+    subject: &Subject,
+    seed: u64,
+    ops: &[Op],
+    keys: Option<&[u64]>,
+    plan: &FaultPlan,
+) -> Option<CheckName> {
     let disk = disk_with_plan(seed, plan.clone());
-    let outcome = run_subject_on_disk(subject.clone(), "shrink", disk, ops, RunOptions::default());
+    let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..RunOptions::default() };
+    let outcome = run_subject_on_disk(subject.clone(), "shrink", disk, ops, options);
     outcome.failure.map(|f| f.check)
 }
 
@@ -38,9 +51,10 @@ fn first_failure_shrunk(
     for seed in 0..40 {
         let ops = generate(seed, generator);
         if fails(subject, seed, &ops, plan) == Some(check) {
-            let shrunk = shrink_with_faults(&ops, plan, check, |candidate, candidate_plan| {
-                fails(subject, seed, candidate, candidate_plan)
-            });
+            let shrunk =
+                shrink_with_faults(&ops, plan, check, &mut || true, |candidate, keys, plan| {
+                    fails_keyed(subject, seed, candidate, Some(keys), plan)
+                });
             return (seed, ops, shrunk);
         }
     }
@@ -70,7 +84,10 @@ fn a_bug_that_needs_no_fault_shrinks_to_an_empty_plan() {
     assert!(shrunk.faults.is_none(), "seed {seed}: shrunk plan {} is not empty", shrunk.faults);
     assert_eq!(shrunk.removed, plan.kinds(), "seed {seed}");
     assert!(shrunk.ops.len() < ops.len(), "seed {seed}: ops did not shrink");
-    assert_eq!(fails(&subject, seed, &shrunk.ops, &shrunk.faults), Some(check));
+    assert_eq!(
+        fails_keyed(&subject, seed, &shrunk.ops, Some(&shrunk.keys), &shrunk.faults),
+        Some(check)
+    );
 }
 
 #[test]
@@ -95,12 +112,14 @@ fn a_fault_the_bug_needs_stays_in_the_shrunk_plan() {
     assert!(shrunk.removed.contains(&FaultKind::CapacityBytes), "seed {seed}: {shrunk:?}");
     assert!(shrunk.faults.kinds().len() < plan.kinds().len(), "seed {seed}");
     assert!(shrunk.faults.kinds().iter().all(|k| plan.has(*k)), "seed {seed}: a fault was added");
-    assert_eq!(fails(&subject, seed, &shrunk.ops, &shrunk.faults), Some(check), "seed {seed}");
-    assert_eq!(fails(&subject, seed, &shrunk.ops, &FaultPlan::none()), None, "seed {seed}");
+    let keys = Some(shrunk.keys.as_slice());
+    assert_eq!(fails_keyed(&subject, seed, &shrunk.ops, keys, &shrunk.faults), Some(check));
+    assert_eq!(fails_keyed(&subject, seed, &shrunk.ops, keys, &FaultPlan::none()), None);
     // Every fault left is needed: without any one of them the shrunk history passes.
     for kind in shrunk.faults.kinds() {
         let without = shrunk.faults.without(kind);
-        assert_ne!(fails(&subject, seed, &shrunk.ops, &without), Some(check), "{kind} unneeded");
+        let verdict = fails_keyed(&subject, seed, &shrunk.ops, keys, &without);
+        assert_ne!(verdict, Some(check), "seed {seed}: {kind} unneeded");
     }
 }
 
@@ -152,18 +171,31 @@ fn a_replay_runs_under_the_recorded_plan() {
         faults: FaultPlan::none(),
         original_faults: None,
         exhaustive: None,
+        fault_streams: FaultStreams::Run,
+        op_keys: None,
     };
     let family: Arc<dyn Family> = Arc::new(LocalFamily::default());
     let clean = honest.replay(family.clone(), 0);
     assert!(clean.failure.is_none() && clean.stats.faults == 0, "{:?}", clean.failure);
-    // Every write fails: the instance refuses to be created, which is allowed, and counted.
+    // Every write fails. Under whole-run streams (how old files were recorded) the instance
+    // refuses to be created: allowed, counted as a refusal, and as a run that did no work.
     let failing = Regression {
         faults: FaultPlan { write_error: FaultRate::with_probability(1.0), ..FaultPlan::none() },
         ..honest.clone()
     };
-    let refused = failing.replay(family, 0);
+    let refused = failing.replay(family.clone(), 0);
     assert!(refused.failure.is_none(), "{:?}", refused.failure);
     assert_eq!(refused.stats.refusals, 1);
+    assert!(refused.did_no_work() && refused.stats.steps == 0, "{:?}", refused.stats);
+    let why = refused.refusal.as_deref().unwrap_or_default();
+    assert!(why.contains("refused at its creation"), "{why}");
+    // Under per-step streams (the soak's) no fault fires while the instance is created: the
+    // same plan lets the history start, and its first write fails instead.
+    let per_step = Regression { fault_streams: FaultStreams::Steps, ..failing };
+    let worked = per_step.replay(family, 0);
+    assert!(worked.failure.is_none(), "{:?}", worked.failure);
+    assert!(!worked.did_no_work() && worked.stats.steps > 0, "{:?}", worked.stats);
+    assert!(worked.stats.faults > 0, "{:?}", worked.stats);
 }
 
 #[test]
@@ -197,4 +229,98 @@ fn a_plan_prints_its_faults_on_one_line() {
     );
     assert_eq!(plan.honest_part().kinds(), vec![FaultKind::FsyncError, FaultKind::CapacityBytes]);
     assert_eq!(plan.without(FaultKind::CapacityBytes).capacity_bytes, None);
+}
+
+/// A soak's budget bounds its shrinking: `keep_going` is asked before every candidate run,
+/// and a shrink it stops reports the smallest failing history found so far, marked cut
+/// short (before any candidate ran: the original history, unshrunk). The clock only decides
+/// how far shrinking gets: what was reported still fails, on replay, under its keys.
+#[test]
+fn a_spent_budget_cuts_a_shrink_short_and_says_so() {
+    let family: Arc<dyn Family> = Arc::new(LocalFamily::default());
+    let mut config = SoakConfig::new(vec![family], SeedPlan::Range { start: 4, end: 5 });
+    config.faults = FaultMode::Swarm;
+    config.planted = Some(PlantedBug::DropEntry);
+    let soak = |allowed: usize| {
+        let mut asked = 0usize;
+        let mut keep_going = || {
+            asked += 1;
+            asked <= allowed
+        };
+        let report = run_soak(&config, &mut keep_going, &mut |_, _| {});
+        (report.failures.first().cloned().expect("seed 4 fails under drop-entry"), asked)
+    };
+    let (full, asked) = soak(usize::MAX);
+    assert!(!full.shrink_cut_short && full.shrink_runs > 8, "{} runs", full.shrink_runs);
+    assert!(asked > full.shrink_runs, "asked {asked} times for {} runs", full.shrink_runs);
+    // The seed starts (1), then nothing more: reported unshrunk.
+    let (unshrunk, _) = soak(1);
+    assert!(unshrunk.shrink_cut_short && unshrunk.shrink_runs == 0);
+    assert_eq!(unshrunk.shrunk.len(), unshrunk.original_len);
+    assert_eq!(unshrunk.shrunk_fault_plan, unshrunk.fault_plan);
+    // Part of the way: fewer runs than in full, a history between the two, still failing.
+    let (part, _) = soak(6);
+    assert!(part.shrink_cut_short, "{part:?}");
+    assert!(part.shrink_runs > 0 && part.shrink_runs < full.shrink_runs, "{}", part.shrink_runs);
+    assert!(part.shrunk.len() >= full.shrunk.len() && part.shrunk.len() < part.original_len);
+    for found in [&unshrunk, &part] {
+        let replayed =
+            found.regression(None).replay_subject(planted_local(PlantedBug::DropEntry), 8);
+        assert_eq!(replayed.failure.map(|f| f.check), Some(found.failure.check));
+    }
+}
+
+/// Every op keeps its key (its position in the original history) through shrinking, and
+/// candidates run with their ops' keys: a failure that needs the ops at positions 3 and 7
+/// shrinks to exactly those two, keyed `[3, 7]`.
+#[test]
+fn shrunk_ops_keep_their_original_positions_as_keys() {
+    let ops = generate(1, &GeneratorConfig { ops_len: 12, ..GeneratorConfig::default() });
+    let check = CheckName::ModelEquality;
+    let needs = |_: &[Op], keys: &[u64], _: &FaultPlan| {
+        (keys.contains(&3) && keys.contains(&7)).then_some(check)
+    };
+    let shrunk = shrink_with_faults(&ops, &FaultPlan::none(), check, &mut || true, needs);
+    assert_eq!(shrunk.keys, vec![3, 7]);
+    assert_eq!(shrunk.ops.len(), 2);
+    assert!(!shrunk.cut_short);
+}
+
+/// The runner draws each step's faults under the key the regression file records for its op
+/// (`op_keys`), not its position: the same short history meets different faults under
+/// different keys, the same ones under the same keys, and no keys means positions `0..`.
+#[test]
+fn a_replay_draws_each_ops_faults_under_its_recorded_key() {
+    let ops = generate(2, &GeneratorConfig { ops_len: 4, ..GeneratorConfig::default() });
+    let base = Regression {
+        story: "keys".to_string(),
+        family: "local".to_string(),
+        seed: None,
+        check: None,
+        ops,
+        disk_seed: 3,
+        faults: FaultPlan { write_error: FaultRate::with_probability(0.5), ..FaultPlan::none() },
+        original_faults: None,
+        exhaustive: None,
+        fault_streams: FaultStreams::Steps,
+        op_keys: None,
+    };
+    let family: Arc<dyn Family> = Arc::new(LocalFamily::default());
+    let faults_under = |keys: Option<Vec<u64>>| {
+        let regression = Regression { op_keys: keys, ..base.clone() };
+        let outcome = regression.replay(family.clone(), 0);
+        assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+        (outcome.stats.faults, outcome.trace_hash)
+    };
+    let keys = |k: u64| Some((0..4).map(|i| k * 10 + i).collect::<Vec<u64>>());
+    let by_key: Vec<(u64, String)> = (0..12).map(|k| faults_under(keys(k))).collect();
+    let counts: BTreeSet<u64> = by_key.iter().map(|(f, _)| *f).collect();
+    assert!(counts.len() > 1, "every key met the same faults: {by_key:?}");
+    assert_eq!(faults_under(keys(5)), by_key[5]);
+    assert_eq!(faults_under(None), by_key[0]);
+    // The key is written to the file, and read back.
+    let keyed = Regression { op_keys: Some(vec![9]), ..base };
+    let text = serde_json::to_string(&keyed).expect("serialises");
+    assert!(text.contains("\"op_keys\":[9]"), "{text}");
+    assert_eq!(serde_json::from_str::<Regression>(&text).expect("parses"), keyed);
 }

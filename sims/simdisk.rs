@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use quorumkit_storage::vfs::{
-    FaultPlan, FaultRate, Image, OpenOptions, SimDisk, SimDiskOptions, Vfs, VfsErrorKind,
+    FaultPlan, FaultRate, FaultStreams, Image, OpenOptions, SimDisk, SimDiskOptions, Vfs,
+    VfsErrorKind,
 };
 
 const SECTOR: usize = 512;
@@ -721,4 +722,48 @@ fn the_observer_reads_without_numbering_and_refuses_and_counts_mutations() {
     // The disk's own mutating calls count too.
     disk.remove_file(path("d/f")).unwrap();
     assert_eq!(disk.mutating_op_count(), mutations + 9);
+}
+
+/// Under per-step fault streams a step meets the same faults whatever steps ran before it
+/// (a shrinker may remove them: the fault stays with its step), and no fault fires before the
+/// first step; under whole-run streams a fault's position is a global operation number, so
+/// removing earlier calls moves it.
+#[test]
+fn per_step_streams_keep_a_fault_with_its_step() {
+    let plan = FaultPlan { write_error: FaultRate::with_probability(0.3), ..FaultPlan::none() };
+    // The writes of step 7 that fail, after `before` earlier steps of one write each.
+    let failing = |streams: FaultStreams, before: u64| -> Vec<u64> {
+        let disk = SimDisk::new(SimDiskOptions {
+            faults: plan.clone(),
+            fault_streams: streams,
+            ..options(11)
+        });
+        let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+        for key in 0..before {
+            disk.begin_step(100 + key);
+            let _ = file.write_at(b"x", 0);
+        }
+        disk.begin_step(7);
+        (0..40u64).filter(|n| file.write_at(b"y", *n).is_err()).collect()
+    };
+    let alone = failing(FaultStreams::Steps, 0);
+    assert!(!alone.is_empty() && alone.len() < 40, "{alone:?}");
+    for before in [1, 5, 12] {
+        assert_eq!(failing(FaultStreams::Steps, before), alone, "after {before} steps");
+    }
+    let whole_run: Vec<Vec<u64>> = [0, 1, 5, 12].map(|b| failing(FaultStreams::Run, b)).into();
+    assert!(whole_run.windows(2).any(|w| w[0] != w[1]), "whole-run faults did not move");
+
+    // Nothing fires before the first step, even at probability 1, nor after a plan is read.
+    let certain = FaultPlan { write_error: FaultRate::with_probability(1.0), ..FaultPlan::none() };
+    let disk = SimDisk::new(SimDiskOptions {
+        faults: certain.clone(),
+        fault_streams: FaultStreams::Steps,
+        ..options(12)
+    });
+    assert_eq!(disk.options().faults, certain, "the held plan is the disk's plan");
+    let file = disk.open(path("f"), OpenOptions::CREATE).unwrap();
+    file.write_at(b"created", 0).expect("no fault before the first step");
+    disk.begin_step(0);
+    assert_eq!(file.write_at(b"x", 0).unwrap_err().kind, VfsErrorKind::Io);
 }

@@ -181,6 +181,11 @@ macro_rules! delegate_raft_storage {
             self.$f.family_format_version()
         }
     };
+    (@ $f:ident reserved_snapshot_names) => {
+        fn reserved_snapshot_names(&self) -> Vec<&'static str> {
+            self.$f.reserved_snapshot_names()
+        }
+    };
     ($f:ident: $($method:ident),+ $(,)?) => {
         $($crate::delegate::delegate_raft_storage!(@ $f $method);)+
     };

@@ -78,11 +78,16 @@ pub fn meta(term: u64, vote: Option<&str>) -> Raw {
 }
 
 pub fn snapshot(index: u64, term: u64) -> Raw {
+    snapshot_with_peer(index, term, "10.0.0.1:8000:0:0")
+}
+
+/// A SNAPSHOT whose configuration is the one `peer` (written as given).
+pub fn snapshot_with_peer(index: u64, term: u64, peer: &str) -> Raw {
     let mut w = BodyWriter::default();
     w.u64(index);
     w.u64(term);
     w.u32(1);
-    w.str16("10.0.0.1:8000:0");
+    w.str16(peer);
     w.u32(0);
     raw(RecordKind::Snapshot, w)
 }
@@ -194,7 +199,7 @@ pub fn base() -> Vec<Raw> {
         cut(5, 6, true, 2, 3),
         entry_no_op(5, 2),
         entry_data(6, 2, b"xyz"),
-        meta(3, Some("10.0.0.1:8000:0")),
+        meta(3, Some("10.0.0.1:8000:0:0")),
         snapshot(4, 2),
         file_full(b"a", 3, Some(b"\x08\x01"), Some(1), Some(b"900150983cd24fb0")),
         chunk(0, b"abc"),
@@ -513,6 +518,20 @@ pub fn cases() -> Vec<Case> {
     let long_peer = "p".repeat(257);
     v.push(reject("peer-over-limit", replace(&b, 4, meta(3, Some(&long_peer))), 4, OverLimit));
     v.push(reject("peer-empty", replace(&b, 4, meta(3, Some(""))), 4, Malformed));
+    // braft ≤ 1.1.2's three-field spelling names the same peer as the four-field one: it is
+    // a second encoding of one value, so it is not canonical.
+    v.push(reject(
+        "peer-legacy-three-fields-vote",
+        replace(&b, 4, meta(3, Some("10.0.0.1:8000:0"))),
+        4,
+        Malformed,
+    ));
+    v.push(reject(
+        "peer-legacy-three-fields-snapshot",
+        replace(&b, 5, snapshot_with_peer(4, 2, "10.0.0.1:8000:0")),
+        5,
+        Malformed,
+    ));
     // The length field alone is over the limit; the reader stops before the bytes.
     let mut big_meta = file(b"a", 3, Some(b""));
     let n = big_meta.body.len();

@@ -16,7 +16,6 @@ use serde_json::json;
 
 use super::target::{self, Access};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::families::Registry;
 use crate::validate::{compare_with_progress, Progress};
 use crate::vfs::{OsVfs, VfsHandle};
 
@@ -30,11 +29,14 @@ pub struct CompareArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// What opening a `local://` instance does with what it finds.
+    #[command(flatten)]
+    pub recovery: super::RecoveryFlag,
 }
 
 /// Runs `qk compare`.
 pub fn run(args: CompareArgs) -> u8 {
-    let registry = Registry::builtin();
+    let registry = args.recovery.registry();
     let vfs: VfsHandle = Arc::new(OsVfs::new());
     let mut warnings = std::io::stderr();
     let open = |uri: &str, warnings: &mut std::io::Stderr| {

@@ -45,6 +45,9 @@ pub enum ImageCommand {
         /// The image file to write, or `-` for standard output.
         #[arg(short = 'o', long)]
         output: String,
+        /// What opening a `local://` instance does with what it finds.
+        #[command(flatten)]
+        recovery: super::RecoveryFlag,
     },
     /// Import an image into an empty instance (validated before anything becomes visible).
     Import {
@@ -53,6 +56,9 @@ pub enum ImageCommand {
         to: String,
         /// The image file, or `-` for standard input.
         input: String,
+        /// What opening a `local://` instance does with what it finds.
+        #[command(flatten)]
+        recovery: super::RecoveryFlag,
     },
     /// Verify an image: structure, every record's CRC-32C, the SHA-256, nothing after it.
     Verify {
@@ -104,8 +110,12 @@ pub fn run_on(
     stderr: &mut dyn Write,
 ) -> u8 {
     let result = match cmd {
-        ImageCommand::Export { from, output } => export(&vfs, &from, &output, stdout, stderr),
-        ImageCommand::Import { to, input } => import(&vfs, &to, &input, stdin, stdout, stderr),
+        ImageCommand::Export { from, output, recovery } => {
+            export(&vfs, &recovery.registry(), &from, &output, stdout, stderr)
+        }
+        ImageCommand::Import { to, input, recovery } => {
+            import(&vfs, &recovery.registry(), &to, &input, stdin, stdout, stderr)
+        }
         ImageCommand::Verify { file } => verify(&vfs, &file, stdin, stdout),
         ImageCommand::Inspect { file, json } => inspect(&vfs, &file, json, stdin, stdout),
         ImageCommand::Diff { a, b } => diff(&vfs, &a, &b, stdin, stdout),
@@ -173,12 +183,13 @@ fn print_summary(out: &mut dyn Write, verb: &str, s: &ImageSummary) -> Result<()
 
 fn export(
     vfs: &VfsHandle,
+    registry: &Registry,
     from: &str,
     output: &str,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let opened = target::resolve(&Registry::builtin(), from, Access::Read, vfs, stderr)
+    let opened = target::resolve(registry, from, Access::Read, vfs, stderr)
         .and_then(|t| t.open_read_only(vfs))
         .map_err(|e| usage(format!("cannot open {e}")))?;
     let (family, version) = (opened.family, opened.format_version);
@@ -255,6 +266,7 @@ fn publish(
 
 fn import(
     vfs: &VfsHandle,
+    registry: &Registry,
     to: &str,
     input: &str,
     stdin: &mut dyn Read,
@@ -262,7 +274,7 @@ fn import(
     stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
     cleanup::install_interrupt_handler();
-    let dest = target::resolve(&Registry::builtin(), to, Access::Write, vfs, stderr)
+    let dest = target::resolve(registry, to, Access::Write, vfs, stderr)
         .map_err(|e| usage(format!("cannot open {e}")))?;
     let mut reader = open_input(vfs, input, stdin)?;
     // A file that is not an image at all is refused before the destination is opened, so

@@ -16,9 +16,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::target::{self, Access};
-use super::{EXIT_OK, EXIT_USAGE};
+use super::{RecoveryFlag, EXIT_OK, EXIT_USAGE};
 use crate::contract::{StateView, ViewSource};
-use crate::families::Registry;
 use crate::vfs::{OsVfs, ReadOnlyVfs, VfsHandle};
 
 /// Arguments of `qk inspect`.
@@ -29,12 +28,15 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// What opening a `local://` instance does with what it finds.
+    #[command(flatten)]
+    pub recovery: super::RecoveryFlag,
 }
 
 /// Runs `qk inspect`.
 pub fn run(args: InspectArgs) -> u8 {
     let vfs: VfsHandle = Arc::new(OsVfs::new());
-    match inspect_on(&vfs, &args.uri, &mut std::io::stderr()) {
+    match inspect_on(&vfs, &args.uri, args.recovery, &mut std::io::stderr()) {
         Ok((text, value)) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -51,19 +53,21 @@ pub fn run(args: InspectArgs) -> u8 {
 }
 
 /// The text and JSON summary of the instance a URI names, on the real file system.
-pub fn inspect(uri: &str) -> Result<(String, serde_json::Value), String> {
+pub fn inspect(uri: &str, recovery: RecoveryFlag) -> Result<(String, serde_json::Value), String> {
     let vfs: VfsHandle = Arc::new(OsVfs::new());
-    inspect_on(&vfs, uri, &mut std::io::stderr())
+    inspect_on(&vfs, uri, recovery, &mut std::io::stderr())
 }
 
 /// [`inspect`] on `vfs`, with warnings (a URI whose whitespace was removed) to `warnings`.
-/// Issues no mutating call on `vfs`.
+/// The instance is opened read-only through the registry `recovery` selects. Issues no
+/// mutating call on `vfs`.
 pub fn inspect_on(
     vfs: &VfsHandle,
     uri: &str,
+    recovery: RecoveryFlag,
     warnings: &mut dyn Write,
 ) -> Result<(String, serde_json::Value), String> {
-    let target = target::resolve(&Registry::builtin(), uri, Access::Read, vfs, warnings)?;
+    let target = target::resolve(&recovery.registry(), uri, Access::Read, vfs, warnings)?;
     let opened = target.open_read_only(vfs)?;
     let reader: VfsHandle = Arc::new(ReadOnlyVfs::new(vfs.clone()));
     let details = target

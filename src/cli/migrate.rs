@@ -29,7 +29,6 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::{RaftStorage, StorageError};
 use crate::dual_write::{bootstrap_into, BootstrapProgress, BootstrapSummary};
 use crate::families::memory::non_empty_reason;
-use crate::families::Registry;
 use crate::validate::{compare_with_progress, Comparison, Progress};
 use crate::vfs::{OsVfs, VfsHandle};
 
@@ -45,6 +44,9 @@ pub struct MigrateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// What opening a `local://` instance (source or destination) does with what it finds.
+    #[command(flatten)]
+    pub recovery: super::RecoveryFlag,
 }
 
 /// Runs `qk migrate`.
@@ -79,7 +81,7 @@ pub fn run_on(args: MigrateArgs, vfs: VfsHandle) -> u8 {
 /// it; it is left `None` when a failure must not clean up: before that open, or when another
 /// writer holds the destination (its lock refused us) or filled it after our read-only check.
 fn migrate(args: &MigrateArgs, vfs: VfsHandle, created: &mut Option<CreatedPaths>) -> u8 {
-    let registry = Registry::builtin();
+    let registry = args.recovery.registry();
     let mut warnings = std::io::stderr();
     let source = match target::resolve(&registry, &args.from, Access::Read, &vfs, &mut warnings) {
         Ok(t) => t,

@@ -11,7 +11,10 @@ pub mod selftest;
 pub mod soak;
 pub mod target;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::families::local::RecoveryPolicy;
+use crate::families::Registry;
 
 /// Exit code: everything held.
 pub const EXIT_OK: u8 = 0;
@@ -19,6 +22,47 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad usage or unreadable input.
 pub const EXIT_USAGE: u8 = 2;
+
+/// `--recovery`: what an operator command's open of a `local://` instance does with what it
+/// finds (DESIGN §3). `strict` fails closed: anything this family cannot vouch for is a typed
+/// error naming the file (bytes changed in place, a lost write, a complete but bad record),
+/// while what braft itself wrote since is read as braft reads it. `braft` does what braft
+/// does: it accepts what braft accepts (a bad payload read as braft reads it, checksum
+/// sidecars and lying-fsync marks ignored, segments without `log_meta` deleted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Recovery {
+    /// Fail closed (the default): [`RecoveryPolicy::FailClosed`].
+    #[default]
+    Strict,
+    /// Do what braft does: [`RecoveryPolicy::BraftCompatible`].
+    Braft,
+}
+
+impl Recovery {
+    /// The `local://` family's policy for this choice.
+    pub fn policy(self) -> RecoveryPolicy {
+        match self {
+            Recovery::Strict => RecoveryPolicy::FailClosed,
+            Recovery::Braft => RecoveryPolicy::BraftCompatible,
+        }
+    }
+}
+
+/// The `--recovery` flag, shared by every command that opens an instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::Args)]
+pub struct RecoveryFlag {
+    /// What opening a `local://` instance does with damage or writes it cannot vouch for:
+    /// `strict` fails closed (the default), `braft` does what braft does.
+    #[arg(long, value_enum, default_value_t = Recovery::Strict)]
+    pub recovery: Recovery,
+}
+
+impl RecoveryFlag {
+    /// The built-in families, `local://` under the chosen policy.
+    pub fn registry(self) -> Registry {
+        Registry::builtin_with_recovery(self.recovery.policy())
+    }
+}
 
 /// The harness catches panics inside families and reports them as the `panic` check (with the
 /// message), and a third-party engine under media faults may panic and be caught thousands of

@@ -14,7 +14,7 @@ use crate::sim::engine::op_text::parse_op_lines;
 use crate::sim::engine::subject::Subject;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
 use crate::sim::soak::regression::Regression;
-use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode};
+use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode, SOAK_FAULT_STREAMS};
 
 /// Arguments of `qk replay`.
 #[derive(Debug, Args)]
@@ -83,6 +83,8 @@ pub fn run(args: ReplayArgs) -> u8 {
                 faults: fault_plan_for(seed, args.faults),
                 original_faults: None,
                 exhaustive: None,
+                fault_streams: SOAK_FAULT_STREAMS,
+                op_keys: None,
             };
             let family = regression.family.clone();
             (regression, family)
@@ -130,8 +132,16 @@ pub fn run(args: ReplayArgs) -> u8 {
         println!("  {line}");
     }
     match &outcome.failure {
+        None if outcome.did_no_work() => {
+            let why = outcome.refusal.as_deref().unwrap_or("refused before the first op");
+            println!("VERDICT no work done: {why}; no op ran and no check looked at anything");
+            EXIT_OK
+        }
         None => {
             println!("TRACE   {} steps, hash {}", outcome.stats.steps, outcome.trace_hash);
+            if let Some(why) = &outcome.refusal {
+                println!("REFUSED the instance failed closed, which ends the run: {why}");
+            }
             println!("VERDICT all checks held (final state digest {})", outcome.final_digest);
             EXIT_OK
         }
@@ -159,6 +169,8 @@ fn ops_file(path: &std::path::Path, family: Option<&str>) -> Result<(Regression,
         faults: crate::vfs::FaultPlan::none(),
         original_faults: None,
         exhaustive: None,
+        fault_streams: crate::vfs::FaultStreams::Run,
+        op_keys: None,
     };
     Ok((regression, family))
 }

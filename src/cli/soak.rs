@@ -277,7 +277,7 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
 fn print_summary(report: &SoakReport, elapsed: f64) {
     println!();
     println!(
-        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
+        "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>7} {:>8} {:>9}",
         "family",
         "histories",
         "steps",
@@ -286,6 +286,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         "crashes",
         "faults",
         "refused",
+        "idle",
         "exports",
         "imports",
         "failures",
@@ -294,7 +295,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     for f in &report.families {
         let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
         println!(
-            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9.0}",
+            "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>7} {:>8} {:>9.0}",
             f.family,
             f.histories,
             f.steps,
@@ -303,6 +304,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
             f.crashes,
             f.faults,
             f.refusals,
+            f.idle,
             f.exports,
             f.imports,
             f.failures,
@@ -327,15 +329,35 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     if repairs > 0 {
         println!("dual write: {repairs} pair recoveries repaired or bootstrapped a mirror");
     }
+    let idle = report.idle_total();
+    if idle > 0 {
+        let by_family: Vec<String> = report
+            .families
+            .iter()
+            .filter(|f| f.idle > 0)
+            .map(|f| format!("{} {}", f.family, f.idle))
+            .collect();
+        println!(
+            "idle: {idle} histories did no work (refused before their first op; not counted as \
+             passed): {}",
+            by_family.join(", ")
+        );
+    }
     println!();
     println!(
-        "{} seeds in {elapsed:.2}s: {}",
+        "{} seeds in {elapsed:.2}s: {}{}",
         report.seeds_run,
         if report.passed() {
             "all checks held".to_string()
         } else {
-            format!("{} failed histories", report.failures_total)
-        }
+            let cut = report.failures.iter().filter(|f| f.shrink_cut_short).count();
+            let cut = match cut {
+                0 => String::new(),
+                n => format!(" ({n} reported unshrunk or part-shrunk: the budget ran out)"),
+            };
+            format!("{} failed histories{cut}", report.failures_total)
+        },
+        if idle > 0 { format!(" ({idle} histories did no work)") } else { String::new() }
     );
 }
 
@@ -357,6 +379,18 @@ fn print_failures(report: &SoakReport) {
                 .map(|s| format!(", fails {} at step {}: {}", s.check, s.step, s.difference))
                 .unwrap_or_default()
         );
+        if f.shrink_cut_short {
+            let _ = writeln!(
+                out,
+                "SHRINK  cut short: the --seconds budget ran out {}; the history below still \
+                 fails but may shrink further (the REPLAY line shrinks it in full)",
+                if f.shrink_runs == 0 {
+                    "before shrinking began".to_string()
+                } else {
+                    format!("after {} runs", f.shrink_runs)
+                }
+            );
+        }
         let removed: Vec<&str> = f.faults_removed.iter().map(|k| k.name()).collect();
         let _ = writeln!(
             out,
@@ -430,6 +464,8 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
         "families": report.families,
         "rates": rates,
         "failures_total": report.failures_total,
+        "histories_idle": report.idle_total(),
+        "shrinks_cut_short": report.failures.iter().filter(|f| f.shrink_cut_short).count(),
         "failures": report.failures,
     })
 }
@@ -452,6 +488,7 @@ mod tests {
             mutations: 600,
             crashes: 20,
             exports: 8,
+            idle: 1,
             ..FamilySummary::default()
         };
         let report = SoakReport { seeds_run: 4, families: vec![summary], ..SoakReport::default() };
@@ -459,9 +496,11 @@ mod tests {
         assert_eq!(value["config"]["unchecked"], true);
         assert_eq!(value["config"]["exhaustive"], false);
         let family = &value["families"][0];
-        for (field, want) in [("steps", 800), ("mutations", 600), ("crashes", 20), ("exports", 8)] {
+        let counters = [("steps", 800), ("mutations", 600), ("crashes", 20), ("exports", 8)];
+        for (field, want) in counters.into_iter().chain([("idle", 1)]) {
             assert_eq!(family[field], want, "{field}");
         }
+        assert_eq!(value["histories_idle"], 1);
         let rates = &value["rates"][0];
         assert_eq!(rates["family"], "memory");
         assert_eq!(rates["steps_per_second"], 400.0);

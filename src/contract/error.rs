@@ -98,6 +98,23 @@ pub enum ContractError {
         /// Why.
         reason: String,
     },
+    /// A snapshot file whose first path segment is a name the family's own layout keeps for
+    /// itself in a snapshot directory (the `local` family: braft's `__raft_snapshot_meta`
+    /// and the files saved next to it), so that the file could not be where the snapshot
+    /// lists it. The path is legal in the contract and the image; this family cannot store
+    /// it, and refuses it before writing anything for it.
+    #[error(
+        "snapshot file {path:?} cannot be stored by the {family} family: {name:?} is the name \
+         of the layout's own file in a snapshot directory"
+    )]
+    ReservedSnapshotPath {
+        /// The path.
+        path: String,
+        /// The family refusing it.
+        family: &'static str,
+        /// The reserved name its first segment is.
+        name: &'static str,
+    },
     /// Import into an instance that is not empty.
     #[error("destination is not empty: {what}")]
     NotEmpty {

@@ -77,6 +77,16 @@ pub trait RaftStorage: StateView + Send {
     /// snapshot); otherwise [`ContractError::NotEmpty`]. Nothing the sink receives is visible
     /// (nor, after a crash, recovered as a bootstrapped state) until `commit` returns Ok.
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>>;
+    /// Names this family's layout keeps for its own files in a snapshot directory, which a
+    /// snapshot path's first segment may not be (none by default; `local`: braft's
+    /// `__raft_snapshot_meta`, its `.tmp`, and the family's checksum files beside it). A
+    /// writer's `add_file` and an import's `add_snapshot_file` refuse such a path with
+    /// [`ContractError::ReservedSnapshotPath`] before writing anything for it; a caller that
+    /// sees a whole file list first (bootstrap, migrate) checks it up front with
+    /// [`check_reserved_snapshot_path`], so that nothing is written at all.
+    fn reserved_snapshot_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// The version of this family's own on-disk format, recorded in exported images'
     /// headers next to the family id (informational: importers do not depend on it).
     fn family_format_version(&self) -> u32 {
@@ -284,6 +294,23 @@ pub fn range_after_truncate_prefix(first: Index, last: Index, first_kept: Index)
 /// The range `(first, last)` after `truncate_suffix(last_kept)` on `(first, last)`.
 pub fn range_after_truncate_suffix(first: Index, last: Index, last_kept: Index) -> (Index, Index) {
     (first, last.min(last_kept).max(first - 1))
+}
+
+/// Checks `path` against the names `family` reserves
+/// ([`RaftStorage::reserved_snapshot_names`]): a path whose first segment is one of them is
+/// [`ContractError::ReservedSnapshotPath`].
+pub fn check_reserved_snapshot_path(
+    family: &'static str,
+    names: &[&'static str],
+    path: &SnapshotPath,
+) -> Result<(), ContractError> {
+    let first = path.segments().next().unwrap_or_default();
+    match names.iter().find(|n| **n == first) {
+        Some(name) => {
+            Err(ContractError::ReservedSnapshotPath { path: path.to_string(), family, name })
+        }
+        None => Ok(()),
+    }
 }
 
 /// Checks that `path` may join a snapshot tree that already holds `files`: not a duplicate,

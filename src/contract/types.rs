@@ -13,18 +13,41 @@ pub type Index = u64;
 /// A Raft term.
 pub type Term = u64;
 
-/// A peer in braft's PeerId text form (`ip:port:idx` or `ip:port:idx:role`).
+/// A peer in braft's PeerId text form, always in **one spelling per peer**: braft's own
+/// (`PeerId::to_string` on braft master), four fields `ip:port:idx:role`.
 ///
-/// The contract treats the text as opaque; families that store peers in a structured form
-/// (the `local://` family parses them) must give back exactly the text they were given.
+/// **Where normalisation happens: here, once.** [`PeerId::new`] (and deserialization) rewrite
+/// the three-field form braft ≤ 1.1.2 writes (`127.0.0.1:8101:0`, which braft reads as the
+/// same peer) to the four-field form (`127.0.0.1:8101:0:0`). Every family, the model, the
+/// image and every comparison therefore hold and compare canonical text: the contract's
+/// checks accept both spellings on input (they see the value `new` made), and what any
+/// family stores and returns is canonical. Text that is no PeerId at all is kept as given,
+/// for [`PeerId::problem`] (and so the contract's checks) to reject in its own words. A
+/// family that reads braft's files parses them as braft does, more leniently, and builds
+/// the canonical text from the parsed peer (the `local://` family's `peer` module).
+/// Peer *order* in a list is never changed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PeerId(pub String);
+#[serde(from = "String", into = "String")]
+pub struct PeerId(String);
 
 impl PeerId {
-    /// Wraps a PeerId text.
+    /// The peer with PeerId text `text`, in canonical spelling (see the type's doc).
     pub fn new(text: impl Into<String>) -> Self {
-        PeerId(text.into())
+        let text = text.into();
+        match PeerId::canonical_text(&text) {
+            Some(canonical) => PeerId(canonical),
+            None => PeerId(text),
+        }
+    }
+
+    /// The canonical spelling of `text` when it is a storable PeerId in either of the forms
+    /// braft writes (see [`PeerId::problem`]), else `None`. The canonical form is its own
+    /// canonical form.
+    pub fn canonical_text(text: &str) -> Option<String> {
+        if text_problem(text).is_some() {
+            return None;
+        }
+        Some(if text.split(':').count() == 3 { format!("{text}:0") } else { text.to_string() })
     }
 
     /// The PeerId text.
@@ -45,27 +68,45 @@ impl PeerId {
     /// Why this text is not a storable PeerId, or `None` when it is. The contract accepts the
     /// forms braft writes: `a.b.c.d:port:idx` (v1.1.2) and `a.b.c.d:port:idx:role` (master),
     /// with an IPv4 dotted quad (no leading zeros), port 0..=65535, idx 0..=i32::MAX and
-    /// role 0 (replica) or 1 (witness). Hostnames and IPv6 are not PeerIds in braft.
+    /// role 0 (replica) or 1 (witness). Hostnames and IPv6 are not PeerIds in braft. (A
+    /// `PeerId` made by [`PeerId::new`] from valid text is always in the four-field form.)
     pub fn problem(&self) -> Option<&'static str> {
-        let fields: Vec<&str> = self.0.split(':').collect();
-        if fields.len() != 3 && fields.len() != 4 {
-            return Some("expected ip:port:idx or ip:port:idx:role");
-        }
-        let octets: Vec<&str> = fields[0].split('.').collect();
-        if octets.len() != 4 || !octets.iter().all(|o| decimal(o, 255)) {
-            return Some("the address is not an IPv4 dotted quad");
-        }
-        if !decimal(fields[1], 65535) {
-            return Some("the port is not a decimal 0..=65535");
-        }
-        if !decimal(fields[2], i32::MAX as u64) {
-            return Some("the idx is not a decimal 0..=2147483647");
-        }
-        if fields.len() == 4 && fields[3] != "0" && fields[3] != "1" {
-            return Some("the role is not 0 (replica) or 1 (witness)");
-        }
-        None
+        text_problem(&self.0)
     }
+}
+
+impl From<String> for PeerId {
+    fn from(text: String) -> Self {
+        PeerId::new(text)
+    }
+}
+
+impl From<PeerId> for String {
+    fn from(peer: PeerId) -> Self {
+        peer.0
+    }
+}
+
+/// [`PeerId::problem`] for any text.
+fn text_problem(text: &str) -> Option<&'static str> {
+    let fields: Vec<&str> = text.split(':').collect();
+    if fields.len() != 3 && fields.len() != 4 {
+        return Some("expected ip:port:idx or ip:port:idx:role");
+    }
+    let octets: Vec<&str> = fields[0].split('.').collect();
+    if octets.len() != 4 || !octets.iter().all(|o| decimal(o, 255)) {
+        return Some("the address is not an IPv4 dotted quad");
+    }
+    if !decimal(fields[1], 65535) {
+        return Some("the port is not a decimal 0..=65535");
+    }
+    if !decimal(fields[2], i32::MAX as u64) {
+        return Some("the idx is not a decimal 0..=2147483647");
+    }
+    if fields.len() == 4 && fields[3] != "0" && fields[3] != "1" {
+        return Some("the role is not 0 (replica) or 1 (witness)");
+    }
+    None
 }
 
 /// Whether `text` is a plain decimal number without leading zeros, at most `max`.

@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::contract::{Entry, Index, Payload, RaftStorage, SnapshotPath, StateView, StorageError};
+use crate::contract::{
+    check_reserved_snapshot_path, Entry, Index, Payload, RaftStorage, SnapshotPath, StateView,
+    StorageError,
+};
 use crate::contract::{SnapshotFileInfo, StorageResult};
 use crate::validate::CHUNK_LEN;
 
@@ -54,7 +57,10 @@ pub struct BootstrapSummary {
 
 /// Copies the whole state of `source` into `destination`, which must be empty
 /// ([`crate::contract::ContractError::NotEmpty`] otherwise), through one atomic import: after
-/// an error or a crash the destination is empty, never half bootstrapped.
+/// an error or a crash the destination is empty, never half bootstrapped. A snapshot file the
+/// destination's family cannot hold
+/// ([`crate::contract::ContractError::ReservedSnapshotPath`]) is refused before anything is
+/// written.
 pub fn bootstrap_into(
     source: &dyn StateView,
     destination: &mut dyn RaftStorage,
@@ -73,6 +79,11 @@ pub fn bootstrap_into(
         bytes_total: files.iter().map(|f| f.len).sum(),
         ..BootstrapProgress::default()
     };
+    // A file the destination's family cannot hold is refused before anything is written.
+    let (family, reserved) = (destination.family(), destination.reserved_snapshot_names());
+    for info in &files {
+        check_reserved_snapshot_path(family, &reserved, &info.path)?;
+    }
     let mut sink = destination.begin_import()?;
     sink.set_first_index(first)?;
     for_each_batch(source, first, last, &mut |batch| {

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use crate::contract::{
-    check_new_snapshot_file, check_snapshot_meta, ContractError, Entry, FileMeta, ImportSink,
-    Index, Meta, SnapshotMeta, SnapshotPath, SnapshotWriter, StorageError, StorageResult,
+    check_new_snapshot_file, check_reserved_snapshot_path, check_snapshot_meta, ContractError,
+    Entry, FileMeta, ImportSink, Index, Meta, SnapshotMeta, SnapshotPath, SnapshotWriter,
+    StorageError, StorageResult,
 };
 
 use super::error::{side_failed, DualWriteError, Side};
@@ -76,12 +77,30 @@ pub(crate) struct Lockstep<'a, T: ?Sized + 'a> {
     what: &'static str,
     /// The first side failure, after which nothing can be published or committed.
     failed: Option<String>,
+    /// Each side's family and the snapshot names it reserves.
+    reserved: [(&'static str, Vec<&'static str>); 2],
 }
 
 impl<'a, T: ?Sized + 'a> Lockstep<'a, T> {
-    /// Pairs `primary` and `mirror`; `what` names them in errors ("import").
-    pub fn new(primary: Box<T>, mirror: Box<T>, outcome: Outcome<'a>, what: &'static str) -> Self {
-        Lockstep { primary, mirror, outcome, what, failed: None }
+    /// Pairs `primary` and `mirror`; `what` names them in errors ("import"); `reserved` is
+    /// each side's family and [`crate::contract::RaftStorage::reserved_snapshot_names`].
+    pub fn new(
+        primary: Box<T>,
+        mirror: Box<T>,
+        outcome: Outcome<'a>,
+        what: &'static str,
+        reserved: [(&'static str, Vec<&'static str>); 2],
+    ) -> Self {
+        Lockstep { primary, mirror, outcome, what, failed: None, reserved }
+    }
+
+    /// A snapshot path either side's family refuses is refused before either side sees it,
+    /// so a name one family reserves never diverges the pair.
+    fn check_path(&self, path: &SnapshotPath) -> Result<(), ContractError> {
+        for (family, names) in &self.reserved {
+            check_reserved_snapshot_path(family, names, path)?;
+        }
+        Ok(())
     }
 
     fn refuse_if_failed(&self) -> StorageResult<()> {
@@ -142,6 +161,7 @@ pub(crate) struct PairSnapshotWriter<'a> {
 impl SnapshotWriter for PairSnapshotWriter<'_> {
     fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
+        self.sides.check_path(path)?;
         self.sides.step("add_file", &mut |w| w.add_file(path, file_meta))?;
         self.files.insert(path.clone(), 0);
         Ok(())
@@ -200,6 +220,7 @@ impl ImportSink for PairImportSink<'_> {
         path: &SnapshotPath,
         file_meta: &FileMeta,
     ) -> StorageResult<()> {
+        self.check_path(path)?;
         self.step("import add_snapshot_file", &mut |s| s.add_snapshot_file(path, file_meta))
     }
 

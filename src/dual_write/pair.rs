@@ -38,6 +38,14 @@ impl std::fmt::Debug for DualWrite {
 }
 
 impl DualWrite {
+    /// Each side's family and the snapshot names it reserves.
+    fn reserved_by_side(&self) -> [(&'static str, Vec<&'static str>); 2] {
+        [
+            (self.primary.family(), self.primary.reserved_snapshot_names()),
+            (self.mirror.family(), self.mirror.reserved_snapshot_names()),
+        ]
+    }
+
     /// Pairs `primary` with a `mirror` that was bootstrapped from it. The mirror must be
     /// equivalent to the primary now (checked with the streaming validator); otherwise the
     /// error is [`DualWriteError::NotBootstrapped`] naming the first difference. Two fresh
@@ -307,6 +315,7 @@ impl RaftStorage for DualWrite {
 
     fn begin_snapshot(&mut self) -> StorageResult<Box<dyn SnapshotWriter + '_>> {
         self.refuse_if_diverged()?;
+        let reserved = self.reserved_by_side();
         let DualWrite { primary, mirror, diverged } = self;
         let (primary_family, mirror_family) = (primary.family(), mirror.family());
         let mut outcome = Outcome { diverged, primary_family, mirror_family };
@@ -320,7 +329,13 @@ impl RaftStorage for DualWrite {
             Err(e) => return Err(outcome.fail(Side::Mirror, "begin_snapshot", e)),
         };
         Ok(Box::new(PairSnapshotWriter {
-            sides: Lockstep::new(primary_writer, mirror_writer, outcome, "snapshot writer"),
+            sides: Lockstep::new(
+                primary_writer,
+                mirror_writer,
+                outcome,
+                "snapshot writer",
+                reserved,
+            ),
             files: Default::default(),
             meta: None,
         }))
@@ -330,6 +345,15 @@ impl RaftStorage for DualWrite {
         self.primary.begin_export()
     }
 
+    /// Both sides' (a path either refuses cannot be kept by the pair).
+    fn reserved_snapshot_names(&self) -> Vec<&'static str> {
+        let mut names = self.primary.reserved_snapshot_names();
+        names.extend(self.mirror.reserved_snapshot_names());
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The primary's: exports are the primary's.
     fn family_format_version(&self) -> u32 {
         self.primary.family_format_version()
@@ -337,6 +361,7 @@ impl RaftStorage for DualWrite {
 
     fn begin_import(&mut self) -> StorageResult<Box<dyn ImportSink + '_>> {
         self.refuse_if_diverged()?;
+        let reserved = self.reserved_by_side();
         let DualWrite { primary, mirror, diverged } = self;
         let (primary_family, mirror_family) = (primary.family(), mirror.family());
         let mut outcome = Outcome { diverged, primary_family, mirror_family };
@@ -349,6 +374,6 @@ impl RaftStorage for DualWrite {
             Ok(s) => s,
             Err(e) => return Err(outcome.fail(Side::Mirror, "begin_import", e)),
         };
-        Ok(Box::new(PairImportSink::new(primary_sink, mirror_sink, outcome, "import")))
+        Ok(Box::new(PairImportSink::new(primary_sink, mirror_sink, outcome, "import", reserved)))
     }
 }

@@ -23,9 +23,16 @@ impl Registry {
 
     /// Every family this build has, in a fixed order.
     pub fn builtin() -> Self {
+        Registry::builtin_with_recovery(local::RecoveryPolicy::FailClosed)
+    }
+
+    /// [`Registry::builtin`] with `local://` instances opened under `recovery` (the other
+    /// families have no choice to make): what `qk --recovery` selects.
+    pub fn builtin_with_recovery(recovery: local::RecoveryPolicy) -> Self {
         let mut registry = Registry::empty();
         registry.register(Arc::new(memory::MemoryFamily));
-        registry.register(Arc::new(local::LocalFamily::default()));
+        let options = local::LocalOptions { recovery, ..local::LocalOptions::default() };
+        registry.register(Arc::new(local::LocalFamily::with_options(options)));
         registry.register(Arc::new(redb::RedbFamily::new()));
         registry
     }

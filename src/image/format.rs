@@ -156,14 +156,23 @@ pub fn name_problem(id: &str) -> Option<&'static str> {
 }
 
 /// Why a peer text is not acceptable in an image, or `None`: it must be a braft PeerId the
-/// contract can store ([`PeerId::problem`]) of at most [`PEER_LEN_MAX`] bytes.
-pub fn peer_problem(peer: &PeerId) -> Option<&'static str> {
-    if peer.as_str().is_empty() {
-        Some("empty peer id")
-    } else if peer.as_str().len() > PEER_LEN_MAX {
-        Some("peer id longer than 256 bytes")
-    } else {
-        peer.problem()
+/// contract can store ([`PeerId::problem`]) of at most [`PEER_LEN_MAX`] bytes, in its one
+/// canonical spelling (braft's four-field form: the legacy three-field form of the same
+/// peer is another spelling, which the reader rejects as it rejects every non-canonical
+/// encoding).
+pub fn peer_problem(text: &str) -> Option<&'static str> {
+    if text.is_empty() {
+        return Some("empty peer id");
+    }
+    if text.len() > PEER_LEN_MAX {
+        return Some("peer id longer than 256 bytes");
+    }
+    match PeerId::canonical_text(text) {
+        None => PeerId::new(text).problem(),
+        Some(canonical) if canonical != text => {
+            Some("legacy three-field spelling; the canonical spelling adds `:0` (the role)")
+        }
+        Some(_) => None,
     }
 }
 
@@ -374,12 +383,12 @@ impl<'a> BodyReader<'a> {
         let mut peers = Vec::with_capacity(n);
         for _ in 0..n {
             let at = self.pos;
-            let peer = PeerId::new(self.str16(field, PEER_LEN_MAX)?);
-            if let Some(problem) = peer_problem(&peer) {
+            let text = self.str16(field, PEER_LEN_MAX)?;
+            if let Some(problem) = peer_problem(text) {
                 self.pos = at;
-                return Err(self.err(field, format!("{:?}: {problem}", peer.as_str())));
+                return Err(self.err(field, format!("{text:?}: {problem}")));
             }
-            peers.push(peer);
+            peers.push(PeerId::new(text));
         }
         Ok(peers)
     }

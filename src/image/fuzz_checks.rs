@@ -100,8 +100,10 @@ fn check_path(text: &str) -> bool {
 }
 
 /// `peer_id`: a PeerId the contract accepts is `ip:port:idx[:role]` in canonical decimal
-/// (re-rendering its numbers gives back the same text), and a vote for it (other than the
-/// any peer) round-trips through an image.
+/// (re-rendering its numbers gives back the same text); the value it makes is the one
+/// four-field spelling (the three-field text with `:0` added), its own canonical form; and a
+/// vote for it (other than the any peer) round-trips through an image, while the image
+/// reader refuses the three-field spelling.
 pub fn peer_id(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let peer = PeerId::new(text);
@@ -110,6 +112,14 @@ pub fn peer_id(data: &[u8]) {
     }
     let fields: Vec<&str> = text.split(':').collect();
     assert!(fields.len() == 3 || fields.len() == 4, "{text:?}");
+    let canonical = if fields.len() == 3 { format!("{text}:0") } else { text.to_string() };
+    assert_eq!(peer.as_str(), canonical, "PeerId::new did not canonicalise {text:?}");
+    assert_eq!(PeerId::new(peer.as_str()), peer, "the canonical form is not a fixed point");
+    assert_eq!(
+        super::format::peer_problem(text).is_none(),
+        fields.len() == 4,
+        "the image accepts exactly the canonical spelling: {text:?}"
+    );
     let numbers: Vec<u64> = fields
         .iter()
         .flat_map(|f| f.split('.'))
@@ -333,17 +343,17 @@ pub fn example_state() -> RaftState {
                 index: 7,
                 term: 3,
                 payload: Payload::Configuration {
-                    peers: vec![peer("10.0.0.1:8000:0"), peer("10.0.0.2:8000:0")],
-                    old_peers: vec![peer("10.0.0.1:8000:0")],
+                    peers: vec![peer("10.0.0.1:8000:0:0"), peer("10.0.0.2:8000:0:0")],
+                    old_peers: vec![peer("10.0.0.1:8000:0:0")],
                 },
             },
         ],
-        meta: Meta { term: 3, voted_for: Some(peer("10.0.0.1:8000:0")) },
+        meta: Meta { term: 3, voted_for: Some(peer("10.0.0.1:8000:0:0")) },
         snapshot: Some(Snapshot {
             meta: SnapshotMeta {
                 last_included_index: 4,
                 last_included_term: 2,
-                peers: vec![peer("10.0.0.1:8000:0")],
+                peers: vec![peer("10.0.0.1:8000:0:0")],
                 old_peers: vec![],
             },
             files,

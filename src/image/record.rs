@@ -108,7 +108,7 @@ fn check_peers(field: &str, peers: &[PeerId]) -> Result<(), Fault> {
 }
 
 fn check_peer(field: &str, peer: &PeerId) -> Result<(), Fault> {
-    match peer_problem(peer) {
+    match peer_problem(peer.as_str()) {
         None => Ok(()),
         Some(problem) => {
             let class = if peer.as_str().len() > PEER_LEN_MAX {
@@ -448,7 +448,20 @@ pub fn decode_body<'a>(
         RecordKind::Meta => {
             let term = r.u64("term")?;
             let voted_for = if r.tag("has_vote")? {
-                Some(PeerId::new(r.str16("voted_for", PEER_LEN_MAX)?))
+                let text = r.str16("voted_for", PEER_LEN_MAX)?;
+                // The any peer in any spelling means no vote: check_meta names it below.
+                let any = PeerId::new(text).is_any();
+                match peer_problem(text) {
+                    Some(problem) if !any => {
+                        let class = if text.len() > PEER_LEN_MAX {
+                            ErrorClass::OverLimit
+                        } else {
+                            ErrorClass::Malformed
+                        };
+                        return Err(Fault::new(class, format!("voted_for {text:?}: {problem}")));
+                    }
+                    _ => Some(PeerId::new(text)),
+                }
             } else {
                 None
             };

@@ -40,8 +40,8 @@ pub use overlay::OverlayVfs;
 pub use read_only::ReadOnlyVfs;
 pub use sim::{
     CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultKind,
-    FaultPlan, FaultRate, FaultStats, Image, ListingEntry, Mark, SimDisk, SimDiskOptions,
-    SimObserver,
+    FaultPlan, FaultRate, FaultStats, FaultStreams, Image, ListingEntry, Mark, SimDisk,
+    SimDiskOptions, SimObserver,
 };
 
 /// A shared handle to a file system.
@@ -105,6 +105,26 @@ pub struct Metadata {
     pub kind: FileKind,
     /// Length in bytes (0 for directories).
     pub len: u64,
+    /// Which file (inode) the path names now.
+    pub id: FileId,
+}
+
+/// The identity of a file or directory (its inode), which a path can be pointed at anew:
+/// writes, `set_len`, renames, reopening and power losses keep it; creating a file makes a
+/// new one, so a file replaced by tmp + rename has another id than the file it replaced.
+///
+/// - `ino`: the inode number (`OsVfs`: `st_ino`; `SimDisk`: the node id). A file system may
+///   reuse the number of a deleted inode for a new one.
+/// - `birth`: when the inode was created, as a stamp that never decreases for inodes
+///   created later (`OsVfs`: the birth time `statx` reports, in nanoseconds since the Unix
+///   epoch, or 0 where the file system records none; `SimDisk`: the node id, a counter
+///   that is never reused). Together with `ino` it tells a reused number apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Inode number.
+    pub ino: u64,
+    /// Creation stamp (0: unknown).
+    pub birth: u64,
 }
 
 /// How [`Vfs::try_lock`] locks a file: any number of shared holders, or one exclusive holder.
@@ -159,7 +179,7 @@ pub trait Vfs: Send + Sync {
     fn rename(&self, from: &Path, to: &Path) -> VfsResult<()>;
     /// Lists a directory, sorted by name.
     fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>>;
-    /// Kind and length of a path; `NotFound` when absent.
+    /// Kind, length and [`FileId`] of a path; `NotFound` when absent.
     fn metadata(&self, path: &Path) -> VfsResult<Metadata>;
     /// Makes the directory's entries (creates, renames, removals in it) durable.
     fn sync_dir(&self, path: &Path) -> VfsResult<()>;

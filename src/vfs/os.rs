@@ -1,12 +1,12 @@
 //! `OsVfs`: the `Vfs` over `std::fs`, the only module allowed to touch the real file system.
 
 use std::fs;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::{
-    DirEntry, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind, VfsFile,
-    VfsLock, VfsResult,
+    DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind,
+    VfsFile, VfsLock, VfsResult,
 };
 
 /// The real file system. Paths are used as given (relative paths resolve against the
@@ -84,10 +84,17 @@ impl Vfs for OsVfs {
 
     fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
         let meta = fs::metadata(path).map_err(|e| VfsError::from_io("metadata", path, &e))?;
+        // Birth time where the file system records one (statx); 0 (unknown) elsewhere.
+        let birth = meta
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let id = FileId { ino: meta.ino(), birth };
         if meta.is_dir() {
-            Ok(Metadata { kind: FileKind::Dir, len: 0 })
+            Ok(Metadata { kind: FileKind::Dir, len: 0, id })
         } else {
-            Ok(Metadata { kind: FileKind::File, len: meta.len() })
+            Ok(Metadata { kind: FileKind::File, len: meta.len(), id })
         }
     }
 

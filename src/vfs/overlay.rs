@@ -19,6 +19,11 @@
 //! `read_dir` is sorted by name. Absolute and relative paths are two separate trees (rooted at
 //! the base's `/` and at its `.`); a family uses one or the other.
 //!
+//! **File ids** (`Metadata::id`) of what the base holds are the base's own, and follow a file
+//! or directory through renames here; what the overlay creates gets a synthetic id, stable
+//! for the overlay's life, never given twice and distinct from any base id (its top bit set in
+//! both fields; `birth` grows with creation order).
+//!
 //! **Locks** on a file the base holds go to the base (a `ReadOnlyVfs` base takes them
 //! shared); a file the overlay created is private to this overlay, so its lock always
 //! succeeds and holds nothing.
@@ -28,8 +33,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    DirEntry, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind, VfsFile,
-    VfsHandle, VfsLock, VfsResult,
+    DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind,
+    VfsFile, VfsHandle, VfsLock, VfsResult,
 };
 
 type Kind = VfsErrorKind;
@@ -39,6 +44,8 @@ type NodeId = usize;
 const RELATIVE_ROOT: NodeId = 0;
 /// The root of absolute paths (the base's `/`).
 const ABSOLUTE_ROOT: NodeId = 1;
+/// Set in both fields of a synthetic [`FileId`] (no base inode number or birth stamp has it).
+const SYNTHETIC: u64 = 1 << 63;
 
 /// A copy-on-write in-memory file system over `base` (see the module doc).
 pub struct OverlayVfs {
@@ -54,6 +61,8 @@ struct Node {
     /// The directory holding it (a root holds itself).
     parent: NodeId,
     kind: NodeKind,
+    /// Its file id: the base's (learnt on first use), or synthetic for a node created here.
+    id: Option<FileId>,
 }
 
 enum NodeKind {
@@ -99,6 +108,7 @@ impl OverlayVfs {
     pub fn new(base: VfsHandle) -> Self {
         let root = |base: &str| Node {
             parent: 0,
+            id: None,
             kind: NodeKind::Dir(DirNode {
                 base: Some(PathBuf::from(base)),
                 children: BTreeMap::new(),
@@ -159,13 +169,37 @@ impl Layer {
         matches!(self.nodes[id].kind, NodeKind::Dir(_))
     }
 
+    /// A node created here: it gets the next synthetic id.
     fn push(&mut self, parent: NodeId, kind: NodeKind) -> NodeId {
-        self.nodes.push(Node { parent, kind });
+        let n = self.nodes.len() as u64;
+        let id = FileId { ino: SYNTHETIC | n, birth: SYNTHETIC | n };
+        self.nodes.push(Node { parent, kind, id: Some(id) });
         self.nodes.len() - 1
     }
 
-    /// A node for the base entry at `path` of kind `kind`.
-    fn base_node(&mut self, parent: NodeId, path: PathBuf, kind: FileKind) -> NodeId {
+    /// The file id of node `id`: the base's for a base node (asked once), else synthetic.
+    fn file_id(&mut self, op: &'static str, id: NodeId) -> VfsResult<FileId> {
+        if let Some(known) = self.nodes[id].id {
+            return Ok(known);
+        }
+        let base = match &self.nodes[id].kind {
+            NodeKind::Dir(dir) => dir.base.clone(),
+            NodeKind::File(file) => file.base.clone(),
+        };
+        let base = base.ok_or_else(|| error(op, Path::new(""), Kind::NotFound))?;
+        let found = self.base.metadata(&base)?.id;
+        self.nodes[id].id = Some(found);
+        Ok(found)
+    }
+
+    /// A node for the base entry at `path` of kind `kind` (and file id `id`, when known).
+    fn base_node(
+        &mut self,
+        parent: NodeId,
+        path: PathBuf,
+        kind: FileKind,
+        id: Option<FileId>,
+    ) -> NodeId {
         let kind = match kind {
             FileKind::Dir => NodeKind::Dir(DirNode {
                 base: Some(path),
@@ -174,7 +208,8 @@ impl Layer {
             }),
             FileKind::File => NodeKind::File(FileNode::from_base(path)),
         };
-        self.push(parent, kind)
+        self.nodes.push(Node { parent, kind, id });
+        self.nodes.len() - 1
     }
 
     /// The entry `name` of directory `dir`, looked up in the base if not known yet.
@@ -188,7 +223,7 @@ impl Layer {
             _ => return Ok(None),
         };
         let found = match self.base.metadata(&base) {
-            Ok(meta) => Some(self.base_node(dir, base, meta.kind)),
+            Ok(meta) => Some(self.base_node(dir, base, meta.kind, Some(meta.id))),
             Err(e) if matches!(e.kind, Kind::NotFound | Kind::NotADirectory) => None,
             Err(e) => return Err(e),
         };
@@ -205,7 +240,7 @@ impl Layer {
                 if self.dir(dir).expect("a directory").children.contains_key(&entry.name) {
                     continue;
                 }
-                let id = self.base_node(dir, child_path(&base, &entry.name), entry.kind);
+                let id = self.base_node(dir, child_path(&base, &entry.name), entry.kind, None);
                 self.dir_mut(dir).expect("a directory").children.insert(entry.name, Some(id));
             }
             self.dir_mut(dir).expect("a directory").complete = true;
@@ -549,15 +584,21 @@ impl Vfs for OverlayVfs {
 
     fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
         let mut layer = self.layer();
-        let id = layer.existing("metadata", path)?;
-        if layer.is_dir(id) {
-            return Ok(Metadata { kind: FileKind::Dir, len: 0 });
+        let node = layer.existing("metadata", path)?;
+        let named = |mut e: VfsError| {
+            e.op = "metadata";
+            e.path = path.to_path_buf();
+            e
+        };
+        let id = layer.file_id("metadata", node).map_err(named)?;
+        if layer.is_dir(node) {
+            return Ok(Metadata { kind: FileKind::Dir, len: 0, id });
         }
-        let len = layer.file_len(id).map_err(|mut e| {
+        let len = layer.file_len(node).map_err(|mut e| {
             e.op = "metadata";
             e
         })?;
-        Ok(Metadata { kind: FileKind::File, len })
+        Ok(Metadata { kind: FileKind::File, len, id })
     }
 
     /// Nothing is durable in memory: succeeds once the path exists.

@@ -41,6 +41,7 @@
 //!   cut, removed when it is dropped or at the next open.
 
 use crate::contract::Index;
+use crate::vfs::FileId;
 
 /// Log directory under `local://DIR`.
 pub const LOG_DIR: &str = "log";
@@ -373,18 +374,23 @@ pub fn sidecar_name(name: &str) -> String {
 
 /// The checksum sidecar of a ProtoBufFile: the CRC-32C and length of the whole file as last
 /// written by this family, and of the version before it (so a crash between writing the
-/// sidecar and renaming the new file in leaves a sidecar that vouches for either), plus the
-/// instance's [`CrossMark`] at that save.
+/// sidecar and renaming the new file in leaves a sidecar that vouches for either), the
+/// [`FileId`] of the file it wrote (so that a file another writer put there by tmp + rename
+/// can be told from damage to this one: see `meta.rs`), plus the instance's [`CrossMark`] at
+/// that save.
 ///
-/// Layout: `"QKCK"` | version u8 = 2 | count u8 (1 or 2) | count × (len u32 BE, crc u32 BE)
+/// Layout: `"QKCK"` | version u8 = 3 | count u8 (1 or 2) | count × (len u32 BE, crc u32 BE)
 /// | mark: epoch, first, last, last_term + 1 (0: none), meta_seq, snapshot_seq, each u64 BE |
-/// CRC-32C u32 BE of every byte before it. Version 1 (no mark) is read too.
+/// file id: ino u64 BE, birth u64 BE | CRC-32C u32 BE of every byte before it. Versions 1 (no
+/// mark, no file id) and 2 (no file id) are read too.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Sidecar {
     /// `(len, crc32c)` of the file versions this sidecar vouches for, newest first.
     pub versions: Vec<(u32, u32)>,
     /// The instance's cross mark at the save.
     pub mark: Option<CrossMark>,
+    /// The id of the file holding the newest version (`None` in sidecars of versions 1, 2).
+    pub file: Option<FileId>,
 }
 
 /// Where every structure of the instance stood at an acknowledged moment, recorded with each
@@ -422,7 +428,9 @@ pub struct CrossMark {
 /// Magic of a [`Sidecar`].
 pub const SIDECAR_MAGIC: &[u8; 4] = b"QKCK";
 /// Version of the [`Sidecar`] layout.
-pub const SIDECAR_VERSION: u8 = 2;
+pub const SIDECAR_VERSION: u8 = 3;
+/// Bytes of an encoded [`FileId`] in a sidecar.
+const FILE_ID_LEN: usize = 16;
 /// Bytes of an encoded [`CrossMark`].
 const CROSS_MARK_LEN: usize = 48;
 
@@ -461,6 +469,9 @@ impl Sidecar {
             out.extend_from_slice(&crc.to_be_bytes());
         }
         self.mark.unwrap_or_default().encode_into(&mut out);
+        let file = self.file.unwrap_or_default();
+        out.extend_from_slice(&file.ino.to_be_bytes());
+        out.extend_from_slice(&file.birth.to_be_bytes());
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
@@ -476,6 +487,7 @@ impl Sidecar {
         let mark_len = match version {
             1 => 0,
             2 => CROSS_MARK_LEN,
+            3 => CROSS_MARK_LEN + FILE_ID_LEN,
             _ => return None,
         };
         if count == 0 || count > 2 || bytes.len() != 6 + 8 * count + mark_len + 4 {
@@ -488,9 +500,17 @@ impl Sidecar {
         let u32_at =
             |at: usize| u32::from_be_bytes(body[at..at + 4].try_into().unwrap_or_default());
         let versions = (0..count).map(|i| (u32_at(6 + 8 * i), u32_at(10 + 8 * i))).collect();
-        let mark =
-            if version == 2 { Some(CrossMark::decode(&body[6 + 8 * count..])?) } else { None };
-        Some(Sidecar { versions, mark })
+        let after = 6 + 8 * count;
+        let mark = if version >= 2 { Some(CrossMark::decode(&body[after..])?) } else { None };
+        let file = if version >= 3 {
+            let at = after + CROSS_MARK_LEN;
+            let u64_at =
+                |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().unwrap_or_default());
+            Some(FileId { ino: u64_at(at), birth: u64_at(at + 8) })
+        } else {
+            None
+        };
+        Some(Sidecar { versions, mark, file })
     }
 
     /// Whether `file` is a version this sidecar vouches for.
@@ -601,8 +621,23 @@ impl PendingOp {
 
 /// Per-block checksums of a snapshot's files, written by this family next to
 /// `__raft_snapshot_meta` (braft lists files from its meta only, so it ignores this one; the
-/// name sits under the `__raft_snapshot_meta` prefix, which user files may not use).
+/// name is one of [`SNAPSHOT_RESERVED_NAMES`], which user files may not use).
 pub const SNAPSHOT_MANIFEST_NAME: &str = "__raft_snapshot_meta.qkfiles";
+
+/// Every name the layout itself uses inside a snapshot directory: braft's meta and the `.tmp`
+/// its save writes, this family's checksum sidecar of the meta and the block manifest, and
+/// their `.tmp` names. A snapshot file whose first path segment is one of these could not
+/// be where the meta lists it, so the family refuses it
+/// ([`crate::contract::ContractError::ReservedSnapshotPath`]); every other name, including
+/// others starting with `__raft_snapshot_meta`, is the user's.
+pub const SNAPSHOT_RESERVED_NAMES: [&str; 6] = [
+    "__raft_snapshot_meta",
+    "__raft_snapshot_meta.tmp",
+    "__raft_snapshot_meta.qkcrc",
+    "__raft_snapshot_meta.qkcrc.tmp",
+    "__raft_snapshot_meta.qkfiles",
+    "__raft_snapshot_meta.qkfiles.tmp",
+];
 /// Block size of [`SnapshotManifest`] checksums.
 pub const SNAPSHOT_BLOCK_LEN: u64 = 64 * 1024;
 /// Magic of a [`SnapshotManifest`].
@@ -712,5 +747,55 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecars_round_trip_and_older_versions_still_read() {
+        let mark = CrossMark {
+            epoch: 2,
+            first: 3,
+            last: 9,
+            last_term: Some(4),
+            meta_seq: 5,
+            snapshot_seq: 1,
+        };
+        let sidecar = Sidecar {
+            versions: vec![(26, 0xdead_beef), (20, 7)],
+            mark: Some(mark),
+            file: Some(FileId { ino: 42, birth: 1_700_000_000_000_000_000 }),
+        };
+        let bytes = sidecar.encode();
+        assert_eq!(bytes[4], SIDECAR_VERSION);
+        assert_eq!(Sidecar::decode(&bytes), Some(sidecar.clone()));
+        // Version 2: the same without the file id.
+        let mut v2 = bytes[..bytes.len() - 4 - FILE_ID_LEN].to_vec();
+        v2[4] = 2;
+        let crc = crc32c::crc32c(&v2);
+        v2.extend_from_slice(&crc.to_be_bytes());
+        assert_eq!(Sidecar::decode(&v2), Some(Sidecar { file: None, ..sidecar }));
+        // The CRC covers every byte: no flipped byte decodes.
+        for at in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            assert_eq!(Sidecar::decode(&bad), None, "byte {at}");
+        }
+    }
+
+    #[test]
+    fn reserved_snapshot_names_are_the_layouts_own_files() {
+        let own = [SNAPSHOT_META_NAME.to_string(), sidecar_name(SNAPSHOT_META_NAME)]
+            .into_iter()
+            .chain([SNAPSHOT_MANIFEST_NAME.to_string()]);
+        let mut derived: Vec<String> = own.flat_map(|n| [tmp_name(&n), n]).collect();
+        derived.sort();
+        let mut listed: Vec<String> =
+            SNAPSHOT_RESERVED_NAMES.iter().map(|n| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, derived);
     }
 }

@@ -357,8 +357,16 @@ fn flag_sidecar(flags: &mut Vec<String>, what: &str, status: SidecarStatus) {
         SidecarStatus::Missing => {
             flags.push(format!("{what}: no checksum sidecar (legacy file, unverified)"))
         }
+        SidecarStatus::Replaced => flags.push(format!(
+            "{what}: rewritten by braft since this family last saved it (a newer file than its \
+             checksum sidecar names; checked by braft's format only)"
+        )),
         SidecarStatus::Mismatch => flags.push(format!(
-            "{what}: does not match its checksum sidecar (damaged, or rewritten by braft)"
+            "{what}: does not match its checksum sidecar (changed in place: damaged; or, for a \
+             sidecar without a file id, rewritten by braft)"
+        )),
+        SidecarStatus::Older => flags.push(format!(
+            "{what}: an older file than its checksum sidecar names (a lost write, or damage)"
         )),
         SidecarStatus::Unreadable => flags.push(format!("{what}: checksum sidecar is damaged")),
     }
@@ -425,11 +433,7 @@ fn inspect_snapshot(
     }
     if let Ok(msg) = pbfile_decode::<LocalSnapshotPbMeta>(&file.bytes) {
         for f in msg.files {
-            let on_disk = match crate::contract::SnapshotPath::new(f.name.clone()) {
-                Ok(p) => super::snapshot::disk_path(&p),
-                Err(_) => f.name.clone(),
-            };
-            let len = match vfs.metadata(&dir.join(on_disk)) {
+            let len = match vfs.metadata(&dir.join(&f.name)) {
                 Ok(m) => Some(m.len),
                 Err(_) => {
                     flags.push(format!("snapshot/{name}: listed file {} is missing", f.name));

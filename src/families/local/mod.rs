@@ -11,15 +11,19 @@
 //! `log/log_<first>_<last>`, `raft_meta/raft_meta`, `snapshot/snapshot_<index>/` with
 //! `__raft_snapshot_meta` and the files, `snapshot/temp/` while writing. Names always carry
 //! 20-digit indexes. New records use CRC-32C; murmur3 records are read too, mixed freely.
-//! Configuration entries are `ConfigurationPBMeta`; peer text is stored verbatim (the
-//! contract only admits braft PeerId text, [`ContractError::BadPeer`]); no vote is stored as
+//! Configuration entries are `ConfigurationPBMeta`; peers are written in the contract's
+//! canonical spelling (braft's four-field `to_string`; the contract only admits braft PeerId
+//! text, [`ContractError::BadPeer`]) and read back in it whatever spelling braft left
+//! ([`peer`]: a legacy `ip:port:idx` reads as `ip:port:idx:0`); no vote is stored as
 //! `0.0.0.0:0:0:0`, and either "any" form on disk reads as no vote. Per-file snapshot
 //! metadata is the file's whole `LocalFileMeta` (the contract's [`FileMeta`] field for
 //! field: `user_meta`, `source`, `checksum`); it is always written, empty as `12 00`, so a
 //! snapshot without metadata is byte-identical to braft's, and a missing one reads as empty
-//! as braft reads it. A snapshot
-//! file whose path starts with `__raft_snapshot_meta` (or `__qk_esc_`) would collide with
-//! the layout's own files, so it is stored as `__qk_esc_<path>` ([`snapshot::disk_path`]).
+//! as braft reads it. Snapshot files are stored under their own names, so braft lists exactly
+//! the files that are there; a path whose first segment is one of the layout's own names
+//! ([`format::SNAPSHOT_RESERVED_NAMES`]: `__raft_snapshot_meta`, its `.tmp`, the family's
+//! `.qkcrc` and `.qkfiles` beside it) is refused before anything is written
+//! ([`ContractError::ReservedSnapshotPath`], [`RaftStorage::reserved_snapshot_names`]).
 //!
 //! **Durability beyond braft** (no byte braft reads changes; only extra fsyncs, and sidecar
 //! files braft ignores):
@@ -48,9 +52,10 @@
 //!    the current index is made crash-safe by the marker `snapshot/qk_publish` (see
 //!    [`snapshot`]).
 //! 7. Checksum sidecars `<file>.qkcrc` guard the three ProtoBufFiles, which carry no
-//!    checksum in braft's format (see [`meta`] for the rule, and for what happens when
-//!    braft rewrites a guarded file: fail-closed until the sidecar is removed or the
-//!    instance is opened once with a braft-compatible policy). Snapshot files get a
+//!    checksum in braft's format. Each names the file (its `Vfs` [`crate::vfs::FileId`]) it
+//!    vouches for, so a file braft replaced since (tmp + rename: a newer file) is read as
+//!    braft reads it, while bytes changed in place are corruption (see [`meta`] for the
+//!    rule and what it cannot tell apart). Snapshot files get a
 //!    manifest `__raft_snapshot_meta.qkfiles` with a CRC-32C per 64 KiB block, and every
 //!    read verifies the blocks it touches (braft never checks snapshot file contents).
 //! 8. After any failed file operation in a mutation the instance is poisoned: every later
@@ -401,6 +406,38 @@ fn check_cross_marks(
     meta: &MetaStore,
     snapshots: &SnapshotStore,
 ) -> StorageResult<()> {
+    check_cross_marks_inner(log, meta, snapshots).map_err(|e| match e {
+        StorageError::Corruption(mut c) => {
+            let wrote: Vec<&str> = [
+                (meta.replaced(), "rewrote raft_meta"),
+                (log.log_meta_replaced(), "rewrote log_meta"),
+            ]
+            .into_iter()
+            .filter_map(|(yes, what)| yes.then_some(what))
+            .collect();
+            let after = "braft wrote to this directory after this family did";
+            let braft = if wrote.is_empty() {
+                format!("if {after}")
+            } else {
+                format!("{after} ({})", wrote.join(", "))
+            };
+            c.what = format!(
+                "{}; {braft}: a log truncation or a snapshot braft made leaves no trace this \
+                 family can tell from a lost write, and --recovery braft opens the directory \
+                 as braft would",
+                c.what
+            );
+            StorageError::Corruption(c)
+        }
+        other => other,
+    })
+}
+
+fn check_cross_marks_inner(
+    log: &LogStore,
+    meta: &MetaStore,
+    snapshots: &SnapshotStore,
+) -> StorageResult<()> {
     // (mark, file it came from, which structure wrote it)
     let mut marks: Vec<(format::CrossMark, PathBuf, Writer)> = Vec::new();
     if let Some(mark) = meta.mark() {
@@ -557,6 +594,10 @@ impl StateView for LocalStorage {
 impl RaftStorage for LocalStorage {
     fn family(&self) -> &'static str {
         "local"
+    }
+
+    fn reserved_snapshot_names(&self) -> Vec<&'static str> {
+        format::SNAPSHOT_RESERVED_NAMES.to_vec()
     }
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {

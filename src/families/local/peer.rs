@@ -4,10 +4,19 @@
 //! each separator is one or more `:`, ip and port are required, idx and role default to 0,
 //! role is 0 (replica) or 1 (witness). This parser is stricter in two ways, on purpose:
 //! numbers are plain decimal digits (no sign or spaces), and nothing may follow the last
-//! number. The family stores peer text verbatim, so parsing never changes what is read back.
+//! number.
+//!
+//! **One spelling per peer.** The family writes the contract's peer text, which is always
+//! canonical (braft's four-field `to_string`). What it reads, it parses as braft does and
+//! gives back in that canonical spelling ([`peer_from_disk`]), so a legacy three-field
+//! `127.0.0.1:8101:0` braft ≤ 1.1.2 wrote (or any other spelling braft reads as the same
+//! peer) reads as `127.0.0.1:8101:0:0`. Text braft cannot parse is given back as it is, and
+//! the contract's checks reject it wherever it would be written.
 
 use std::fmt;
 use std::net::Ipv4Addr;
+
+use crate::contract::PeerId;
 
 /// A parsed PeerId.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -18,14 +27,13 @@ pub struct PeerAddr {
     pub port: u16,
     /// The index on that endpoint.
     pub idx: u32,
-    /// The role (0 replica, 1 witness); `None` when the text had the 3-field (v1.1.2) form.
-    pub role: Option<u8>,
+    /// The role (0 replica, 1 witness); 0 when the text had the 3-field (v1.1.2) form.
+    pub role: u8,
 }
 
 impl PeerAddr {
     /// braft's empty ("any") peer, which on disk means "no vote".
-    pub const ANY: PeerAddr =
-        PeerAddr { ip: Ipv4Addr::UNSPECIFIED, port: 0, idx: 0, role: Some(0) };
+    pub const ANY: PeerAddr = PeerAddr { ip: Ipv4Addr::UNSPECIFIED, port: 0, idx: 0, role: 0 };
 
     /// The 4-field text braft master writes for "no vote".
     pub const ANY_TEXT: &'static str = "0.0.0.0:0:0:0";
@@ -42,8 +50,8 @@ impl PeerAddr {
             None => 0,
         };
         let role = match numbers.next() {
-            Some(s) => Some(u8::try_from(parse_decimal(s)?).ok().filter(|r| *r <= 1)?),
-            None => None,
+            Some(s) => u8::try_from(parse_decimal(s)?).ok().filter(|r| *r <= 1)?,
+            None => 0,
         };
         if numbers.next().is_some() {
             return None;
@@ -58,14 +66,18 @@ impl PeerAddr {
 }
 
 impl fmt::Display for PeerAddr {
-    /// The 4-field form when the role was given, else the 3-field form, so canonical text
-    /// round-trips exactly.
+    /// braft's `to_string`: always the four-field form, the contract's canonical spelling.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.ip, self.port, self.idx)?;
-        if let Some(role) = self.role {
-            write!(f, ":{role}")?;
-        }
-        Ok(())
+        write!(f, "{}:{}:{}:{}", self.ip, self.port, self.idx, self.role)
+    }
+}
+
+/// The contract's peer for PeerId text read from disk: braft's parse, in the canonical
+/// spelling; text braft cannot parse as it is (see the module doc).
+pub fn peer_from_disk(text: String) -> PeerId {
+    match PeerAddr::parse(&text) {
+        Some(addr) => PeerId::new(addr.to_string()),
+        None => PeerId::new(text),
     }
 }
 

@@ -51,17 +51,22 @@ use super::proto::ConfigurationPbMeta;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RecoveryPolicy {
-    /// The default: a torn tail of the open segment is trimmed; any complete record with a
-    /// bad header or payload checksum, or a bad payload, fails the open with an error naming
-    /// the file and byte offset. A `raft_meta` / `log_meta` / snapshot meta that does not
-    /// match its checksum sidecar fails the open too.
+    /// The default (`qk --recovery strict`): a torn tail of the open segment is trimmed; any
+    /// complete record with a bad header or payload checksum, or a bad payload, fails the
+    /// open with an error naming the file and byte offset. A `raft_meta` / `log_meta` /
+    /// snapshot meta whose bytes changed in place since this family vouched for them, or
+    /// that is older than the file its checksum sidecar names, fails the open too; one braft
+    /// replaced since is read as braft reads it (`meta.rs`). Cross marks are checked
+    /// (lying-fsync detection), and a `log_meta` missing next to segments fails the open
+    /// (braft would delete the log).
     #[default]
     FailClosed,
-    /// Accept what braft (default flags) accepts: torn tails trimmed; a bad header checksum
-    /// fails the open; a bad data/no-op payload checksum is accepted at open and reported as
-    /// corruption when that entry is read; a configuration entry with a bad payload
-    /// checksum ends the readable log (trimmed in the open segment). Checksum sidecars are
-    /// not enforced.
+    /// Accept what braft (default flags) accepts (`qk --recovery braft`): torn tails
+    /// trimmed; a bad header checksum fails the open; a bad data/no-op payload checksum is
+    /// accepted at open and reported as corruption when that entry is read; a configuration
+    /// entry with a bad payload checksum ends the readable log (trimmed in the open
+    /// segment); segments without `log_meta` are deleted, as braft does. Checksum sidecars
+    /// and cross marks are not enforced.
     BraftCompatible,
     /// As [`RecoveryPolicy::BraftCompatible`] with braft's
     /// `-raft_recover_log_from_corrupt=true`: a bad header in the open segment is trimmed

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use crate::contract::{
-    check_append, check_reset, ContractError, Entry, EntryKind, Index, Payload, PeerId,
-    StorageResult, Term,
+    check_append, check_reset, ContractError, Entry, EntryKind, Index, Payload, StorageResult, Term,
 };
 use crate::vfs::{OpenOptions, VfsFile, VfsHandle};
 
@@ -21,7 +20,8 @@ use super::format::{
     LOG_META_NAME, PENDING_OP_LEN, PENDING_OP_NAME, PINNED_SEGMENT_INFIX, SEGMENT_CLOSED_PREFIX,
     TMP_SUFFIX,
 };
-use super::meta::{judge_guarded, load_guarded, save_guarded};
+use super::meta::{judge_guarded, load_guarded, save_guarded, SidecarStatus};
+use super::peer::peer_from_disk;
 use super::proto::{pbfile_decode, pbfile_encode, ConfigurationPbMeta, LogPbMeta};
 use super::recover::{check_payload, decide, scan_segment, RecoveryPolicy};
 
@@ -84,6 +84,8 @@ pub struct LogStore {
     epoch: u64,
     /// The cross mark stored with the epoch record and with `log_meta`, as loaded.
     loaded_marks: Vec<(CrossMark, PathBuf)>,
+    /// Whether braft (another writer) replaced `log_meta` after this family last saved it.
+    log_meta_replaced: bool,
     /// `raft_meta` saves and snapshot publishes so far, for the marks this log writes.
     others: (u64, u64),
     /// The counts the epoch record holds.
@@ -117,8 +119,8 @@ pub fn decode_payload(entry_type: u8, payload: Vec<u8>) -> Result<Payload, Strin
             let msg = ConfigurationPbMeta::decode(payload.as_slice())
                 .map_err(|e| format!("configuration payload does not decode: {e}"))?;
             Payload::Configuration {
-                peers: msg.peers.into_iter().map(PeerId::new).collect(),
-                old_peers: msg.old_peers.into_iter().map(PeerId::new).collect(),
+                peers: msg.peers.into_iter().map(peer_from_disk).collect(),
+                old_peers: msg.old_peers.into_iter().map(peer_from_disk).collect(),
             }
         }
         None => return Err(format!("unknown entry type {entry_type}")),
@@ -183,6 +185,7 @@ impl LogStore {
             pin_seq: 0,
             epoch: 0,
             loaded_marks: Vec::new(),
+            log_meta_replaced: false,
             others: (0, 0),
             others_recorded: (0, 0),
             first_recorded: 1,
@@ -204,7 +207,7 @@ impl LogStore {
                         0,
                         format!(
                             "log_meta is missing but {} segment file(s) exist (braft would delete \
-                             them; open with the braft-compatible policy to do that)",
+                             them; open with --recovery braft to do that)",
                             names.len()
                         ),
                     ));
@@ -232,6 +235,7 @@ impl LogStore {
                 store.first = msg.first_log_index as u64;
                 store.last = store.first - 1;
                 store.log_meta_fingerprint = Some(super::format::Sidecar::fingerprint(&file.bytes));
+                store.log_meta_replaced = file.status == SidecarStatus::Replaced;
             }
         }
         if let Some(op) = pending.filter(|op| op.kind == PendingOpKind::Reset) {
@@ -323,6 +327,12 @@ impl LogStore {
             meta_seq: self.others.0,
             snapshot_seq: self.others.1,
         }
+    }
+
+    /// Whether braft (another writer) replaced `log_meta` after this family last saved it
+    /// (a prefix truncation or reset braft made).
+    pub fn log_meta_replaced(&self) -> bool {
+        self.log_meta_replaced
     }
 
     /// The cross marks loaded with the epoch record and `log_meta`, with their files.
@@ -616,6 +626,7 @@ impl LogStore {
             self.log_meta_fingerprint,
             Some(self.cross_mark()),
         )?);
+        self.log_meta_replaced = false;
         Ok(())
     }
 

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::contract::{
-    check_new_snapshot_file, ContractError, FileMeta, FileSource, Index, PeerId, SnapshotFileInfo,
-    SnapshotMeta, SnapshotPath, StorageResult,
+    check_new_snapshot_file, check_reserved_snapshot_path, ContractError, FileMeta, FileSource,
+    Index, SnapshotFileInfo, SnapshotMeta, SnapshotPath, StorageResult,
 };
 use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
 
@@ -43,9 +43,10 @@ use super::files::{
 use super::format::{
     parse_snapshot_dir_name, snapshot_dir_name, CrossMark, ManifestFile, SnapshotManifest,
     PBFILE_BODY_LEN_MAX, PUBLISH_MARKER_NAME, RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_BLOCK_LEN,
-    SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
+    SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_RESERVED_NAMES, SNAPSHOT_TEMP_NAME,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded, SidecarStatus};
+use super::peer::peer_from_disk;
 use super::proto::{
     pbfile_decode, pbfile_encode, LocalFileMeta, LocalSnapshotFile, LocalSnapshotPbMeta,
     SnapshotMetaPb,
@@ -100,7 +101,7 @@ impl Published {
         }
         let n = (file.len - offset).min(buf.len() as u64) as usize;
         self.dir.with(|dir| {
-            let full = dir.join(disk_path(path));
+            let full = dir.join(path.as_str());
             let handle = self.vfs.open(&full, OpenOptions::READ)?;
             let Some(crcs) = &file.block_crcs else {
                 read_exact(handle.as_ref(), &mut buf[..n], offset, &full)?;
@@ -204,8 +205,8 @@ pub fn decode_snapshot_meta(
     let meta = SnapshotMeta {
         last_included_index: meta.last_included_index as u64,
         last_included_term: meta.last_included_term as u64,
-        peers: meta.peers.into_iter().map(PeerId::new).collect(),
-        old_peers: meta.old_peers.into_iter().map(PeerId::new).collect(),
+        peers: meta.peers.into_iter().map(peer_from_disk).collect(),
+        old_peers: meta.old_peers.into_iter().map(peer_from_disk).collect(),
     };
     let mut files = BTreeMap::new();
     for file in msg.files {
@@ -218,23 +219,11 @@ pub fn decode_snapshot_meta(
     Ok((meta, files.into_iter().collect()))
 }
 
-/// Where a snapshot file lives on disk, relative to the snapshot directory. A path whose
-/// first segment would collide with the layout's own files (`__raft_snapshot_meta` and the
-/// names this family derives from it) is stored under [`ESCAPE_PREFIX`], as is one that
-/// already starts with that prefix, so every valid contract path has a distinct place. The
-/// meta lists the path itself. braft cannot hold such files at all, so nothing it wrote
-/// changes meaning (short of a braft user file named `__qk_esc_*`).
-pub fn disk_path(path: &SnapshotPath) -> String {
-    let text = path.as_str();
-    if text.starts_with(SNAPSHOT_META_NAME) || text.starts_with(ESCAPE_PREFIX) {
-        format!("{ESCAPE_PREFIX}{text}")
-    } else {
-        text.to_string()
-    }
-}
-
-/// Prefix of an escaped snapshot file path (see [`disk_path`]).
-pub const ESCAPE_PREFIX: &str = "__qk_esc_";
+/// Prefix under which qk before image format 2.0 stored a snapshot file whose name started
+/// with `__raft_snapshot_meta` or with this prefix, while the meta listed the real name. Such
+/// names are refused now ([`SNAPSHOT_RESERVED_NAMES`]); a directory written that way is not
+/// read (braft lists a file that is not there), and the error names the escaped file.
+const LEGACY_ESCAPE_PREFIX: &str = "__qk_esc_";
 
 impl SnapshotStore {
     /// Opens the store: finishes an interrupted publish, cleans up, loads the latest.
@@ -324,12 +313,33 @@ impl SnapshotStore {
         }
         let mut files = BTreeMap::new();
         for (path, file_meta) in names {
-            let full = snap_dir.join(disk_path(&path));
+            if let Err(e) = check_reserved_snapshot_path("local", &SNAPSHOT_RESERVED_NAMES, &path) {
+                return Err(corruption(
+                    &meta_path,
+                    4,
+                    format!("the meta lists a file braft cannot hold: {e}"),
+                ));
+            }
+            let full = snap_dir.join(path.as_str());
             let len = match self.vfs.metadata(&full) {
                 Ok(m) if m.kind == FileKind::File => m.len,
                 Ok(_) => return Err(corruption(&full, 0, "listed snapshot file is a directory")),
                 Err(e) if e.kind == VfsErrorKind::NotFound => {
-                    return Err(corruption(&meta_path, 4, format!("listed file {path} is missing")))
+                    let escaped = snap_dir.join(format!("{LEGACY_ESCAPE_PREFIX}{path}"));
+                    let hint = if self.vfs.exists(&escaped)? {
+                        format!(
+                            "; {} holds it under the escaped name an older qk used, which \
+                             braft cannot read: export the snapshot with that qk",
+                            escaped.display()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return Err(corruption(
+                        &meta_path,
+                        4,
+                        format!("listed file {path} is missing{hint}"),
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -577,11 +587,13 @@ pub struct StagedSnapshot {
 
 impl StagedSnapshot {
     /// Adds an empty file.
+    /// A path whose first segment is one of [`SNAPSHOT_RESERVED_NAMES`] is refused before
+    /// anything is written for it.
     pub fn add_file(&mut self, path: &SnapshotPath, file_meta: &FileMeta) -> StorageResult<()> {
         check_new_snapshot_file(&self.files, path)?;
+        check_reserved_snapshot_path("local", &SNAPSHOT_RESERVED_NAMES, path)?;
         let mut dir = self.temp.clone();
-        let on_disk = disk_path(path);
-        let segments: Vec<&str> = on_disk.split('/').collect();
+        let segments: Vec<&str> = path.segments().collect();
         for segment in &segments[..segments.len() - 1] {
             dir.push(segment);
             if !self.dirs.contains(&dir) {
@@ -593,7 +605,7 @@ impl StagedSnapshot {
                 self.dirs.insert(dir.clone());
             }
         }
-        drop(self.vfs.open(&self.temp.join(&on_disk), OpenOptions::CREATE_NEW)?);
+        drop(self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::CREATE_NEW)?);
         let file =
             StagedFile { len: 0, file_meta: file_meta.clone(), blocks: Vec::new(), partial: 0 };
         self.files.insert(path.clone(), file);
@@ -619,7 +631,7 @@ impl StagedSnapshot {
             .into());
         }
         if !data.is_empty() {
-            let file = self.vfs.open(&self.temp.join(disk_path(path)), OpenOptions::WRITE)?;
+            let file = self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?;
             file.write_at(data, offset)?;
         }
         staged.append(data);
@@ -644,7 +656,7 @@ impl StagedSnapshot {
     /// Step 1 of a publish: fsync files, directories, then write the meta and sidecar.
     fn seal(&self, meta: &SnapshotMeta, mark: CrossMark) -> StorageResult<()> {
         for path in self.files.keys() {
-            self.vfs.open(&self.temp.join(disk_path(path)), OpenOptions::WRITE)?.sync()?;
+            self.vfs.open(&self.temp.join(path.as_str()), OpenOptions::WRITE)?.sync()?;
         }
         for dir in self.dirs.iter().rev() {
             self.vfs.sync_dir(dir)?;

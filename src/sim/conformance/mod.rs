@@ -128,7 +128,8 @@ macro_rules! conformance_tests {
             snapshot_replaces_previous, snapshot_abandoned_writer_changes_nothing,
             snapshot_without_meta_rejected, snapshot_duplicate_file_rejected,
             snapshot_path_conflict_rejected, snapshot_write_not_at_end_rejected,
-            snapshot_write_unknown_file_rejected, snapshot_read_edges,
+            snapshot_write_unknown_file_rejected, snapshot_reserved_names_refused,
+            snapshot_read_edges,
             snapshot_leaves_log_alone, export_cut_is_pinned, import_into_empty,
             import_into_non_empty_rejected, import_dropped_leaves_empty,
             reopen_keeps_log, reopen_keeps_meta, reopen_keeps_snapshot,
@@ -219,6 +220,7 @@ cases!(
     snapshot_path_conflict_rejected,
     snapshot_write_not_at_end_rejected,
     snapshot_write_unknown_file_rejected,
+    snapshot_reserved_names_refused,
     snapshot_read_edges,
     snapshot_leaves_log_alone,
     export_cut_is_pinned,
@@ -865,6 +867,39 @@ fn snapshot_write_unknown_file_rejected(fx: &mut dyn Fixture) -> CaseResult {
         "write to an unknown file gave {r:?}"
     );
     p.same("after a write to an unknown file")
+}
+
+/// A family's reserved names ([`RaftStorage::reserved_snapshot_names`]) are refused as a
+/// first path segment, by a writer and by an import, before anything changes; names next to
+/// them (a longer name, the same name deeper down) are the user's in every family.
+fn snapshot_reserved_names_refused(fx: &mut dyn Fixture) -> CaseResult {
+    let mut p = filled(fx, 3)?;
+    let near =
+        [file("__raft_snapshot_meta_user", 4, Some(b"u")), file("x/__raft_snapshot_meta", 2, None)];
+    p.ok(snap(3, 1, near.to_vec()))?;
+    let reserved = p.instance.reserved_snapshot_names();
+    let is_reserved = |r: &Result<(), StorageError>| {
+        matches!(r, Err(StorageError::Contract(ContractError::ReservedSnapshotPath { .. })))
+    };
+    for name in &reserved {
+        for refused in [name.to_string(), format!("{name}/inner")] {
+            let r = with_writer(&mut p, |w| w.add_file(&path(&refused), &FileMeta::default()))?;
+            ensure!(is_reserved(&r), "add_file({refused:?}) gave {r:?}");
+            p.same(&format!("after add_file({refused:?}) was refused"))?;
+        }
+    }
+    let mut q = Pair::new(fx);
+    for name in &reserved {
+        let r = {
+            let mut sink = q.instance.begin_import().map_err(|e| format!("begin_import: {e}"))?;
+            sink.set_first_index(1).map_err(|e| e.to_string())?;
+            sink.set_meta(&Meta::INITIAL).map_err(|e| e.to_string())?;
+            sink.add_snapshot_file(&path(name), &FileMeta::default())
+        };
+        ensure!(is_reserved(&r), "import add_snapshot_file({name:?}) gave {r:?}");
+        q.same(&format!("after an import of {name:?} was refused"))?;
+    }
+    Ok(())
 }
 
 fn snapshot_read_edges(fx: &mut dyn Fixture) -> CaseResult {

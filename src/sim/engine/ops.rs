@@ -19,6 +19,7 @@ use crate::contract::{
     check_new_snapshot_file, snapshot_path_problem, Entry, FileMeta, FileSource, Index, Meta,
     Payload, PeerId, SnapshotMeta, SnapshotPath, Term,
 };
+use crate::families::local::format::SNAPSHOT_RESERVED_NAMES;
 
 /// Longest data payload an op can ask for (bytes); longer requests are clamped.
 pub const PAYLOAD_LEN_MAX: u32 = 1 << 20;
@@ -310,9 +311,9 @@ impl BodySpec {
     }
 }
 
-/// The generated peer number `n`: `127.0.0.1:<8000+n>:0`.
+/// The generated peer number `n`: `127.0.0.1:<8000+n>:0:0`.
 pub fn peer(n: u8) -> PeerId {
-    PeerId::new(format!("127.0.0.1:{}:0", 8000 + u32::from(n)))
+    PeerId::new(format!("127.0.0.1:{}:0:0", 8000 + u32::from(n)))
 }
 
 fn peer_list(base: u8, count: u8) -> Vec<PeerId> {
@@ -350,7 +351,20 @@ pub fn resolve_files(specs: &[FileSpec]) -> Vec<ResolvedFile> {
     files.into_values().collect()
 }
 
+/// Makes `requested` a valid path that no family refuses: a first segment some family keeps
+/// for its own files (the `local` layout's, [`SNAPSHOT_RESERVED_NAMES`]) gets a `_` in
+/// front, so every generated history is one every family can store.
 fn sanitize_path(requested: &str, position: usize) -> String {
+    let path = sanitize_path_rules(requested, position);
+    let first = path.split('/').next().unwrap_or_default();
+    if SNAPSHOT_RESERVED_NAMES.contains(&first) {
+        format!("_{path}")
+    } else {
+        path
+    }
+}
+
+fn sanitize_path_rules(requested: &str, position: usize) -> String {
     if snapshot_path_problem(requested).is_none() {
         return requested.to_string();
     }

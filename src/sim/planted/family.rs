@@ -321,7 +321,12 @@ impl StateView for Planted {
 }
 
 impl RaftStorage for Planted {
-    delegate_raft_storage!(inner: family, begin_snapshot, family_format_version);
+    delegate_raft_storage!(
+        inner: family,
+        begin_snapshot,
+        family_format_version,
+        reserved_snapshot_names
+    );
 
     fn append(&mut self, entries: &[Entry]) -> StorageResult<()> {
         let result = self.inner.append(entries);

@@ -205,7 +205,12 @@ impl PairInstance for PlantedPair {
 delegate_state_view!(PlantedPair => pair);
 
 impl RaftStorage for PlantedPair {
-    delegate_raft_storage!(pair: family, begin_export, family_format_version);
+    delegate_raft_storage!(
+        pair: family,
+        begin_export,
+        family_format_version,
+        reserved_snapshot_names
+    );
 
     mutations_as_actions!();
 
@@ -264,7 +269,7 @@ impl BufferedMirror {
 delegate_state_view!(BufferedMirror => copy);
 
 impl RaftStorage for BufferedMirror {
-    delegate_raft_storage!(copy: begin_export);
+    delegate_raft_storage!(copy: begin_export, reserved_snapshot_names);
 
     fn family(&self) -> &'static str {
         self.copy.mirror().family()

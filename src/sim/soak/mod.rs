@@ -25,6 +25,7 @@ use crate::vfs::FaultPlan;
 
 pub use plan::{
     disk_for, disk_seed_for, disk_with_plan, fault_plan_for, FaultMode, SeedPlan, Shard,
+    SOAK_FAULT_STREAMS,
 };
 pub use report::{FamilySummary, SoakFailure, SoakReport};
 
@@ -138,7 +139,10 @@ impl SoakConfig {
     }
 }
 
-/// Runs the soak. `keep_going` is asked before every seed; `on_seed` hears after each.
+/// Runs the soak. `keep_going` is asked before every seed and before every candidate run
+/// of a shrink: once it says no, no further seed starts and a shrink under way stops, its
+/// failure reported as far as it got ([`SoakFailure::shrink_cut_short`]; a failure found
+/// after that is reported unshrunk). `on_seed` hears after each seed.
 pub fn run_soak(
     config: &SoakConfig,
     keep_going: &mut dyn FnMut() -> bool,
@@ -184,6 +188,7 @@ pub fn run_soak(
             summary.faults += outcome.stats.faults;
             summary.failed_mutations += outcome.stats.failed_mutations;
             summary.refusals += outcome.stats.refusals;
+            summary.idle += outcome.stats.idle;
             summary.crash_states += outcome.stats.crash_states;
             summary.pair_repairs += outcome.stats.pair_repairs;
             summary.exports += outcome.stats.exports;
@@ -199,7 +204,7 @@ pub fn run_soak(
                 *summary.failures_by_check.entry(failure.check.to_string()).or_default() += 1;
                 report.failures_total += 1;
                 if report.failures.len() < config.failures_max {
-                    let mut found = shrink_failure(config, family, seed, &ops, failure);
+                    let mut found = shrink_failure(config, family, seed, &ops, failure, keep_going);
                     found.regression_file = save_regression(config, &found);
                     report.failures.push(found);
                 }
@@ -216,20 +221,23 @@ pub fn run_soak(
 }
 
 fn run_one(config: &SoakConfig, family: &Subject, seed: u64, ops: &[Op]) -> RunOutcome {
-    run_under(config, family, seed, ops, fault_plan_for(seed, config.faults))
+    run_under(config, family, seed, ops, None, fault_plan_for(seed, config.faults))
 }
 
-/// Runs `ops` as seed `seed` runs, but under the fault plan `faults`.
+/// Runs `ops` as seed `seed` runs, but under the fault plan `faults`, each op drawing its
+/// faults under its key in `keys` (`None`: its position; see [`RunOptions::step_keys`]).
 fn run_under(
     config: &SoakConfig,
     family: &Subject,
     seed: u64,
     ops: &[Op],
+    keys: Option<&[u64]>,
     faults: FaultPlan,
 ) -> RunOutcome {
     let disk = disk_with_plan(seed, faults);
     let location = format!("soak/{}-{seed}", family.name());
-    run_subject_on_disk(family.clone(), &location, disk, ops, config.run.clone())
+    let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..config.run.clone() };
+    run_subject_on_disk(family.clone(), &location, disk, ops, options)
 }
 
 fn shrink_failure(
@@ -238,10 +246,13 @@ fn shrink_failure(
     seed: u64,
     ops: &[Op],
     failure: CheckFailure,
+    keep_going: &mut dyn FnMut() -> bool,
 ) -> SoakFailure {
     let replay = config.replay_command(&family.name(), seed);
     let fault_plan = fault_plan_for(seed, config.faults);
-    if !config.shrink || failure.check == CheckName::Determinism {
+    // No shrink starts once the budget is spent: the failure is reported as found, and says so.
+    let no_time = config.shrink && !keep_going();
+    if !config.shrink || no_time || failure.check == CheckName::Determinism {
         return SoakFailure {
             seed,
             shrunk_fault_plan: fault_plan.clone(),
@@ -250,18 +261,23 @@ fn shrink_failure(
             family: family.name(),
             original_len: ops.len(),
             shrunk: ops.to_vec(),
+            shrunk_keys: Vec::new(),
             shrunk_failure: Some(failure.clone()),
             failure,
             shrink_runs: 0,
+            shrink_cut_short: no_time,
             replay,
             regression_file: None,
         };
     }
-    let shrunk = shrink_with_faults(ops, &fault_plan, failure.check, |candidate, plan| {
-        run_under(config, family, seed, candidate, plan.clone()).failure.map(|f| f.check)
-    });
+    let shrunk =
+        shrink_with_faults(ops, &fault_plan, failure.check, keep_going, |candidate, keys, plan| {
+            let outcome = run_under(config, family, seed, candidate, Some(keys), plan.clone());
+            outcome.failure.map(|f| f.check)
+        });
     let shrunk_failure =
-        run_under(config, family, seed, &shrunk.ops, shrunk.faults.clone()).failure;
+        run_under(config, family, seed, &shrunk.ops, Some(&shrunk.keys), shrunk.faults.clone())
+            .failure;
     SoakFailure {
         seed,
         fault_plan,
@@ -270,9 +286,11 @@ fn shrink_failure(
         family: family.name(),
         original_len: ops.len(),
         shrunk: shrunk.ops,
+        shrunk_keys: shrunk.keys,
         shrunk_failure,
         failure,
         shrink_runs: shrunk.runs,
+        shrink_cut_short: shrunk.cut_short,
         replay,
         regression_file: None,
     }

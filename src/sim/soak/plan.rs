@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vfs::{FaultPlan, SimDisk, SimDiskOptions};
+use crate::vfs::{FaultPlan, FaultStreams, SimDisk, SimDiskOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -90,6 +90,18 @@ pub fn disk_for(seed: u64, mode: FaultMode) -> Arc<SimDisk> {
 
 /// The simulated disk seed `seed` runs on, under `faults` instead of its mode's plan (a
 /// shrunk plan): the same disk seed, so every fault kind left fires where it did.
+///
+/// Its faults and crash choices draw from per-step streams ([`SOAK_FAULT_STREAMS`]): no
+/// fault fires while the fresh instance is created (a fault must not eat a seed), and a
+/// fault stays with the op it hit when shrinking removes others.
 pub fn disk_with_plan(seed: u64, faults: FaultPlan) -> Arc<SimDisk> {
-    SimDisk::new(SimDiskOptions { seed: disk_seed_for(seed), faults, ..SimDiskOptions::default() })
+    SimDisk::new(SimDiskOptions {
+        seed: disk_seed_for(seed),
+        faults,
+        fault_streams: SOAK_FAULT_STREAMS,
+        ..SimDiskOptions::default()
+    })
 }
+
+/// Where the soak's disks draw faults and crash choices from: per step of the history.
+pub const SOAK_FAULT_STREAMS: FaultStreams = FaultStreams::Steps;

@@ -11,7 +11,7 @@ use crate::sim::checks::CheckName;
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::sim::engine::subject::Subject;
-use crate::vfs::{EnumerateOptions, FaultPlan, SimDisk, SimDiskOptions};
+use crate::vfs::{EnumerateOptions, FaultPlan, FaultStreams, SimDisk, SimDiskOptions};
 
 /// One stored regression history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,21 @@ pub struct Regression {
     /// file written before it was recorded); a replay enumerates the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exhaustive: Option<EnumerateOptions>,
+    /// Where the disk's faults and crash choices draw from (absent: `run`, one stream per
+    /// kind over the whole run, as every file written before per-step streams was recorded;
+    /// the soak now writes `steps`). A replay draws the same way, so old files replay as
+    /// they were found.
+    #[serde(default, skip_serializing_if = "is_run")]
+    pub fault_streams: FaultStreams,
+    /// Under per-step fault streams, the key each op's faults and crash choices are drawn
+    /// under: its position in the history the soak generated, before shrinking removed ops
+    /// (absent: positions `0..`, as for an unshrunk history and every older file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_keys: Option<Vec<u64>>,
+}
+
+fn is_run(streams: &FaultStreams) -> bool {
+    *streams == FaultStreams::Run
 }
 
 impl Regression {
@@ -79,11 +94,13 @@ impl Regression {
         let options = RunOptions {
             trace_tail_len: trace_len,
             exhaustive: self.exhaustive.clone(),
+            step_keys: self.op_keys.clone(),
             ..RunOptions::default()
         };
         let disk = SimDisk::new(SimDiskOptions {
             seed: self.disk_seed,
             faults: self.faults.clone(),
+            fault_streams: self.fault_streams,
             ..SimDiskOptions::default()
         });
         // The location a soak used for this seed, so a replay makes the very same disk calls.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::disk_seed_for;
+use super::plan::{disk_seed_for, SOAK_FAULT_STREAMS};
 use crate::sim::checks::CheckFailure;
 use crate::sim::engine::ops::Op;
 use crate::sim::soak::regression::Regression;
@@ -32,6 +32,10 @@ pub struct FamilySummary {
     pub failed_mutations: u64,
     /// Histories that ended with the instance failing closed under a dishonest disk.
     pub refusals: u64,
+    /// Histories that did no work: refused before their first op (a fresh instance refused
+    /// at its creation). Neither passed nor failed; counted here, apart from the others.
+    #[serde(default)]
+    pub idle: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
     /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
@@ -69,10 +73,18 @@ pub struct SoakFailure {
     pub original_len: usize,
     /// The shrunk history (the original when shrinking is off).
     pub shrunk: Vec<Op>,
+    /// Each shrunk op's key, its position in the original history, under which its faults
+    /// are drawn (empty: positions `0..`, the history unshrunk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shrunk_keys: Vec<u64>,
     /// The failure on the shrunk history.
     pub shrunk_failure: Option<CheckFailure>,
     /// Candidate runs spent shrinking.
     pub shrink_runs: usize,
+    /// The run's budget (`qk soak --seconds`) ran out before shrinking was done (or before
+    /// it began): `shrunk` still fails, but is not as small as shrinking would make it.
+    #[serde(default)]
+    pub shrink_cut_short: bool,
     /// The one-line replay command.
     pub replay: String,
     /// Where the shrunk history was saved, or why it was not.
@@ -97,9 +109,20 @@ impl SoakReport {
     pub fn passed(&self) -> bool {
         self.failures_total == 0
     }
+
+    /// Histories that did no work, over every family.
+    pub fn idle_total(&self) -> u64 {
+        self.families.iter().map(|f| f.idle).sum()
+    }
 }
 
 impl SoakFailure {
+    /// The shrunk ops' keys when they are not simply their positions.
+    fn moved_keys(&self) -> Option<Vec<u64>> {
+        let keys = &self.shrunk_keys;
+        (!keys.iter().copied().eq(0..keys.len() as u64)).then(|| keys.clone())
+    }
+
     /// The regression file this failure is saved as: the shrunk history under the shrunk
     /// fault plan (the original plan kept beside it when shrinking removed faults), on the
     /// seed's disk, enumerated as `exhaustive` says (the soak's exhaustive options).
@@ -127,6 +150,8 @@ impl SoakFailure {
             original_faults: (self.shrunk_fault_plan != self.fault_plan)
                 .then(|| self.fault_plan.clone()),
             exhaustive,
+            fault_streams: SOAK_FAULT_STREAMS,
+            op_keys: self.moved_keys(),
         }
     }
 }

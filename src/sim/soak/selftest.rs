@@ -106,32 +106,41 @@ fn run_planted(
     let twice = expected == CheckName::Determinism;
     for seed in 0..seeds_max {
         let ops = generate(seed, generator);
-        let run = |ops: &[Op]| run_seed(&planted, seed, ops, twice);
-        let (steps, failure) = run(&ops);
+        let run = |ops: &[Op], keys: Option<&[u64]>| run_seed(&planted, seed, ops, keys, twice);
+        let (steps, failure) = run(&ops, None);
         result.seeds_run += 1;
         result.steps_to_detection += steps;
         if let Some(failure) = failure {
-            let (shrunk, _) =
-                shrink(&ops, failure.check, |candidate| run(candidate).1.map(|f| f.check));
+            let shrunk = shrink(&ops, failure.check, &mut || true, |candidate, keys| {
+                run(candidate, Some(keys)).1.map(|f| f.check)
+            });
             result.caught_by = Some(failure.check);
             result.seed = Some(seed);
             result.original_len = ops.len();
-            result.shrunk_len = shrunk.len();
-            result.shrunk_failure = run(&shrunk).1;
-            result.shrunk = shrunk;
+            result.shrunk_len = shrunk.ops.len();
+            result.shrunk_failure = run(&shrunk.ops, Some(&shrunk.keys)).1;
+            result.shrunk = shrunk.ops;
             break;
         }
     }
     result
 }
 
-/// Runs `ops` (history seed `seed`) on `subject` on the seed's disk: once, or with `twice`
-/// a second time when the first run passed, a different trace hash failing `determinism`.
-/// Returns the steps run and the failure.
-fn run_seed(subject: &Subject, seed: u64, ops: &[Op], twice: bool) -> (u64, Option<CheckFailure>) {
+/// Runs `ops` (history seed `seed`, each op drawing its faults under its key in `keys`,
+/// `None`: its position) on `subject` on the seed's disk: once, or with `twice` a second
+/// time when the first run passed, a different trace hash failing `determinism`. Returns
+/// the steps run and the failure.
+fn run_seed(
+    subject: &Subject,
+    seed: u64,
+    ops: &[Op],
+    keys: Option<&[u64]>,
+    twice: bool,
+) -> (u64, Option<CheckFailure>) {
     let run = || {
         let disk = disk_for(seed, FaultMode::Honest);
-        run_subject_on_disk(subject.clone(), "selftest", disk, ops, RunOptions::default())
+        let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..RunOptions::default() };
+        run_subject_on_disk(subject.clone(), "selftest", disk, ops, options)
     };
     let first = run();
     if first.failure.is_some() || !twice {

@@ -367,6 +367,24 @@ pub(super) enum Overlay {
 /// Sector index -> overlay, per file.
 pub(super) type Overlays = BTreeMap<u64, Overlay>;
 
+/// Where a disk's random decisions (fault firings, crash choices) come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultStreams {
+    /// One generator stream per concern over the whole run, from the disk's first operation:
+    /// which operation a fault hits depends on every operation before it, so removing an
+    /// earlier call moves every later fault. Faults may fire from the first operation on.
+    #[default]
+    Run,
+    /// One set of streams per step: the caller opens each step with
+    /// [`SimDisk::begin_step`](super::SimDisk::begin_step)`(key)`, and every decision until
+    /// the next step draws from streams keyed by the disk's seed and `key` alone. A step
+    /// meets the same faults and crash choices whatever other steps ran before it (as long
+    /// as it makes the same calls), so removing other steps leaves it its faults. Before the
+    /// first step no fault fires (a fresh instance's creation is never refused by one).
+    Steps,
+}
+
 /// One generator stream per concern, all keyed by the disk's seed: crash choices never shift
 /// when a fault is switched off, which keeps shrinking by dropping faults meaningful.
 #[derive(Clone, Debug)]
@@ -384,10 +402,22 @@ pub(super) struct Rngs {
 }
 
 impl Rngs {
+    /// The streams of a whole run ([`FaultStreams::Run`]).
     pub fn new(seed: u64) -> Self {
+        Rngs::numbered(seed, 0)
+    }
+
+    /// The streams of the step keyed `key` ([`FaultStreams::Steps`]): streams of their own,
+    /// apart from the whole-run streams and every other key's.
+    pub fn for_step(seed: u64, key: u64) -> Self {
+        Rngs::numbered(seed, key.wrapping_add(1) << 4)
+    }
+
+    /// Stream `base + n` for concern `n` (1..=8).
+    fn numbered(seed: u64, base: u64) -> Self {
         let stream = |n: u64| {
             let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-            rng.set_stream(n);
+            rng.set_stream(base | n);
             rng
         };
         Rngs {

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::faults::{index_below, FaultStats, Overlay, Overlays, Rngs};
+use super::faults::{index_below, FaultPlan, FaultStats, Overlay, Overlays, Rngs};
 use super::trace::{Trace, TraceArgs, TraceLine, TraceResult};
 use super::SimDiskOptions;
 use crate::vfs::{
-    DirEntry, FileKind, LockMode, Metadata, OpenOptions, VfsError, VfsErrorKind, VfsResult,
+    DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, VfsError, VfsErrorKind, VfsResult,
 };
 
 /// An inode number. Numbers are never reused within a disk's life, so a stale number can
@@ -185,6 +185,9 @@ pub(super) struct State {
     /// The armed crash has happened: every operation fails until `crash()` recovers.
     pub halted: bool,
     pub rngs: Rngs,
+    /// Under [`FaultStreams::Steps`](super::FaultStreams::Steps), the plan until the first
+    /// step begins (`options.faults` is none until then: no fault fires before it).
+    pub held_faults: Option<FaultPlan>,
     pub stats: FaultStats,
     pub trace: Trace,
     /// Unlinks since the last garbage collection.
@@ -211,11 +214,14 @@ pub(super) struct LockRef {
 }
 
 impl State {
-    pub fn new(options: SimDiskOptions) -> Self {
+    pub fn new(mut options: SimDiskOptions) -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert(ROOT, Node::Dir(DirNode::default()));
+        let held_faults = (options.fault_streams == super::FaultStreams::Steps)
+            .then(|| std::mem::take(&mut options.faults));
         State {
             rngs: Rngs::new(options.seed),
+            held_faults,
             trace: Trace::new(options.trace_lines_max),
             options,
             nodes,
@@ -835,11 +841,13 @@ impl State {
             Target::Dir(ino) | Target::Entry { ino: Some(ino), .. } => ino,
             Target::Entry { ino: None, .. } => return Err(Kind::NotFound),
         };
+        // Node ids are never reused, so the id is its own creation stamp.
+        let id = FileId { ino, birth: ino };
         Ok(match self.nodes.get(&ino) {
             Some(Node::File(file)) => {
-                Metadata { kind: FileKind::File, len: file.visible.len() as u64 }
+                Metadata { kind: FileKind::File, len: file.visible.len() as u64, id }
             }
-            _ => Metadata { kind: FileKind::Dir, len: 0 },
+            _ => Metadata { kind: FileKind::Dir, len: 0, id },
         })
     }
 

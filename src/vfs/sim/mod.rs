@@ -105,6 +105,14 @@
 //! fault does not change the others' or the crash's choices (a shrinker can drop faults one
 //! at a time). A write to a sector removes its overlay (the drive rewrites or remaps it).
 //!
+//! Where a fault lands depends on where its stream stands. Under [`FaultStreams::Run`] (the
+//! default) one stream per concern runs through the whole disk's life, so a fault's
+//! position is a global operation number and removing an earlier call moves every later
+//! fault. Under [`FaultStreams::Steps`] the caller (the harness's runner) opens each step of
+//! a history with [`SimDisk::begin_step`] and the step's decisions draw from streams keyed
+//! by the step alone, so a fault stays with the step it hit when a shrinker removes other
+//! steps; no fault fires before the first step.
+//!
 //! Each fault, what it does, and what the checker then expects (*Expect*):
 //!
 //! - **Crash, torn at sector boundaries** (always possible): as above.
@@ -170,11 +178,12 @@ use serde::{Deserialize, Serialize};
 
 pub use crash::{CrashSummary, CrashUnit};
 pub use enumerate::{CrashState, CrashStates, EnumerateError, EnumerateOptions, Mark};
-pub use faults::{FaultKind, FaultPlan, FaultRate, FaultStats};
+pub use faults::{FaultKind, FaultPlan, FaultRate, FaultStats, FaultStreams};
 pub use image::{Image, ListingEntry};
 
 use crash::RandomChooser;
 use enumerate::{RecordedOp, Recording};
+use faults::Rngs;
 use image::{HandleRef, LockRef, State};
 
 use super::{
@@ -203,6 +212,9 @@ pub struct SimDiskOptions {
     // Faults.
     /// The faults that may be injected (none by default).
     pub faults: FaultPlan,
+    /// Where fault and crash decisions draw from: one stream per concern over the whole run
+    /// (the default), or streams per step keyed by the caller ([`FaultStreams`]).
+    pub fault_streams: FaultStreams,
 
     // Limits.
     /// Largest file length; a write or `set_len` past it fails (Linux's EFBIG, `Other`).
@@ -224,6 +236,7 @@ impl Default for SimDiskOptions {
             crash_keep_probability: 0.5,
             crash_tear_probability: 0.25,
             faults: FaultPlan::none(),
+            fault_streams: FaultStreams::Run,
             file_len_max: 256 << 20,
             pending_ops_max: 4096,
             trace_lines_max: 256,
@@ -284,15 +297,37 @@ impl SimDisk {
         lock(&self.shared)
     }
 
-    /// The options the disk runs with (including the current fault plan).
+    /// The options the disk runs with (including the current fault plan; under
+    /// [`FaultStreams::Steps`] before the first step, the plan that will apply from it).
     pub fn options(&self) -> SimDiskOptions {
-        self.lock().state.options.clone()
+        let state = &self.lock().state;
+        let mut options = state.options.clone();
+        if let Some(plan) = &state.held_faults {
+            options.faults = plan.clone();
+        }
+        options
     }
 
     /// Replaces the fault plan from the next operation on (e.g. `FaultPlan::none()` to let a
-    /// checker read back honestly). Existing overlays stay.
+    /// checker read back honestly), also before the first step under
+    /// [`FaultStreams::Steps`]. Existing overlays stay.
     pub fn set_fault_plan(&self, faults: FaultPlan) {
-        self.lock().state.options.faults = faults;
+        let state = &mut self.lock().state;
+        state.held_faults = None;
+        state.options.faults = faults;
+    }
+
+    /// Opens step `key` under [`FaultStreams::Steps`]: from now on every fault and crash
+    /// decision draws from streams keyed by the disk's seed and `key`, and the plan's faults
+    /// may fire (none does before the first step). Does nothing under [`FaultStreams::Run`].
+    pub fn begin_step(&self, key: u64) {
+        let state = &mut self.lock().state;
+        if state.options.fault_streams == FaultStreams::Steps {
+            state.rngs = Rngs::for_step(state.options.seed, key);
+            if let Some(plan) = state.held_faults.take() {
+                state.options.faults = plan;
+            }
+        }
     }
 
     /// Number of the last operation (every call counts, failed ones too, and crashes).

@@ -133,6 +133,8 @@ pub struct Runner {
     stats: RunStats,
     /// What a read-only open showed just before the reopen in progress (check `read_only`).
     read_only_probe: Option<crate::sim::checks::read_only::Probe>,
+    /// Why the run ended as a refusal, once it has.
+    refusal: Option<String>,
 }
 
 impl Runner {
@@ -216,6 +218,7 @@ impl Runner {
             options,
             stats: RunStats::default(),
             read_only_probe: None,
+            refusal: None,
         };
         runner.history.remember_all(&runner.model.state);
         Ok(runner)
@@ -257,11 +260,15 @@ impl Runner {
         if let Some(disk) = &self.disk {
             self.stats.faults = disk.fault_stats().faults_total();
         }
+        if refused && self.stats.steps == 0 {
+            self.stats.idle = 1;
+        }
         RunOutcome {
             stats: self.stats.clone(),
             trace_hash: self.trace.hash(),
             final_digest: self.model.state.digest(),
             failure,
+            refusal: self.refusal.take(),
             trace_tail: self.trace.tail(),
         }
     }
@@ -277,6 +284,11 @@ impl Runner {
 
     /// One step, phase by phase (see the module doc; each phase's work is in its module).
     fn take_step(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        if let Some(disk) = &self.disk {
+            // Under per-step fault streams the step's faults and crash choices are its own,
+            // drawn under its key (its op's position in the history it was generated as).
+            disk.begin_step(self.step_key(step));
+        }
         if self.join_due(step) {
             self.join_mirror(step, op)?;
         }
@@ -300,6 +312,12 @@ impl Runner {
             },
         }
         self.advance_export(step, op)
+    }
+
+    /// The key of step `step`'s fault streams ([`RunOptions::step_keys`]).
+    fn step_key(&self, step: usize) -> u64 {
+        let keys = self.options.step_keys.as_deref().unwrap_or_default();
+        keys.get(step).copied().unwrap_or(step as u64)
     }
 
     /// The action `op` stands for in the model's current state, counted.
@@ -333,7 +351,9 @@ impl Runner {
 
     /// The run ends as a refusal: `what` (a read, an open, ...) failed closed with `e`.
     fn refused(&mut self, step: usize, what: &str, e: &dyn std::fmt::Display) -> Stop {
-        self.trace.push(format!("#{step} {what} -> refused: {e}"));
+        let line = format!("#{step} {what} -> refused: {e}");
+        self.refusal = Some(line.clone());
+        self.trace.push(line);
         self.stats.refusals += 1;
         Stop::Refused
     }
@@ -379,6 +399,7 @@ fn open_failure(family: &str, e: StorageError) -> RunOutcome {
             trace_tail: Vec::new(),
             disk_trace_tail: String::new(),
         }),
+        refusal: None,
         trace_tail: Vec::new(),
     }
 }
@@ -427,13 +448,15 @@ pub fn run_subject_on_disk(
         Ok(runner) => runner.run(ops),
         // A fresh instance refused by the faults of the plan (an EIO or ENOSPC while it is
         // created, a sector that rotted before it was read back) is the family failing
-        // closed, as after a crash.
+        // closed, as after a crash; the run did no work. (Only under whole-run fault
+        // streams: under per-step streams no fault fires before the first step.)
         Err(e) if (!plan.is_honest() && refusal(&e)) || (!plan.is_none() && injected(&e)) => {
             RunOutcome {
-                stats: RunStats { refusals: 1, ..RunStats::default() },
+                stats: RunStats { refusals: 1, idle: 1, ..RunStats::default() },
                 trace_hash: String::new(),
                 final_digest: String::new(),
                 failure: None,
+                refusal: Some(format!("the fresh instance was refused at its creation: {e}")),
                 trace_tail: Vec::new(),
             }
         }

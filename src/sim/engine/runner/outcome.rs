@@ -27,6 +27,13 @@ pub struct RunOptions {
     /// reader bug for self-tests).
     #[serde(default)]
     pub bad_images: BadImageOptions,
+    /// The key each step's faults and crash choices are drawn under, by step, on a disk with
+    /// per-step fault streams ([`crate::vfs::FaultStreams::Steps`]): the op's position in
+    /// the history it was generated as, which a shrunk history keeps
+    /// ([`crate::sim::engine::shrink::Shrunk::keys`]) so its ops meet the faults they met
+    /// before. `None`, or a step past the list's end: the step's own position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_keys: Option<Vec<u64>>,
 }
 
 impl Default for RunOptions {
@@ -37,6 +44,7 @@ impl Default for RunOptions {
             unchecked: false,
             exhaustive: None,
             bad_images: BadImageOptions::default(),
+            step_keys: None,
         }
     }
 }
@@ -62,6 +70,10 @@ pub struct RunStats {
     pub failed_mutations: u64,
     /// Runs ended early because the instance refused (failed closed) under a dishonest disk.
     pub refusals: u64,
+    /// Runs that did no work: refused before their first op was applied (a fresh instance
+    /// refused at its creation). Such a run checked nothing and is no pass.
+    #[serde(default)]
+    pub idle: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
     /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
@@ -84,6 +96,17 @@ pub struct RunOutcome {
     pub final_digest: String,
     /// The first failed check, if any.
     pub failure: Option<CheckFailure>,
+    /// Why the run ended early as a refusal (the instance failed closed), if it did.
+    #[serde(default)]
+    pub refusal: Option<String>,
     /// The last `trace_tail_len` trace lines.
     pub trace_tail: Vec<String>,
+}
+
+impl RunOutcome {
+    /// Whether the run did no work: no op was applied before it ended as a refusal, so no
+    /// check looked at anything.
+    pub fn did_no_work(&self) -> bool {
+        self.stats.idle > 0
+    }
 }
