@@ -439,7 +439,7 @@ mod sim {
         for seed in 0..12u64 {
             let disk = SimDisk::new(SimDiskOptions {
                 seed,
-                sector_size: if seed % 2 == 0 { 512 } else { 4096 },
+                sector_size: if seed.is_multiple_of(2) { 512 } else { 4096 },
                 crash_tear_probability: 0.5,
                 ..SimDiskOptions::default()
             });
@@ -897,7 +897,7 @@ mod swarm {
         let plan = FaultPlan::swarm(seed);
         let disk = SimDisk::new(SimDiskOptions {
             seed,
-            sector_size: if seed % 2 == 0 { 512 } else { 4096 },
+            sector_size: if seed.is_multiple_of(2) { 512 } else { 4096 },
             faults: plan.clone(),
             ..SimDiskOptions::default()
         });

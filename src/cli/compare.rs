@@ -2,20 +2,23 @@
 //! on the real file system. Exit 0 when they are equivalent, 1 when they differ (the first
 //! difference is printed in words, the first URI first), 2 when an instance cannot be opened
 //! or read.
+//!
+//! Read-only on both sides: each instance is opened with `Family::open_read_only` (nothing
+//! is changed; the state compared is the one a read-write open would recover), under a shared
+//! lock that a writer holding the instance refuses.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Arc;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::target::{self, Access};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::contract::{RaftStorage, StateView, StorageResult};
-use crate::families::{split_uri, Registry};
+use crate::contract::{StateView, StorageResult};
 use crate::validate::{compare_with_progress, Comparison, Progress};
-use crate::vfs::{OsVfs, Vfs, VfsHandle};
+use crate::vfs::{OsVfs, VfsHandle};
 
 /// Arguments of `qk compare`.
 #[derive(Debug, Args)]
@@ -36,12 +39,16 @@ pub struct CompareArgs {
 pub fn run(args: CompareArgs) -> u8 {
     let registry = args.recovery.registry();
     let vfs: VfsHandle = Arc::new(OsVfs::new());
-    let first = match open_uri(&registry, &args.first, vfs.clone(), true) {
-        Ok(instance) => instance,
+    let mut warnings = std::io::stderr();
+    let open = |uri: &str, warnings: &mut std::io::Stderr| {
+        target::resolve(&registry, uri, Access::Read, &vfs, warnings)?.open_read_only(&vfs)
+    };
+    let first = match open(&args.first, &mut warnings) {
+        Ok(opened) => opened.view,
         Err(e) => return usage(&e),
     };
-    let second = match open_uri(&registry, &args.second, vfs, true) {
-        Ok(instance) => instance,
+    let second = match open(&args.second, &mut warnings) {
+        Ok(opened) => opened.view,
         Err(e) => return usage(&e),
     };
     let bar = progress_bar("comparing");
@@ -118,26 +125,6 @@ pub fn report(
 fn usage(message: &str) -> u8 {
     eprintln!("qk compare: {message}");
     EXIT_USAGE
-}
-
-/// Opens the instance `uri` names through the registry. With `must_exist`, a durable family's
-/// location that does not exist is an error rather than a new, empty instance.
-pub(crate) fn open_uri(
-    registry: &Registry,
-    uri: &str,
-    vfs: VfsHandle,
-    must_exist: bool,
-) -> Result<Box<dyn RaftStorage>, String> {
-    let (scheme, location) = split_uri(uri).map_err(|e| e.to_string())?;
-    let family = registry.family(scheme).ok_or_else(|| {
-        let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
-        format!("{uri}: unknown scheme {scheme:?}; known: {}", known.join(", "))
-    })?;
-    if must_exist && family.durable() && !OsVfs::new().exists(Path::new(&location)).unwrap_or(false)
-    {
-        return Err(format!("{uri}: no such instance ({location} does not exist)"));
-    }
-    family.open(&location, vfs).map_err(|e| format!("{uri}: {e}"))
 }
 
 /// A spinner on standard error when it is a terminal, hidden otherwise.

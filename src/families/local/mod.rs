@@ -121,6 +121,7 @@ pub mod files;
 pub mod format;
 pub mod import;
 pub mod inspect;
+pub mod lock;
 pub mod meta;
 pub mod peer;
 pub mod proto;
@@ -133,6 +134,7 @@ use std::sync::Arc;
 
 pub use format::ChecksumType;
 pub use inspect::{inspect, InspectReport};
+pub use lock::{classify, DirShape, LOCK_FILE_NAME};
 pub use recover::RecoveryPolicy;
 
 use crate::contract::{
@@ -143,7 +145,7 @@ use crate::contract::{
 use crate::coverage::{hit, Point};
 use crate::families::memory::non_empty_reason;
 use crate::families::split_uri;
-use crate::vfs::{FileKind, VfsHandle};
+use crate::vfs::{FileKind, VfsHandle, VfsLock};
 
 use files::{ensure_dir, remove_dir_all, remove_file_if_present};
 use format::{IMPORT_MARKER_NAME, LOG_DIR, RAFT_META_DIR, SNAPSHOT_DIR};
@@ -300,6 +302,9 @@ pub struct LocalStorage {
     meta: MetaStore,
     snapshots: SnapshotStore,
     poisoned: Option<String>,
+    /// The instance's exclusive lock (`DIR/qk_lock`), released when the instance drops (last,
+    /// after every file it holds).
+    lock: Box<dyn VfsLock>,
 }
 
 impl std::fmt::Debug for LocalStorage {
@@ -316,19 +321,30 @@ impl std::fmt::Debug for LocalStorage {
 impl LocalStorage {
     /// Opens (creating if absent) the instance at `paths`, running recovery.
     ///
+    /// First takes the instance's exclusive lock ([`lock`]): a second writer fails with
+    /// [`StorageError::Locked`] before anything is read or repaired.
+    ///
     /// Recovery writes (trimming a torn tail, finishing an interrupted operation, a fresh
     /// `log_meta`), so an I/O error can fail the open. It is not retried here: after a failed
     /// fsync only a restart of the machine shows what is durable.
     pub fn open(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
-        if let Some(siblings) = import::siblings(&paths) {
-            import::recover(&vfs, &siblings)?;
+        let siblings = import::siblings(&paths);
+        let lock = lock::lock_for_writing(&vfs, &paths, siblings.as_ref())?;
+        if let Some(siblings) = &siblings {
+            import::recover(&vfs, siblings)?;
         }
-        LocalStorage::open_here(vfs, paths, options)
+        LocalStorage::open_here(vfs, paths, options, lock)
     }
 
     /// [`LocalStorage::open`] without looking beside the root for import leftovers (the
-    /// staged instance of an import is itself such a sibling).
-    fn open_here(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
+    /// staged instance of an import is itself such a sibling), holding `lock`, the
+    /// instance's exclusive lock, already taken.
+    fn open_here(
+        vfs: VfsHandle,
+        paths: LocalPaths,
+        options: LocalOptions,
+        lock: Box<dyn VfsLock>,
+    ) -> StorageResult<Self> {
         ensure_dir(&vfs, &paths.log)?;
         let marker = paths.log.join(IMPORT_MARKER_NAME);
         if vfs.exists(&marker)? {
@@ -353,7 +369,13 @@ impl LocalStorage {
             check_cross_marks(&log, &meta, &snapshots)
                 .inspect_err(|_| hit(Point::LocalRefusedLostWrite))?;
         }
-        Ok(LocalStorage { vfs, paths, options, log, meta, snapshots, poisoned: None })
+        Ok(LocalStorage { vfs, paths, options, log, meta, snapshots, poisoned: None, lock })
+    }
+
+    /// Closes the instance, keeping only its lock (an import's staged instance hands its lock
+    /// on to the instance it becomes once its root is swapped in).
+    fn into_lock(self) -> Box<dyn VfsLock> {
+        self.lock
     }
 
     /// Opens braft's triple of URIs (`local://PATH` each).
@@ -670,12 +692,14 @@ impl RaftStorage for LocalStorage {
             first_set: false,
             committed: false,
         };
-        // On an error the import's drop removes whatever part of the staged root exists.
-        let staged = LocalStorage::open_here(
-            Arc::clone(&import.storage.vfs),
-            LocalPaths::from_dir(&import.siblings.staging),
-            import.storage.options,
-        )?;
+        // On an error the import's drop removes whatever part of the staged root exists. The
+        // staged root gets its own lock file, locked, so that it is a locked instance the
+        // moment it is renamed into place.
+        let vfs = Arc::clone(&import.storage.vfs);
+        let staged_paths = LocalPaths::from_dir(&import.siblings.staging);
+        let staged_lock = lock::lock_for_writing(&vfs, &staged_paths, None)?;
+        let staged =
+            LocalStorage::open_here(vfs, staged_paths, import.storage.options, staged_lock)?;
         import.staged = Some(staged);
         Ok(Box::new(import))
     }
@@ -859,12 +883,21 @@ impl ImportSink for LocalImport<'_> {
             }
         }
         // Every write of the staged instance was durable when it returned; close it before
-        // its root moves.
-        drop(self.staged.take());
+        // its root moves, but keep its lock: it moves with the root, so the committed
+        // instance is locked from the moment it is visible (the root moved aside keeps the
+        // old lock, held until the reload).
+        self.staged()?;
+        let staged_lock = self.staged.take().map(LocalStorage::into_lock).ok_or_else(|| {
+            StorageError::Backend {
+                family: "local",
+                message: "the import's staged instance is gone".into(),
+            }
+        })?;
         let siblings = self.siblings.clone();
         self.storage.mutate(|s| {
             import::swap(&s.vfs, &siblings)?;
-            *s = LocalStorage::open_here(Arc::clone(&s.vfs), s.paths.clone(), s.options)?;
+            let vfs = Arc::clone(&s.vfs);
+            *s = LocalStorage::open_here(vfs, s.paths.clone(), s.options, staged_lock)?;
             Ok(())
         })?;
         self.committed = true;

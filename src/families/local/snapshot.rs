@@ -560,7 +560,7 @@ impl StagedFile {
             self.partial =
                 crc32c::crc32c_append(if in_block == 0 { 0 } else { self.partial }, &data[..n]);
             self.len += n as u64;
-            if self.len % SNAPSHOT_BLOCK_LEN == 0 {
+            if self.len.is_multiple_of(SNAPSHOT_BLOCK_LEN) {
                 self.blocks.push(self.partial);
                 self.partial = 0;
             }
@@ -570,7 +570,7 @@ impl StagedFile {
 
     fn block_crcs(&self) -> Vec<u32> {
         let mut crcs = self.blocks.clone();
-        if self.len % SNAPSHOT_BLOCK_LEN != 0 {
+        if !self.len.is_multiple_of(SNAPSHOT_BLOCK_LEN) {
             crcs.push(self.partial);
         }
         crcs

@@ -137,6 +137,8 @@ pub struct VfsBackend {
     path: PathBuf,
     latch: Arc<IoLatch>,
     ledger: Mutex<PageLedger>,
+    /// Refuse every write, length change and sync (a read-only open).
+    read_only: bool,
 }
 
 impl fmt::Debug for VfsBackend {
@@ -148,7 +150,26 @@ impl fmt::Debug for VfsBackend {
 impl VfsBackend {
     /// Wraps an open file; `path` names it in errors, `latch` records its first I/O error.
     pub fn new(file: Box<dyn VfsFile>, path: impl Into<PathBuf>, latch: Arc<IoLatch>) -> Self {
-        VfsBackend { file, path: path.into(), latch, ledger: Mutex::new(PageLedger::new()) }
+        let ledger = Mutex::new(PageLedger::new());
+        VfsBackend { file, path: path.into(), latch, ledger, read_only: false }
+    }
+
+    /// A backend that only reads: `write`, `set_len` and `sync_data` fail with `ReadOnly`
+    /// before reaching the file (redb's read-only open should never call them; this makes
+    /// sure), and are not latched.
+    pub fn read_only(
+        file: Box<dyn VfsFile>,
+        path: impl Into<PathBuf>,
+        latch: Arc<IoLatch>,
+    ) -> Self {
+        VfsBackend { read_only: true, ..VfsBackend::new(file, path, latch) }
+    }
+
+    fn refuse_if_read_only(&self, op: &'static str) -> io::Result<()> {
+        if self.read_only {
+            return Err(to_io(VfsError::new(op, &self.path, VfsErrorKind::ReadOnly)));
+        }
+        Ok(())
     }
 
     /// Runs one file operation: fails at once when an error or damage is latched, latches a
@@ -240,16 +261,19 @@ impl redb::StorageBackend for VfsBackend {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
+        self.refuse_if_read_only("set_len")?;
         self.guarded(|f| f.set_len(len))?;
         self.ledger(|l| l.resized(len));
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.refuse_if_read_only("sync")?;
         self.guarded(|f| f.sync())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.refuse_if_read_only("write_at")?;
         // Forget the old bytes first: a failed write may have changed the extent anyway.
         self.ledger(|l| l.wrote(offset, data));
         if in_read_scope() {

@@ -16,6 +16,8 @@
 //! | `migration` | [`migration`] |
 //! | `determinism` | [`determinism`] |
 //! | `panic` | [`panic`](mod@panic) |
+//! | `read_only` | [`read_only`] |
+//! | `single_writer` | [`single_writer`] |
 //! | `braft_view` | [`braft_view`] |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
@@ -37,6 +39,8 @@ pub mod import_determinism;
 pub mod migration;
 pub mod model_equality;
 pub mod panic;
+pub mod read_only;
+pub mod single_writer;
 pub mod validator_agreement;
 
 use std::fmt;
@@ -79,6 +83,12 @@ pub enum CheckName {
     Determinism,
     /// A panic inside a family or the harness.
     Panic,
+    /// A read-only open issues no mutating disk operation and shows the state a read-write
+    /// open then recovers.
+    ReadOnly,
+    /// While an instance is open read-write, a second read-write open (and a read-only one)
+    /// is refused by its lock, having changed nothing.
+    SingleWriter,
     /// What real braft would load from a `local://` directory (an independent reader of
     /// braft's formats) equals what the family shows after crashes and reopens, and is an
     /// empty node or the whole image at every crash point of an import.
@@ -87,7 +97,7 @@ pub enum CheckName {
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 13] = [
+    pub const ALL: [CheckName; 15] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -100,6 +110,8 @@ impl CheckName {
         CheckName::Migration,
         CheckName::Determinism,
         CheckName::Panic,
+        CheckName::ReadOnly,
+        CheckName::SingleWriter,
         CheckName::BraftView,
     ];
 
@@ -118,6 +130,8 @@ impl CheckName {
             CheckName::Migration => "migration",
             CheckName::Determinism => "determinism",
             CheckName::Panic => "panic",
+            CheckName::ReadOnly => "read_only",
+            CheckName::SingleWriter => "single_writer",
             CheckName::BraftView => "braft_view",
         }
     }

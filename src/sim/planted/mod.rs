@@ -3,9 +3,9 @@
 //! registry; a caller must wrap a family explicitly (or, for [`PlantedValidatorBug`], name it
 //! in the run's options). [`PlantedFamily`] breaks one family
 //! (`family.rs`, its import sinks in `import.rs`, its file system without syncs in
-//! `lost_syncs.rs`, the one that unpads segment names in `unpadded_names.rs`);
-//! [`PlantedPairFamily`] breaks the dual writing of a pair over a correct
-//! [`DualWrite`](crate::dual_write::DualWrite) (`pair.rs`).
+//! `lost_syncs.rs`, the one without locks in `no_lock.rs`, the one that unpads segment names
+//! in `unpadded_names.rs`); [`PlantedPairFamily`] breaks the dual writing of a pair over a
+//! correct [`DualWrite`](crate::dual_write::DualWrite) (`pair.rs`).
 //!
 //! | bug | caught by | families |
 //! |---|---|---|
@@ -22,6 +22,8 @@
 //! | `truncate-suffix-panics` | `panic` | all |
 //! | every [`PlantedMigrationBug`] (`migration-cut-over-unvalidated`, `migration-source-misses-mutations`) | `migration` | migrations (every ordered pair) |
 //! | every [`PlantedValidatorBug`] (`validator-skips-file-meta`, `validator-stops-before-last`) | `validator_agreement` | all |
+//! | `read-only-open-writes` | `read_only` | durable |
+//! | `no-lock` | `single_writer` | durable |
 //! | `unpadded-segment-names` | `braft_view` | `local` |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
@@ -38,6 +40,7 @@
 mod family;
 mod import;
 mod lost_syncs;
+mod no_lock;
 mod migration;
 mod pair;
 mod unpadded_names;

@@ -35,6 +35,7 @@ mod export;
 mod join;
 mod outcome;
 mod power_loss;
+mod read_only;
 mod reopen;
 
 use std::path::PathBuf;
@@ -135,6 +136,8 @@ pub struct Runner {
     stats: RunStats,
     /// The agreement phase's draws and earlier state.
     agreement: agreement::Sampler,
+    /// What a read-only open showed just before the reopen in progress (check `read_only`).
+    read_only_probe: Option<crate::sim::checks::read_only::Probe>,
     /// Why the run ended as a refusal, once it has.
     refusal: Option<String>,
 }
@@ -225,6 +228,7 @@ impl Runner {
             options,
             stats: RunStats::default(),
             agreement: agreement::Sampler::new(disk_seed),
+            read_only_probe: None,
             refusal: None,
         };
         runner.history.remember_all(&runner.model.state);
