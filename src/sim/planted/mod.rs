@@ -40,8 +40,8 @@
 mod family;
 mod import;
 mod lost_syncs;
-mod no_lock;
 mod migration;
+mod no_lock;
 mod pair;
 mod unpadded_names;
 mod validator;
