@@ -25,8 +25,8 @@ use quorumkit_storage::image::{encode_state, import};
 use quorumkit_storage::sim::checks::braft_view::canonical;
 use quorumkit_storage::state::{RaftState, Snapshot, SnapshotFile};
 use quorumkit_storage::vfs::{
-    DirEntry, Metadata, OpenOptions, OsVfs, Vfs, VfsError, VfsErrorKind, VfsFile, VfsHandle,
-    VfsResult,
+    DirEntry, LockMode, Metadata, OpenOptions, OsVfs, Vfs, VfsError, VfsErrorKind, VfsFile,
+    VfsHandle, VfsLock, VfsResult,
 };
 
 /// Fails the `fail_at`-th mutating call (counted from 1) with EIO, or ENOSPC when it is a
@@ -123,6 +123,9 @@ impl Vfs for Handle {
     fn sync_dir(&self, path: &Path) -> VfsResult<()> {
         self.0.step("sync_dir", path, false)?;
         self.0.inner.sync_dir(path)
+    }
+    fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
+        self.0.inner.try_lock(path, mode)
     }
 }
 

@@ -802,28 +802,26 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("x.qkimg");
     let name = file.to_str().expect("utf-8").to_string();
-    let (code, out, err) = cli(
-        ImageCommand::Export {
-            from: "memory://x".into(),
-            output: name.clone(),
-            recovery: Default::default(),
-        },
-        b"",
-    );
+    // An empty instance on the real disk (`memory://` names nothing a new process can see).
+    let source = format!("local://{}", dir.path().join("x").display());
+    let vfs: quorumkit_storage::vfs::VfsHandle = std::sync::Arc::new(OsVfs::new());
+    drop(Registry::builtin().open(&source, vfs).expect("an empty instance"));
+    let export = |from: &str, output: &str| ImageCommand::Export {
+        from: from.into(),
+        output: output.into(),
+        recovery: Default::default(),
+    };
+    let (code, _, err) = cli(export("memory://x", &name), b"");
+    assert_eq!(code, 2);
+    assert!(err.contains("always finds it empty"), "{err}");
+    let (code, out, err) = cli(export(&source, &name), b"");
     assert_eq!(code, 0, "{err}");
     assert!(String::from_utf8_lossy(&out).contains("sha256"));
     let bytes = std::fs::read(&file).expect("exported file");
-    assert_eq!(bytes, empty_image());
+    assert_eq!(bytes, encode(&RaftState::new(), "local", 0), "the empty state, from local");
     assert!(!dir.path().join("x.qkimg.partial").exists());
 
-    let (code, out, _) = cli(
-        ImageCommand::Export {
-            from: "memory://x".into(),
-            output: "-".into(),
-            recovery: Default::default(),
-        },
-        b"",
-    );
+    let (code, out, _) = cli(export(&source, "-"), b"");
     assert_eq!((code, &out), (0, &bytes));
     assert_eq!(cli(ImageCommand::Verify { file: name.clone() }, b"").0, 0);
     assert_eq!(cli(ImageCommand::Verify { file: "-".into() }, &bytes).0, 0);
@@ -833,36 +831,25 @@ fn cli_exit_codes_and_the_documented_sha256sum_check() {
     let (code, out, _) = cli(ImageCommand::Diff { a: name.clone(), b: "-".into() }, &example);
     assert_eq!(code, 1);
     assert_eq!(String::from_utf8_lossy(&out).trim(), "retained range differs: [1, 0] vs [5, 7]");
-    assert_eq!(
-        cli(
-            ImageCommand::Import {
-                to: "memory://y".into(),
-                input: "-".into(),
-                recovery: Default::default()
-            },
-            &example
-        )
-        .0,
-        0
-    );
+    let dest = |name: &str| format!("local://{}", dir.path().join(name).display());
+    let import = |name: &str| ImageCommand::Import {
+        to: dest(name),
+        input: "-".into(),
+        recovery: Default::default(),
+    };
+    let (code, out, err) = cli(import("y"), &example);
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&out).starts_with("imported"), "nothing repaired in a new one");
+    let (code, _, err) = cli(import("y"), &example);
+    assert_eq!(code, 2, "a second import into the same destination is refused");
+    assert!(err.contains("not empty") && err.contains("left untouched"), "{err}");
 
     let mut damaged = bytes.clone();
     damaged[20] ^= 1;
     let (code, _, err) = cli(ImageCommand::Verify { file: "-".into() }, &damaged);
     assert_eq!(code, 1);
     assert!(err.contains("checksum_mismatch"), "{err}");
-    assert_eq!(
-        cli(
-            ImageCommand::Import {
-                to: "memory://y".into(),
-                input: "-".into(),
-                recovery: Default::default()
-            },
-            &damaged
-        )
-        .0,
-        1
-    );
+    assert_eq!(cli(import("z"), &damaged).0, 1);
     let missing = dir.path().join("missing").to_str().expect("utf-8").to_string();
     assert_eq!(cli(ImageCommand::Verify { file: missing.clone() }, b"").0, 2);
     assert_eq!(cli(ImageCommand::Inspect { file: missing, json: false }, b"").0, 2);

@@ -247,7 +247,10 @@ fn qk_migrate_local_to_redb_and_back_then_compare() {
 #[test]
 fn qk_compare_exit_codes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    assert_eq!(qk(&["compare", "memory://a", "memory://b"]).0, 0);
+    // A memory instance is always empty in a new process: operator commands refuse it.
+    let (code, _, err) = qk(&["compare", "memory://a", "memory://b"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("always finds it empty"), "{err}");
     assert_eq!(qk(&["compare", "memory://a", "nosuch://b"]).0, 2);
     assert_eq!(qk(&["compare", "memory://a"]).0, 2);
     assert_eq!(qk(&["migrate", "--from", "memory://a"]).0, 2);
@@ -259,6 +262,9 @@ fn qk_compare_exit_codes() {
         .map(|f| f.scheme().to_string())
         .collect();
     for scheme in &durable {
+        let empty = uri(scheme, dir.path(), &format!("{scheme}-empty"));
+        let vfs: VfsHandle = Arc::new(OsVfs::new());
+        drop(Registry::builtin().open(&empty, vfs).expect("an empty instance"));
         let missing = uri(scheme, dir.path(), "missing");
         assert_eq!(qk(&["compare", &missing, "memory://x"]).0, 2, "{missing}");
         assert_eq!(qk(&["migrate", "--from", &missing, "--to", "memory://x"]).0, 2, "{missing}");
@@ -269,7 +275,7 @@ fn qk_compare_exit_codes() {
         let (code, out, _) = qk(&["compare", &a, &b]);
         assert_eq!(code, 1, "{out}");
         assert!(out.starts_with("DIFFERENT"), "{out}");
-        let (code, out, _) = qk(&["compare", &a, "memory://empty"]);
+        let (code, out, _) = qk(&["compare", &a, &empty]);
         assert_eq!(code, 1, "{out}");
         assert!(out.contains("retained range differs"), "{out}");
     }

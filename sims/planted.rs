@@ -79,11 +79,14 @@ fn planted_truncate_suffix_panics_is_caught_by_panic_on_every_family() {
             check: Some(CheckName::Panic),
             ops: r.shrunk.clone(),
             disk_seed: disk_seed_for(seed),
+            sector_size: Some(quorumkit_storage::sim::soak::sector_size_for(seed)),
             faults: fault_plan_for(seed, FaultMode::Honest),
             original_faults: None,
             exhaustive: None,
             fault_streams: SOAK_FAULT_STREAMS,
             op_keys: None,
+            tunables: Default::default(),
+            original_tunables: None,
         };
         let family = registry.family(&r.family).expect("registered").clone();
         let planted = Arc::new(PlantedFamily::new(family, PlantedBug::TruncateSuffixPanics));

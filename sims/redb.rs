@@ -439,7 +439,7 @@ mod sim {
         for seed in 0..12u64 {
             let disk = SimDisk::new(SimDiskOptions {
                 seed,
-                sector_size: if seed % 2 == 0 { 512 } else { 4096 },
+                sector_size: if seed.is_multiple_of(2) { 512 } else { 4096 },
                 crash_tear_probability: 0.5,
                 ..SimDiskOptions::default()
             });
@@ -582,6 +582,41 @@ mod sim {
         let mut instance = open(&disk).expect("open over a leftover staging file");
         instance.append(&batch(1, 3, 1)).unwrap();
         assert!(!vfs.exists("data/raft.redb.creating".as_ref()).unwrap());
+    }
+
+    /// With a small cache, redb writes back an earlier commit's epilogue pages while it
+    /// reads, best effort, and ignores a failed write there. The family's backend must not
+    /// latch that ignored error (which failed every later call, reads included: found by a
+    /// soak seed whose drawn tunables were `redb.cache_size=30394,redb.two_phase_commit=
+    /// false`, an honest write error failing `model_equality` with "reading the instance
+    /// failed"). Outside a read scope a failed write is still latched.
+    #[test]
+    fn a_failed_write_inside_a_read_scope_is_not_latched() {
+        use quorumkit_storage::families::redb::backend::reading;
+        use quorumkit_storage::families::redb::{IoLatch, VfsBackend};
+        use redb::StorageBackend;
+        let disk = disk(9, 4096);
+        let vfs: VfsHandle = disk.clone();
+        let file = vfs.open("db".as_ref(), OpenOptions::CREATE).unwrap();
+        let latch = IoLatch::new();
+        let backend = VfsBackend::new(file, "db", latch.clone());
+        backend.write(0, &[7; 4096]).unwrap();
+        let failing =
+            FaultPlan { write_error: FaultRate::with_probability(1.0), ..FaultPlan::none() };
+        disk.set_fault_plan(failing.clone());
+        {
+            let _scope = reading();
+            assert!(backend.write(4096, &[8; 4096]).is_err(), "the write must still fail");
+        }
+        assert!(latch.get().is_none(), "a failed writeback while reading was latched");
+        let mut page = [0; 4096];
+        backend.read(0, &mut page).expect("reads go on");
+        assert_eq!(page, [7; 4096]);
+        disk.set_fault_plan(FaultPlan::none());
+        backend.write(4096, &[8; 4096]).expect("the page is written again");
+        disk.set_fault_plan(failing);
+        assert!(backend.write(8192, &[9; 4096]).is_err());
+        assert!(latch.get().is_some(), "a failed write outside a read scope must be latched");
     }
 
     /// An export cut streams while writes continue, on the simulated disk too, and a cut
@@ -862,7 +897,7 @@ mod swarm {
         let plan = FaultPlan::swarm(seed);
         let disk = SimDisk::new(SimDiskOptions {
             seed,
-            sector_size: if seed % 2 == 0 { 512 } else { 4096 },
+            sector_size: if seed.is_multiple_of(2) { 512 } else { 4096 },
             faults: plan.clone(),
             ..SimDiskOptions::default()
         });

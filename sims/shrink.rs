@@ -168,11 +168,14 @@ fn a_replay_runs_under_the_recorded_plan() {
         check: None,
         ops,
         disk_seed: 1,
+        sector_size: None,
         faults: FaultPlan::none(),
         original_faults: None,
         exhaustive: None,
         fault_streams: FaultStreams::Run,
         op_keys: None,
+        tunables: Default::default(),
+        original_tunables: None,
     };
     let family: Arc<dyn Family> = Arc::new(LocalFamily::default());
     let clean = honest.replay(family.clone(), 0);
@@ -304,6 +307,9 @@ fn a_replay_draws_each_ops_faults_under_its_recorded_key() {
         exhaustive: None,
         fault_streams: FaultStreams::Steps,
         op_keys: None,
+        tunables: Default::default(),
+        original_tunables: None,
+        sector_size: None,
     };
     let family: Arc<dyn Family> = Arc::new(LocalFamily::default());
     let faults_under = |keys: Option<Vec<u64>>| {

@@ -657,6 +657,73 @@ fn after_every_crash_the_visible_image_is_the_durable_one() {
     }
 }
 
+#[test]
+fn locks_are_shared_or_exclusive_and_released_by_drop_crash_and_fork() {
+    use quorumkit_storage::vfs::LockMode::{Exclusive, Shared};
+    let disk = disk_keeping(1.0);
+    durable_file(disk.as_ref(), "lock", b"");
+    assert_eq!(
+        disk.try_lock(path("absent"), Shared).map(|_| ()).unwrap_err().kind,
+        VfsErrorKind::NotFound
+    );
+    let locked = |mode| disk.try_lock(path("lock"), mode).map(|_| ()).map_err(|e| e.kind);
+    let reader = disk.try_lock(path("lock"), Shared).expect("shared");
+    let second_reader = disk.try_lock(path("lock"), Shared).expect("shared again");
+    assert_eq!(locked(Exclusive), Err(VfsErrorKind::Locked), "readers keep a writer out");
+    drop((reader, second_reader));
+    let writer = disk.try_lock(path("lock"), Exclusive).expect("exclusive once free");
+    assert_eq!(locked(Shared), Err(VfsErrorKind::Locked), "a writer keeps readers out");
+    assert_eq!(locked(Exclusive), Err(VfsErrorKind::Locked), "and other writers");
+    // The lock follows the file through a rename, as flock follows the inode.
+    disk.rename(path("lock"), path("moved")).unwrap();
+    let moved = disk.try_lock(path("moved"), Shared).map(|_| ()).map_err(|e| e.kind);
+    assert_eq!(moved, Err(VfsErrorKind::Locked));
+    // A fork is another machine: no process holds anything there.
+    assert!(disk.fork().try_lock(path("moved"), Exclusive).is_ok());
+    assert_eq!(disk.locks_held(), 1);
+    // A crash kills the holder; its guard, dropped afterwards, releases nothing new.
+    disk.crash();
+    assert_eq!(disk.locks_held(), 0);
+    let after = disk.try_lock(path("moved"), Exclusive).expect("free after the crash");
+    drop(writer);
+    assert_eq!(disk.locks_held(), 1, "the stale guard did not release the new lock");
+    drop(after);
+    assert_eq!(disk.locks_held(), 0);
+}
+
+#[test]
+fn the_observer_reads_without_numbering_and_refuses_and_counts_mutations() {
+    let disk = disk_keeping(1.0);
+    disk.create_dir(path("d")).unwrap();
+    durable_file(disk.as_ref(), "d/f", b"hello");
+    let (ops, hash, mutations) = (disk.op_count(), disk.trace_hash(), disk.mutating_op_count());
+    let observer = disk.observer();
+    assert_eq!(contents(observer.as_ref(), "d/f").as_deref(), Some(&b"hello"[..]));
+    assert_eq!(observer.read_dir(path("d")).unwrap().len(), 1);
+    let lock = observer.try_lock(path("d/f"), quorumkit_storage::vfs::LockMode::Shared).unwrap();
+    assert_eq!((disk.op_count(), disk.trace_hash()), (ops, hash), "looking is not an operation");
+    let refused = [
+        observer.open(path("d/f"), OpenOptions::WRITE).map(|_| ()),
+        observer.open(path("d/g"), OpenOptions::CREATE).map(|_| ()),
+        observer.remove_file(path("d/f")),
+        observer.rename(path("d/f"), path("d/g")),
+        observer.create_dir(path("e")),
+        observer.sync_dir(path("d")),
+    ];
+    for result in refused {
+        assert_eq!(result.unwrap_err().kind, VfsErrorKind::ReadOnly);
+    }
+    let file = observer.open(path("d/f"), OpenOptions::READ).unwrap();
+    assert_eq!(file.write_at(b"x", 0).unwrap_err().kind, VfsErrorKind::ReadOnly);
+    assert_eq!(file.sync().unwrap_err().kind, VfsErrorKind::ReadOnly);
+    assert_eq!(disk.mutating_op_count(), mutations + 8, "every refused call is counted");
+    drop((file, lock));
+    assert_eq!(contents(disk.as_ref(), "d/f").as_deref(), Some(&b"hello"[..]));
+    // The disk's own mutating calls count too.
+    disk.remove_file(path("d/f")).unwrap();
+    assert_eq!(disk.mutating_op_count(), mutations + 9);
+}
+
 /// Under per-step fault streams a step meets the same faults whatever steps ran before it
 /// (a shrinker may remove them: the fault stays with its step), and no fault fires before the
 /// first step; under whole-run streams a fault's position is a global operation number, so

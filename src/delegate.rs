@@ -281,6 +281,15 @@ macro_rules! delegate_vfs {
             self.$f.metadata(path)
         }
     };
+    (@ $f:ident try_lock) => {
+        fn try_lock(
+            &self,
+            path: &std::path::Path,
+            mode: $crate::vfs::LockMode,
+        ) -> $crate::vfs::VfsResult<Box<dyn $crate::vfs::VfsLock>> {
+            self.$f.try_lock(path, mode)
+        }
+    };
     (@ $f:ident rename) => {
         fn rename(
             &self,

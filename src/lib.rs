@@ -9,7 +9,9 @@
 //! - [`migrate`]: migration between families as a state machine a Raft node drives.
 //! - [`image`]: the canonical bootstrap image: spec'd format, streaming export and import.
 //! - [`state`]: the Raft-visible state as a value, its digest and first difference.
+//! - [`coverage`]: counters of the paths a run took (families mark them; the soak reports).
 //! - [`panics`]: the text of a caught panic (a family's panic shield, the harness's check).
+//! - [`tunables`]: family options the harness draws per seed (segment size, cache, ...).
 //! - [`sim`]: the harness: engine (ops, model, generator, runner, shrinking), checks,
 //!   planted bugs, the conformance suite and the soak driver.
 //! - [`cli`]: the `qk` command line.
@@ -20,6 +22,7 @@
 pub mod braft_view;
 pub mod cli;
 pub mod contract;
+pub mod coverage;
 mod delegate;
 pub mod dual_write;
 pub mod families;
@@ -28,5 +31,6 @@ pub mod migrate;
 pub mod panics;
 pub mod sim;
 pub mod state;
+pub mod tunables;
 pub mod validate;
 pub mod vfs;

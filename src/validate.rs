@@ -128,7 +128,7 @@ impl Walk<'_> {
         while index <= to {
             let (x, y) = (read_entry(a, index)?, read_entry(b, index)?);
             self.progress.entries_done += 1;
-            if self.progress.entries_done % PROGRESS_EVERY_ENTRIES == 0 {
+            if self.progress.entries_done.is_multiple_of(PROGRESS_EVERY_ENTRIES) {
                 (self.on_progress)(&self.progress);
             }
             if let Some(what) = entry_difference(&x, &y) {

@@ -2,20 +2,23 @@
 //! on the real file system. Exit 0 when they are equivalent, 1 when they differ (the first
 //! difference is printed in words, the first URI first), 2 when an instance cannot be opened
 //! or read.
+//!
+//! Read-only on both sides: each instance is opened with `Family::open_read_only` (nothing
+//! is changed; the state compared is the one a read-write open would recover), under a shared
+//! lock that a writer holding the instance refuses.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Arc;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::target::{self, Access};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::contract::RaftStorage;
-use crate::families::{split_uri, Registry};
-use crate::validate::{compare_with_progress, Progress};
-use crate::vfs::{OsVfs, Vfs, VfsHandle};
+use crate::contract::{StateView, StorageResult};
+use crate::validate::{compare_with_progress, Comparison, Progress};
+use crate::vfs::{OsVfs, VfsHandle};
 
 /// Arguments of `qk compare`.
 #[derive(Debug, Args)]
@@ -36,12 +39,16 @@ pub struct CompareArgs {
 pub fn run(args: CompareArgs) -> u8 {
     let registry = args.recovery.registry();
     let vfs: VfsHandle = Arc::new(OsVfs::new());
-    let first = match open_uri(&registry, &args.first, vfs.clone(), true) {
-        Ok(instance) => instance,
+    let mut warnings = std::io::stderr();
+    let open = |uri: &str, warnings: &mut std::io::Stderr| {
+        target::resolve(&registry, uri, Access::Read, &vfs, warnings)?.open_read_only(&vfs)
+    };
+    let first = match open(&args.first, &mut warnings) {
+        Ok(opened) => opened.view,
         Err(e) => return usage(&e),
     };
-    let second = match open_uri(&registry, &args.second, vfs, true) {
-        Ok(instance) => instance,
+    let second = match open(&args.second, &mut warnings) {
+        Ok(opened) => opened.view,
         Err(e) => return usage(&e),
     };
     let bar = progress_bar("comparing");
@@ -52,62 +59,72 @@ pub fn run(args: CompareArgs) -> u8 {
         ));
         bar.tick();
     };
-    let compared = compare_with_progress(first.as_ref(), second.as_ref(), &mut on_progress);
+    let compared =
+        report(&args.first, &args.second, first.as_ref(), second.as_ref(), &mut on_progress);
     bar.finish_and_clear();
-    let comparison = match compared {
-        Ok(c) => c,
+    let report = match compared {
+        Ok(r) => r,
         Err(e) => return usage(&format!("reading failed: {e}")),
     };
     if args.json {
-        let value = json!({
-            "first": args.first,
-            "second": args.second,
-            "equivalent": comparison.equivalent(),
-            "difference": comparison.difference,
-            "entries_compared": comparison.entries,
-            "files_compared": comparison.files,
-            "bytes_compared": comparison.bytes,
-        });
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&report.json).unwrap_or_default());
     } else {
-        match &comparison.difference {
-            None => println!(
-                "EQUIVALENT {} and {}: {} entries, {} snapshot files ({} bytes) compared",
-                args.first, args.second, comparison.entries, comparison.files, comparison.bytes
-            ),
-            Some(d) => println!("DIFFERENT  {} vs {}: {d}", args.first, args.second),
-        }
+        println!("{}", report.line);
     }
-    if comparison.equivalent() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    }
+    report.exit_code
+}
+
+/// What `qk compare` reports about two opened instances: the comparison, the line it prints,
+/// its JSON form and its exit code. `run` prints it; the soak's `validator_agreement` check
+/// asks it on instances of every family, so the command's own path is judged against the
+/// states' digests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The validator's comparison.
+    pub comparison: Comparison,
+    /// The line printed without `--json`: `EQUIVALENT ...`, or `DIFFERENT  A vs B: WORDS`
+    /// with the first difference in the validator's words.
+    pub line: String,
+    /// The `--json` report (`equivalent`, `difference`, counts).
+    pub json: serde_json::Value,
+    /// [`EXIT_OK`] when equivalent, [`EXIT_FAILED`] when they differ.
+    pub exit_code: u8,
+}
+
+/// Compares `first` (named `first_uri`) with `second` as `qk compare` does, reporting
+/// progress to `on_progress`. A read that fails is the error.
+pub fn report(
+    first_uri: &str,
+    second_uri: &str,
+    first: &dyn StateView,
+    second: &dyn StateView,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> StorageResult<Report> {
+    let comparison = compare_with_progress(first, second, on_progress)?;
+    let json = json!({
+        "first": first_uri,
+        "second": second_uri,
+        "equivalent": comparison.equivalent(),
+        "difference": comparison.difference,
+        "entries_compared": comparison.entries,
+        "files_compared": comparison.files,
+        "bytes_compared": comparison.bytes,
+    });
+    let line = match &comparison.difference {
+        None => format!(
+            "EQUIVALENT {first_uri} and {second_uri}: {} entries, {} snapshot files ({} bytes) \
+             compared",
+            comparison.entries, comparison.files, comparison.bytes
+        ),
+        Some(d) => format!("DIFFERENT  {first_uri} vs {second_uri}: {d}"),
+    };
+    let exit_code = if comparison.equivalent() { EXIT_OK } else { EXIT_FAILED };
+    Ok(Report { comparison, line, json, exit_code })
 }
 
 fn usage(message: &str) -> u8 {
     eprintln!("qk compare: {message}");
     EXIT_USAGE
-}
-
-/// Opens the instance `uri` names through the registry. With `must_exist`, a durable family's
-/// location that does not exist is an error rather than a new, empty instance.
-pub(crate) fn open_uri(
-    registry: &Registry,
-    uri: &str,
-    vfs: VfsHandle,
-    must_exist: bool,
-) -> Result<Box<dyn RaftStorage>, String> {
-    let (scheme, location) = split_uri(uri).map_err(|e| e.to_string())?;
-    let family = registry.family(scheme).ok_or_else(|| {
-        let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
-        format!("{uri}: unknown scheme {scheme:?}; known: {}", known.join(", "))
-    })?;
-    if must_exist && family.durable() && !OsVfs::new().exists(Path::new(&location)).unwrap_or(false)
-    {
-        return Err(format!("{uri}: no such instance ({location} does not exist)"));
-    }
-    family.open(&location, vfs).map_err(|e| format!("{uri}: {e}"))
 }
 
 /// A spinner on standard error when it is a terminal, hidden otherwise.

@@ -14,12 +14,21 @@
 //! Files are read and written through the `Vfs` seam ([`OsVfs`]); an exported file is
 //! written under a temporary name, synced, and renamed into place, so a failed export never
 //! leaves a partial image under the requested name.
+//!
+//! `export --from` opens the instance read-only (`Family::open_read_only`: nothing on it
+//! changes; the image holds the state a read-write open would recover), under a shared lock
+//! that a writer holding the instance refuses. `import --to` checks read-only that the
+//! destination is empty (so a refused destination is untouched), then opens it read-write,
+//! holding its exclusive lock, and says what that open repaired.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::cleanup::{self, CreatedPaths, Interruptible, EXIT_INTERRUPTED};
+use super::target::{self, Access, Target};
+use crate::contract::StorageError;
+use crate::families::memory::non_empty_reason;
 use crate::families::Registry;
 use crate::image::format::MAGIC;
 use crate::image::{self, ImageError, ImageSummary};
@@ -91,8 +100,8 @@ pub fn run_with(
     run_on(cmd, Arc::new(OsVfs::new()), stdin, stdout, stderr)
 }
 
-/// [`run_with`] on a given file system (tests inject faults through a wrapper of
-/// [`OsVfs`]).
+/// [`run_with`] on a given file system, for instances and image files alike (tests inject
+/// faults, or count mutating calls, through a wrapper of [`OsVfs`]).
 pub fn run_on(
     cmd: ImageCommand,
     vfs: VfsHandle,
@@ -102,10 +111,10 @@ pub fn run_on(
 ) -> u8 {
     let result = match cmd {
         ImageCommand::Export { from, output, recovery } => {
-            export(&vfs, &recovery.registry(), &from, &output, stdout)
+            export(&vfs, &recovery.registry(), &from, &output, stdout, stderr)
         }
         ImageCommand::Import { to, input, recovery } => {
-            import(&vfs, &recovery.registry(), &to, &input, stdin, stdout)
+            import(&vfs, &recovery.registry(), &to, &input, stdin, stdout, stderr)
         }
         ImageCommand::Verify { file } => verify(&vfs, &file, stdin, stdout),
         ImageCommand::Inspect { file, json } => inspect(&vfs, &file, json, stdin, stdout),
@@ -178,16 +187,28 @@ fn export(
     from: &str,
     output: &str,
     stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let mut storage =
-        registry.open(from, vfs.clone()).map_err(|e| usage(format!("cannot open {from}: {e}")))?;
-    let family = storage.family();
-    let version = storage.family_format_version();
-    let cut = storage.begin_export().map_err(|e| usage(format!("cannot export {from}: {e}")))?;
+    let opened = target::resolve(registry, from, Access::Read, vfs, stderr)
+        .and_then(|t| t.open_read_only(vfs))
+        .map_err(|e| usage(format!("cannot open {e}")))?;
+    let (family, version) = (opened.family, opened.format_version);
+    // A read-only view never changes, so it is its own pinned cut.
+    let cut = opened.view;
+    let note = (!opened.repairs.is_empty()).then(|| {
+        format!(
+            "{from} was only read; the image holds the state a read-write open recovers, \
+             which would first repair:\n{}",
+            target::repair_lines(&opened.repairs)
+        )
+    });
     if output == "-" {
         image::export(cut.as_ref(), family, version, &mut *stdout)
             .map_err(|e| image_failure("export failed", &e))?;
         // No summary: the image itself went to standard output.
+        if let Some(note) = note {
+            let _ = write!(stderr, "{note}");
+        }
         return Ok(0);
     }
     let target = PathBuf::from(output);
@@ -206,6 +227,9 @@ fn export(
     match result {
         Ok(summary) => {
             print_summary(stdout, &format!("exported {from} to {output}"), &summary)?;
+            if let Some(note) = note {
+                write!(stdout, "{note}").map_err(|e| usage(format!("cannot write output: {e}")))?;
+            }
             Ok(0)
         }
         Err(failure) => {
@@ -247,8 +271,11 @@ fn import(
     input: &str,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
     cleanup::install_interrupt_handler();
+    let dest = target::resolve(registry, to, Access::Write, vfs, stderr)
+        .map_err(|e| usage(format!("cannot open {e}")))?;
     let mut reader = open_input(vfs, input, stdin)?;
     // A file that is not an image at all is refused before the destination is opened, so
     // the destination is not touched (not even created).
@@ -264,22 +291,28 @@ fn import(
         });
     }
     let reader = Interruptible::new(std::io::Cursor::new(magic).chain(reader));
-    let created =
-        CreatedPaths::before_open(vfs, to).map_err(|e| usage(format!("cannot open {to}: {e}")))?;
-    let result = registry
-        .open(to, vfs.clone())
-        .map_err(|e| usage(format!("cannot open {to}: {e}")))
-        .and_then(|storage| {
-            let mut storage = Interruptible::new(storage);
-            image::import(reader, &mut storage)
-                .map_err(|e| image_failure(&format!("import into {to} failed"), &e))
-        });
-    match result {
+    if dest.exists {
+        // Refuse a non-empty destination before opening it for writing (which could repair it).
+        let opened = dest.open_read_only(vfs).map_err(|e| usage(format!("cannot open {e}")))?;
+        if let Some(what) = non_empty_reason(opened.view.as_ref())
+            .map_err(|e| usage(format!("cannot read {to}: {e}")))?
+        {
+            return Err(usage(format!(
+                "refusing to import into {to}: the destination is not empty ({what}); it was \
+                 left untouched"
+            )));
+        }
+    }
+    let created = CreatedPaths::before_open(vfs, &dest.uri)
+        .map_err(|e| usage(format!("cannot open {to}: {e}")))?;
+    match import_holding_the_lock(vfs, &dest, to, reader, stdout) {
         Ok(summary) => {
             print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;
             Ok(0)
         }
-        Err(mut failure) => {
+        // Another writer has the destination: nothing here is ours to remove.
+        Err((failure, Owner::Other)) => Err(failure),
+        Err((mut failure, Owner::Us)) => {
             let removed = created.remove();
             if cleanup::interrupted() {
                 failure.code = EXIT_INTERRUPTED;
@@ -294,6 +327,46 @@ fn import(
             Err(failure)
         }
     }
+}
+
+/// Whose a failed import's destination is: ours to clean up, or another writer's (its lock
+/// refused us, or it filled the destination after our read-only check), to leave alone.
+enum Owner {
+    Us,
+    Other,
+}
+
+/// Opens `dest` read-write (taking its exclusive lock), says what the open repaired, checks
+/// again under the lock that it is empty, and imports `reader` into it.
+fn import_holding_the_lock(
+    vfs: &VfsHandle,
+    dest: &Target,
+    to: &str,
+    reader: impl Read,
+    stdout: &mut dyn Write,
+) -> Result<ImageSummary, (Failure, Owner)> {
+    let ours = |failure: Failure| (failure, Owner::Us);
+    let (storage, repairs) = dest.open_read_write(vfs).map_err(|e| {
+        let owner = if matches!(e, StorageError::Locked { .. }) { Owner::Other } else { Owner::Us };
+        (usage(format!("cannot open {}: {e}", dest.typed)), owner)
+    })?;
+    if dest.exists && !repairs.is_empty() {
+        write!(stdout, "opening {to} repaired:\n{}", target::repair_lines(&repairs))
+            .map_err(|e| ours(usage(format!("cannot write output: {e}"))))?;
+    }
+    // Again under the exclusive lock: another writer may have filled it since the check.
+    if let Some(what) = non_empty_reason(storage.as_ref())
+        .map_err(|e| ours(usage(format!("cannot read {to}: {e}"))))?
+    {
+        let message = format!(
+            "refusing to import into {to}: the destination is not empty ({what}; another \
+             writer filled it after it was checked); nothing was imported"
+        );
+        return Err((usage(message), Owner::Other));
+    }
+    let mut storage = Interruptible::new(storage);
+    image::import(reader, &mut storage)
+        .map_err(|e| ours(image_failure(&format!("import into {to} failed"), &e)))
 }
 
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.

@@ -1,17 +1,24 @@
 //! `qk inspect URI`: a human summary of any family's instance (range, entries by kind, meta,
-//! snapshot and its files), plus the family's own details; `--json` for machines.
+//! snapshot and its files), plus the family's own details and what a read-write open would
+//! repair; `--json` for machines.
+//!
+//! Read-only: the instance is opened with [`Family::open_read_only`](crate::contract::Family)
+//! (nothing is created, written, cut, renamed or deleted; it works on files the user can only
+//! read), under a shared lock that a writer holding the instance refuses. The state shown is
+//! the one a read-write open would recover.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::Arc;
 
 use clap::Args;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{EXIT_OK, EXIT_USAGE};
-use crate::contract::StateView;
-use crate::families::split_uri;
-use crate::vfs::{OsVfs, Vfs, VfsHandle};
+use super::target::{self, Access};
+use super::{RecoveryFlag, EXIT_OK, EXIT_USAGE};
+use crate::contract::{StateView, ViewSource};
+use crate::vfs::{OsVfs, ReadOnlyVfs, VfsHandle};
 
 /// Arguments of `qk inspect`.
 #[derive(Debug, Args)]
@@ -28,7 +35,8 @@ pub struct InspectArgs {
 
 /// Runs `qk inspect`.
 pub fn run(args: InspectArgs) -> u8 {
-    match inspect(&args.uri, args.recovery) {
+    let vfs: VfsHandle = Arc::new(OsVfs::new());
+    match inspect_on(&vfs, &args.uri, args.recovery, &mut std::io::stderr()) {
         Ok((text, value)) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -45,20 +53,37 @@ pub fn run(args: InspectArgs) -> u8 {
 }
 
 /// The text and JSON summary of the instance a URI names, on the real file system.
-pub fn inspect(
-    uri: &str,
-    recovery: super::RecoveryFlag,
-) -> Result<(String, serde_json::Value), String> {
-    let registry = recovery.registry();
-    let (scheme, location) = split_uri(uri).map_err(|e| e.to_string())?;
-    let family = registry.family(scheme).ok_or_else(|| format!("unknown scheme {scheme:?}"))?;
+pub fn inspect(uri: &str, recovery: RecoveryFlag) -> Result<(String, serde_json::Value), String> {
     let vfs: VfsHandle = Arc::new(OsVfs::new());
-    if family.durable() && !OsVfs::new().exists(location.as_ref()).unwrap_or(false) {
-        return Err(format!("{uri}: no such instance ({location} does not exist)"));
-    }
-    let details = family.inspect_details(&location, vfs.clone()).map_err(|e| e.to_string())?;
-    let instance = family.open(&location, vfs).map_err(|e| e.to_string())?;
-    let (mut text, mut value) = summary(uri, instance.as_ref()).map_err(|e| e.to_string())?;
+    inspect_on(&vfs, uri, recovery, &mut std::io::stderr())
+}
+
+/// [`inspect`] on `vfs`, with warnings (a URI whose whitespace was removed) to `warnings`.
+/// The instance is opened read-only through the registry `recovery` selects. Issues no
+/// mutating call on `vfs`.
+pub fn inspect_on(
+    vfs: &VfsHandle,
+    uri: &str,
+    recovery: RecoveryFlag,
+    warnings: &mut dyn Write,
+) -> Result<(String, serde_json::Value), String> {
+    let target = target::resolve(&recovery.registry(), uri, Access::Read, vfs, warnings)?;
+    let opened = target.open_read_only(vfs)?;
+    let reader: VfsHandle = Arc::new(ReadOnlyVfs::new(vfs.clone()));
+    let details = target
+        .family
+        .inspect_details(&target.location, reader)
+        .map_err(|e| format!("{uri}: {e}"))?;
+    let (mut text, mut value) =
+        summary(&target.uri, opened.view.as_ref()).map_err(|e| format!("{uri}: {e}"))?;
+    let how = match opened.source {
+        ViewSource::Replayed => "recovery replayed in memory; nothing on disk was changed",
+        ViewSource::EngineReadOnly => "the engine's read-only open; nothing needed recovery",
+    };
+    text.push_str(&format!("opened    read-only ({how})\n"));
+    text.push_str("a read-write open would repair:\n");
+    text.push_str(&target::repair_lines(&opened.repairs));
+    value["read_only"] = json!({ "source": opened.source, "repairs": opened.repairs });
     if let Some((family_text, family_value)) = details {
         text.push_str(&family_text);
         value["details"] = family_value;

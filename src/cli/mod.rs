@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod replay;
 pub mod selftest;
 pub mod soak;
+pub mod target;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

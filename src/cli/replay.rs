@@ -10,11 +10,19 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
 use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::migration::MigrationSubject;
 use crate::sim::engine::op_text::parse_op_lines;
+use crate::sim::engine::runner::RunOptions;
 use crate::sim::engine::subject::Subject;
-use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::sim::engine::tunables::{self, SubjectTunables};
+use crate::sim::planted::{
+    PlantedBug, PlantedDualBug, PlantedFamily, PlantedMigrationBug, PlantedPairFamily,
+    PlantedValidatorBug,
+};
 use crate::sim::soak::regression::Regression;
-use crate::sim::soak::{disk_seed_for, fault_plan_for, FaultMode, SOAK_FAULT_STREAMS};
+use crate::sim::soak::{
+    disk_seed_for, fault_plan_for, sector_size_for, FaultMode, SOAK_FAULT_STREAMS,
+};
 
 /// Arguments of `qk replay`.
 #[derive(Debug, Args)]
@@ -36,14 +44,25 @@ pub struct ReplayArgs {
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
     /// Fault plans (with --seed), as in `qk soak`.
-    #[arg(long, value_enum, default_value_t = FaultMode::Honest)]
+    #[arg(long, value_enum, default_value_t = FaultMode::Default)]
     pub faults: FaultMode,
+    /// Family tunables (text form, as the soak's replay line prints them); default: the
+    /// file's, or those the seed draws in a soak.
+    #[arg(long, value_name = "TEXT")]
+    pub tunables: Option<SubjectTunables>,
     /// Replay with a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted: Option<PlantedBug>,
     /// Replay a dual-write pair with a planted dual-write bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted_dual: Option<PlantedDualBug>,
+    /// Replay with a planted blind spot in the validator `validator_agreement` judges
+    /// (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_validator: Option<PlantedValidatorBug>,
+    /// Replay a migration with a planted migration bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_migration: Option<PlantedMigrationBug>,
 }
 
 /// Runs `qk replay`.
@@ -73,20 +92,26 @@ pub fn run(args: ReplayArgs) -> u8 {
         (None, Some(seed)) => {
             let config =
                 GeneratorConfig { mode: args.mode, ops_len: args.ops_len, ..Default::default() };
+            let family = args.family.clone().unwrap_or_default();
             let regression = Regression {
                 story: format!("seed {seed}"),
-                family: args.family.clone().unwrap_or_default(),
+                family: family.clone(),
                 seed: Some(seed),
                 check: None,
-                ops: generate(seed, &config),
+                ops: match Subject::find(&registry, args.family.as_deref().unwrap_or_default()) {
+                    Some(subject) => subject.history(seed, &generate(seed, &config)).into_owned(),
+                    None => generate(seed, &config),
+                },
                 disk_seed: disk_seed_for(seed),
+                sector_size: Some(sector_size_for(seed)),
                 faults: fault_plan_for(seed, args.faults),
                 original_faults: None,
                 exhaustive: None,
                 fault_streams: SOAK_FAULT_STREAMS,
                 op_keys: None,
+                tunables: tunables::draw(seed).for_subject(&family),
+                original_tunables: None,
             };
-            let family = regression.family.clone();
             (regression, family)
         }
         (None, None) => {
@@ -94,6 +119,10 @@ pub fn run(args: ReplayArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let mut regression = regression;
+    if let Some(t) = args.tunables {
+        regression.tunables = t;
+    }
     let Some(subject) = Subject::find(&registry, &family_name) else {
         eprintln!("qk replay: unknown family {family_name:?}");
         return EXIT_USAGE;
@@ -113,9 +142,26 @@ pub fn run(args: ReplayArgs) -> u8 {
                 None => Subject::pair(primary, mirror),
             }
         }
+        Subject::Migration(m) => {
+            let (source, destination) =
+                (plant(m.source_family().clone()), plant(m.destination_family().clone()));
+            Subject::Migration(Arc::new(match args.planted_migration {
+                Some(bug) => MigrationSubject::planted(source, destination, bug),
+                None => MigrationSubject::new(source, destination),
+            }))
+        }
     };
-    let outcome = regression.replay_subject(subject, usize::MAX);
+    let options = RunOptions {
+        trace_tail_len: usize::MAX,
+        planted_validator: args.planted_validator,
+        ..RunOptions::default()
+    };
+    let outcome = regression.replay_with(subject, options);
     println!("FAMILY  {family_name}");
+    println!("TUNABLES {}", regression.tunables);
+    if let Some(original) = &regression.original_tunables {
+        println!("        (shrunk from {original})");
+    }
     println!("FAULTS  {}", regression.faults);
     if let Some(original) = &regression.original_faults {
         println!("        (shrunk from {original})");
@@ -166,11 +212,14 @@ fn ops_file(path: &std::path::Path, family: Option<&str>) -> Result<(Regression,
         check: None,
         ops,
         disk_seed: 0,
+        sector_size: None,
         faults: crate::vfs::FaultPlan::none(),
         original_faults: None,
         exhaustive: None,
         fault_streams: crate::vfs::FaultStreams::Run,
         op_keys: None,
+        tunables: Default::default(),
+        original_tunables: None,
     };
     Ok((regression, family))
 }

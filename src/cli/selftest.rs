@@ -12,8 +12,10 @@ use super::{EXIT_FAILED, EXIT_OK};
 use crate::families::Registry;
 use crate::sim::checks::CheckName;
 use crate::sim::engine::generator::GeneratorConfig;
-use crate::sim::planted::{PlantedBug, PlantedDualBug};
-use crate::sim::soak::selftest::{run_dual_selftest, run_selftest, SelftestResult};
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedMigrationBug, PlantedValidatorBug};
+use crate::sim::soak::selftest::{
+    run_dual_selftest, run_migration_selftest, run_selftest, run_validator_selftest, SelftestResult,
+};
 
 /// Arguments of `qk selftest`.
 #[derive(Debug, Args)]
@@ -75,6 +77,25 @@ pub fn run(args: SelftestArgs) -> u8 {
                 );
                 report(r, started.elapsed().as_millis());
             }
+        }
+    }
+    // Each migration bug on a ring of migrations (every family once a source and once a
+    // destination, never its own): `sims/migration_subject.rs` runs every ordered pair.
+    let families = registry.families();
+    for bug in PlantedMigrationBug::ALL {
+        for (i, source) in families.iter().enumerate() {
+            let destination = &families[(i + 1) % families.len()];
+            let started = Instant::now();
+            let (s, d) = (source.clone(), destination.clone());
+            let r = run_migration_selftest(s, d, bug, &generator, args.seeds_max);
+            report(r, started.elapsed().as_millis());
+        }
+    }
+    for bug in PlantedValidatorBug::ALL {
+        for family in registry.families() {
+            let started = Instant::now();
+            let r = run_validator_selftest(family.clone(), bug, &generator, args.seeds_max);
+            report(r, started.elapsed().as_millis());
         }
     }
     let idle: Vec<&str> =

@@ -15,17 +15,21 @@ use crate::contract::Family;
 use crate::families::Registry;
 use crate::image::PlantedReaderBug;
 use crate::sim::engine::generator::Mode;
-use crate::sim::planted::{PlantedBug, PlantedDualBug};
-use crate::sim::soak::{run_soak, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport};
+use crate::sim::engine::tunables::SubjectTunables;
+use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedMigrationBug, PlantedValidatorBug};
+use crate::sim::soak::{
+    run_soak, FamilySummary, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport,
+};
 
 /// Arguments of `qk soak`.
 #[derive(Debug, Args)]
 pub struct SoakArgs {
-    /// Families to run (repeatable): a scheme, or a dual-write pair `PRIMARY+MIRROR`;
-    /// default: every registered family, then every ordered pair of them.
-    #[arg(long = "family", value_name = "SCHEME|PRIMARY+MIRROR")]
+    /// Families to run (repeatable): a scheme, a dual-write pair `PRIMARY+MIRROR`, or a
+    /// migration `SOURCE>DESTINATION`; default: every registered family, then every ordered
+    /// pair of them as a dual-write pair and as a migration.
+    #[arg(long = "family", value_name = "SCHEME|PRIMARY+MIRROR|SOURCE>DESTINATION")]
     pub families: Vec<String>,
-    /// Leave the dual-write pairs out of the default.
+    /// Leave the dual-write pairs and the migrations out of the default.
     #[arg(long)]
     pub no_pairs: bool,
     /// Run for this many seconds (wall time decides only how many seeds run).
@@ -49,11 +53,18 @@ pub struct SoakArgs {
     /// Ops per history.
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
-    /// Fault plans per seed: none (power losses only), honest (plus EIO and ENOSPC, nothing
-    /// acknowledged may be lost), swarm (every fault incl. lying fsync and media faults), or
-    /// mixed (half honest-none, half swarm).
-    #[arg(long, value_enum, default_value_t = FaultMode::Honest)]
+    /// Fault plans per seed: default (honest for five seeds in six, media faults -- bit rot,
+    /// latent sector errors, misdirected writes -- for the sixth), none (power losses only),
+    /// honest (plus EIO and ENOSPC, nothing acknowledged may be lost), swarm (every fault
+    /// incl. lying fsync and media faults), or mixed (half honest-none, half swarm).
+    #[arg(long, value_enum, default_value_t = FaultMode::Default)]
     pub faults: FaultMode,
+    /// Family tunables for every seed, in their text form (`default`, or `key=value,...` as a
+    /// failure's replay line prints them; keys `local.segment_size_max`, `local.checksum`,
+    /// `redb.cache_size`, `redb.two_phase_commit`, and `mirror.`-prefixed ones for a pair's
+    /// mirror). Default: drawn per seed.
+    #[arg(long, value_name = "TEXT")]
+    pub tunables: Option<SubjectTunables>,
     /// Exhaustive mode: around every mutation, every crash point and every subset of pending
     /// disk operations (up to --subset-max units, sampled beyond). Use with short histories.
     #[arg(long)]
@@ -88,6 +99,13 @@ pub struct SoakArgs {
     /// Give every dual-write pair a planted bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted_dual: Option<PlantedDualBug>,
+    /// Give the validator that `validator_agreement` judges a planted blind spot (self-test
+    /// of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_validator: Option<PlantedValidatorBug>,
+    /// Give every migration a planted migration bug (self-test of the harness).
+    #[arg(long, value_enum, hide = true)]
+    pub planted_migration: Option<PlantedMigrationBug>,
     /// Plant a bug in the reader the `bad_images` check imports through (self-test of the
     /// harness: only the structure-aware hostile images can catch it).
     #[arg(long, value_enum, hide = true)]
@@ -117,12 +135,13 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 /// Runs `qk soak`.
 pub fn run(args: SoakArgs) -> u8 {
     let registry = Registry::builtin();
-    let (families, pairs) = match choose(&registry, &args.families, args.no_pairs) {
+    let (families, pairs, migrations) = match choose(&registry, &args.families, args.no_pairs) {
         Ok(chosen) => chosen,
         Err(name) => {
             let known: Vec<&str> = registry.families().iter().map(|f| f.scheme()).collect();
             eprintln!(
-                "qk soak: unknown family {name:?}; known: {} (or pairs PRIMARY+MIRROR of them)",
+                "qk soak: unknown family {name:?}; known: {} (or pairs PRIMARY+MIRROR and \
+                 migrations SOURCE>DESTINATION of them)",
                 known.join(", ")
             );
             return EXIT_USAGE;
@@ -144,12 +163,15 @@ pub fn run(args: SoakArgs) -> u8 {
     };
     let mut config = SoakConfig::new(families, seeds.clone());
     config.pairs = pairs;
+    config.migrations = migrations;
+    config.planted_migration = args.planted_migration;
     config.planted_dual = args.planted_dual;
     config.shard = args.shard;
     config.generator.mode = args.mode;
     config.generator.ops_len = args.ops_len;
     config.check_determinism = args.check_determinism;
     config.faults = args.faults;
+    config.tunables = args.tunables;
     if args.exhaustive {
         config.generator.ops_len = args.max_ops;
         config.run.exhaustive = Some(crate::vfs::EnumerateOptions {
@@ -162,6 +184,7 @@ pub fn run(args: SoakArgs) -> u8 {
     config.shrink = !args.no_shrink;
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
+    config.run.planted_validator = args.planted_validator;
     config.run.bad_images.planted_reader = args.planted_reader;
     config.regressions_dir = (!args.no_regressions).then(|| args.regressions.clone());
 
@@ -228,25 +251,33 @@ fn choose(registry: &Registry, names: &[String], no_pairs: bool) -> Result<Chose
                 }
             }
         }
-        return Ok((families, pairs));
+        return Ok((families, pairs.clone(), pairs));
     }
-    let (mut families, mut pairs) = (Vec::new(), Vec::new());
+    let (mut families, mut pairs, mut migrations) = (Vec::new(), Vec::new(), Vec::new());
     for name in names {
         let lookup = |scheme: &str| registry.family(scheme).cloned().ok_or_else(|| name.clone());
+        if let Some((source, destination)) = name.split_once('>') {
+            migrations.push((lookup(source)?, lookup(destination)?));
+            continue;
+        }
         match name.split_once('+') {
             None => families.push(lookup(name)?),
             Some((primary, mirror)) => pairs.push((lookup(primary)?, lookup(mirror)?)),
         }
     }
-    Ok((families, pairs))
+    Ok((families, pairs, migrations))
 }
 
-/// Families, and `(primary, mirror)` pairs.
-type Chosen = (Vec<Arc<dyn Family>>, Vec<(Arc<dyn Family>, Arc<dyn Family>)>);
+/// Two families, ordered.
+type Ordered = Vec<(Arc<dyn Family>, Arc<dyn Family>)>;
+
+/// Families, `(primary, mirror)` pairs and `(source, destination)` migrations.
+type Chosen = (Vec<Arc<dyn Family>>, Ordered, Ordered);
 
 fn subject_names(config: &SoakConfig) -> Vec<String> {
     let mut names: Vec<String> = config.families.iter().map(|f| f.scheme().to_string()).collect();
     names.extend(config.pairs.iter().map(|(p, m)| format!("{}+{}", p.scheme(), m.scheme())));
+    names.extend(config.migrations.iter().map(|(s, d)| format!("{}>{}", s.scheme(), d.scheme())));
     names
 }
 
@@ -268,10 +299,29 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
             .map(|b| b.name())
             .into_iter()
             .chain(config.planted_dual.map(|b| b.name()))
+            .chain(config.run.planted_validator.map(|b| b.name()))
+            .chain(config.planted_migration.map(|b| b.name()))
             .chain(config.run.bad_images.planted_reader.map(|b| b.name()))
             .map(|b| format!("  PLANTED BUG {b}"))
             .collect::<String>(),
     );
+    println!("{}", tunables_header(config, &families));
+}
+
+/// The header's tunables line: the fixed ones, each subject's for a one-seed run, or a note
+/// that they are drawn per seed (every failure's replay line spells its own out).
+fn tunables_header(config: &SoakConfig, subjects: &[String]) -> String {
+    match (config.tunables, &config.seeds) {
+        (Some(t), _) => format!("tunables {t}"),
+        (None, SeedPlan::Range { start, end }) if end - start == 1 => {
+            let each: Vec<String> = subjects
+                .iter()
+                .map(|s| format!("{s}: {}", config.tunables_for(*start, s)))
+                .collect();
+            format!("tunables {}", each.join("; "))
+        }
+        (None, _) => "tunables drawn per seed (each failure's replay line gives its own)".into(),
+    }
 }
 
 fn print_summary(report: &SoakReport, elapsed: f64) {
@@ -325,6 +375,25 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     if states > 0 {
         println!("exhaustive mode: {states} crash states checked");
     }
+    let validator_pairs: u64 = report.families.iter().map(|f| f.validator_pairs).sum();
+    if validator_pairs > 0 {
+        println!(
+            "validator agreement: {validator_pairs} pairs of states compared by validate, qk \
+             compare and image diff"
+        );
+    }
+    let steps: u64 = report.families.iter().map(|f| f.migration_steps).sum();
+    if steps > 0 {
+        let sum = |field: fn(&crate::sim::soak::FamilySummary) -> u64| -> u64 {
+            report.families.iter().map(field).sum()
+        };
+        println!(
+            "migration: {steps} steps taken ({} refused as due), {} cut-overs, {} rollbacks",
+            sum(|f| f.migration_refusals),
+            sum(|f| f.cut_overs),
+            sum(|f| f.roll_backs)
+        );
+    }
     let repairs: u64 = report.families.iter().map(|f| f.pair_repairs).sum();
     if repairs > 0 {
         println!("dual write: {repairs} pair recoveries repaired or bootstrapped a mirror");
@@ -343,6 +412,7 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
             by_family.join(", ")
         );
     }
+    print_coverage(report);
     println!();
     println!(
         "{} seeds in {elapsed:.2}s: {}{}",
@@ -359,6 +429,69 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         },
         if idle > 0 { format!(" ({idle} histories did no work)") } else { String::new() }
     );
+}
+
+/// The coverage tables: per family, one row per path and one column per subject that runs
+/// the family, each cell `seeds reaching it / hits`; the history shapes over the lone
+/// families (pairs run the same histories); then every path no seed reached, per subject.
+fn print_coverage(report: &SoakReport) {
+    print!("{}", coverage_text(report));
+}
+
+fn coverage_text(report: &SoakReport) -> String {
+    use crate::coverage::Point;
+    let mut out = String::new();
+    for group in ["memory", "local", "redb", "raft"] {
+        let subjects: Vec<&FamilySummary> = report
+            .families
+            .iter()
+            .filter(|f| match group {
+                "raft" => !f.family.contains('+'),
+                _ => f.family.split('+').any(|s| s == group),
+            })
+            .collect();
+        let points: Vec<Point> =
+            Point::ALL.iter().copied().filter(|p| p.family() == group).collect();
+        if subjects.is_empty() || points.is_empty() || subjects.iter().all(|s| s.histories == 0) {
+            continue;
+        }
+        let path_width = points.iter().map(|p| p.name().len()).max().unwrap_or(0).max(24);
+        out.push_str(&format!("\n{:<path_width$}", format!("{group} paths: seeds/hits")));
+        for s in &subjects {
+            out.push_str(&format!(" {:>12}", s.family));
+        }
+        out.push('\n');
+        for point in points {
+            out.push_str(&format!("{:<path_width$}", point.name()));
+            for s in &subjects {
+                let reach = s.reach(point);
+                out.push_str(&format!(" {:>12}", format!("{}/{}", reach.seeds, short(reach.hits))));
+            }
+            out.push('\n');
+        }
+    }
+    let unreached: Vec<String> = report
+        .families
+        .iter()
+        .filter(|f| f.histories > 0 && !f.unreached.is_empty())
+        .map(|f| format!("{}: {}", f.family, f.unreached.join(", ")))
+        .collect();
+    if !unreached.is_empty() {
+        out.push_str("unreached:\n");
+        for line in unreached {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// `n` in at most five characters: 999, 12.3k, 4.5M.
+fn short(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
 }
 
 fn print_failures(report: &SoakReport) {
@@ -456,6 +589,8 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
             "generator": config.generator,
             "planted": config.planted,
             "planted_dual": config.planted_dual,
+            "planted_validator": config.run.planted_validator,
+            "planted_migration": config.planted_migration,
             "planted_reader": config.run.bad_images.planted_reader,
             "faults": config.faults,
             "unchecked": config.run.unchecked,
@@ -474,7 +609,6 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
 mod tests {
     use super::*;
     use crate::families::memory::MemoryFamily;
-    use crate::sim::soak::FamilySummary;
 
     #[test]
     fn the_json_report_has_counters_rates_and_the_checking_mode() {

@@ -166,6 +166,15 @@ pub enum StorageError {
     /// could not be formed (see [`crate::dual_write`]).
     #[error(transparent)]
     DualWrite(#[from] crate::dual_write::DualWriteError),
+    /// The instance's lock is held by someone else: a second writer, or a reader while a
+    /// writer has it (see [`crate::vfs::Vfs::try_lock`]).
+    #[error("{}", locked_message(path, *wanted))]
+    Locked {
+        /// The lock file (`DIR/qk_lock`, or the redb database file itself).
+        path: PathBuf,
+        /// The lock that was refused: exclusive (a writer's) or shared (a reader's).
+        wanted: crate::vfs::LockMode,
+    },
     /// A failure a family reports that fits no other class (a database engine's error).
     #[error("{family} backend error: {message}")]
     Backend {
@@ -174,6 +183,22 @@ pub enum StorageError {
         /// The engine's message.
         message: String,
     },
+}
+
+fn locked_message(path: &std::path::Path, wanted: crate::vfs::LockMode) -> String {
+    match wanted {
+        crate::vfs::LockMode::Exclusive => format!(
+            "{} is locked: another process has this instance open (a writer such as a node or \
+             `qk image import`, or a reader such as `qk inspect`); only one writer at a time",
+            path.display()
+        ),
+        crate::vfs::LockMode::Shared => format!(
+            "{} is locked: a writer has this instance open (a node, `qk image import` or \
+             `qk migrate`); a read-only open does not read under a live writer: stop it first, \
+             or read a copy",
+            path.display()
+        ),
+    }
 }
 
 impl StorageError {

@@ -2,10 +2,12 @@
 //! argument checks every family applies so that all families fail the same way.
 
 mod error;
+pub mod read_only;
 mod storage;
 mod types;
 
 pub use error::{ContractError, Corruption, StorageError, StorageResult};
+pub use read_only::{ReadOnlyOpen, ViewOnly, ViewSource};
 pub use storage::{
     check_append, check_meta, check_new_snapshot_file, check_peers, check_reserved_snapshot_path,
     check_reset, check_snapshot_meta, check_term, check_truncate_prefix,

@@ -15,13 +15,15 @@
 //!   instance is poisoned and every later mutation fails with [`StorageError::Poisoned`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::error::{ContractError, StorageResult};
+use super::read_only::ReadOnlyOpen;
 use super::types::{
     Entry, FileMeta, Index, Meta, Payload, PeerId, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
     Term,
 };
-use crate::vfs::VfsHandle;
+use crate::vfs::{Repair, VfsHandle};
 
 /// Read access to a Raft-visible state: a live instance, a pinned export cut, or the model.
 ///
@@ -144,8 +146,28 @@ pub trait Family: Send + Sync {
     /// Whether state survives a crash and reopen (false only for `memory`).
     fn durable(&self) -> bool;
     /// Opens (creating if absent) the instance at `location` (the URI without `scheme://`),
-    /// doing all file I/O through `vfs`.
+    /// doing all file I/O through `vfs`. This read-write open is the only one that repairs
+    /// (recovery), and a durable family's takes the instance's exclusive lock first (a
+    /// second writer gets [`StorageError::Locked`](super::StorageError::Locked)).
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>>;
+
+    /// Opens the instance at `location` read-only: never creates, writes, truncates,
+    /// renames or deletes anything through `vfs`, and shows the state [`Family::open`] would
+    /// recover, with the repairs it would make. Takes the instance's lock shared when the lock
+    /// exists (refused while a writer holds it). The default replays `open` on an in-memory
+    /// overlay ([`read_only::replay_read_only`](super::read_only::replay_read_only)).
+    fn open_read_only(&self, location: &str, vfs: VfsHandle) -> StorageResult<ReadOnlyOpen> {
+        super::read_only::replay_read_only(vfs, |vfs| self.open(location, vfs))
+    }
+
+    /// [`Family::open`], also returning what the open repaired (in order).
+    fn open_reporting(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<(Box<dyn RaftStorage>, Vec<Repair>)> {
+        super::read_only::open_reporting(vfs, |vfs| self.open(location, vfs))
+    }
 
     /// Family-specific details for `qk inspect` of the instance at `location`: a human text
     /// and the same as JSON, with anything odd flagged. Must not modify the instance. `None`
@@ -157,6 +179,15 @@ pub trait Family: Send + Sync {
     ) -> StorageResult<Option<(String, serde_json::Value)>> {
         let _ = (location, vfs);
         Ok(None)
+    }
+
+    /// This family with its part of `tunables` applied ([`crate::tunables`]) and every other
+    /// option as it was; `None` when it has no tunables (then it is used as it is). The
+    /// tunables change which paths an instance takes, never what it stores: instances of the
+    /// same family with different tunables open each other's files.
+    fn with_tunables(&self, tunables: &crate::tunables::Tunables) -> Option<Arc<dyn Family>> {
+        let _ = tunables;
+        None
     }
 }
 

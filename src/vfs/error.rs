@@ -32,6 +32,11 @@ pub enum VfsErrorKind {
     PermissionDenied,
     /// Bad argument (an invalid path, a length that does not fit).
     InvalidInput,
+    /// [`Vfs::try_lock`](super::Vfs::try_lock): another holder has an incompatible lock.
+    Locked,
+    /// A mutating call refused by a read-only file system view
+    /// ([`ReadOnlyVfs`](super::ReadOnlyVfs)).
+    ReadOnly,
     /// Anything else the OS reported.
     Other,
 }
@@ -50,6 +55,8 @@ impl fmt::Display for VfsErrorKind {
             VfsErrorKind::Crashed => "handle from before a crash",
             VfsErrorKind::PermissionDenied => "permission denied",
             VfsErrorKind::InvalidInput => "invalid input",
+            VfsErrorKind::Locked => "locked by another holder",
+            VfsErrorKind::ReadOnly => "refused: opened read-only",
             VfsErrorKind::Other => "other error",
         };
         f.write_str(text)

@@ -10,22 +10,38 @@
 //! - After a failed `sync` the data it covered may be gone even if a later `sync` succeeds
 //!   (fsyncgate): callers must treat the first failure as final.
 //!
+//! Locks ([`Vfs::try_lock`]) have `flock` semantics: advisory, on an existing file (the
+//! inode, so a lock follows a rename), shared or exclusive, never waiting, and released when
+//! the returned guard is dropped or the process dies (on the simulated disk: at a crash).
+//! They are process state, not disk state: nothing about them is durable.
+//!
 //! Families hold a [`VfsHandle`] (a shared `Arc<dyn Vfs>`), so the same code runs on
 //! [`OsVfs`] and on the simulated disk.
+//!
+//! Wrappers for opening read-only: [`ReadOnlyVfs`] refuses every mutating call;
+//! [`OverlayVfs`] keeps changes in memory over a base it only reads (so a family's ordinary
+//! open, run on it, shows what recovery would produce); [`JournalVfs`] writes down what an
+//! open changed, as [`Repair`]s.
 
 mod error;
+mod journal;
 mod os;
+mod overlay;
+mod read_only;
 pub mod sim;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use error::{VfsError, VfsErrorKind, VfsResult};
+pub use journal::{JournalVfs, Repair, RepairAction};
 pub use os::OsVfs;
+pub use overlay::OverlayVfs;
+pub use read_only::ReadOnlyVfs;
 pub use sim::{
     CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultKind,
     FaultPlan, FaultRate, FaultStats, FaultStreams, Image, ListingEntry, Mark, SimDisk,
-    SimDiskOptions,
+    SimDiskOptions, SimObserver,
 };
 
 /// A shared handle to a file system.
@@ -111,6 +127,41 @@ pub struct FileId {
     pub birth: u64,
 }
 
+/// How [`Vfs::try_lock`] locks a file: any number of shared holders, or one exclusive holder.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LockMode {
+    /// Readers: compatible with other shared holders, refused while an exclusive one holds.
+    Shared,
+    /// One writer: refused while anyone else holds the file, shared or exclusive.
+    Exclusive,
+}
+
+impl std::fmt::Display for LockMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LockMode::Shared => "shared",
+            LockMode::Exclusive => "exclusive",
+        })
+    }
+}
+
+/// A held lock from [`Vfs::try_lock`]; dropping it releases the lock.
+pub trait VfsLock: Send + Sync {
+    /// The path the lock was taken by.
+    fn path(&self) -> &Path;
+    /// How it is held.
+    fn mode(&self) -> LockMode;
+}
+
+impl std::fmt::Debug for dyn VfsLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VfsLock({} {})", self.mode(), self.path().display())
+    }
+}
+
 /// A file system: directories and names. Implementations must be deterministic for a given
 /// sequence of calls (the simulated disk) or faithful to the OS (`OsVfs`).
 pub trait Vfs: Send + Sync {
@@ -132,6 +183,11 @@ pub trait Vfs: Send + Sync {
     fn metadata(&self, path: &Path) -> VfsResult<Metadata>;
     /// Makes the directory's entries (creates, renames, removals in it) durable.
     fn sync_dir(&self, path: &Path) -> VfsResult<()>;
+    /// Locks the existing file `path` in `mode` without waiting (`flock(LOCK_NB)`): fails with
+    /// [`VfsErrorKind::Locked`] while an incompatible lock is held (by anyone, this process
+    /// included), `NotFound` when the file is absent. The lock holds until the guard drops
+    /// or the process dies; it changes nothing on disk.
+    fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>>;
 
     /// Whether `path` exists. A convenience over [`Vfs::metadata`].
     fn exists(&self, path: &Path) -> VfsResult<bool> {

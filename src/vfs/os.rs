@@ -5,8 +5,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::{
-    DirEntry, FileId, FileKind, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind, VfsFile,
-    VfsResult,
+    DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind,
+    VfsFile, VfsLock, VfsResult,
 };
 
 /// The real file system. Paths are used as given (relative paths resolve against the
@@ -101,6 +101,44 @@ impl Vfs for OsVfs {
     fn sync_dir(&self, path: &Path) -> VfsResult<()> {
         let dir = fs::File::open(path).map_err(|e| VfsError::from_io("sync_dir", path, &e))?;
         dir.sync_all().map_err(|e| VfsError::from_io("sync_dir", path, &e))
+    }
+
+    /// `flock(2)` through `File::try_lock` / `try_lock_shared` on a descriptor opened
+    /// read-only for the purpose (so a lock needs no write permission); the guard owns the
+    /// descriptor, and closing it (or the process dying) releases the lock.
+    fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
+        let file = fs::File::open(path).map_err(|e| VfsError::from_io("try_lock", path, &e))?;
+        if file.metadata().map_err(|e| VfsError::from_io("try_lock", path, &e))?.is_dir() {
+            return Err(VfsError::new("try_lock", path, VfsErrorKind::IsADirectory));
+        }
+        let locked = match mode {
+            LockMode::Shared => file.try_lock_shared(),
+            LockMode::Exclusive => file.try_lock(),
+        };
+        match locked {
+            Ok(()) => Ok(Box::new(OsLock { _file: file, path: path.to_path_buf(), mode })),
+            Err(fs::TryLockError::WouldBlock) => {
+                Err(VfsError::new("try_lock", path, VfsErrorKind::Locked))
+            }
+            Err(fs::TryLockError::Error(e)) => Err(VfsError::from_io("try_lock", path, &e)),
+        }
+    }
+}
+
+/// A held `flock`: released when the descriptor closes.
+struct OsLock {
+    _file: fs::File,
+    path: PathBuf,
+    mode: LockMode,
+}
+
+impl VfsLock for OsLock {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn mode(&self) -> LockMode {
+        self.mode
     }
 }
 

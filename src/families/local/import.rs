@@ -115,7 +115,7 @@ pub fn foreign_entry(vfs: &VfsHandle, root: &Path) -> StorageResult<Option<Strin
 
 /// The instance lock file a read-write open keeps beside the three directories.
 fn is_lock_file(name: &str) -> bool {
-    name == "qk_lock"
+    name == super::lock::LOCK_FILE_NAME
 }
 
 /// Steps 2–4 of the module doc: swaps the staged root in, durably. On an error before the

@@ -172,6 +172,14 @@ pub fn judge_file_id(found: FileId, vouched: FileId) -> SidecarStatus {
 
 /// Applies `policy` to a loaded guarded file: the sidecar rule of the module doc.
 pub fn judge_guarded(policy: RecoveryPolicy, path: &Path, file: &GuardedFile) -> StorageResult<()> {
+    let judged = judge_sidecar(policy, path, file);
+    if judged.is_err() {
+        crate::coverage::hit(crate::coverage::Point::LocalRefusedSidecar);
+    }
+    judged
+}
+
+fn judge_sidecar(policy: RecoveryPolicy, path: &Path, file: &GuardedFile) -> StorageResult<()> {
     if !policy.enforces_sidecars() {
         return Ok(());
     }

@@ -121,6 +121,7 @@ pub mod files;
 pub mod format;
 pub mod import;
 pub mod inspect;
+pub mod lock;
 pub mod meta;
 pub mod peer;
 pub mod proto;
@@ -133,6 +134,7 @@ use std::sync::Arc;
 
 pub use format::ChecksumType;
 pub use inspect::{inspect, InspectReport};
+pub use lock::{classify, DirShape, LOCK_FILE_NAME};
 pub use recover::RecoveryPolicy;
 
 use crate::contract::{
@@ -140,9 +142,10 @@ use crate::contract::{
     ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta, SnapshotPath,
     SnapshotWriter, StateView, StorageError, StorageResult, Term,
 };
+use crate::coverage::{hit, Point};
 use crate::families::memory::non_empty_reason;
 use crate::families::split_uri;
-use crate::vfs::{FileKind, VfsHandle};
+use crate::vfs::{FileKind, VfsHandle, VfsLock};
 
 use files::{ensure_dir, remove_dir_all, remove_file_if_present};
 use format::{IMPORT_MARKER_NAME, LOG_DIR, RAFT_META_DIR, SNAPSHOT_DIR};
@@ -210,6 +213,10 @@ pub struct LocalOptions {
     pub segment_size_max: u64,
     /// Checksum type of new records (default CRC-32C, as x86-64 braft writes).
     pub checksum: ChecksumType,
+    /// Each open picks the checksum type of the records it writes from the log's range at
+    /// open, overriding `checksum`: a log reopened as it grows then holds both types, as
+    /// braft reads them (a test knob; default off).
+    pub mixed_checksums: bool,
     /// What an open does with damaged data (default fail-closed).
     pub recovery: RecoveryPolicy,
 }
@@ -219,6 +226,7 @@ impl Default for LocalOptions {
         LocalOptions {
             segment_size_max: format::SEGMENT_SIZE_MAX_DEFAULT,
             checksum: ChecksumType::Crc32c,
+            mixed_checksums: false,
             recovery: RecoveryPolicy::FailClosed,
         }
     }
@@ -256,6 +264,21 @@ impl Family for LocalFamily {
         Ok(Box::new(LocalStorage::open(vfs, LocalPaths::from_dir(location), self.options)?))
     }
 
+    fn with_tunables(&self, tunables: &crate::tunables::Tunables) -> Option<Arc<dyn Family>> {
+        use crate::tunables::ChecksumChoice;
+        let t = tunables.local;
+        let options = LocalOptions {
+            segment_size_max: t.segment_size_max,
+            checksum: match t.checksum {
+                ChecksumChoice::Murmur3 => ChecksumType::Murmur3,
+                ChecksumChoice::Crc32c | ChecksumChoice::Mixed => ChecksumType::Crc32c,
+            },
+            mixed_checksums: t.checksum == ChecksumChoice::Mixed,
+            ..self.options
+        };
+        Some(Arc::new(LocalFamily::with_options(options)))
+    }
+
     fn inspect_details(
         &self,
         location: &str,
@@ -279,6 +302,9 @@ pub struct LocalStorage {
     meta: MetaStore,
     snapshots: SnapshotStore,
     poisoned: Option<String>,
+    /// The instance's exclusive lock (`DIR/qk_lock`), released when the instance drops (last,
+    /// after every file it holds).
+    lock: Box<dyn VfsLock>,
 }
 
 impl std::fmt::Debug for LocalStorage {
@@ -295,19 +321,30 @@ impl std::fmt::Debug for LocalStorage {
 impl LocalStorage {
     /// Opens (creating if absent) the instance at `paths`, running recovery.
     ///
+    /// First takes the instance's exclusive lock ([`lock`]): a second writer fails with
+    /// [`StorageError::Locked`] before anything is read or repaired.
+    ///
     /// Recovery writes (trimming a torn tail, finishing an interrupted operation, a fresh
     /// `log_meta`), so an I/O error can fail the open. It is not retried here: after a failed
     /// fsync only a restart of the machine shows what is durable.
     pub fn open(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
-        if let Some(siblings) = import::siblings(&paths) {
-            import::recover(&vfs, &siblings)?;
+        let siblings = import::siblings(&paths);
+        let lock = lock::lock_for_writing(&vfs, &paths, siblings.as_ref())?;
+        if let Some(siblings) = &siblings {
+            import::recover(&vfs, siblings)?;
         }
-        LocalStorage::open_here(vfs, paths, options)
+        LocalStorage::open_here(vfs, paths, options, lock)
     }
 
     /// [`LocalStorage::open`] without looking beside the root for import leftovers (the
-    /// staged instance of an import is itself such a sibling).
-    fn open_here(vfs: VfsHandle, paths: LocalPaths, options: LocalOptions) -> StorageResult<Self> {
+    /// staged instance of an import is itself such a sibling), holding `lock`, the
+    /// instance's exclusive lock, already taken.
+    fn open_here(
+        vfs: VfsHandle,
+        paths: LocalPaths,
+        options: LocalOptions,
+        lock: Box<dyn VfsLock>,
+    ) -> StorageResult<Self> {
         ensure_dir(&vfs, &paths.log)?;
         let marker = paths.log.join(IMPORT_MARKER_NAME);
         if vfs.exists(&marker)? {
@@ -316,18 +353,29 @@ impl LocalStorage {
         let log_options = LogOptions {
             segment_size_max: options.segment_size_max,
             checksum: options.checksum,
+            mixed_checksums: options.mixed_checksums,
             policy: options.recovery,
         };
-        let log = LogStore::open(Arc::clone(&vfs), paths.log.clone(), log_options)?;
-        let meta = MetaStore::open(Arc::clone(&vfs), paths.raft_meta.clone(), options.recovery)?;
+        let log = LogStore::open(Arc::clone(&vfs), paths.log.clone(), log_options)
+            .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultLog))?;
+        let meta = MetaStore::open(Arc::clone(&vfs), paths.raft_meta.clone(), options.recovery)
+            .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultMeta))?;
         let snapshots =
-            SnapshotStore::open(Arc::clone(&vfs), paths.snapshot.clone(), options.recovery)?;
+            SnapshotStore::open(Arc::clone(&vfs), paths.snapshot.clone(), options.recovery)
+                .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultSnapshot))?;
         let mut log = log;
         log.set_others(meta.seq(), snapshots.seq());
         if options.recovery.enforces_sidecars() {
-            check_cross_marks(&log, &meta, &snapshots)?;
+            check_cross_marks(&log, &meta, &snapshots)
+                .inspect_err(|_| hit(Point::LocalRefusedLostWrite))?;
         }
-        Ok(LocalStorage { vfs, paths, options, log, meta, snapshots, poisoned: None })
+        Ok(LocalStorage { vfs, paths, options, log, meta, snapshots, poisoned: None, lock })
+    }
+
+    /// Closes the instance, keeping only its lock (an import's staged instance hands its lock
+    /// on to the instance it becomes once its root is swapped in).
+    fn into_lock(self) -> Box<dyn VfsLock> {
+        self.lock
     }
 
     /// Opens braft's triple of URIs (`local://PATH` each).
@@ -373,6 +421,13 @@ impl LocalStorage {
             return Err(StorageError::Poisoned { cause: cause.clone() });
         }
         f(self)
+    }
+}
+
+/// Counts `e` as a media fault `point` of one store when it is corruption.
+fn count_corruption(e: &StorageError, point: Point) {
+    if e.is_corruption() {
+        hit(point);
     }
 }
 
@@ -537,7 +592,7 @@ impl StateView for LocalStorage {
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.log.entry(index)
+        self.log.entry(index).inspect_err(|e| count_corruption(e, Point::LocalMediaFaultLog))
     }
 
     fn term(&self, index: Index) -> StorageResult<Option<Term>> {
@@ -563,7 +618,9 @@ impl StateView for LocalStorage {
         buf: &mut [u8],
     ) -> StorageResult<usize> {
         match self.snapshots.current() {
-            Some(s) => s.read(path, offset, buf),
+            Some(s) => s
+                .read(path, offset, buf)
+                .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultSnapshot)),
             None => Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into()),
         }
     }
@@ -635,12 +692,14 @@ impl RaftStorage for LocalStorage {
             first_set: false,
             committed: false,
         };
-        // On an error the import's drop removes whatever part of the staged root exists.
-        let staged = LocalStorage::open_here(
-            Arc::clone(&import.storage.vfs),
-            LocalPaths::from_dir(&import.siblings.staging),
-            import.storage.options,
-        )?;
+        // On an error the import's drop removes whatever part of the staged root exists. The
+        // staged root gets its own lock file, locked, so that it is a locked instance the
+        // moment it is renamed into place.
+        let vfs = Arc::clone(&import.storage.vfs);
+        let staged_paths = LocalPaths::from_dir(&import.siblings.staging);
+        let staged_lock = lock::lock_for_writing(&vfs, &staged_paths, None)?;
+        let staged =
+            LocalStorage::open_here(vfs, staged_paths, import.storage.options, staged_lock)?;
         import.staged = Some(staged);
         Ok(Box::new(import))
     }
@@ -693,7 +752,7 @@ impl StateView for LocalCut {
     }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        self.log.entry(index)
+        self.log.entry(index).inspect_err(|e| count_corruption(e, Point::LocalMediaFaultLog))
     }
 
     fn term(&self, index: Index) -> StorageResult<Option<Term>> {
@@ -719,7 +778,9 @@ impl StateView for LocalCut {
         buf: &mut [u8],
     ) -> StorageResult<usize> {
         match &self.snapshot {
-            Some(s) => s.read(path, offset, buf),
+            Some(s) => s
+                .read(path, offset, buf)
+                .inspect_err(|e| count_corruption(e, Point::LocalMediaFaultSnapshot)),
             None => Err(ContractError::UnknownSnapshotFile { path: path.to_string() }.into()),
         }
     }
@@ -822,15 +883,25 @@ impl ImportSink for LocalImport<'_> {
             }
         }
         // Every write of the staged instance was durable when it returned; close it before
-        // its root moves.
-        drop(self.staged.take());
+        // its root moves, but keep its lock: it moves with the root, so the committed
+        // instance is locked from the moment it is visible (the root moved aside keeps the
+        // old lock, held until the reload).
+        self.staged()?;
+        let staged_lock = self.staged.take().map(LocalStorage::into_lock).ok_or_else(|| {
+            StorageError::Backend {
+                family: "local",
+                message: "the import's staged instance is gone".into(),
+            }
+        })?;
         let siblings = self.siblings.clone();
         self.storage.mutate(|s| {
             import::swap(&s.vfs, &siblings)?;
-            *s = LocalStorage::open_here(Arc::clone(&s.vfs), s.paths.clone(), s.options)?;
+            let vfs = Arc::clone(&s.vfs);
+            *s = LocalStorage::open_here(vfs, s.paths.clone(), s.options, staged_lock)?;
             Ok(())
         })?;
         self.committed = true;
+        hit(Point::LocalImportCommit);
         Ok(())
     }
 }

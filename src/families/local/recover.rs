@@ -305,7 +305,10 @@ pub fn decide(
         _ => (scan.records.len(), &scan.tail),
     };
     let keep_all = Decision { keep, trim_to: None };
-    let fail = |offset: u64, what: &str| Err(corruption(path, offset, what.to_string()));
+    let fail = |offset: u64, what: &str| {
+        crate::coverage::hit(crate::coverage::Point::LocalRefusedCorruptRecord);
+        Err(corruption(path, offset, what.to_string()))
+    };
     let trim = |offset: u64| {
         if policy == FailClosed && keep < acknowledged {
             let what = format!(

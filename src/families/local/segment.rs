@@ -9,6 +9,7 @@ use prost::Message;
 use crate::contract::{
     check_append, check_reset, ContractError, Entry, EntryKind, Index, Payload, StorageResult, Term,
 };
+use crate::coverage::{hit, Point};
 use crate::vfs::{OpenOptions, VfsFile, VfsHandle};
 
 use super::files::{
@@ -33,6 +34,9 @@ pub struct LogOptions {
     pub segment_size_max: u64,
     /// The checksum written into new records.
     pub checksum: ChecksumType,
+    /// Pick the checksum per open from the range at open instead (see
+    /// [`super::LocalOptions::mixed_checksums`]).
+    pub mixed_checksums: bool,
     /// What an open does with damaged records.
     pub policy: RecoveryPolicy,
 }
@@ -202,6 +206,7 @@ impl LogStore {
             None => {
                 let names = store.list()?.1;
                 if !names.is_empty() && policy == RecoveryPolicy::FailClosed {
+                    hit(Point::LocalRefusedLayout);
                     return Err(corruption(
                         &log_meta_path,
                         0,
@@ -240,11 +245,15 @@ impl LogStore {
         }
         if let Some(op) = pending.filter(|op| op.kind == PendingOpKind::Reset) {
             store.redo_reset(op)?;
+            hit(Point::LocalRedoCompleted);
         }
         store.load_segments()?;
+        if store.options.mixed_checksums {
+            store.options.checksum = session_checksum(store.first, store.last);
+        }
         if let Some(op) = pending.filter(|op| op.kind == PendingOpKind::TruncateSuffix) {
             if store.first != op.first_before || store.last > op.last_before {
-                return Err(corruption(
+                return Err(layout_corruption(
                     &store.dir.join(PENDING_OP_NAME),
                     0,
                     format!(
@@ -264,6 +273,7 @@ impl LogStore {
             // The truncation may have been complete already, in which case the call above
             // did nothing and left the record.
             store.clear_pending()?;
+            hit(Point::LocalRedoCompleted);
         }
         Ok(store)
     }
@@ -421,7 +431,7 @@ impl LogStore {
                 SegmentName::Open { .. } => 0,
             };
             if last > op.last_before {
-                return Err(corruption(
+                return Err(layout_corruption(
                     &self.dir.join(name),
                     0,
                     format!(
@@ -472,7 +482,7 @@ impl LogStore {
                 SegmentName::Closed { first, last } => closed.push((name, first, last)),
                 SegmentName::Open { first } => {
                     if let Some((other, _)) = &open {
-                        return Err(corruption(
+                        return Err(layout_corruption(
                             &self.dir.join(&name),
                             0,
                             format!("a second open segment (the first is {other})"),
@@ -487,7 +497,7 @@ impl LogStore {
         for (name, first, last) in closed {
             let path = self.dir.join(&name);
             if first > last {
-                return Err(corruption(&path, 0, "closed segment with first > last"));
+                return Err(layout_corruption(&path, 0, "closed segment with first > last"));
             }
             if last < self.first && self.segments.is_empty() {
                 // Wholly below first_log_index: left over from a truncate_prefix (whose
@@ -498,7 +508,7 @@ impl LogStore {
             }
             if let Some(next) = expected_next {
                 if first != next {
-                    return Err(corruption(
+                    return Err(layout_corruption(
                         &path,
                         0,
                         format!("segments not contiguous: expected one starting at {next}"),
@@ -507,7 +517,7 @@ impl LogStore {
             }
             expected_next = Some(last + 1);
             if self.segments.is_empty() && first > self.first {
-                return Err(corruption(
+                return Err(layout_corruption(
                     &path,
                     0,
                     format!(
@@ -517,6 +527,7 @@ impl LogStore {
                 ));
             }
             let segment = self.load_segment(path, first, Some(last))?;
+            hit(Point::LocalClosedSegmentRecovered);
             self.segments.push(segment);
         }
         if let Some((name, first)) = open {
@@ -529,7 +540,7 @@ impl LogStore {
                 remove_file_if_present(&self.vfs, &path)?;
                 dir_changed = true;
             } else if first != expected || (self.segments.is_empty() && first > self.first) {
-                return Err(corruption(
+                return Err(layout_corruption(
                     &path,
                     0,
                     format!("open segment starts at {first}, expected {expected}"),
@@ -563,8 +574,15 @@ impl LogStore {
             let decision = decide(self.options.policy, &scan, is_open, acknowledged, path)?;
             let records: Vec<(u64, Term)> =
                 scan.records[..decision.keep].iter().map(|r| (r.offset, r.term)).collect();
+            if scan.records.iter().any(|r| r.checksum_type != scan.records[0].checksum_type) {
+                hit(Point::LocalMixedChecksumsRead);
+            }
             let len = match decision.trim_to {
                 Some(offset) => {
+                    hit(match scan.tail {
+                        super::recover::Tail::Corrupt { .. } => Point::LocalZeroedTailTrimmed,
+                        _ => Point::LocalTornTailTrimmed,
+                    });
                     f.set_len(offset)?;
                     f.sync()?;
                     offset
@@ -574,6 +592,7 @@ impl LogStore {
             if let Some(last) = closed_last {
                 let named = last - first + 1;
                 if (records.len() as u64) < named {
+                    hit(Point::LocalRefusedLayout);
                     return Err(corruption(
                         path,
                         len,
@@ -584,6 +603,7 @@ impl LogStore {
                     ));
                 }
                 if (records.len() as u64) > named {
+                    hit(Point::LocalRefusedLayout);
                     return Err(corruption(
                         path,
                         records[named as usize].0,
@@ -655,6 +675,7 @@ impl LogStore {
     /// caller syncs the directory.
     fn remove_segment(&mut self, segment: Segment) -> StorageResult<()> {
         if Arc::strong_count(&segment.file) > 1 {
+            hit(Point::LocalExportPinsSegment);
             let to = self.pinned_name(&segment);
             segment.file.retire(to)
         } else {
@@ -693,6 +714,7 @@ impl LogStore {
                 self.flush(&mut buffer)?;
                 if matches!(self.segments.last(), Some(s) if !s.closed) {
                     self.close_open_segment()?;
+                    hit(Point::LocalSegmentRollover);
                 }
                 self.create_open_segment(entry.index)?;
                 created = true;
@@ -771,6 +793,7 @@ impl LogStore {
         }
         if removed {
             self.vfs.sync_dir(&self.dir)?;
+            hit(Point::LocalTruncatePrefixDropsSegments);
         }
         self.first = first_kept;
         self.last = self.last.max(first_kept - 1);
@@ -790,6 +813,7 @@ impl LogStore {
         self.bump_epoch(self.first)?;
         let pending = n_remove > 0;
         if pending {
+            hit(Point::LocalTruncateSuffixAcrossSegments);
             self.write_pending(PendingOpKind::TruncateSuffix, last_kept)?;
         }
         for _ in 0..n_remove {
@@ -813,6 +837,7 @@ impl LogStore {
     fn cut_last_segment(&mut self, keep: Index) -> StorageResult<()> {
         let pinned = self.segments.last().is_some_and(|s| Arc::strong_count(&s.file) > 1);
         if pinned {
+            hit(Point::LocalExportPinsSegment);
             self.preserve_for_cuts()?;
         }
         let dir = self.dir.clone();
@@ -820,6 +845,7 @@ impl LogStore {
         let position = (keep + 1 - segment.first) as usize;
         let cut = segment.records[position].0;
         if segment.closed {
+            hit(Point::LocalTruncateSuffixReopensClosed);
             segment.file.rename(dir.join(open_segment_name(segment.first)))?;
             segment.closed = false;
             self.vfs.sync_dir(&dir)?;
@@ -865,6 +891,7 @@ impl LogStore {
         self.bump_epoch(next)?;
         let pending = !self.segments.is_empty();
         if pending {
+            hit(Point::LocalResetWithStaleSegments);
             self.write_pending(PendingOpKind::Reset, next)?;
         }
         self.save_log_meta(next)?;
@@ -949,5 +976,28 @@ impl LogCut {
     /// The term at `index` as of the cut.
     pub fn term(&self, index: Index) -> Option<Term> {
         term_of(&self.segments, self.first, self.last, index)
+    }
+}
+
+/// A corruption of the segment layout (a hole, an overlap, a record the directory does not
+/// match), counted as a fail-closed refusal of that kind.
+fn layout_corruption(
+    path: &Path,
+    offset: u64,
+    what: impl Into<String>,
+) -> crate::contract::StorageError {
+    hit(Point::LocalRefusedLayout);
+    corruption(path, offset, what)
+}
+
+/// The checksum type an open with mixed checksums writes: a fixed function of the range at
+/// open, so reopens of a growing log alternate between the two without any state.
+fn session_checksum(first: Index, last: Index) -> ChecksumType {
+    let mut z = first.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ last;
+    z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    if (z ^ (z >> 29)) & 1 == 0 {
+        ChecksumType::Crc32c
+    } else {
+        ChecksumType::Murmur3
     }
 }

@@ -450,6 +450,7 @@ impl SnapshotStore {
         for entry in self.vfs.read_dir(&self.dir)? {
             if entry.name != keep && parse_snapshot_dir_name(&entry.name).is_some() {
                 self.retire_dir_named(&entry.name)?;
+                crate::coverage::hit(crate::coverage::Point::LocalSnapshotRetire);
             }
         }
         Ok(())
@@ -520,6 +521,7 @@ impl SnapshotStore {
             self.vfs.sync_dir(&self.dir)?;
             self.retire_others(&snapshot_dir_name(index))?;
         }
+        crate::coverage::hit(crate::coverage::Point::LocalSnapshotPublish);
         let files = staged
             .files
             .into_iter()
@@ -558,7 +560,7 @@ impl StagedFile {
             self.partial =
                 crc32c::crc32c_append(if in_block == 0 { 0 } else { self.partial }, &data[..n]);
             self.len += n as u64;
-            if self.len % SNAPSHOT_BLOCK_LEN == 0 {
+            if self.len.is_multiple_of(SNAPSHOT_BLOCK_LEN) {
                 self.blocks.push(self.partial);
                 self.partial = 0;
             }
@@ -568,7 +570,7 @@ impl StagedFile {
 
     fn block_crcs(&self) -> Vec<u32> {
         let mut crcs = self.blocks.clone();
-        if self.len % SNAPSHOT_BLOCK_LEN != 0 {
+        if !self.len.is_multiple_of(SNAPSHOT_BLOCK_LEN) {
             crcs.push(self.partial);
         }
         crcs

@@ -291,6 +291,7 @@ impl ImportSink for MemoryImport<'_> {
                 Some(Arc::new(Snapshot { meta, files: freeze_files(writer.files) }));
         }
         *this.storage = this.staged;
+        crate::coverage::hit(crate::coverage::Point::MemoryImportCommit);
         Ok(())
     }
 }
@@ -348,6 +349,7 @@ impl SnapshotWriter for MemorySnapshotWriter<'_> {
         let files = freeze_files(this.files);
         if let Some(storage) = this.storage {
             storage.inner_mut().snapshot = Some(Arc::new(Snapshot { meta, files }));
+            crate::coverage::hit(crate::coverage::Point::MemorySnapshotPublish);
         }
         Ok(())
     }

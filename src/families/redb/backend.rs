@@ -17,6 +17,7 @@
 //! rot) is damage: the backend records it in the latch, fails the read, and the family reports
 //! [`crate::contract::Corruption`] at that offset.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,37 @@ pub struct IoLatch {
     first: Mutex<Option<VfsError>>,
     engine_broken: Mutex<Option<String>>,
     damage: Mutex<Option<Damage>>,
+}
+
+thread_local! {
+    /// Read scopes open on this thread (see [`reading`]). Per thread, so a commit running on
+    /// another thread while this one reads latches its write errors as usual.
+    static READ_SCOPES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A read scope of the family on this thread: while one is open, a failed write is not
+/// latched (see [`reading`]).
+pub struct ReadScope(());
+
+impl Drop for ReadScope {
+    fn drop(&mut self) {
+        READ_SCOPES.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// Opens a read scope on this thread, for a read transaction's calls. redb writes back
+/// buffered pages of an earlier commit's non-durable epilogue while it reads, best effort:
+/// on a write error it keeps the page buffered and ignores the error, and no durable root
+/// names the page. So a write that fails inside a read scope is returned to redb but not
+/// latched: it must not fail the read, nor every call after it. The next commit writes the
+/// page again, and a failure there is latched as usual.
+pub fn reading() -> ReadScope {
+    READ_SCOPES.with(|n| n.set(n.get() + 1));
+    ReadScope(())
+}
+
+fn in_read_scope() -> bool {
+    READ_SCOPES.with(|n| n.get() > 0)
 }
 
 /// Bytes the backend read back that differ from what it last wrote or read there.
@@ -105,6 +137,8 @@ pub struct VfsBackend {
     path: PathBuf,
     latch: Arc<IoLatch>,
     ledger: Mutex<PageLedger>,
+    /// Refuse every write, length change and sync (a read-only open).
+    read_only: bool,
 }
 
 impl fmt::Debug for VfsBackend {
@@ -116,7 +150,26 @@ impl fmt::Debug for VfsBackend {
 impl VfsBackend {
     /// Wraps an open file; `path` names it in errors, `latch` records its first I/O error.
     pub fn new(file: Box<dyn VfsFile>, path: impl Into<PathBuf>, latch: Arc<IoLatch>) -> Self {
-        VfsBackend { file, path: path.into(), latch, ledger: Mutex::new(PageLedger::new()) }
+        let ledger = Mutex::new(PageLedger::new());
+        VfsBackend { file, path: path.into(), latch, ledger, read_only: false }
+    }
+
+    /// A backend that only reads: `write`, `set_len` and `sync_data` fail with `ReadOnly`
+    /// before reaching the file (redb's read-only open should never call them; this makes
+    /// sure), and are not latched.
+    pub fn read_only(
+        file: Box<dyn VfsFile>,
+        path: impl Into<PathBuf>,
+        latch: Arc<IoLatch>,
+    ) -> Self {
+        VfsBackend { read_only: true, ..VfsBackend::new(file, path, latch) }
+    }
+
+    fn refuse_if_read_only(&self, op: &'static str) -> io::Result<()> {
+        if self.read_only {
+            return Err(to_io(VfsError::new(op, &self.path, VfsErrorKind::ReadOnly)));
+        }
+        Ok(())
     }
 
     /// Runs one file operation: fails at once when an error or damage is latched, latches a
@@ -192,6 +245,7 @@ impl redb::StorageBackend for VfsBackend {
             Ok(())
         })?;
         if let Err(m) = self.ledger(|l| l.read(offset, out)) {
+            crate::coverage::hit(crate::coverage::Point::RedbStalePageCaught);
             let damage = Damage {
                 offset: m.offset,
                 what: format!(
@@ -207,18 +261,30 @@ impl redb::StorageBackend for VfsBackend {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
+        self.refuse_if_read_only("set_len")?;
         self.guarded(|f| f.set_len(len))?;
         self.ledger(|l| l.resized(len));
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.refuse_if_read_only("sync")?;
         self.guarded(|f| f.sync())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.refuse_if_read_only("write_at")?;
         // Forget the old bytes first: a failed write may have changed the extent anyway.
         self.ledger(|l| l.wrote(offset, data));
+        if in_read_scope() {
+            // A best-effort writeback during a read (see [`reading`]): fail it
+            // without latching, and forget the extent, which now holds old or torn bytes.
+            self.guarded(|_| Ok(()))?;
+            return self.file.write_at(data, offset).map_err(|e| {
+                self.ledger(|l| l.forget(offset, data.len() as u64));
+                to_io(e)
+            });
+        }
         self.guarded(|f| f.write_at(data, offset))
     }
 

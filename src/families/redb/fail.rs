@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::backend::IoLatch;
 use crate::contract::{ContractError, Corruption, StorageError};
+use crate::coverage::{hit, Point};
 
 /// The family's scheme, as it appears in `StorageError::Backend`.
 pub const FAMILY: &str = "redb";
@@ -84,6 +85,7 @@ impl Ctx {
     /// Maps a failure to the error the contract call returns.
     pub fn finish(&self, fail: Fail) -> StorageError {
         if let Some(damage) = self.latch.damage() {
+            hit(Point::RedbMediaFault);
             return StorageError::Corruption(Corruption {
                 path: self.path.clone(),
                 offset: damage.offset,
@@ -97,6 +99,17 @@ impl Ctx {
             Fail::Storage(e) => e,
             Fail::Engine(e) => engine_error(&self.path, e),
         }
+    }
+
+    /// [`Ctx::shield`] for the calls of a read transaction, in a read scope (a failed
+    /// best-effort writeback redb does while reading is not latched: see
+    /// [`super::backend::reading`]).
+    pub fn shield_read<T>(
+        &self,
+        body: impl FnOnce() -> Result<T, Fail>,
+    ) -> Result<T, StorageError> {
+        let _scope = super::backend::reading();
+        self.shield(body)
     }
 
     /// Runs `body`, turning a redb panic into an error. redb asserts on some damaged files
@@ -114,6 +127,7 @@ impl Ctx {
                     crate::panics::text(&panic)
                 );
                 self.latch.break_engine(what.clone());
+                hit(Point::RedbPanicShielded);
                 Err(corruption(&self.path, what))
             }
         }
@@ -122,6 +136,7 @@ impl Ctx {
 
 /// A [`Corruption`] in the database file at `path`.
 pub fn corruption(path: &std::path::Path, what: impl Into<String>) -> StorageError {
+    hit(Point::RedbMediaFault);
     StorageError::Corruption(Corruption { path: path.to_path_buf(), offset: 0, what: what.into() })
 }
 

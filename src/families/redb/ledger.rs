@@ -80,6 +80,14 @@ impl PageLedger {
         self.insert(offset, data);
     }
 
+    /// Forgets every extent overlapping `offset..offset + len` (a failed write left it
+    /// holding old or torn bytes).
+    pub fn forget(&mut self, offset: u64, len: u64) {
+        for start in self.overlapping(offset, len) {
+            self.extents.remove(&start);
+        }
+    }
+
     /// Checks `data`, just read at `offset`, against every recorded extent it fully covers;
     /// records it when it touches none.
     pub fn read(&mut self, offset: u64, data: &[u8]) -> Result<(), Mismatch> {

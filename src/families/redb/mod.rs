@@ -51,6 +51,7 @@ mod fail;
 pub mod inspect;
 pub mod ledger;
 mod read;
+mod read_only;
 pub mod schema;
 mod snapshot;
 mod storage;
@@ -59,7 +60,7 @@ pub use backend::{Damage, IoLatch, VfsBackend};
 pub use inspect::{inspect, InspectReport};
 pub use storage::{creating_path, RedbStorage, CREATING_SUFFIX};
 
-use crate::contract::{Family, RaftStorage, StorageError, StorageResult};
+use crate::contract::{Family, RaftStorage, ReadOnlyOpen, StorageError, StorageResult};
 use crate::vfs::VfsHandle;
 
 /// Tuning of the `redb://` family. The defaults are what `redb://` URIs open with.
@@ -122,6 +123,25 @@ impl Family for RedbFamily {
 
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
         Ok(Box::new(self.open_redb(location, vfs)?))
+    }
+
+    fn with_tunables(
+        &self,
+        tunables: &crate::tunables::Tunables,
+    ) -> Option<std::sync::Arc<dyn Family>> {
+        let t = tunables.redb;
+        let options = RedbOptions {
+            cache_size: usize::try_from(t.cache_size).unwrap_or(usize::MAX),
+            two_phase_commit: t.two_phase_commit,
+            ..self.options
+        };
+        Some(std::sync::Arc::new(RedbFamily::with_options(options)))
+    }
+
+    /// redb's own read-only open for a cleanly closed file; otherwise the read-write open
+    /// replayed in memory (see `read_only.rs`).
+    fn open_read_only(&self, location: &str, vfs: VfsHandle) -> StorageResult<ReadOnlyOpen> {
+        read_only::open_read_only(self, location, vfs)
     }
 
     fn inspect_details(

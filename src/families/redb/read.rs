@@ -221,26 +221,26 @@ impl StateView for RedbCut {
         if index < self.first || index > self.last {
             return Ok(None);
         }
-        self.ctx.shield(|| entry(&self.txn, &self.ctx, index).map(Some))
+        self.ctx.shield_read(|| entry(&self.txn, &self.ctx, index).map(Some))
     }
 
     fn term(&self, index: Index) -> StorageResult<Option<Term>> {
         if index < self.first || index > self.last {
             return Ok(None);
         }
-        self.ctx.shield(|| term(&self.txn, &self.ctx, index).map(Some))
+        self.ctx.shield_read(|| term(&self.txn, &self.ctx, index).map(Some))
     }
 
     fn meta(&self) -> StorageResult<Meta> {
-        self.ctx.shield(|| raft_meta(&self.txn, &self.ctx))
+        self.ctx.shield_read(|| raft_meta(&self.txn, &self.ctx))
     }
 
     fn snapshot_meta(&self) -> StorageResult<Option<SnapshotMeta>> {
-        self.ctx.shield(|| snapshot_meta(&self.txn, &self.ctx))
+        self.ctx.shield_read(|| snapshot_meta(&self.txn, &self.ctx))
     }
 
     fn snapshot_files(&self) -> StorageResult<Vec<SnapshotFileInfo>> {
-        self.ctx.shield(|| snapshot_files(&self.txn, &self.ctx))
+        self.ctx.shield_read(|| snapshot_files(&self.txn, &self.ctx))
     }
 
     fn read_snapshot_file(
@@ -249,6 +249,6 @@ impl StateView for RedbCut {
         offset: u64,
         buf: &mut [u8],
     ) -> StorageResult<usize> {
-        self.ctx.shield(|| read_file(&self.txn, &self.ctx, path, offset, buf))
+        self.ctx.shield_read(|| read_file(&self.txn, &self.ctx, path, offset, buf))
     }
 }

@@ -23,6 +23,7 @@ use crate::contract::{
     ContractError, Entry, FileMeta, ImportSink, Index, Meta, SnapshotMeta, SnapshotPath,
     SnapshotWriter, StorageError, StorageResult,
 };
+use crate::coverage::{hit, Point};
 
 /// A snapshot being staged inside a write transaction.
 #[derive(Default)]
@@ -95,8 +96,9 @@ impl Stage {
         Ok(())
     }
 
-    /// Writes the file records and the meta; `None` meta is `SnapshotWithoutMeta`.
-    fn finish(self, txn: &WriteTransaction) -> Result<(), Fail> {
+    /// Writes the file records and the meta; `None` meta is `SnapshotWithoutMeta`. Returns
+    /// whether it replaced a previous snapshot's meta.
+    fn finish(self, txn: &WriteTransaction) -> Result<bool, Fail> {
         let meta = self.meta.ok_or(ContractError::SnapshotWithoutMeta)?;
         check_snapshot_meta(&meta)?;
         let mut files = txn.open_table(SNAPSHOT_FILES)?;
@@ -106,8 +108,9 @@ impl Stage {
             seal.add(path.as_str(), record);
         }
         let encoded = encode_snapshot_meta(&meta, seal);
-        txn.open_table(META)?.insert(KEY_SNAPSHOT_META, encoded.as_slice())?;
-        Ok(())
+        let mut meta_table = txn.open_table(META)?;
+        let replaced = meta_table.insert(KEY_SNAPSHOT_META, encoded.as_slice())?.is_some();
+        Ok(replaced)
     }
 }
 
@@ -178,11 +181,16 @@ impl SnapshotWriter for RedbSnapshotWriter<'_> {
     fn publish(mut self: Box<Self>) -> StorageResult<()> {
         let txn = self.txn.take().ok_or_else(no_transaction)?;
         let stage = std::mem::take(&mut self.stage);
-        step(self.storage, |_| {
-            stage.finish(&txn)?;
+        let replaced = step(self.storage, |_| {
+            let replaced = stage.finish(&txn)?;
             txn.commit()?;
-            Ok(())
-        })
+            Ok(replaced)
+        })?;
+        hit(Point::RedbSnapshotPublish);
+        if replaced {
+            hit(Point::RedbSnapshotRetire);
+        }
+        Ok(())
     }
 }
 
@@ -289,6 +297,7 @@ impl ImportSink for RedbImport<'_> {
             Ok(())
         })?;
         (self.storage.first, self.storage.last) = (first, last);
+        hit(Point::RedbImportCommit);
         Ok(())
     }
 }

@@ -15,14 +15,16 @@ use super::schema::{
 };
 use super::snapshot::{RedbImport, RedbSnapshotWriter};
 use super::RedbOptions;
+use crate::contract::read_only::lock_error;
 use crate::contract::{
     check_append, check_meta, check_reset, check_truncate_prefix, range_after_truncate_prefix,
     range_after_truncate_suffix, ContractError, Entry, ImportSink, Index, Meta, RaftStorage,
     SnapshotFileInfo, SnapshotMeta, SnapshotPath, SnapshotWriter, StateView, StorageError,
     StorageResult, Term,
 };
+use crate::coverage::{hit, Point};
 use crate::families::memory::non_empty_reason;
-use crate::vfs::{OpenOptions, VfsHandle};
+use crate::vfs::{LockMode, OpenOptions, VfsHandle, VfsLock};
 
 /// Suffix of the temporary name a new database is built under before it is renamed into
 /// place (`FILE.creating`).
@@ -56,16 +58,25 @@ pub struct RedbStorage {
     /// Set by the first mutation that failed with a latched I/O error; every later mutation
     /// then fails with [`StorageError::Poisoned`].
     poisoned: Option<String>,
+    /// The exclusive lock on the database file, released when the instance drops (after the
+    /// database is closed).
+    _lock: Box<dyn VfsLock>,
 }
 
 fn builder(options: &RedbOptions) -> redb::Builder {
     let mut builder = Database::builder();
     builder.set_cache_size(options.cache_size);
     builder.set_check_integrity_on_open(options.check_integrity_on_open);
+    builder.set_repair_callback(|_| hit(Point::RedbRepairOnOpen));
     builder
 }
 
 /// Opens `location` on `vfs`, creating the database (crash-safely) if the file is absent.
+///
+/// The database file itself is the instance's lock: it is locked exclusively before anything
+/// else (a second writer gets [`StorageError::Locked`] having changed nothing); a new
+/// database is locked as `FILE.creating` while it is built, and the lock follows the file
+/// through its rename into place.
 pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResult<RedbStorage> {
     if location.is_empty() {
         return Err(StorageError::BadUri {
@@ -77,24 +88,40 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
     vfs.create_dir_all(parent_dir(&path))?;
     let staging = creating_path(&path);
     let ctx = Ctx { path: path.clone(), latch: IoLatch::new() };
-    let db = if !vfs.exists(&path)? {
-        create(&vfs, &path, &staging, &options, &ctx)?
-    } else {
-        if vfs.exists(&staging)? {
-            // Left by a creation that crashed after its rename became durable: unused.
-            vfs.remove_file(&staging)?;
-        }
-        let file = vfs.open(&path, OpenOptions::WRITE)?;
-        if file.len()? == 0 {
-            // A file this family renamed into place always holds a committed database; an
-            // empty one was not made by it (or a lying disk lost it). redb would silently
-            // initialise a fresh database here, hiding whatever was lost: fail closed.
-            return Err(corruption(&path, "the database file is empty"));
-        }
-        let backend = VfsBackend::new(file, path.clone(), ctx.latch.clone());
-        Shielded::new(ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?))?)
+    let creating = match vfs.exists(&path)? {
+        true => None,
+        false => begin_create(&vfs, &path, &staging)?,
     };
-    let mut storage = RedbStorage { db, ctx, options, first: 1, last: 0, poisoned: None };
+    let (db, lock) = match creating {
+        Some((file, lock)) => (create(&vfs, file, &path, &staging, &options, &ctx)?, lock),
+        None => {
+            let lock = vfs
+                .try_lock(&path, LockMode::Exclusive)
+                .map_err(|e| lock_error(e, LockMode::Exclusive))?;
+            if vfs.exists(&staging)? {
+                // Left by a creation that crashed after its rename became durable: unused.
+                vfs.remove_file(&staging)?;
+            }
+            let file = vfs.open(&path, OpenOptions::WRITE)?;
+            if file.len()? == 0 {
+                // A file this family renamed into place always holds a committed database; an
+                // empty one was not made by it (or a lying disk lost it). redb would silently
+                // initialise a fresh database here, hiding whatever was lost: fail closed.
+                hit(Point::RedbRefusedEmptyFile);
+                return Err(corruption(&path, "the database file is empty"));
+            }
+            let backend = VfsBackend::new(file, path.clone(), ctx.latch.clone());
+            let opened = ctx.shield(|| Ok(builder(&options).create_with_backend(backend)?));
+            let db = opened.inspect_err(|e| {
+                if e.is_corruption() {
+                    hit(Point::RedbRefusedEngine);
+                }
+            })?;
+            (Shielded::new(db), lock)
+        }
+    };
+    let mut storage =
+        RedbStorage { db, ctx, options, first: 1, last: 0, poisoned: None, _lock: lock };
     let checked = storage.with_read(|txn, ctx| {
         read::check_format(txn, ctx)?;
         let (first, last) = read::log_range(txn, ctx)?;
@@ -107,6 +134,9 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
     let (first, last) = match checked {
         Ok(range) => range,
         Err(e) => {
+            if e.is_corruption() {
+                hit(Point::RedbRefusedRecords);
+            }
             // The database is damaged: do not run redb's destructors on it (see `leak`).
             storage.db.leak();
             return Err(e);
@@ -117,8 +147,29 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
     Ok(storage)
 }
 
-/// Builds a new, empty database under `staging`, makes it durable, renames it to `path` and
-/// returns it, still open (its file handle follows the rename).
+/// A new database's file, open and locked at `FILE.creating`.
+type Staged = (Box<dyn crate::vfs::VfsFile>, Box<dyn VfsLock>);
+
+/// Opens `staging` (creating it, never cutting it before it is locked) and locks it
+/// exclusively for a new database at `path`. `None` when `path` appeared meanwhile (another
+/// process finished creating it): the caller opens that one instead.
+fn begin_create(vfs: &VfsHandle, path: &Path, staging: &Path) -> StorageResult<Option<Staged>> {
+    let file = vfs.open(staging, OpenOptions::CREATE)?;
+    let lock = vfs
+        .try_lock(staging, LockMode::Exclusive)
+        .map_err(|e| lock_error(e, LockMode::Exclusive))?;
+    if vfs.exists(path)? {
+        return Ok(None);
+    }
+    // A leftover of a crashed creation: start from nothing.
+    if file.len()? > 0 {
+        file.set_len(0)?;
+    }
+    Ok(Some((file, lock)))
+}
+
+/// Builds a new, empty database in `file` (open and locked at `staging`), makes it durable,
+/// renames it to `path` and returns it, still open (its file handle follows the rename).
 ///
 /// A crash before the first durable commit of a redb file leaves a file redb cannot open
 /// ("magic number mismatch"); building it under a temporary name means the real name only
@@ -131,12 +182,12 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
 /// between; the damage is found when the data is read).
 fn create(
     vfs: &VfsHandle,
+    file: Box<dyn crate::vfs::VfsFile>,
     path: &Path,
     staging: &Path,
     options: &RedbOptions,
     ctx: &Ctx,
 ) -> StorageResult<Shielded<Database>> {
-    let file = vfs.open(staging, OpenOptions::CREATE_TRUNCATE)?;
     let backend = VfsBackend::new(file, path, ctx.latch.clone());
     let db = Shielded::new(ctx.shield(|| Ok(builder(options).create_with_backend(backend)?))?);
     ctx.shield(|| {
@@ -214,6 +265,9 @@ impl RedbStorage {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         txn.set_two_phase_commit(self.options.two_phase_commit);
+        if !self.options.two_phase_commit {
+            hit(Point::RedbOnePhaseCommit);
+        }
         Ok(txn)
     }
 
@@ -240,7 +294,7 @@ impl RedbStorage {
         &self,
         body: impl FnOnce(&ReadTransaction, &Ctx) -> Result<T, Fail>,
     ) -> StorageResult<T> {
-        self.ctx.shield(|| {
+        self.ctx.shield_read(|| {
             let txn = self.db.begin_read()?;
             body(&txn, &self.ctx)
         })
@@ -386,7 +440,7 @@ impl RaftStorage for RedbStorage {
     }
 
     fn begin_export(&mut self) -> StorageResult<Box<dyn StateView + Send>> {
-        let txn = self.ctx.shield(|| Ok(self.db.begin_read()?))?;
+        let txn = self.ctx.shield_read(|| Ok(self.db.begin_read()?))?;
         Ok(Box::new(RedbCut::new(txn, self.ctx.clone(), self.first, self.last)))
     }
 

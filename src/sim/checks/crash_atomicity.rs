@@ -39,7 +39,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::contract::{Entry, Family, Index, StorageError};
-use crate::sim::checks::{braft_view, CheckName};
+use crate::sim::checks::{braft_view, read_only, CheckName};
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::Action;
 use crate::state::{first_difference, RaftState};
@@ -148,7 +148,11 @@ impl Store {
             | Action::Reset(_) => &[Store::Log],
             Action::SaveMeta(_) => &[Store::Meta],
             Action::Snapshot { .. } => &[Store::Snapshot],
-            Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => &[],
+            Action::Reopen
+            | Action::Crash
+            | Action::ArmCrash(_)
+            | Action::Export(_)
+            | Action::Migrate(_) => &[],
         }
     }
 }
@@ -264,8 +268,10 @@ impl CrashCheck<'_> {
             .map_err(|(check, what)| format!("{check}: {what}"))
     }
 
-    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity`, or
-    /// `braft_view` when braft would read one of [`CrashCheck::braft_roots`] otherwise.
+    /// [`CrashCheck::verify`], naming the check that failed: `crash_atomicity`,
+    /// `braft_view` when braft would read one of [`CrashCheck::braft_roots`] otherwise, or
+    /// `read_only` when the read-only open of the crash state made first
+    /// ([`read_only::probe`]) wrote, or showed another state than the reopen recovered.
     pub fn verify_checked(
         &self,
         disk: &SimDisk,
@@ -295,6 +301,7 @@ impl CrashCheck<'_> {
             // directly, before the open repairs anything.
             let probes = braft_view::probe_all(crash.disk.as_ref(), self.braft_roots)
                 .map_err(|what| (CheckName::BraftView, what))?;
+            let probe = read_only::probe(self.family, self.location, &crash.disk);
             let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
                 atomicity(format!(
                     "crash after disk op {} (kept {:?}): open: {e}",
@@ -336,6 +343,10 @@ impl CrashCheck<'_> {
                         ),
                     )
                 })?;
+            probe.judge(&recovered, false).map_err(|what| {
+                let at = format!("crash after disk op {} (kept {:?})", crash.after_op, crash.kept);
+                (CheckName::ReadOnly, format!("{at}: {what}"))
+            })?;
             seen.insert(recovered.digest());
         }
         report.distinct_recovered = seen.len();

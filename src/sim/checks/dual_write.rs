@@ -42,9 +42,11 @@
 //! after every reopen and power loss of a joined pair ([`reopen_problem`]), and in
 //! exhaustive mode around every mutation after the join.
 
+use std::sync::Arc;
+
 use crate::contract::StorageError;
-use crate::dual_write::Recovery;
-use crate::sim::checks::{injected, CheckName};
+use crate::dual_write::{DualFamily, Recovery};
+use crate::sim::checks::{injected, read_only, CheckName};
 use crate::sim::engine::subject::PairFamily;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{EnumerateOptions, FaultPlan, Mark, SimDisk, VfsHandle};
@@ -193,8 +195,7 @@ impl PairCrashCheck<'_> {
                 self.before
             };
             crash.disk.set_fault_plan(FaultPlan::none());
-            let vfs: VfsHandle = crash.disk.clone();
-            if let Err((check, what)) = self.check_one(vfs, allowed) {
+            if let Err((check, what)) = self.check_one(&crash.disk, allowed) {
                 return Err((
                     check,
                     format!(
@@ -211,8 +212,17 @@ impl PairCrashCheck<'_> {
         Ok(checked)
     }
 
-    /// Reopens one crash state of the pair and checks it against `allowed`.
-    fn check_one(&self, vfs: VfsHandle, allowed: &[RaftState]) -> Result<(), (CheckName, String)> {
+    /// Reopens one crash state of the pair and checks it against `allowed` (and the
+    /// primary's read-only open, made first, against what it recovered: `read_only`).
+    fn check_one(
+        &self,
+        disk: &Arc<SimDisk>,
+        allowed: &[RaftState],
+    ) -> Result<(), (CheckName, String)> {
+        let vfs: VfsHandle = disk.clone();
+        let primary_location = DualFamily::primary_location(self.location);
+        let primary_family = self.pair.primary_family();
+        let probe = read_only::probe(primary_family.as_ref(), &primary_location, disk);
         let dual = |what: String| (CheckName::DualWrite, what);
         let primary_durable = self.pair.primary_family().durable();
         let mirror_durable = self.pair.mirror_family().durable();
@@ -263,6 +273,7 @@ impl PairCrashCheck<'_> {
                 ),
             ));
         }
+        probe.judge(&recovered, false).map_err(|what| (CheckName::ReadOnly, what))?;
         let mirror = RaftState::capture(instance.mirror())
             .map_err(|e| dual(format!("reading the recovered mirror failed: {e}")))?;
         match first_difference(&mirror, &recovered) {

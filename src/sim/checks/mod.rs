@@ -12,8 +12,12 @@
 //! | `import_atomicity` | [`import_atomicity`] |
 //! | `dual_write` | [`dual_write`] |
 //! | `bad_images` | [`bad_images`] |
+//! | `validator_agreement` | [`validator_agreement`] |
+//! | `migration` | [`migration`] |
 //! | `determinism` | [`determinism`] |
 //! | `panic` | [`panic`](mod@panic) |
+//! | `read_only` | [`read_only`] |
+//! | `single_writer` | [`single_writer`] |
 //! | `braft_view` | [`braft_view`] |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
@@ -32,8 +36,12 @@ pub mod dual_write;
 pub mod export_cut;
 pub mod import_atomicity;
 pub mod import_determinism;
+pub mod migration;
 pub mod model_equality;
 pub mod panic;
+pub mod read_only;
+pub mod single_writer;
+pub mod validator_agreement;
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,10 +73,22 @@ pub enum CheckName {
     DualWrite,
     /// Bad images are rejected and leave the destination empty.
     BadImages,
+    /// The equivalence validator, `qk compare` and `image diff` agree with the states'
+    /// digests and first difference.
+    ValidatorAgreement,
+    /// A migration keeps the source complete until cut-over, refuses steps it must refuse,
+    /// and cuts over to a destination holding every acknowledged write.
+    Migration,
     /// The same seed gives the same trace twice.
     Determinism,
     /// A panic inside a family or the harness.
     Panic,
+    /// A read-only open issues no mutating disk operation and shows the state a read-write
+    /// open then recovers.
+    ReadOnly,
+    /// While an instance is open read-write, a second read-write open (and a read-only one)
+    /// is refused by its lock, having changed nothing.
+    SingleWriter,
     /// What real braft would load from a `local://` directory (an independent reader of
     /// braft's formats) equals what the family shows after crashes and reopens, and is an
     /// empty node or the whole image at every crash point of an import.
@@ -77,7 +97,7 @@ pub enum CheckName {
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 11] = [
+    pub const ALL: [CheckName; 15] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -86,8 +106,12 @@ impl CheckName {
         CheckName::ImportAtomicity,
         CheckName::DualWrite,
         CheckName::BadImages,
+        CheckName::ValidatorAgreement,
+        CheckName::Migration,
         CheckName::Determinism,
         CheckName::Panic,
+        CheckName::ReadOnly,
+        CheckName::SingleWriter,
         CheckName::BraftView,
     ];
 
@@ -102,8 +126,12 @@ impl CheckName {
             CheckName::ImportAtomicity => "import_atomicity",
             CheckName::DualWrite => "dual_write",
             CheckName::BadImages => "bad_images",
+            CheckName::ValidatorAgreement => "validator_agreement",
+            CheckName::Migration => "migration",
             CheckName::Determinism => "determinism",
             CheckName::Panic => "panic",
+            CheckName::ReadOnly => "read_only",
+            CheckName::SingleWriter => "single_writer",
             CheckName::BraftView => "braft_view",
         }
     }
@@ -191,7 +219,7 @@ pub struct ImageCheckStats {
 }
 
 /// A fresh, fault-free simulated disk for an image check's import.
-fn fresh_import_disk(seed: u64) -> Arc<SimDisk> {
+pub(crate) fn fresh_import_disk(seed: u64) -> Arc<SimDisk> {
     SimDisk::new(SimDiskOptions { seed, ..SimDiskOptions::default() })
 }
 

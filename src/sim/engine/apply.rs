@@ -34,6 +34,10 @@ pub fn apply_action(instance: &mut dyn RaftStorage, action: &Action) -> StorageR
                 Ok(())
             }
         }
-        Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => Ok(()),
+        Action::Reopen
+        | Action::Crash
+        | Action::ArmCrash(_)
+        | Action::Export(_)
+        | Action::Migrate(_) => Ok(()),
     }
 }

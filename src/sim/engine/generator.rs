@@ -5,7 +5,11 @@
 //! - [`Mode::Raft`] (default) plays a plausible Raft node: terms never go back, a vote is cast
 //!   at most once per term, suffix truncation never goes below the commit index, snapshots are
 //!   taken at committed indexes with their term, prefix truncation only happens behind a
-//!   snapshot, and installing a snapshot past the log resets the log after it.
+//!   snapshot. The shapes a follower's log really takes come often: a new leader truncating
+//!   far back (to just above the commit index, after a burst of uncommitted entries), and
+//!   InstallSnapshot as braft applies it (braft-format.md §7.3 step 5): past the log's end
+//!   (then `reset`, or `truncate_prefix` past the end), below the last index over a
+//!   conflicting entry (a reset backward), or below it over a matching one (the tail kept).
 //! - [`Mode::Raw`] exercises every legal call of the contract, edge values included
 //!   (truncations past either end, resets backwards, huge indexes, terms going back).
 
@@ -129,7 +133,7 @@ impl<'a> RaftNode<'a> {
                 65..=72 => ops.push(self.new_term(rng)),
                 73..=76 => ops.push(self.vote(rng)),
                 77..=83 => ops.extend(self.conflict(rng)),
-                84..=91 => ops.extend(self.take_snapshot(rng)),
+                84..=90 => ops.extend(self.take_snapshot(rng)),
                 _ => ops.extend(self.install_snapshot(rng)),
             }
         }
@@ -176,15 +180,27 @@ impl<'a> RaftNode<'a> {
     }
 
     /// A follower learns of a new leader whose log diverges after the commit index.
+    /// Sometimes this node first took a burst of entries from a leader that never got them
+    /// committed.
     fn conflict(&mut self, rng: &mut ChaCha8Rng) -> Vec<Op> {
+        let mut ops = Vec::new();
+        if rng.random_bool(0.4) {
+            for _ in 0..rng.random_range(2..=5u32) {
+                ops.push(self.lead_append(rng));
+            }
+        }
         let floor = self.commit.max(self.first - 1);
         if self.last <= floor {
-            return vec![self.new_term(rng)];
+            ops.push(self.new_term(rng));
+            return ops;
         }
-        let keep = rng.random_range(floor..self.last);
+        // Half the time the new leader's log ends at the commit index: everything past it
+        // goes (far back, after a burst).
+        let keep = if rng.random_bool(0.5) { floor } else { rng.random_range(floor..self.last) };
         let drop = self.last - keep;
         self.last = keep;
-        let mut ops = vec![Op::TruncateSuffix { drop }, self.new_term(rng)];
+        ops.push(Op::TruncateSuffix { drop });
+        ops.push(self.new_term(rng));
         self.last_term = self.last_term.min(self.term);
         ops.push(self.lead_append(rng));
         ops
@@ -251,12 +267,27 @@ impl<'a> RaftNode<'a> {
         ops
     }
 
-    /// A leader sends a snapshot past the end of this node's log.
+    /// A leader sends a snapshot (InstallSnapshot), in one of braft's shapes (§7.3 step 5).
     fn install_snapshot(&mut self, rng: &mut ChaCha8Rng) -> Vec<Op> {
+        // Below the last index needs an index above both the commit index and the current
+        // snapshot, inside the log.
+        let low = self.commit.max(self.snapshot_index).max(self.first - 1) + 1;
+        match rng.random_range(0..4u32) {
+            0 if low <= self.last => self.install_below_last(rng, low, true),
+            1 if low <= self.last => self.install_below_last(rng, low, false),
+            2 => self.install_past_end(rng, false),
+            _ => self.install_past_end(rng, true),
+        }
+    }
+
+    /// A snapshot past the end of this node's log; then `reset` after it, or (braft, when
+    /// the log lacks the index) `truncate_prefix` past the end.
+    fn install_past_end(&mut self, rng: &mut ChaCha8Rng, reset: bool) -> Vec<Op> {
         let ahead = rng.random_range(1..=20u64);
         let index = self.last + ahead;
         self.term += rng.random_range(0..=1);
         let term = self.term;
+        let advance = index + 1 - self.first;
         self.snapshot_index = index;
         self.commit = index;
         self.first = index + 1;
@@ -271,14 +302,57 @@ impl<'a> RaftNode<'a> {
                 files: self.files(rng),
                 publish: true,
             },
-            Op::Reset { delta: ahead as i64 },
+            if reset { Op::Reset { delta: ahead as i64 } } else { Op::TruncatePrefix { advance } },
         ]
+    }
+
+    /// A snapshot at an index in `low..=last` of this node's log, from a leader of a newer
+    /// term. Over a conflicting entry (the leader's term, newer than every entry here), braft
+    /// resets the log to just after it: the log goes backward. Over a matching entry (the
+    /// log's own term there), it truncates the prefix only up to the previous snapshot and
+    /// keeps the tail.
+    fn install_below_last(&mut self, rng: &mut ChaCha8Rng, low: u64, conflict: bool) -> Vec<Op> {
+        let index = rng.random_range(low..=self.last);
+        let back = self.last - index;
+        let previous = self.snapshot_index;
+        let mut ops = Vec::new();
+        let term = if conflict {
+            ops.push(self.new_term(rng));
+            Some(self.term)
+        } else {
+            None
+        };
+        ops.push(Op::Snapshot {
+            at: SnapshotAt::Back(back),
+            term,
+            peers: rng.random_range(1..=5),
+            old_peers: 0,
+            files: self.files(rng),
+            publish: true,
+        });
+        self.snapshot_index = index;
+        self.commit = self.commit.max(index);
+        if conflict {
+            ops.push(Op::Reset { delta: index as i64 - self.last as i64 });
+            self.first = index + 1;
+            self.last = index;
+            self.last_term = self.term;
+        } else {
+            let first_kept = (previous + 1).clamp(self.first, index + 1);
+            ops.push(Op::TruncatePrefix { advance: first_kept - self.first });
+            self.first = first_kept;
+        }
+        ops
     }
 }
 
+/// A power loss between steps or inside the next op. Inside, half the time within its
+/// first few disk operations, where an append's write is still unsynced (a torn tail).
 fn crash_op(rng: &mut ChaCha8Rng) -> Op {
     if rng.random_bool(0.5) {
         Op::Crash
+    } else if rng.random_bool(0.5) {
+        Op::CrashDuring { disk_ops: rng.random_range(0..4) }
     } else {
         Op::CrashDuring { disk_ops: rng.random_range(0..24) }
     }
@@ -355,5 +429,41 @@ fn raw_op(rng: &mut ChaCha8Rng, config: &GeneratorConfig) -> Op {
         95..=96 => Op::Reopen,
         97 => Op::Export { spread: rng.random_range(0..=8) },
         _ => crash_op(rng),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::engine::model::Model;
+    use crate::sim::engine::ops::Action;
+
+    /// Raft histories stay plausible with the follower shapes in: the saved term never goes
+    /// back, a term's vote never changes once cast, and the log's terms never decrease
+    /// along its indexes (so no truncation or reset leaves an older term after a newer one).
+    #[test]
+    fn raft_histories_stay_plausible() {
+        for seed in 0..300 {
+            let ops = generate(seed, &GeneratorConfig::default());
+            let mut model = Model::new();
+            for (step, op) in ops.iter().enumerate() {
+                let action = op.resolve(&model);
+                let before = model.state.meta.clone();
+                model.apply(&action).unwrap_or_else(|e| panic!("seed {seed} #{step}: {e}"));
+                let after = &model.state.meta;
+                assert!(after.term >= before.term, "seed {seed} #{step}: term went back");
+                if after.term == before.term && before.voted_for.is_some() {
+                    assert_eq!(after.voted_for, before.voted_for, "seed {seed} #{step}: revote");
+                }
+                let terms: Vec<u64> = model.state.entries.iter().map(|e| e.term).collect();
+                assert!(terms.windows(2).all(|w| w[0] <= w[1]), "seed {seed} #{step}: {action}");
+                if let (Action::Snapshot { meta, publish: true, .. }, Some(last)) =
+                    (&action, terms.last())
+                {
+                    let at = model.state.get(meta.last_included_index).map(|e| e.term);
+                    assert!(at.is_none_or(|t| t <= *last), "seed {seed} #{step}");
+                }
+            }
+        }
     }
 }

@@ -39,6 +39,15 @@ impl Model {
     /// Applies an action the way the contract says, returning the contract error a family
     /// must also return (and then the state is unchanged).
     pub fn apply(&mut self, action: &Action) -> Result<(), ContractError> {
+        let shape = history_shape(&self.state, action);
+        self.apply_call(action)?;
+        if let Some(point) = shape {
+            crate::coverage::hit(point);
+        }
+        Ok(())
+    }
+
+    fn apply_call(&mut self, action: &Action) -> Result<(), ContractError> {
         let s = &mut self.state;
         match action {
             Action::Append(entries) => {
@@ -132,7 +141,11 @@ impl Model {
                     s.snapshot = Some(Snapshot { meta: meta.clone(), files });
                 }
             }
-            Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => {}
+            Action::Reopen
+            | Action::Crash
+            | Action::ArmCrash(_)
+            | Action::Export(_)
+            | Action::Migrate(_) => {}
         }
         Ok(())
     }
@@ -169,3 +182,46 @@ impl Model {
 }
 
 delegate_state_view!(Model => state);
+
+/// A truncate_suffix dropping at least this many entries counts as truncating far back.
+pub const FAR_BACK: u64 = 16;
+
+/// The history shape `action` takes in state `s` ([`crate::coverage`]'s `raft.*` points),
+/// told from the state alone: a reset or truncate_prefix to just past the published
+/// snapshot right after an install, a reset backward, a truncation far back.
+fn history_shape(s: &RaftState, action: &Action) -> Option<crate::coverage::Point> {
+    use crate::coverage::Point;
+    let last = s.last();
+    let snapshot = s.snapshot.as_ref().map(|snap| &snap.meta);
+    let just_past_snapshot =
+        |target: Index| snapshot.filter(|m| m.last_included_index.checked_add(1) == Some(target));
+    match action {
+        Action::Reset(next) => match just_past_snapshot(*next) {
+            Some(m) if m.last_included_index > last => Some(Point::RaftInstallPastEndReset),
+            Some(m)
+                if m.last_included_index >= s.first
+                    && s.get(m.last_included_index).map(|e| e.term)
+                        != Some(m.last_included_term) =>
+            {
+                Some(Point::RaftInstallBelowLastReset)
+            }
+            _ if *next >= 1 && *next <= last => Some(Point::RaftResetBackward),
+            _ => None,
+        },
+        Action::TruncatePrefix(first_kept) => {
+            let m = snapshot?;
+            let index = m.last_included_index;
+            if index > last && *first_kept == index + 1 {
+                return Some(Point::RaftInstallPastEndTruncatePrefix);
+            }
+            let matching = s.get(index).is_some_and(|e| e.term == m.last_included_term);
+            (matching && index < last && *first_kept > s.first && *first_kept <= index + 1)
+                .then_some(Point::RaftInstallBelowLastKept)
+        }
+        Action::TruncateSuffix(last_kept) => {
+            let kept = (*last_kept).max(s.first - 1);
+            (last.saturating_sub(kept) >= FAR_BACK).then_some(Point::RaftTruncateFarBack)
+        }
+        _ => None,
+    }
+}

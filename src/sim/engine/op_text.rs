@@ -24,7 +24,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::contract::FileSource;
-use crate::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, Op, SnapshotAt};
+use crate::sim::engine::ops::{BodySpec, EntrySpec, FileSpec, MigrateStep, Op, SnapshotAt};
 
 /// Why a line of text is not an op: the text and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +106,7 @@ impl fmt::Display for Op {
             Op::Crash => write!(f, "crash()"),
             Op::CrashDuring { disk_ops } => write!(f, "crash_during_next(disk_ops={disk_ops})"),
             Op::Export { spread } => write!(f, "export(spread={spread})"),
+            Op::Migrate { step } => write!(f, "{}()", step.op_name()),
         }
     }
 }
@@ -217,7 +218,13 @@ fn parse_op(text: &str) -> Result<Op, String> {
             want(1)?;
             Op::Export { spread: number(value(args[0], "spread")?)? }
         }
-        other => return Err(format!("unknown op {other:?}")),
+        other => match MigrateStep::ALL.into_iter().find(|s| s.op_name() == other) {
+            Some(step) => {
+                want(0)?;
+                Op::Migrate { step }
+            }
+            None => return Err(format!("unknown op {other:?}")),
+        },
     })
 }
 

@@ -173,6 +173,52 @@ pub enum Op {
         /// Ops the export streams across.
         spread: u8,
     },
+    /// A step of a migration (a migration subject drives it; everywhere else it does
+    /// nothing).
+    Migrate {
+        /// Which step.
+        step: MigrateStep,
+    },
+}
+
+/// A step of [`crate::migrate::Migration`] as an op of a migration subject's history
+/// (`migrate_begin()`, ...). Asked in a phase where it does not exist, the step must be
+/// refused with a typed error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Arbitrary)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrateStep {
+    /// Plan and bootstrap: `Planned → Bootstrapped`.
+    Begin,
+    /// `Bootstrapped → DualWriting`.
+    DualWrite,
+    /// `DualWriting → Validated`.
+    Validate,
+    /// `Validated → CutOver`.
+    CutOver,
+    /// Any phase before `CutOver` → `RolledBack`.
+    RollBack,
+}
+
+impl MigrateStep {
+    /// Every step.
+    pub const ALL: [MigrateStep; 5] = [
+        MigrateStep::Begin,
+        MigrateStep::DualWrite,
+        MigrateStep::Validate,
+        MigrateStep::CutOver,
+        MigrateStep::RollBack,
+    ];
+
+    /// The op's name: `migrate_begin`, `migrate_dual_write`, ...
+    pub fn op_name(self) -> &'static str {
+        match self {
+            MigrateStep::Begin => "migrate_begin",
+            MigrateStep::DualWrite => "migrate_dual_write",
+            MigrateStep::Validate => "migrate_validate",
+            MigrateStep::CutOver => "migrate_cut_over",
+            MigrateStep::RollBack => "migrate_roll_back",
+        }
+    }
 }
 
 /// A snapshot file with its content materialised.
@@ -214,6 +260,8 @@ pub enum Action {
     Crash,
     /// Arm a power loss this many disk operations into the next action.
     ArmCrash(u16),
+    /// A migration step (nothing outside a migration subject).
+    Migrate(MigrateStep),
     /// Pin an export cut, finished after this many more ops.
     Export(u8),
 }
@@ -278,6 +326,7 @@ impl Op {
             Op::Crash => Action::Crash,
             Op::CrashDuring { disk_ops } => Action::ArmCrash(*disk_ops),
             Op::Export { spread } => Action::Export((*spread).min(16)),
+            Op::Migrate { step } => Action::Migrate(*step),
         }
     }
 
@@ -290,6 +339,7 @@ impl Op {
                 | Op::Crash
                 | Op::CrashDuring { .. }
                 | Op::Export { .. }
+                | Op::Migrate { .. }
                 | Op::Snapshot { publish: false, .. }
         )
     }
@@ -416,6 +466,7 @@ impl fmt::Display for Action {
             Action::Crash => write!(f, "crash()"),
             Action::ArmCrash(n) => write!(f, "arm_crash(disk_ops={n})"),
             Action::Export(n) => write!(f, "export(spread={n})"),
+            Action::Migrate(step) => write!(f, "{}()", step.op_name()),
         }
     }
 }

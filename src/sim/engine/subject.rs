@@ -1,13 +1,19 @@
-//! What a history runs against: a [`Subject`] is one family, or a dual-write pair of two
+//! What a history runs against: a [`Subject`] is one family, a migration between two
+//! (driven by [`crate::sim::engine::migration`]), or a dual-write pair of two
 //! families driven through [`PairFamily`] (the primary alone, the join that bootstraps a
 //! mirror from it, reopening with recovery) whose live instance is a [`PairInstance`] (the
 //! contract, and the mirror for the `dual_write` check to read).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StateView, StorageResult};
 use crate::dual_write::{DualFamily, DualWrite, Recovery, Sides};
 use crate::families::Registry;
+use crate::sim::engine::migration::{with_steps, MigrationSubject};
+use crate::sim::engine::ops::Op;
+use crate::sim::engine::tunables::SubjectTunables;
+use crate::tunables::Tunables;
 use crate::vfs::VfsHandle;
 
 /// A dual-write pair of families as the harness drives it: the primary alone, the join
@@ -40,6 +46,14 @@ pub trait PairFamily: Send + Sync {
     ) -> StorageResult<(Box<dyn PairInstance>, Recovery)>;
     /// The pair as a plain family (opening recovers), for checks that reopen on forked disks.
     fn as_family(&self) -> Arc<dyn Family>;
+    /// The same pair over its two families tuned with `primary` and `mirror`
+    /// ([`Family::with_tunables`]).
+    fn with_tunables(&self, primary: &Tunables, mirror: &Tunables) -> Arc<dyn PairFamily>;
+}
+
+/// `family` tuned with `tunables`, or `family` itself when it has no tunables.
+pub fn tuned(family: &Arc<dyn Family>, tunables: &Tunables) -> Arc<dyn Family> {
+    family.with_tunables(tunables).unwrap_or_else(|| family.clone())
 }
 
 /// A live pair as the harness sees it: the contract, and the mirror to check.
@@ -109,6 +123,13 @@ impl PairFamily for DualFamily {
     fn as_family(&self) -> Arc<dyn Family> {
         Arc::new(self.clone())
     }
+
+    fn with_tunables(&self, primary: &Tunables, mirror: &Tunables) -> Arc<dyn PairFamily> {
+        Arc::new(DualFamily::new(
+            tuned(DualFamily::primary_family(self), primary),
+            tuned(DualFamily::mirror_family(self), mirror),
+        ))
+    }
 }
 
 /// What a history runs against.
@@ -118,6 +139,9 @@ pub enum Subject {
     Family(Arc<dyn Family>),
     /// A dual-write pair.
     Pair(Arc<dyn PairFamily>),
+    /// A migration from one family to another, run by its own driver
+    /// ([`crate::sim::engine::migration`]).
+    Migration(Arc<MigrationSubject>),
 }
 
 impl std::fmt::Debug for Subject {
@@ -137,6 +161,21 @@ impl Subject {
         match self {
             Subject::Family(f) => f.scheme().to_string(),
             Subject::Pair(p) => p.name(),
+            Subject::Migration(m) => m.name(),
+        }
+    }
+
+    /// A migration from `source` to `destination`.
+    pub fn migration(source: Arc<dyn Family>, destination: Arc<dyn Family>) -> Subject {
+        Subject::Migration(Arc::new(MigrationSubject::new(source, destination)))
+    }
+
+    /// The history this subject runs for the generated `ops` of seed `seed`: the ops
+    /// themselves, or for a migration the ops with its steps woven in.
+    pub fn history<'a>(&self, seed: u64, ops: &'a [Op]) -> Cow<'a, [Op]> {
+        match self {
+            Subject::Migration(_) => Cow::Owned(with_steps(seed, ops)),
+            _ => Cow::Borrowed(ops),
         }
     }
 
@@ -145,6 +184,7 @@ impl Subject {
         match self {
             Subject::Family(f) => f.durable(),
             Subject::Pair(p) => p.primary_family().durable(),
+            Subject::Migration(m) => m.source_family().durable(),
         }
     }
 
@@ -153,14 +193,30 @@ impl Subject {
         match self {
             Subject::Family(f) => f.durable(),
             Subject::Pair(p) => p.primary_family().durable() || p.mirror_family().durable(),
+            Subject::Migration(m) => {
+                m.source_family().durable() || m.destination_family().durable()
+            }
         }
     }
 
-    /// The subject as a plain family (a pair opens and recovers as one).
+    /// The subject with its families tuned ([`SubjectTunables`]: a family takes `primary`, a
+    /// pair's sides `primary` and `mirror`).
+    pub fn with_tunables(&self, tunables: &SubjectTunables) -> Subject {
+        match self {
+            Subject::Family(f) => Subject::Family(tuned(f, &tunables.primary)),
+            Subject::Pair(p) => Subject::Pair(p.with_tunables(&tunables.primary, &tunables.mirror)),
+            // A migration runs its families as registered (its own driver, not tuned yet).
+            Subject::Migration(m) => Subject::Migration(m.clone()),
+        }
+    }
+
+    /// The subject as a plain family (a pair opens and recovers as one; a migration is its
+    /// source's until it starts).
     pub fn as_family(&self) -> Arc<dyn Family> {
         match self {
             Subject::Family(f) => f.clone(),
             Subject::Pair(p) => p.as_family(),
+            Subject::Migration(m) => m.source_family().clone(),
         }
     }
 
@@ -183,8 +239,25 @@ impl Subject {
         all
     }
 
-    /// The subject called `name` in `registry`: a scheme, or `primary+mirror`.
+    /// Every ordered pair of `families` as a migration, a family to itself included.
+    pub fn migrations_of(families: &[Arc<dyn Family>]) -> Vec<Subject> {
+        let mut all = Vec::new();
+        for source in families {
+            for destination in families {
+                all.push(Subject::migration(source.clone(), destination.clone()));
+            }
+        }
+        all
+    }
+
+    /// The subject called `name` in `registry`: a scheme, `primary+mirror`, or
+    /// `source>destination`.
     pub fn find(registry: &Registry, name: &str) -> Option<Subject> {
+        if let Some((source, destination)) = name.split_once('>') {
+            let source = registry.family(source)?.clone();
+            let destination = registry.family(destination)?.clone();
+            return Some(Subject::migration(source, destination));
+        }
         match name.split_once('+') {
             None => registry.family(name).cloned().map(Subject::Family),
             Some((primary, mirror)) => {

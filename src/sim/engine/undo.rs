@@ -49,7 +49,11 @@ impl Before {
             Action::Reset(_) => front = state.entries.clone(),
             Action::SaveMeta(_) => meta = Some(state.meta.clone()),
             Action::Snapshot { .. } => snapshot = Some(state.snapshot.clone()),
-            Action::Reopen | Action::Crash | Action::ArmCrash(_) | Action::Export(_) => {}
+            Action::Reopen
+            | Action::Crash
+            | Action::ArmCrash(_)
+            | Action::Export(_)
+            | Action::Migrate(_) => {}
         }
         Before {
             first,

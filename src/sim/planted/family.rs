@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::import::{list_twice, stamp_path, RelistingImport, StampingImport, SteppedImport};
 use super::lost_syncs::LostSyncs;
+use super::no_lock::NoLocks;
 use super::unpadded_names::UnpaddedNames;
+use crate::contract::read_only::replay_read_only;
 use crate::contract::{
-    Entry, Family, FileMeta, ImportSink, Index, Meta, RaftStorage, SnapshotFileInfo, SnapshotMeta,
-    SnapshotPath, StateView, StorageResult,
+    Entry, Family, FileMeta, ImportSink, Index, Meta, RaftStorage, ReadOnlyOpen, SnapshotFileInfo,
+    SnapshotMeta, SnapshotPath, StateView, StorageResult, ViewOnly, ViewSource,
 };
 use crate::delegate::{delegate_raft_storage, delegate_state_view};
 use crate::sim::checks::CheckName;
@@ -66,6 +68,13 @@ pub enum PlantedBug {
     /// `truncate_suffix` to an index that is a multiple of 7 panics: the cut is filed in a
     /// six-slot table at `last_kept % 7 - 1`, out of bounds for slot 0 (an indexing bug).
     TruncateSuffixPanics,
+    /// The read-only open is the read-write open on the caller's file system, recovery and
+    /// all (what `qk inspect` once did to real directories). Only durable families can show
+    /// it (a volatile one has nothing on disk to repair).
+    ReadOnlyOpenWrites,
+    /// The read-write open takes no lock, so a second writer opens the same instance. Only
+    /// durable families lock.
+    NoLock,
     /// The local family's segment files are stored under unpadded names behind its back
     /// (a translating `Vfs`): its own reader agrees, braft cannot open them.
     UnpaddedSegmentNames,
@@ -73,7 +82,7 @@ pub enum PlantedBug {
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 14] = [
+    pub const ALL: [PlantedBug; 16] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -87,6 +96,8 @@ impl PlantedBug {
         PlantedBug::ImportCommitInSteps,
         PlantedBug::PaddingByOpenCount,
         PlantedBug::TruncateSuffixPanics,
+        PlantedBug::ReadOnlyOpenWrites,
+        PlantedBug::NoLock,
         PlantedBug::UnpaddedSegmentNames,
     ];
 
@@ -95,7 +106,11 @@ impl PlantedBug {
     pub fn applies_to(self, family: &dyn Family) -> bool {
         let needs_durable = matches!(
             self,
-            PlantedBug::SkipFsync | PlantedBug::SkipDirSync | PlantedBug::ImportCommitInSteps
+            PlantedBug::SkipFsync
+                | PlantedBug::SkipDirSync
+                | PlantedBug::ImportCommitInSteps
+                | PlantedBug::ReadOnlyOpenWrites
+                | PlantedBug::NoLock
         );
         if self == PlantedBug::UnpaddedSegmentNames {
             return family.scheme() == "local";
@@ -118,6 +133,8 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
             PlantedBug::PaddingByOpenCount => CheckName::Determinism,
             PlantedBug::TruncateSuffixPanics => CheckName::Panic,
+            PlantedBug::ReadOnlyOpenWrites => CheckName::ReadOnly,
+            PlantedBug::NoLock => CheckName::SingleWriter,
             PlantedBug::UnpaddedSegmentNames => CheckName::BraftView,
         }
     }
@@ -138,6 +155,8 @@ impl PlantedBug {
             PlantedBug::ImportCommitInSteps => "import-commit-in-steps",
             PlantedBug::PaddingByOpenCount => "padding-by-open-count",
             PlantedBug::TruncateSuffixPanics => "truncate-suffix-panics",
+            PlantedBug::ReadOnlyOpenWrites => "read-only-open-writes",
+            PlantedBug::NoLock => "no-lock",
             PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
         }
     }
@@ -166,13 +185,13 @@ pub struct PlantedFamily {
     /// counter would be a process-global; this one lives in the family, so the program stays
     /// reproducible (a fresh family starts at 0) and tests running in parallel threads do
     /// not share it.
-    opened: AtomicU64,
+    opened: Arc<AtomicU64>,
 }
 
 impl PlantedFamily {
     /// Wraps `inner` with `bug`.
     pub fn new(inner: Arc<dyn Family>, bug: PlantedBug) -> Self {
-        let (imports, opened) = (Arc::new(AtomicU64::new(0)), AtomicU64::new(0));
+        let (imports, opened) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         PlantedFamily { inner, bug, imports, opened }
     }
 }
@@ -180,6 +199,17 @@ impl PlantedFamily {
 impl Family for PlantedFamily {
     fn scheme(&self) -> &'static str {
         self.inner.scheme()
+    }
+
+    /// The same bug over the tuned inner family, sharing this family's counters (so a
+    /// planted bug that depends on them sees every instance, whatever its tunables).
+    fn with_tunables(&self, tunables: &crate::tunables::Tunables) -> Option<Arc<dyn Family>> {
+        Some(Arc::new(PlantedFamily {
+            inner: crate::sim::engine::subject::tuned(&self.inner, tunables),
+            bug: self.bug,
+            imports: self.imports.clone(),
+            opened: self.opened.clone(),
+        }))
     }
 
     fn durable(&self) -> bool {
@@ -190,6 +220,7 @@ impl Family for PlantedFamily {
         let vfs: VfsHandle = match self.bug {
             PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
             PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
+            PlantedBug::NoLock => Arc::new(NoLocks { inner: vfs }),
             PlantedBug::UnpaddedSegmentNames => Arc::new(UnpaddedNames { inner: vfs }),
             _ => vfs,
         };
@@ -210,6 +241,21 @@ impl Family for PlantedFamily {
             padding,
             cuts: [0; 6],
         }))
+    }
+
+    fn open_read_only(&self, location: &str, vfs: VfsHandle) -> StorageResult<ReadOnlyOpen> {
+        if self.bug != PlantedBug::ReadOnlyOpenWrites {
+            // The planted instance, replayed in memory: a read-only view with the same bug.
+            return replay_read_only(vfs, |vfs| self.open(location, vfs));
+        }
+        let storage = self.open(location, vfs)?;
+        Ok(ReadOnlyOpen {
+            family: storage.family(),
+            format_version: storage.family_format_version(),
+            view: Box::new(ViewOnly::new(storage)),
+            repairs: Vec::new(),
+            source: ViewSource::Replayed,
+        })
     }
 }
 
@@ -257,7 +303,7 @@ impl StateView for Planted {
     delegate_state_view!(inner: first_index, last_index, meta, snapshot_meta);
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
-        if self.bug == PlantedBug::DropEntry && index % 17 == 0 {
+        if self.bug == PlantedBug::DropEntry && index.is_multiple_of(17) {
             return Ok(None);
         }
         self.inner.entry(index)

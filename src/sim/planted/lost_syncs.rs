@@ -14,7 +14,7 @@ pub(super) struct LostSyncs {
 }
 
 impl Vfs for LostSyncs {
-    delegate_vfs!(inner: create_dir, remove_file, remove_dir, rename, read_dir, metadata);
+    delegate_vfs!(inner: create_dir, remove_file, remove_dir, rename, read_dir, metadata, try_lock);
 
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
         let file = self.inner.open(path, options)?;

@@ -1,10 +1,11 @@
 //! Planted bugs: wrapper families that break the contract on purpose, so tests and
 //! `qk selftest` can prove each check bites. They are never registered in the normal
-//! registry; a caller must wrap a family explicitly. [`PlantedFamily`] breaks one family
+//! registry; a caller must wrap a family explicitly (or, for [`PlantedValidatorBug`], name it
+//! in the run's options). [`PlantedFamily`] breaks one family
 //! (`family.rs`, its import sinks in `import.rs`, its file system without syncs in
-//! `lost_syncs.rs`, the one that unpads segment names in `unpadded_names.rs`);
-//! [`PlantedPairFamily`] breaks the dual writing of a pair over a correct
-//! [`DualWrite`](crate::dual_write::DualWrite) (`pair.rs`).
+//! `lost_syncs.rs`, the one without locks in `no_lock.rs`, the one that unpads segment names
+//! in `unpadded_names.rs`); [`PlantedPairFamily`] breaks the dual writing of a pair over a
+//! correct [`DualWrite`](crate::dual_write::DualWrite) (`pair.rs`).
 //!
 //! | bug | caught by | families |
 //! |---|---|---|
@@ -19,6 +20,10 @@
 //! | every [`PlantedDualBug`] | `dual_write` | pairs (`mirror-not-durable`: durable mirror) |
 //! | `padding-by-open-count` | `determinism` (each seed run twice) | all |
 //! | `truncate-suffix-panics` | `panic` | all |
+//! | every [`PlantedMigrationBug`] (`migration-cut-over-unvalidated`, `migration-source-misses-mutations`) | `migration` | migrations (every ordered pair) |
+//! | every [`PlantedValidatorBug`] (`validator-skips-file-meta`, `validator-stops-before-last`) | `validator_agreement` | all |
+//! | `read-only-open-writes` | `read_only` | durable |
+//! | `no-lock` | `single_writer` | durable |
 //! | `unpadded-segment-names` | `braft_view` | `local` |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
@@ -35,8 +40,13 @@
 mod family;
 mod import;
 mod lost_syncs;
+mod migration;
+mod no_lock;
 mod pair;
 mod unpadded_names;
+mod validator;
 
 pub use family::{PlantedBug, PlantedFamily, PADDING_CYCLE};
+pub use migration::{MutedSource, PlantedMigrationBug};
 pub use pair::{PlantedDualBug, PlantedPairFamily, MIRROR_BUFFER_LEN};
+pub use validator::{Blind, PlantedValidatorBug};

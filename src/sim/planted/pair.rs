@@ -12,7 +12,8 @@ use crate::families::memory::MemoryStorage;
 use crate::sim::checks::CheckName;
 use crate::sim::engine::apply::apply_action;
 use crate::sim::engine::ops::Action;
-use crate::sim::engine::subject::{PairFamily, PairInstance};
+use crate::sim::engine::subject::{tuned, PairFamily, PairInstance};
+use crate::tunables::Tunables;
 use crate::vfs::VfsHandle;
 
 /// Which dual-write bug a [`PlantedPairFamily`] carries. Each must be caught by the
@@ -130,6 +131,14 @@ impl PairFamily for PlantedPairFamily {
 
     fn open_sides(&self, location: &str, vfs: VfsHandle) -> StorageResult<Sides> {
         self.inner.open_sides(location, vfs)
+    }
+
+    fn with_tunables(&self, primary: &Tunables, mirror: &Tunables) -> Arc<dyn PairFamily> {
+        Arc::new(PlantedPairFamily::new(
+            tuned(self.inner.primary_family(), primary),
+            tuned(self.inner.mirror_family(), mirror),
+            self.bug,
+        ))
     }
 
     fn recover(

@@ -33,7 +33,7 @@ impl UnpaddedNames {
 }
 
 impl Vfs for UnpaddedNames {
-    delegate_vfs!(inner: create_dir, remove_dir, sync_dir);
+    delegate_vfs!(inner: create_dir, remove_dir, sync_dir, try_lock);
 
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
         self.inner.open(&Self::stored(path), options)

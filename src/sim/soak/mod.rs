@@ -16,18 +16,22 @@ use std::sync::Arc;
 use crate::contract::Family;
 use crate::sim::checks::{determinism, CheckFailure, CheckName};
 use crate::sim::engine::generator::{generate, GeneratorConfig, Mode};
+use crate::sim::engine::migration::MigrationSubject;
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::sim::engine::shrink::shrink_with_faults;
 use crate::sim::engine::subject::Subject;
-use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::sim::engine::tunables::{self, SubjectTunables};
+use crate::sim::planted::{
+    PlantedBug, PlantedDualBug, PlantedFamily, PlantedMigrationBug, PlantedPairFamily,
+};
 use crate::vfs::FaultPlan;
 
 pub use plan::{
-    disk_for, disk_seed_for, disk_with_plan, fault_plan_for, FaultMode, SeedPlan, Shard,
-    SOAK_FAULT_STREAMS,
+    disk_for, disk_seed_for, disk_with_plan, fault_plan_for, media_plan_for, sector_size_for,
+    FaultMode, SeedPlan, Shard, MEDIA_SHARE, SOAK_FAULT_STREAMS,
 };
-pub use report::{FamilySummary, SoakFailure, SoakReport};
+pub use report::{points_for, FamilySummary, Reach, SoakFailure, SoakReport};
 
 /// Everything a soak needs.
 #[derive(Clone)]
@@ -37,6 +41,8 @@ pub struct SoakConfig {
     /// The dual-write pairs to run, `(primary, mirror)`, each seed on each (after the
     /// families).
     pub pairs: Vec<(Arc<dyn Family>, Arc<dyn Family>)>,
+    /// The migrations to run, `(source, destination)`, each seed on each (after the pairs).
+    pub migrations: Vec<(Arc<dyn Family>, Arc<dyn Family>)>,
     /// The seeds.
     pub seeds: SeedPlan,
     /// This machine's shard, if the soak is sharded.
@@ -49,6 +55,8 @@ pub struct SoakConfig {
     pub planted: Option<PlantedBug>,
     /// A planted dual-write bug to give every pair (self-tests only).
     pub planted_dual: Option<PlantedDualBug>,
+    /// A planted migration bug to give every migration (self-tests only).
+    pub planted_migration: Option<PlantedMigrationBug>,
     /// Shrink failing histories.
     pub shrink: bool,
     /// Run each seed twice and compare trace hashes.
@@ -59,10 +67,14 @@ pub struct SoakConfig {
     pub faults: FaultMode,
     /// Where shrunk failures are saved as regression histories (never for planted bugs).
     pub regressions_dir: Option<PathBuf>,
+    /// The family tunables every seed runs with; `None` (the default) draws them per seed
+    /// ([`tunables::draw`]).
+    pub tunables: Option<SubjectTunables>,
 }
 
 impl SoakConfig {
-    /// What the soak runs, planted bugs applied: every family, then every pair.
+    /// What the soak runs, planted bugs applied: every family, then every pair, then every
+    /// migration.
     pub fn subjects(&self) -> Vec<Subject> {
         let plant = |f: &Arc<dyn Family>| match self.planted {
             Some(bug) => Arc::new(PlantedFamily::new(f.clone(), bug)) as Arc<dyn Family>,
@@ -77,6 +89,13 @@ impl SoakConfig {
                 None => Subject::pair(primary, mirror),
             });
         }
+        for (source, destination) in &self.migrations {
+            let (source, destination) = (plant(source), plant(destination));
+            subjects.push(Subject::Migration(Arc::new(match self.planted_migration {
+                Some(bug) => MigrationSubject::planted(source, destination, bug),
+                None => MigrationSubject::new(source, destination),
+            })));
+        }
         subjects
     }
 
@@ -85,24 +104,38 @@ impl SoakConfig {
         SoakConfig {
             families,
             pairs: Vec::new(),
+            migrations: Vec::new(),
             seeds,
             shard: None,
             generator: GeneratorConfig::default(),
             run: RunOptions::default(),
             planted: None,
             planted_dual: None,
+            planted_migration: None,
             shrink: true,
             check_determinism: false,
             failures_max: 5,
-            faults: FaultMode::Honest,
+            faults: FaultMode::Default,
             regressions_dir: None,
+            tunables: None,
         }
     }
 
-    /// The one-line command that replays `seed` on `family` with this config.
+    /// The tunables seed `seed` runs with on the subject called `subject` (only the knobs
+    /// of its families; the rest at their defaults).
+    pub fn tunables_for(&self, seed: u64, subject: &str) -> SubjectTunables {
+        self.tunables.unwrap_or_else(|| tunables::draw(seed)).for_subject(subject)
+    }
+
+    /// The one-line command that replays `seed` on `family` with this config (its tunables
+    /// spelled out, so the line does not depend on how they are drawn).
     pub fn replay_command(&self, family: &str, seed: u64) -> String {
         let mut cmd =
             format!("cargo run --release --bin qk -- soak --family {family} --seed {seed}");
+        let tunables = self.tunables_for(seed, family);
+        if !tunables.is_default() || self.tunables.is_some() {
+            cmd.push_str(&format!(" --tunables {tunables}"));
+        }
         if self.generator.mode == Mode::Raw {
             cmd.push_str(" --mode raw");
         }
@@ -114,8 +147,9 @@ impl SoakConfig {
         } else if self.generator.ops_len != GeneratorConfig::default().ops_len {
             cmd.push_str(&format!(" --ops {}", self.generator.ops_len));
         }
-        if self.faults != FaultMode::Honest {
+        if self.faults != FaultMode::Default {
             let mode = match self.faults {
+                FaultMode::Default => "default",
                 FaultMode::None => "none",
                 FaultMode::Honest => "honest",
                 FaultMode::Swarm => "swarm",
@@ -131,6 +165,12 @@ impl SoakConfig {
         }
         if let Some(bug) = self.planted_dual {
             cmd.push_str(&format!(" --planted-dual {}", bug.name()));
+        }
+        if let Some(bug) = self.planted_migration {
+            cmd.push_str(&format!(" --planted-migration {}", bug.name()));
+        }
+        if let Some(bug) = self.run.planted_validator {
+            cmd.push_str(&format!(" --planted-validator {}", bug.name()));
         }
         if let Some(bug) = self.run.bad_images.planted_reader {
             cmd.push_str(&format!(" --planted-reader {}", bug.name()));
@@ -177,9 +217,13 @@ pub fn run_soak(
         if !keep_going() {
             break;
         }
-        let ops = generate(seed, &config.generator);
+        let generated = generate(seed, &config.generator);
         for (family, summary) in families.iter().zip(report.families.iter_mut()) {
-            let outcome = run_one(config, family, seed, &ops);
+            let ops = family.history(seed, &generated);
+            let ops = &ops[..];
+            let (outcome, coverage) =
+                crate::coverage::record(|| run_one(config, family, seed, ops));
+            summary.add_coverage(&coverage);
             summary.histories += 1;
             summary.steps += outcome.stats.steps;
             summary.mutations += outcome.stats.mutations;
@@ -193,9 +237,14 @@ pub fn run_soak(
             summary.pair_repairs += outcome.stats.pair_repairs;
             summary.exports += outcome.stats.exports;
             summary.imports += outcome.stats.imports;
+            summary.validator_pairs += outcome.stats.validator_pairs;
+            summary.migration_steps += outcome.stats.migration_steps;
+            summary.migration_refusals += outcome.stats.migration_refusals;
+            summary.cut_overs += outcome.stats.cut_overs;
+            summary.roll_backs += outcome.stats.roll_backs;
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
-                let again = run_one(config, family, seed, &ops);
+                let again = run_one(config, family, seed, ops);
                 let (a, b) = (&outcome.trace_hash, &again.trace_hash);
                 failure = determinism::compare_runs(family.name(), seed, ops.len(), a, b);
             }
@@ -204,7 +253,7 @@ pub fn run_soak(
                 *summary.failures_by_check.entry(failure.check.to_string()).or_default() += 1;
                 report.failures_total += 1;
                 if report.failures.len() < config.failures_max {
-                    let mut found = shrink_failure(config, family, seed, &ops, failure, keep_going);
+                    let mut found = shrink_failure(config, family, seed, ops, failure, keep_going);
                     found.regression_file = save_regression(config, &found);
                     report.failures.push(found);
                 }
@@ -221,11 +270,14 @@ pub fn run_soak(
 }
 
 fn run_one(config: &SoakConfig, family: &Subject, seed: u64, ops: &[Op]) -> RunOutcome {
-    run_under(config, family, seed, ops, None, fault_plan_for(seed, config.faults))
+    let tunables = config.tunables_for(seed, &family.name());
+    let faults = fault_plan_for(seed, config.faults);
+    run_under(config, family, seed, ops, None, faults, &tunables)
 }
 
-/// Runs `ops` as seed `seed` runs, but under the fault plan `faults`, each op drawing its
-/// faults under its key in `keys` (`None`: its position; see [`RunOptions::step_keys`]).
+/// Runs `ops` as seed `seed` runs, but under the fault plan `faults` and with `tunables`, each
+/// op drawing its faults under its key in `keys` (`None`: its position; see
+/// [`RunOptions::step_keys`]).
 fn run_under(
     config: &SoakConfig,
     family: &Subject,
@@ -233,11 +285,13 @@ fn run_under(
     ops: &[Op],
     keys: Option<&[u64]>,
     faults: FaultPlan,
+    tunables: &SubjectTunables,
 ) -> RunOutcome {
     let disk = disk_with_plan(seed, faults);
     let location = format!("soak/{}-{seed}", family.name());
     let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..config.run.clone() };
-    run_subject_on_disk(family.clone(), &location, disk, ops, options)
+    let subject = family.with_tunables(tunables);
+    run_subject_on_disk(subject, &location, disk, ops, options)
 }
 
 fn shrink_failure(
@@ -250,11 +304,14 @@ fn shrink_failure(
 ) -> SoakFailure {
     let replay = config.replay_command(&family.name(), seed);
     let fault_plan = fault_plan_for(seed, config.faults);
+    let tunables = config.tunables_for(seed, &family.name());
     // No shrink starts once the budget is spent: the failure is reported as found, and says so.
     let no_time = config.shrink && !keep_going();
     if !config.shrink || no_time || failure.check == CheckName::Determinism {
         return SoakFailure {
             seed,
+            tunables,
+            shrunk_tunables: tunables,
             shrunk_fault_plan: fault_plan.clone(),
             faults_removed: Vec::new(),
             fault_plan,
@@ -270,16 +327,39 @@ fn shrink_failure(
             regression_file: None,
         };
     }
+    // The tunables first, on the whole history: a failure that does not need a small segment
+    // size shrinks its ops under the defaults.
+    let (shrunk_tunables, _, tunable_runs) = tunables::shrink(tunables, |candidate| {
+        let outcome = run_under(config, family, seed, ops, None, fault_plan.clone(), candidate);
+        outcome.failure.is_some_and(|f| f.check == failure.check)
+    });
     let shrunk =
         shrink_with_faults(ops, &fault_plan, failure.check, keep_going, |candidate, keys, plan| {
-            let outcome = run_under(config, family, seed, candidate, Some(keys), plan.clone());
+            let outcome = run_under(
+                config,
+                family,
+                seed,
+                candidate,
+                Some(keys),
+                plan.clone(),
+                &shrunk_tunables,
+            );
             outcome.failure.map(|f| f.check)
         });
-    let shrunk_failure =
-        run_under(config, family, seed, &shrunk.ops, Some(&shrunk.keys), shrunk.faults.clone())
-            .failure;
+    let shrunk_failure = run_under(
+        config,
+        family,
+        seed,
+        &shrunk.ops,
+        Some(&shrunk.keys),
+        shrunk.faults.clone(),
+        &shrunk_tunables,
+    )
+    .failure;
     SoakFailure {
         seed,
+        tunables,
+        shrunk_tunables,
         fault_plan,
         shrunk_fault_plan: shrunk.faults,
         faults_removed: shrunk.removed,
@@ -289,7 +369,7 @@ fn shrink_failure(
         shrunk_keys: shrunk.keys,
         shrunk_failure,
         failure,
-        shrink_runs: shrunk.runs,
+        shrink_runs: shrunk.runs + tunable_runs,
         shrink_cut_short: shrunk.cut_short,
         replay,
         regression_file: None,
@@ -298,7 +378,11 @@ fn shrink_failure(
 
 fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
     let dir = config.regressions_dir.as_ref()?;
-    if config.planted.is_some() || config.planted_dual.is_some() {
+    if config.planted.is_some()
+        || config.planted_dual.is_some()
+        || config.planted_migration.is_some()
+        || config.run.planted_validator.is_some()
+    {
         return None;
     }
     let regression = found.regression(config.run.exhaustive.clone());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vfs::{FaultPlan, FaultStreams, SimDisk, SimDiskOptions};
+use crate::vfs::{FaultPlan, FaultRate, FaultStreams, SimDisk, SimDiskOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -41,6 +41,12 @@ pub struct Shard {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultMode {
+    /// The default: [`FaultMode::Honest`]'s plan for most seeds, and for one seed in
+    /// [`MEDIA_SHARE`] media faults instead (bit rot, latent sector errors, misdirected
+    /// writes: at least one of them, with power losses), judged by the oracle they allow
+    /// (the right value or a typed corruption or I/O error, never a wrong value; a store may
+    /// roll back to a state it held itself).
+    Default,
     /// No fault at all: power losses (with torn writes) only.
     None,
     /// Honest faults only, drawn per seed: power losses with torn writes, and faults that
@@ -52,10 +58,42 @@ pub enum FaultMode {
     Mixed,
 }
 
+/// One seed in this many runs with media faults under [`FaultMode::Default`].
+pub const MEDIA_SHARE: u32 = 6;
+
+/// Key of the stream that picks [`FaultMode::Default`]'s media-fault seeds and their plans
+/// (its own, so the honest seeds' plans are exactly [`FaultMode::Honest`]'s).
+const MEDIA_STREAM: u64 = 0x3ed1_a0f0_0000_0000;
+
+/// The media-fault plan of seed `seed` under [`FaultMode::Default`], if it is one of the
+/// share that gets one.
+pub fn media_plan_for(seed: u64) -> Option<FaultPlan> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ MEDIA_STREAM);
+    if rng.random_range(0..MEDIA_SHARE) != 0 {
+        return None;
+    }
+    const RATES: [f64; 3] = [0.005, 0.01, 0.03];
+    // Each kind on or off, at least one on: 1..=7 as a bit set.
+    let kinds = rng.random_range(1..8u32);
+    let mut rate = |bit: u32| {
+        let r = RATES[rng.random_range(0..RATES.len())];
+        if kinds & bit != 0 {
+            FaultRate::with_probability(r)
+        } else {
+            FaultRate::never()
+        }
+    };
+    let (bit_rot, latent_error, misdirect) = (rate(1), rate(2), rate(4));
+    Some(FaultPlan { bit_rot, latent_error, misdirect, ..FaultPlan::none() })
+}
+
 /// The fault plan seed `seed` runs under in `mode`: a pure function of both.
 pub fn fault_plan_for(seed: u64, mode: FaultMode) -> FaultPlan {
     let disk_seed = seed ^ 0x5eed_d15c_0000_0000;
     match mode {
+        FaultMode::Default => {
+            media_plan_for(seed).unwrap_or_else(|| fault_plan_for(seed, FaultMode::Honest))
+        }
         FaultMode::None => FaultPlan::none(),
         FaultMode::Honest => {
             let swarm = FaultPlan::swarm(disk_seed);
@@ -95,12 +133,26 @@ pub fn disk_for(seed: u64, mode: FaultMode) -> Arc<SimDisk> {
 /// fault fires while the fresh instance is created (a fault must not eat a seed), and a
 /// fault stays with the op it hit when shrinking removes others.
 pub fn disk_with_plan(seed: u64, faults: FaultPlan) -> Arc<SimDisk> {
+    let sector_size = sector_size_for(seed);
     SimDisk::new(SimDiskOptions {
         seed: disk_seed_for(seed),
         faults,
+        sector_size,
         fault_streams: SOAK_FAULT_STREAMS,
         ..SimDiskOptions::default()
     })
+}
+
+/// The sector size of seed `seed`'s disk: 512 bytes for half the seeds, else 4 KiB (drawn
+/// from its own stream). With 4 KiB sectors nearly every append is one sector, written
+/// whole or not at all, so a crash never tears a log's tail; 512-byte sectors tear them.
+pub fn sector_size_for(seed: u64) -> u32 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5ec7_0000_0000_0000);
+    if rng.random_bool(0.5) {
+        512
+    } else {
+        4096
+    }
 }
 
 /// Where the soak's disks draw faults and crash choices from: per step of the history.

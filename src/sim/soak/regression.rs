@@ -11,6 +11,7 @@ use crate::sim::checks::CheckName;
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions, RunOutcome};
 use crate::sim::engine::subject::Subject;
+use crate::sim::engine::tunables::SubjectTunables;
 use crate::vfs::{EnumerateOptions, FaultPlan, FaultStreams, SimDisk, SimDiskOptions};
 
 /// One stored regression history.
@@ -29,6 +30,10 @@ pub struct Regression {
     /// Seed of the simulated disk it replays on.
     #[serde(default)]
     pub disk_seed: u64,
+    /// Sector size of that disk (absent: the simulated disk's default, 4 KiB, as in every
+    /// file written before soaks drew it per seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_size: Option<u32>,
     /// Fault plan of that disk (no faults when absent): the plan the history was shrunk to,
     /// which is what a replay runs under.
     #[serde(default)]
@@ -41,6 +46,14 @@ pub struct Regression {
     /// file written before it was recorded); a replay enumerates the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exhaustive: Option<EnumerateOptions>,
+    /// The family tunables it replays with (the shrunk ones; absent in files written before
+    /// tunables were drawn: every family's defaults).
+    #[serde(default, skip_serializing_if = "SubjectTunables::is_default")]
+    pub tunables: SubjectTunables,
+    /// The tunables the seed originally ran with, when shrinking reset some (for the reader
+    /// only, like `original_faults`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_tunables: Option<SubjectTunables>,
     /// Where the disk's faults and crash choices draw from (absent: `run`, one stream per
     /// kind over the whole run, as every file written before per-step streams was recorded;
     /// the soak now writes `steps`). A replay draws the same way, so old files replay as
@@ -88,27 +101,41 @@ impl Regression {
     }
 
     /// Replays the history on `subject` (a family or a dual-write pair) on a simulated disk
-    /// with the stored disk seed and fault plan (the shrunk one) and the stored exhaustive
-    /// options, keeping `trace_len` trace lines.
+    /// with the stored disk seed and fault plan (the shrunk one), the stored exhaustive
+    /// options and tunables, keeping `trace_len` trace lines.
     pub fn replay_subject(&self, subject: Subject, trace_len: usize) -> RunOutcome {
+        let options = RunOptions { trace_tail_len: trace_len, ..RunOptions::default() };
+        self.replay_with(subject, options)
+    }
+
+    /// As [`Regression::replay_subject`], with `options` (the stored exhaustive options and
+    /// op keys replace its own).
+    pub fn replay_with(&self, subject: Subject, options: RunOptions) -> RunOutcome {
         let options = RunOptions {
-            trace_tail_len: trace_len,
             exhaustive: self.exhaustive.clone(),
             step_keys: self.op_keys.clone(),
-            ..RunOptions::default()
+            ..options
         };
+        let defaults = SimDiskOptions::default();
         let disk = SimDisk::new(SimDiskOptions {
             seed: self.disk_seed,
             faults: self.faults.clone(),
             fault_streams: self.fault_streams,
-            ..SimDiskOptions::default()
+            sector_size: self.sector_size.unwrap_or(defaults.sector_size),
+            ..defaults
         });
         // The location a soak used for this seed, so a replay makes the very same disk calls.
         let location = match self.seed {
             Some(seed) => format!("soak/{}-{seed}", subject.name()),
             None => "regression".to_string(),
         };
-        run_subject_on_disk(subject, &location, disk, &self.ops, options)
+        run_subject_on_disk(
+            subject.with_tunables(&self.tunables),
+            &location,
+            disk,
+            &self.ops,
+            options,
+        )
     }
 }
 

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{disk_seed_for, SOAK_FAULT_STREAMS};
+use super::plan::{disk_seed_for, sector_size_for, SOAK_FAULT_STREAMS};
+use crate::coverage::{Counts, Point};
 use crate::sim::checks::CheckFailure;
 use crate::sim::engine::ops::Op;
+use crate::sim::engine::tunables::SubjectTunables;
 use crate::sim::soak::regression::Regression;
 use crate::vfs::{EnumerateOptions, FaultKind, FaultPlan};
 
@@ -45,10 +47,78 @@ pub struct FamilySummary {
     pub exports: u64,
     /// Imports made by the image checks.
     pub imports: u64,
+    /// Pairs of states the `validator_agreement` check compared.
+    #[serde(default)]
+    pub validator_pairs: u64,
+    /// Migration steps a migration subject took (accepted or refused).
+    #[serde(default)]
+    pub migration_steps: u64,
+    /// Migration steps refused with a typed error (and judged right to be).
+    #[serde(default)]
+    pub migration_refusals: u64,
+    /// Cut-overs a migration subject made.
+    #[serde(default)]
+    pub cut_overs: u64,
+    /// Rollbacks a migration subject made.
+    #[serde(default)]
+    pub roll_backs: u64,
     /// Failed histories.
     pub failures: u64,
     /// Failed histories per check name.
     pub failures_by_check: BTreeMap<String, u64>,
+    /// Per coverage point of this subject's families (and of the history shapes): how many
+    /// seeds reached it and how often in all ([`crate::coverage`]). Zero rows included.
+    #[serde(default)]
+    pub coverage: BTreeMap<String, Reach>,
+    /// The coverage points no seed reached, in report order.
+    #[serde(default)]
+    pub unreached: Vec<String>,
+}
+
+/// How far a soak reached one coverage point on one subject.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reach {
+    /// Seeds whose run hit it at least once.
+    pub seeds: u64,
+    /// Hits over all seeds.
+    pub hits: u64,
+}
+
+/// The coverage points that apply to the subject called `subject` (`scheme` or
+/// `primary+mirror`): its families' points and the history shapes, in report order.
+pub fn points_for(subject: &str) -> Vec<Point> {
+    let families: Vec<&str> = subject.split('+').collect();
+    Point::ALL
+        .iter()
+        .copied()
+        .filter(|p| p.family() == "raft" || families.contains(&p.family()))
+        .collect()
+}
+
+impl FamilySummary {
+    /// Adds one seed's coverage counts (of the first run of the seed only).
+    pub fn add_coverage(&mut self, counts: &Counts) {
+        if self.coverage.is_empty() {
+            for point in points_for(&self.family) {
+                self.coverage.insert(point.name().to_string(), Reach::default());
+            }
+        }
+        for (point, hits) in counts.iter() {
+            let reach = self.coverage.entry(point.name().to_string()).or_default();
+            reach.seeds += 1;
+            reach.hits += hits;
+        }
+        self.unreached = points_for(&self.family)
+            .into_iter()
+            .filter(|p| self.coverage.get(p.name()).is_none_or(|r| r.hits == 0))
+            .map(|p| p.name().to_string())
+            .collect();
+    }
+
+    /// How far the soak reached `point` on this subject.
+    pub fn reach(&self, point: Point) -> Reach {
+        self.coverage.get(point.name()).copied().unwrap_or_default()
+    }
 }
 
 /// One failed history, shrunk.
@@ -60,6 +130,13 @@ pub struct SoakFailure {
     pub family: String,
     /// The failure on the original history.
     pub failure: CheckFailure,
+    /// The family tunables the seed ran with.
+    #[serde(default)]
+    pub tunables: SubjectTunables,
+    /// The tunables the shrunk history still fails with: `tunables` with every knob the
+    /// failure does not need back at its default.
+    #[serde(default)]
+    pub shrunk_tunables: SubjectTunables,
     /// The fault plan the seed ran under.
     pub fault_plan: FaultPlan,
     /// The shrunk fault plan the shrunk history still fails under (the original when
@@ -131,6 +208,12 @@ impl SoakFailure {
             "Found by `{}`: check {} failed at step {}: {}",
             self.replay, self.failure.check, self.failure.step, self.failure.difference
         );
+        if self.shrunk_tunables != self.tunables {
+            story.push_str(&format!(
+                " (tunables {} shrunk to {})",
+                self.tunables, self.shrunk_tunables
+            ));
+        }
         if !self.faults_removed.is_empty() {
             let removed: Vec<&str> = self.faults_removed.iter().map(|k| k.name()).collect();
             story.push_str(&format!(
@@ -146,12 +229,15 @@ impl SoakFailure {
             check: Some(self.failure.check),
             ops: self.shrunk.clone(),
             disk_seed: disk_seed_for(self.seed),
+            sector_size: Some(sector_size_for(self.seed)),
             faults: self.shrunk_fault_plan.clone(),
             original_faults: (self.shrunk_fault_plan != self.fault_plan)
                 .then(|| self.fault_plan.clone()),
             exhaustive,
             fault_streams: SOAK_FAULT_STREAMS,
             op_keys: self.moved_keys(),
+            tunables: self.shrunk_tunables,
+            original_tunables: (self.shrunk_tunables != self.tunables).then_some(self.tunables),
         }
     }
 }

@@ -12,11 +12,15 @@ use serde::{Deserialize, Serialize};
 use crate::contract::Family;
 use crate::sim::checks::{determinism, CheckFailure, CheckName};
 use crate::sim::engine::generator::{generate, GeneratorConfig};
+use crate::sim::engine::migration::MigrationSubject;
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::runner::{run_subject_on_disk, RunOptions};
 use crate::sim::engine::shrink::shrink;
 use crate::sim::engine::subject::Subject;
-use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedFamily, PlantedPairFamily};
+use crate::sim::planted::{
+    PlantedBug, PlantedDualBug, PlantedFamily, PlantedMigrationBug, PlantedPairFamily,
+    PlantedValidatorBug,
+};
 use crate::sim::soak::{disk_for, FaultMode};
 
 /// The verdict for one planted bug on one family (or pair).
@@ -65,7 +69,38 @@ pub fn run_selftest(
 ) -> SelftestResult {
     let name = family.scheme().to_string();
     let planted = Subject::Family(Arc::new(PlantedFamily::new(family, bug)));
-    run_planted(planted, name, bug.name(), bug.expected_check(), generator, seeds_max)
+    let options = RunOptions::default();
+    run_planted(planted, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
+}
+
+/// Runs seeds `0..seeds_max` on `family` with the validator that `validator_agreement`
+/// judges given the blind spot `bug`, until a check fails.
+pub fn run_validator_selftest(
+    family: Arc<dyn Family>,
+    bug: PlantedValidatorBug,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
+    let name = family.scheme().to_string();
+    let options = RunOptions { planted_validator: Some(bug), ..RunOptions::default() };
+    let subject = Subject::Family(family);
+    run_planted(subject, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
+}
+
+/// Runs seeds `0..seeds_max` on a migration from `source` to `destination` with the
+/// migration `bug` planted, until a check fails.
+pub fn run_migration_selftest(
+    source: Arc<dyn Family>,
+    destination: Arc<dyn Family>,
+    bug: PlantedMigrationBug,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
+    let planted = MigrationSubject::planted(source, destination, bug);
+    let name = planted.name();
+    let subject = Subject::Migration(Arc::new(planted));
+    let options = RunOptions::default();
+    run_planted(subject, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
 }
 
 /// Runs seeds `0..seeds_max` with the dual-write `bug` planted in the pair of `primary` and
@@ -79,7 +114,8 @@ pub fn run_dual_selftest(
 ) -> SelftestResult {
     let planted = Subject::Pair(Arc::new(PlantedPairFamily::new(primary, mirror, bug)));
     let name = planted.name();
-    run_planted(planted, name, bug.name(), bug.expected_check(), generator, seeds_max)
+    let options = RunOptions::default();
+    run_planted(planted, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
 }
 
 fn run_planted(
@@ -88,6 +124,7 @@ fn run_planted(
     bug: &str,
     expected: CheckName,
     generator: &GeneratorConfig,
+    options: &RunOptions,
     seeds_max: u64,
 ) -> SelftestResult {
     let mut result = SelftestResult {
@@ -105,8 +142,9 @@ fn run_planted(
     };
     let twice = expected == CheckName::Determinism;
     for seed in 0..seeds_max {
-        let ops = generate(seed, generator);
-        let run = |ops: &[Op], keys: Option<&[u64]>| run_seed(&planted, seed, ops, keys, twice);
+        let ops = planted.history(seed, &generate(seed, generator)).into_owned();
+        let run =
+            |ops: &[Op], keys: Option<&[u64]>| run_seed(&planted, seed, ops, options, keys, twice);
         let (steps, failure) = run(&ops, None);
         result.seeds_run += 1;
         result.steps_to_detection += steps;
@@ -134,12 +172,13 @@ fn run_seed(
     subject: &Subject,
     seed: u64,
     ops: &[Op],
+    options: &RunOptions,
     keys: Option<&[u64]>,
     twice: bool,
 ) -> (u64, Option<CheckFailure>) {
     let run = || {
         let disk = disk_for(seed, FaultMode::Honest);
-        let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..RunOptions::default() };
+        let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..options.clone() };
         run_subject_on_disk(subject.clone(), "selftest", disk, ops, options)
     };
     let first = run();

@@ -293,6 +293,8 @@ impl State {
         }
 
         self.generation += 1;
+        // The processes died with the power: their locks are gone.
+        self.drop_locks();
         self.halted = false;
         self.armed = None;
         self.stats.crashes += 1;

@@ -99,6 +99,8 @@ pub(super) enum RecordedOp {
     SetLen(HandleRef, u64),
     Sync(HandleRef),
     Close(HandleRef),
+    TryLock(PathBuf, crate::vfs::LockMode),
+    Unlock(super::image::LockRef),
 }
 
 impl RecordedOp {
@@ -108,7 +110,9 @@ impl RecordedOp {
             RecordedOp::ReadDir(_)
             | RecordedOp::Metadata(_)
             | RecordedOp::Read { .. }
-            | RecordedOp::Len(_) => false,
+            | RecordedOp::Len(_)
+            | RecordedOp::TryLock(..)
+            | RecordedOp::Unlock(_) => false,
             RecordedOp::Open { options, .. } => {
                 options.create || options.create_new || options.truncate
             }
@@ -140,6 +144,9 @@ impl RecordedOp {
             RecordedOp::Close(handle) => {
                 state.op_close(handle);
             }
+            // The replayed lock has no guard; the crash that makes each state drops it.
+            RecordedOp::TryLock(path, mode) => drop(state.op_try_lock(path, *mode)),
+            RecordedOp::Unlock(lock) => state.unlock(lock),
         }
     }
 }

@@ -19,7 +19,7 @@ use super::faults::{index_below, FaultPlan, FaultStats, Overlay, Overlays, Rngs}
 use super::trace::{Trace, TraceArgs, TraceLine, TraceResult};
 use super::SimDiskOptions;
 use crate::vfs::{
-    DirEntry, FileId, FileKind, Metadata, OpenOptions, VfsError, VfsErrorKind, VfsResult,
+    DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, VfsError, VfsErrorKind, VfsResult,
 };
 
 /// An inode number. Numbers are never reused within a disk's life, so a stale number can
@@ -192,6 +192,25 @@ pub(super) struct State {
     pub trace: Trace,
     /// Unlinks since the last garbage collection.
     garbage_hint: usize,
+    /// Held locks per inode: (lock id, mode). Process state: a crash (and a fork, a new
+    /// machine) empties it.
+    pub locks: BTreeMap<Ino, Vec<(u64, LockMode)>>,
+    /// The id the next granted lock gets.
+    next_lock_id: u64,
+    /// Mutating calls made so far (attempted, failed and refused ones included): `open` that
+    /// may create or truncate or opens for writing, `create_dir`, `remove_*`, `rename`,
+    /// `sync_dir`, `write_at`, `set_len`, `sync`.
+    pub mutating_ops: u64,
+}
+
+/// The lock a granted [`State::lock`] request holds: enough to release exactly it.
+#[derive(Clone, Debug)]
+pub(super) struct LockRef {
+    pub ino: Ino,
+    pub id: u64,
+    pub generation: u64,
+    pub mode: LockMode,
+    pub path: Arc<str>,
 }
 
 impl State {
@@ -215,6 +234,9 @@ impl State {
             halted: false,
             stats: FaultStats::default(),
             garbage_hint: 0,
+            locks: BTreeMap::new(),
+            next_lock_id: 1,
+            mutating_ops: 0,
         }
     }
 
@@ -294,6 +316,9 @@ impl State {
     // Public operations. Each is numbered, traced, and deterministic given the state.
 
     pub fn op_open(&mut self, path: &Path, options: OpenOptions) -> VfsResult<HandleRef> {
+        if is_mutating_open(options) {
+            self.mutating_ops += 1;
+        }
         let args = TraceArgs::Open {
             create: options.create,
             create_new: options.create_new,
@@ -312,21 +337,25 @@ impl State {
     }
 
     pub fn op_create_dir(&mut self, path: &Path) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let result = self.begin(None).and_then(|op_no| self.create_dir(op_no, path));
         self.finish("create_dir", path_text(path), TraceArgs::None, result, |_| None, &[])
     }
 
     pub fn op_remove_file(&mut self, path: &Path) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let result = self.begin(None).and_then(|op_no| self.remove_file(op_no, path));
         self.finish("remove_file", path_text(path), TraceArgs::None, result, |_| None, &[])
     }
 
     pub fn op_remove_dir(&mut self, path: &Path) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let result = self.begin(None).and_then(|op_no| self.remove_dir(op_no, path));
         self.finish("remove_dir", path_text(path), TraceArgs::None, result, |_| None, &[])
     }
 
     pub fn op_rename(&mut self, from: &Path, to: &Path) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let result = self.begin(None).and_then(|op_no| self.rename(op_no, from, to));
         let text: Arc<str> = Arc::from(format!("{} -> {}", from.display(), to.display()));
         let traced = self.finish("rename", text, TraceArgs::None, result, |_| None, &[]);
@@ -347,6 +376,7 @@ impl State {
     }
 
     pub fn op_sync_dir(&mut self, path: &Path) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let result = self.begin(None).and_then(|op_no| self.sync_dir(op_no, path));
         self.finish("sync_dir", path_text(path), TraceArgs::None, result, |_| None, &[])
     }
@@ -374,6 +404,7 @@ impl State {
     }
 
     pub fn op_write(&mut self, handle: &HandleRef, data: &[u8], offset: u64) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let args = TraceArgs::Range { offset, len: data.len() as u64 };
         let result = self
             .begin(Some(handle.generation))
@@ -390,6 +421,7 @@ impl State {
     }
 
     pub fn op_set_len(&mut self, handle: &HandleRef, len: u64) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let result = self
             .begin(Some(handle.generation))
             .and_then(|op_no| self.file_set_len(op_no, handle, len));
@@ -397,6 +429,7 @@ impl State {
     }
 
     pub fn op_sync(&mut self, handle: &HandleRef) -> VfsResult<()> {
+        self.mutating_ops += 1;
         let result =
             self.begin(Some(handle.generation)).and_then(|op_no| self.file_sync(op_no, handle.ino));
         self.finish("sync", handle.path.clone(), TraceArgs::None, result, |_| None, &[])
@@ -411,6 +444,131 @@ impl State {
         }
         let result = self.begin(Some(handle.generation)).map(|_| self.file_close(handle.ino));
         self.finish("close", handle.path.clone(), TraceArgs::None, result, |_| None, &[]).is_ok()
+    }
+
+    /// `try_lock`: a numbered, traced call (it can meet a crash point like any other);
+    /// grants `mode` on the file at `path` unless an incompatible lock is held.
+    pub fn op_try_lock(&mut self, path: &Path, mode: LockMode) -> VfsResult<LockRef> {
+        let args = TraceArgs::Lock { exclusive: mode == LockMode::Exclusive };
+        let result = self.begin(None).and_then(|_| self.lock(path, mode));
+        self.finish("try_lock", path_text(path), args, result, |_| None, &[])
+    }
+
+    /// Grants `mode` on the file at `path` (no numbering, no trace: the observer's way in).
+    pub fn lock(&mut self, path: &Path, mode: LockMode) -> Result<LockRef, Kind> {
+        let ino = match self.resolve(path)? {
+            Target::Dir(_) => return Err(Kind::IsADirectory),
+            Target::Entry { ino: None, .. } => return Err(Kind::NotFound),
+            Target::Entry { ino: Some(ino), .. } => ino,
+        };
+        if self.is_dir(ino) {
+            return Err(Kind::IsADirectory);
+        }
+        let holders = self.locks.entry(ino).or_default();
+        let compatible = match mode {
+            LockMode::Shared => holders.iter().all(|(_, held)| *held == LockMode::Shared),
+            LockMode::Exclusive => holders.is_empty(),
+        };
+        if !compatible {
+            return Err(Kind::Locked);
+        }
+        let id = self.next_lock_id;
+        self.next_lock_id += 1;
+        holders.push((id, mode));
+        Ok(LockRef { ino, id, generation: self.generation, mode, path: path_text(path) })
+    }
+
+    /// Releases a lock (its guard dropped). A lock from before a crash is already gone.
+    pub fn unlock(&mut self, lock: &LockRef) {
+        if lock.generation != self.generation {
+            return;
+        }
+        if let Some(holders) = self.locks.get_mut(&lock.ino) {
+            holders.retain(|(id, _)| *id != lock.id);
+            if holders.is_empty() {
+                self.locks.remove(&lock.ino);
+            }
+        }
+    }
+
+    /// Forgets every lock: the processes holding them are gone (a crash, a forked machine).
+    pub fn drop_locks(&mut self) {
+        self.locks.clear();
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The observer's calls: not numbered, not traced, no randomness drawn, so looking changes
+    // nothing a seed decides. Mutating calls are refused (and counted).
+
+    /// Fails when the disk has halted at an armed crash point or `generation` is stale.
+    fn peek_ready(&self, generation: Option<u64>) -> Result<(), Kind> {
+        if self.halted || generation.is_some_and(|g| g != self.generation) {
+            return Err(Kind::Crashed);
+        }
+        Ok(())
+    }
+
+    /// Counts a mutating call an observer refused.
+    pub fn peek_refuse(&mut self) -> Kind {
+        self.mutating_ops += 1;
+        Kind::ReadOnly
+    }
+
+    /// Opens an existing file for reading, as an observer.
+    pub fn peek_open(&mut self, path: &Path, options: OpenOptions) -> Result<HandleRef, Kind> {
+        if is_mutating_open(options) {
+            return Err(self.peek_refuse());
+        }
+        self.peek_ready(None)?;
+        let ino = match self.resolve(path)? {
+            Target::Dir(_) => return Err(Kind::IsADirectory),
+            Target::Entry { ino: None, .. } => return Err(Kind::NotFound),
+            Target::Entry { ino: Some(ino), .. } => ino,
+        };
+        self.file_mut(ino)?.open_handles += 1;
+        Ok(HandleRef { ino, generation: self.generation, writable: false, path: path_text(path) })
+    }
+
+    /// `read_dir` as an observer.
+    pub fn peek_read_dir(&self, path: &Path) -> Result<Vec<DirEntry>, Kind> {
+        self.peek_ready(None)?;
+        self.read_dir(path)
+    }
+
+    /// `metadata` as an observer.
+    pub fn peek_metadata(&self, path: &Path) -> Result<Metadata, Kind> {
+        self.peek_ready(None)?;
+        self.metadata(path)
+    }
+
+    /// `read_at` as an observer (fault overlays apply, as to any read).
+    pub fn peek_read(
+        &self,
+        handle: &HandleRef,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> Result<usize, Kind> {
+        self.peek_ready(Some(handle.generation))?;
+        self.file_read(handle.ino, buf, offset)
+    }
+
+    /// `len` as an observer.
+    pub fn peek_len(&self, handle: &HandleRef) -> Result<u64, Kind> {
+        self.peek_ready(Some(handle.generation))?;
+        Ok(self.file(handle.ino)?.visible.len() as u64)
+    }
+
+    /// Closes an observer's handle.
+    pub fn peek_close(&mut self, handle: &HandleRef) {
+        if self.peek_ready(Some(handle.generation)).is_ok() {
+            self.file_close(handle.ino);
+        }
+    }
+
+    /// `try_lock` as an observer.
+    pub fn peek_lock(&mut self, path: &Path, mode: LockMode) -> Result<LockRef, Kind> {
+        self.peek_ready(None)?;
+        self.lock(path, mode)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -1124,6 +1282,12 @@ pub(super) fn resize_zeroed(bytes: &mut Vec<u8>, len: usize) {
     } else {
         bytes.resize(len, 0);
     }
+}
+
+/// Whether an `open` with `options` is a mutating call (it may create or truncate, or opens
+/// for writing).
+pub(super) fn is_mutating_open(options: OpenOptions) -> bool {
+    options.write || options.create || options.create_new || options.truncate
 }
 
 /// The trace's and errors' spelling of a path.

@@ -184,9 +184,11 @@ pub use image::{Image, ListingEntry};
 use crash::RandomChooser;
 use enumerate::{RecordedOp, Recording};
 use faults::Rngs;
-use image::{HandleRef, State};
+use image::{HandleRef, LockRef, State};
 
-use super::{DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsResult};
+use super::{
+    DirEntry, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsFile, VfsLock, VfsResult,
+};
 
 /// How a [`SimDisk`] is built. Start from `SimDiskOptions::default()` and set what matters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -404,9 +406,34 @@ impl SimDisk {
     }
 
     /// A deep copy: an independent disk in the same state (same generators, trace and
-    /// statistics, no mark). Handles of this disk do not work on the copy.
+    /// statistics, no mark). Handles of this disk do not work on the copy, and no lock is
+    /// held on it (locks belong to the processes using a disk, and the copy has none yet).
     pub fn fork(&self) -> Arc<SimDisk> {
-        SimDisk::from_state(self.lock().state.clone())
+        let mut state = self.lock().state.clone();
+        state.drop_locks();
+        SimDisk::from_state(state)
+    }
+
+    /// Mutating calls made on this disk so far, through any handle or observer, attempted,
+    /// failed and refused ones included: `open` for writing (or to create or truncate),
+    /// `create_dir`, `remove_file`, `remove_dir`, `rename`, `sync_dir`, `write_at`, `set_len`
+    /// and `sync`. A read-only open must leave it unchanged.
+    pub fn mutating_op_count(&self) -> u64 {
+        self.lock().state.mutating_ops
+    }
+
+    /// A read-only window onto this disk, for checks that must look without changing what
+    /// the seed decides: it sees the visible image and takes locks in the same lock table,
+    /// but its calls are not numbered or traced and draw no randomness (fault overlays
+    /// still apply to its reads), and every mutating call through it is refused with
+    /// `ReadOnly` (and counted in [`SimDisk::mutating_op_count`]).
+    pub fn observer(&self) -> Arc<SimObserver> {
+        Arc::new(SimObserver { shared: Arc::clone(&self.shared) })
+    }
+
+    /// How many locks are held on this disk now (every holder counted).
+    pub fn locks_held(&self) -> usize {
+        self.lock().state.locks.values().map(Vec::len).sum()
     }
 
     /// The running hash of every operation so far (arguments, results, bytes written and
@@ -521,6 +548,159 @@ impl Vfs for SimDisk {
         let result = inner.state.op_sync_dir(path);
         inner.record(|| RecordedOp::SyncDir(path.to_path_buf()));
         result
+    }
+
+    fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
+        let mut inner = self.lock();
+        let result = inner.state.op_try_lock(path, mode);
+        inner.record(|| RecordedOp::TryLock(path.to_path_buf(), mode));
+        let lock = result?;
+        Ok(Box::new(SimLock { shared: Arc::clone(&self.shared), lock, recorded: true }))
+    }
+}
+
+/// A lock held on a [`SimDisk`] file: released when dropped, or by a crash (which kills the
+/// process that held it; the guard then releases nothing).
+struct SimLock {
+    shared: Arc<Mutex<Inner>>,
+    lock: LockRef,
+    /// Whether the release is recorded for enumeration (an observer's lock is not).
+    recorded: bool,
+}
+
+impl VfsLock for SimLock {
+    fn path(&self) -> &Path {
+        Path::new(&*self.lock.path)
+    }
+
+    fn mode(&self) -> LockMode {
+        self.lock.mode
+    }
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.shared);
+        inner.state.unlock(&self.lock);
+        if self.recorded {
+            inner.record(|| RecordedOp::Unlock(self.lock.clone()));
+        }
+    }
+}
+
+/// A read-only window onto a [`SimDisk`] ([`SimDisk::observer`]): reads and locks without
+/// being numbered or traced, mutating calls refused with `ReadOnly` and counted.
+pub struct SimObserver {
+    shared: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for SimObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimObserver")
+    }
+}
+
+impl SimObserver {
+    fn refuse(&self, op: &'static str, path: &Path) -> VfsError {
+        let kind = lock(&self.shared).state.peek_refuse();
+        VfsError::new(op, path, kind)
+    }
+}
+
+impl Vfs for SimObserver {
+    fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
+        let handle = lock(&self.shared)
+            .state
+            .peek_open(path, options)
+            .map_err(|kind| VfsError::new("open", path, kind))?;
+        Ok(Box::new(ObserverFile { shared: Arc::clone(&self.shared), handle }))
+    }
+
+    fn create_dir(&self, path: &Path) -> VfsResult<()> {
+        Err(self.refuse("create_dir", path))
+    }
+
+    fn remove_file(&self, path: &Path) -> VfsResult<()> {
+        Err(self.refuse("remove_file", path))
+    }
+
+    fn remove_dir(&self, path: &Path) -> VfsResult<()> {
+        Err(self.refuse("remove_dir", path))
+    }
+
+    fn rename(&self, from: &Path, _to: &Path) -> VfsResult<()> {
+        Err(self.refuse("rename", from))
+    }
+
+    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
+        let inner = lock(&self.shared);
+        inner.state.peek_read_dir(path).map_err(|kind| VfsError::new("read_dir", path, kind))
+    }
+
+    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
+        let inner = lock(&self.shared);
+        inner.state.peek_metadata(path).map_err(|kind| VfsError::new("metadata", path, kind))
+    }
+
+    fn sync_dir(&self, path: &Path) -> VfsResult<()> {
+        Err(self.refuse("sync_dir", path))
+    }
+
+    fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
+        let lock_ref = lock(&self.shared)
+            .state
+            .peek_lock(path, mode)
+            .map_err(|kind| VfsError::new("try_lock", path, kind))?;
+        Ok(Box::new(SimLock { shared: Arc::clone(&self.shared), lock: lock_ref, recorded: false }))
+    }
+}
+
+/// A file opened through a [`SimObserver`].
+struct ObserverFile {
+    shared: Arc<Mutex<Inner>>,
+    handle: HandleRef,
+}
+
+impl ObserverFile {
+    fn refuse(&self, op: &'static str) -> VfsError {
+        let kind = lock(&self.shared).state.peek_refuse();
+        VfsError::new(op, &*self.handle.path, kind)
+    }
+}
+
+impl VfsFile for ObserverFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> VfsResult<usize> {
+        let inner = lock(&self.shared);
+        inner
+            .state
+            .peek_read(&self.handle, buf, offset)
+            .map_err(|kind| VfsError::new("read_at", &*self.handle.path, kind))
+    }
+
+    fn write_at(&self, _buf: &[u8], _offset: u64) -> VfsResult<()> {
+        Err(self.refuse("write_at"))
+    }
+
+    fn len(&self) -> VfsResult<u64> {
+        let inner = lock(&self.shared);
+        inner
+            .state
+            .peek_len(&self.handle)
+            .map_err(|kind| VfsError::new("len", &*self.handle.path, kind))
+    }
+
+    fn set_len(&self, _len: u64) -> VfsResult<()> {
+        Err(self.refuse("set_len"))
+    }
+
+    fn sync(&self) -> VfsResult<()> {
+        Err(self.refuse("sync"))
+    }
+}
+
+impl Drop for ObserverFile {
+    fn drop(&mut self) {
+        lock(&self.shared).state.peek_close(&self.handle);
     }
 }
 

@@ -34,6 +34,10 @@ pub(super) enum TraceArgs {
         kept: u64,
         pending: u64,
     },
+    /// A lock request: exclusive or shared.
+    Lock {
+        exclusive: bool,
+    },
 }
 
 /// What an operation returned.
@@ -88,6 +92,9 @@ impl fmt::Display for TraceLine {
                 write!(f, " [{}]", flags.join(","))?;
             }
             TraceArgs::Crash { kept, pending } => write!(f, " kept={kept}/{pending}")?,
+            TraceArgs::Lock { exclusive } => {
+                write!(f, " {}", if exclusive { "exclusive" } else { "shared" })?
+            }
         }
         match self.result {
             TraceResult::Ok => write!(f, " -> Ok"),
@@ -132,6 +139,7 @@ impl Trace {
                 mix(mix(h, 3), bits)
             }
             TraceArgs::Crash { kept, pending } => mix(mix(mix(h, 4), kept), pending),
+            TraceArgs::Lock { exclusive } => mix(mix(h, 5), u64::from(exclusive)),
         };
         h = match line.result {
             TraceResult::Ok => mix(h, 0),
@@ -177,6 +185,8 @@ fn format_kind(kind: VfsErrorKind) -> &'static str {
         VfsErrorKind::Crashed => "Crashed",
         VfsErrorKind::PermissionDenied => "PermissionDenied",
         VfsErrorKind::InvalidInput => "InvalidInput",
+        VfsErrorKind::Locked => "Locked",
+        VfsErrorKind::ReadOnly => "ReadOnly",
         _ => "Other",
     }
 }

@@ -17,7 +17,7 @@ impl Runner {
         self.quick_check(step, op, action)?;
         let every = self.options.full_check_every;
         let published = matches!(action, Action::Snapshot { publish: true, .. });
-        if published || (every > 0 && (step + 1) % every == 0) {
+        if published || (every > 0 && (step + 1).is_multiple_of(every)) {
             self.full_check(step, &op.to_string())?;
         }
         Ok(())

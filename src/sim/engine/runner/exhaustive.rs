@@ -99,6 +99,7 @@ impl Runner {
             }
             Subject::Pair(pair) => Arc::new(LonePrimary(pair.clone())),
             Subject::Family(family) => family.clone(),
+            Subject::Migration(migration) => migration.source_family().clone(),
         };
         let braft_roots = self.braft_roots();
         let check = CrashCheck {

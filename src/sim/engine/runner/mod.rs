@@ -15,6 +15,7 @@
 //! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write`, `braft_view` |
 //! | the comparisons: quick, in full every `full_check_every` steps | `compare` | `model_equality`, `dual_write` |
 //! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images`, `braft_view` |
+//! | on a sample of steps, a pair of states in real instances | `agreement` | `validator_agreement` |
 //!
 //! Every step adds lines to a hashed trace ([`Trace`]), so two runs of a seed can be compared
 //! (`determinism`). On a [`SimDisk`] the runner plays power losses and reacts to injected
@@ -26,6 +27,7 @@
 //! *refusal*. `braft_view` judges every `local://` directory braft could read
 //! (`Runner::braft_roots`), on honest, checked runs only.
 
+mod agreement;
 mod call;
 mod compare;
 mod exhaustive;
@@ -33,6 +35,7 @@ mod export;
 mod join;
 mod outcome;
 mod power_loss;
+mod read_only;
 mod reopen;
 
 use std::path::PathBuf;
@@ -44,6 +47,7 @@ use crate::sim::checks::braft_view;
 use crate::sim::checks::crash_atomicity::StoreHistory;
 use crate::sim::checks::export_cut::PinnedExport;
 use crate::sim::checks::{injected, refusal, CheckFailure, CheckName};
+use crate::sim::engine::migration::run_migration;
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::{Action, Op};
 use crate::sim::engine::subject::{PairInstance, Subject};
@@ -130,6 +134,10 @@ pub struct Runner {
     trace: Trace,
     options: RunOptions,
     stats: RunStats,
+    /// The agreement phase's draws and earlier state.
+    agreement: agreement::Sampler,
+    /// What a read-only open showed just before the reopen in progress (check `read_only`).
+    read_only_probe: Option<crate::sim::checks::read_only::Probe>,
     /// Why the run ended as a refusal, once it has.
     refusal: Option<String>,
 }
@@ -178,6 +186,9 @@ impl Runner {
     ) -> StorageResult<Self> {
         let (instance, join) = match &subject {
             Subject::Family(family) => (family.open(location, vfs.clone())?, None),
+            // A migration runs in its own driver (`run_subject_on_disk` hands it there); asked
+            // directly, the runner runs its source alone.
+            Subject::Migration(m) => (m.source_family().open(location, vfs.clone())?, None),
             Subject::Pair(pair) => {
                 (pair.open_primary(location, vfs.clone())?, Some(Join { at: 0, joined: false }))
             }
@@ -185,12 +196,14 @@ impl Runner {
         let plan = disk.as_ref().map(|d| d.options().faults);
         let dishonest = plan.as_ref().is_some_and(|p| !p.is_honest());
         let faulty = plan.as_ref().is_some_and(|p| !p.is_none());
+        let disk_seed = disk.as_ref().map_or(0, |d| d.options().seed);
         let lying_sync = plan.as_ref().is_some_and(|p| p.fsync_loss.is_enabled());
         // Images are imported into every registered family, with the family under test (which
         // may carry a planted bug; for a pair, its primary's) standing in for its own scheme.
         let tested = match &subject {
             Subject::Family(family) => family.clone(),
             Subject::Pair(pair) => pair.primary_family(),
+            Subject::Migration(m) => m.source_family().clone(),
         };
         let image_families = Registry::builtin()
             .families()
@@ -214,6 +227,8 @@ impl Runner {
             trace: Trace::new(options.trace_tail_len),
             options,
             stats: RunStats::default(),
+            agreement: agreement::Sampler::new(disk_seed),
+            read_only_probe: None,
             refusal: None,
         };
         runner.history.remember_all(&runner.model.state);
@@ -293,6 +308,10 @@ impl Runner {
             Action::Crash => self.crash(step, op)?,
             Action::ArmCrash(disk_ops) => self.arm_crash(step, disk_ops),
             Action::Export(spread) => self.begin_export(step, op, spread)?,
+            // Only a migration subject has migration steps (`engine::migration`).
+            Action::Migrate(s) => {
+                self.trace.push(format!("#{step} {}() -> no migration", s.op_name()))
+            }
             call => match self.call(step, op, &call)? {
                 call::Called::Failed { allowed } => self.power_loss(step, op, allowed)?,
                 call::Called::Returned { enumerate, armed } => {
@@ -307,7 +326,8 @@ impl Runner {
                 }
             },
         }
-        self.advance_export(step, op)
+        self.advance_export(step, op)?;
+        self.sample_agreement(step, op)
     }
 
     /// The key of step `step`'s fault streams ([`RunOptions::step_keys`]).
@@ -438,6 +458,9 @@ pub fn run_subject_on_disk(
     ops: &[Op],
     options: RunOptions,
 ) -> RunOutcome {
+    if let Subject::Migration(migration) = &subject {
+        return run_migration(migration, location, disk, ops, options);
+    }
     let name = subject.name();
     let plan = disk.options().faults;
     match Runner::for_subject_on_sim_disk(subject, location, disk, options) {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::checks::bad_images::BadImageOptions;
 use crate::sim::checks::CheckFailure;
+use crate::sim::planted::PlantedValidatorBug;
 use crate::vfs::EnumerateOptions;
 
 /// How a run checks.
@@ -23,6 +24,10 @@ pub struct RunOptions {
     /// with these enumeration options.
     #[serde(default)]
     pub exhaustive: Option<EnumerateOptions>,
+    /// A planted blind spot for the validator the `validator_agreement` check judges
+    /// (self-tests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_validator: Option<PlantedValidatorBug>,
     /// How the `bad_images` check tests rejections (hostile images per check, a planted
     /// reader bug for self-tests).
     #[serde(default)]
@@ -43,6 +48,7 @@ impl Default for RunOptions {
             trace_tail_len: 24,
             unchecked: false,
             exhaustive: None,
+            planted_validator: None,
             bad_images: BadImageOptions::default(),
             step_keys: None,
         }
@@ -83,6 +89,21 @@ pub struct RunStats {
     pub exports: u64,
     /// Imports made by the image checks.
     pub imports: u64,
+    /// Pairs of states the `validator_agreement` check compared.
+    #[serde(default)]
+    pub validator_pairs: u64,
+    /// Migration steps a migration subject took (accepted or refused).
+    #[serde(default)]
+    pub migration_steps: u64,
+    /// Migration steps refused with a typed error (and judged right to be).
+    #[serde(default)]
+    pub migration_refusals: u64,
+    /// Cut-overs a migration subject made.
+    #[serde(default)]
+    pub cut_overs: u64,
+    /// Rollbacks a migration subject made.
+    #[serde(default)]
+    pub roll_backs: u64,
 }
 
 /// The result of running one history.

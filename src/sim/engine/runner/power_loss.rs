@@ -103,6 +103,7 @@ impl Runner {
         self.trace.push(format!("#{step} recovered {}", &recovered.digest()[..16]));
         self.model.state = recovered;
         self.history.remember_all(&self.model.state);
+        self.check_reopened(step, op)?;
         if let Some(reopened) = reopened {
             self.check_pair_reopen(step, op, &reopened, true, &mirror_candidates)?;
             self.full_check_mirror(step, "pair recovery after a power loss")?;

@@ -37,7 +37,8 @@ impl Runner {
             self.check_pair_reopen(step, op, &reopened, false, &mirror_candidates)?;
         }
         self.full_check(step, context)?;
-        self.check_braft_after_open(step, op)
+        self.check_braft_after_open(step, op)?;
+        self.check_reopened(step, op)
     }
 
     /// `braft_view` after an open: braft's view of every local directory (read on a fork of
@@ -69,9 +70,12 @@ impl Runner {
         step: usize,
         op: &Op,
     ) -> Result<Option<PairReopened>, Stop> {
+        self.read_only_probe = self.probe_read_only();
         let (location, vfs) = (self.location.clone(), self.vfs.clone());
         let opened = match self.subject.clone() {
             Subject::Family(family) => panic::catch(|| family.open(&location, vfs)),
+            // (A migration has its own driver; the runner would run its source alone.)
+            Subject::Migration(m) => panic::catch(|| m.source_family().open(&location, vfs)),
             Subject::Pair(pair) if !self.pair_joined() => {
                 panic::catch(|| pair.open_primary(&location, vfs))
             }
