@@ -79,7 +79,7 @@ fn planted_migration_bugs_are_caught_by_migration_on_every_pair() {
         for source in registry.families() {
             for destination in registry.families() {
                 let (s, d) = (source.clone(), destination.clone());
-                let r = run_migration_selftest(s, d, bug, &generator, 20);
+                let r = run_migration_selftest(s, d, bug, &generator, 60);
                 let shrunk = r.shrunk_failure.as_ref().map(|f| f.check);
                 if r.caught_by != Some(CheckName::Migration) || shrunk != Some(CheckName::Migration)
                 {

@@ -421,7 +421,7 @@ impl Driver<'_> {
             return Ok(());
         }
         let every = self.options.full_check_every.max(1);
-        if (step + 1) % every == 0 {
+        if (step + 1).is_multiple_of(every) {
             return self.full_check(step, &op.to_string());
         }
         self.quick_check(step, op, action)
