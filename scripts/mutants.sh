@@ -76,7 +76,7 @@ echo "== cargo mutants: $total mutants in the product code; running ${selection[
 status=0
 cargo mutants "${files[@]}" "${selection[@]}" "${extra[@]}" --jobs "$jobs" \
     --minimum-test-timeout 120 --no-shuffle --output "$out" \
-    -- --test mutants_soak || status=$?
+    --profile mutants --cargo-arg=--test=mutants_soak || status=$?
 # 0: all caught; 2: some missed; 3: some timed out. Anything else is a broken run.
 case "$status" in 0|2|3) ;; *) echo "mutants.sh: cargo mutants failed ($status)" >&2; exit "$status" ;; esac
 

@@ -510,16 +510,14 @@ fn paths_say_what_they_mean() {
     assert_eq!(tree(dir.path()), before);
 }
 
-/// Two `qk image import` processes started together on one empty destination: exactly one
+/// Two `qk image import` processes started together on one destination: exactly one
 /// imports, the other is refused (by the lock while the first runs, or as a non-empty
 /// destination once it has finished), and the destination holds the image intact.
 ///
-/// The `local://` destination is an empty directory made beforehand. A *missing* one is not
-/// tested here because of a real race, still open: when both processes create it at once, one
-/// can fail on `create_dir` ("already exists") and its cleanup then removes the directory the
-/// other created, so both fail (seen on a fresh clone in CI, 2026-12-02). The fix belongs in
-/// the destination's creation and `cli/cleanup.rs` (never remove a path this process did not
-/// create).
+/// Destinations: a missing `local://` directory (both processes create it at once: the one
+/// that loses the race must neither fail on the directory the other made nor remove it), a
+/// pre-made empty one, and a missing `redb://` file. Each race runs a few rounds, on a fresh
+/// destination each time (on odd rounds the missing destination's parent is missing too).
 #[test]
 fn two_concurrent_imports_to_one_destination_one_is_refused() {
     let (src, dest, work) = (
@@ -532,11 +530,20 @@ fn two_concurrent_imports_to_one_destination_one_is_refused() {
     let (code, out, err) =
         qk(&["image", "export", "--from", &uri("local", src.path()), "-o", &image_path]);
     assert_eq!(code, 0, "{out}{err}");
-    std::fs::create_dir(dest.path().join("node")).expect("an empty destination directory");
-    for (scheme, location) in
-        [("local", dest.path().join("node")), ("redb", dest.path().join("node.redb"))]
+    let cases = [("local", "missing", false), ("local", "empty", true), ("redb", "missing", false)];
+    for (round, (scheme, what, premade)) in
+        (0..4).flat_map(|round| cases.iter().map(move |case| (round, *case)))
     {
+        let location = dest.path().join(format!("{scheme}-{what}-{round}")).join("node");
+        // On odd rounds the parent is missing too, so both processes create a chain.
+        if premade || round % 2 == 0 {
+            std::fs::create_dir_all(location.parent().expect("a parent")).expect("mkdir");
+        }
+        if premade {
+            std::fs::create_dir(&location).expect("an empty destination directory");
+        }
         let target = uri(scheme, &location);
+        let scheme = format!("{scheme} ({what}, round {round})");
         let spawn = || {
             Command::new(env!("CARGO_BIN_EXE_qk"))
                 .args(["image", "import", "--to", &target, &image_path])

@@ -305,7 +305,7 @@ fn import(
     }
     let created = CreatedPaths::before_open(vfs, &dest.uri)
         .map_err(|e| usage(format!("cannot open {to}: {e}")))?;
-    match import_holding_the_lock(vfs, &dest, to, reader, stdout) {
+    match import_holding_the_lock(&created.vfs(), &dest, to, reader, stdout) {
         Ok(summary) => {
             print_summary(stdout, &format!("imported {input} into {to}"), &summary)?;
             Ok(0)

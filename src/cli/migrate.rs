@@ -121,7 +121,7 @@ fn migrate(args: &MigrateArgs, vfs: VfsHandle, created: &mut Option<CreatedPaths
         Ok(paths) => paths,
         Err(e) => return usage(&format!("destination {}: {e}", args.to)),
     };
-    let (destination, repairs) = match dest.open_read_write(&vfs) {
+    let (destination, repairs) = match dest.open_read_write(&paths.vfs()) {
         Ok(opened) => opened,
         Err(e @ StorageError::Locked { .. }) => return usage(&format!("destination {e}")),
         Err(e) => {

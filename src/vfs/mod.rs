@@ -199,7 +199,8 @@ pub trait Vfs: Send + Sync {
     }
 
     /// Creates `path` and any missing parents, syncing each parent whose entries changed,
-    /// so the whole chain is durable when this returns.
+    /// so the whole chain is durable when this returns. A directory that another process
+    /// creates meanwhile counts as created (its creator syncs it); a file there does not.
     fn create_dir_all(&self, path: &Path) -> VfsResult<()> {
         if self.exists(path)? {
             return Ok(());
@@ -209,7 +210,16 @@ pub trait Vfs: Send + Sync {
                 self.create_dir_all(parent)?;
             }
         }
-        self.create_dir(path)?;
+        match self.create_dir(path) {
+            Ok(()) => {}
+            Err(e) if e.kind == VfsErrorKind::AlreadyExists => {
+                return match self.metadata(path)?.kind {
+                    FileKind::Dir => Ok(()),
+                    FileKind::File => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         self.sync_dir(parent)
     }
