@@ -18,7 +18,7 @@ const DEFAULT_SEEDS: &str = "1..2";
 fn default_soak_finds_nothing() {
     let seeds = std::env::var("QK_MUTANTS_SEEDS").unwrap_or_else(|_| DEFAULT_SEEDS.to_string());
     let output = Command::new(env!("CARGO_BIN_EXE_qk"))
-        .args(["soak", "--seeds", &seeds, "--no-shrink", "--no-regressions"])
+        .args(["soak", "--seeds", &seeds, "--no-shrink", "--no-regressions", "--fail-fast"])
         .output()
         .expect("run qk soak");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -361,3 +361,24 @@ fn replay_says_when_a_run_did_no_work() {
     assert!(out.contains("VERDICT no work done"), "{out}");
     assert!(out.contains("refused at its creation") && !out.contains("all checks held"), "{out}");
 }
+
+#[test]
+fn fail_fast_stops_at_the_first_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("report.json");
+    let path_text = path.to_str().expect("utf-8 path");
+    let args = ["soak", "--family", "memory", "--seeds", "0..20", "--planted", "drop-entry"];
+    let common = ["--no-shrink", "--json", path_text];
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("report")).expect("JSON")
+    };
+    let (code, out, _) = qk(&[&args[..], &common[..]].concat());
+    assert_eq!(code, 1, "{out}");
+    let all = read();
+    let (code, out, _) = qk(&[&args[..], &common[..], &["--fail-fast"]].concat());
+    assert_eq!(code, 1, "{out}");
+    let fast = read();
+    assert_eq!(fast["failures_total"], 1, "{fast}");
+    assert!(all["failures_total"].as_u64() > Some(1), "{all}");
+    assert!(fast["seeds_run"].as_u64() < all["seeds_run"].as_u64(), "{fast}\n{all}");
+}

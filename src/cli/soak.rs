@@ -81,6 +81,10 @@ pub struct SoakArgs {
     /// Do not shrink failures.
     #[arg(long)]
     pub no_shrink: bool,
+    /// Stop at the first failure: no further subject or seed runs (for scripts that only
+    /// ask whether the soak finds anything, such as scripts/mutants.sh).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Skip the per-step comparisons (to measure their cost).
     #[arg(long, hide = true)]
     pub unchecked: bool,
@@ -182,6 +186,7 @@ pub fn run(args: SoakArgs) -> u8 {
         });
     }
     config.shrink = !args.no_shrink;
+    config.fail_fast = args.fail_fast;
     config.run.unchecked = args.unchecked;
     config.planted = args.planted;
     config.run.planted_validator = args.planted_validator;

@@ -63,6 +63,8 @@ pub struct SoakConfig {
     pub check_determinism: bool,
     /// At most this many failures are shrunk and reported in full.
     pub failures_max: usize,
+    /// End the run at the first failure (no further subject or seed starts).
+    pub fail_fast: bool,
     /// The fault plans seeds run under.
     pub faults: FaultMode,
     /// Where shrunk failures are saved as regression histories (never for planted bugs).
@@ -115,6 +117,7 @@ impl SoakConfig {
             shrink: true,
             check_determinism: false,
             failures_max: 5,
+            fail_fast: false,
             faults: FaultMode::Default,
             regressions_dir: None,
             tunables: None,
@@ -256,6 +259,11 @@ pub fn run_soak(
                     let mut found = shrink_failure(config, family, seed, ops, failure, keep_going);
                     found.regression_file = save_regression(config, &found);
                     report.failures.push(found);
+                }
+                if config.fail_fast {
+                    report.seeds_run += 1;
+                    on_seed(seed, &report);
+                    return report;
                 }
             }
         }
