@@ -283,7 +283,7 @@ fn assert_hostile_images_catch(bug: PlantedReaderBug, seeds_max: u64) {
     let flips_only = soak_with_reader_bug(bug, 0, caught.seeds_run);
     assert!(flips_only.passed(), "{}: bit flips caught it: {:?}", bug.name(), flips_only.failures);
     assert_eq!(flips_only.seeds_run, caught.seeds_run);
-    let exports: u64 = flips_only.families.iter().map(|f| f.exports).sum();
+    let exports: u64 = flips_only.families.iter().map(|f| f.stats.exports).sum();
     assert!(exports > 0, "no export ran, so no bad image was tried");
 }
 

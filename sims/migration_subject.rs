@@ -62,10 +62,10 @@ fn migrations_between_every_pair_hold_in_a_soak() {
     let sum = |f: fn(&quorumkit_storage::sim::soak::FamilySummary) -> u64| -> u64 {
         report.families.iter().map(f).sum()
     };
-    assert!(sum(|f| f.cut_overs) > 0, "no cut-over");
-    assert!(sum(|f| f.roll_backs) > 0, "no rollback");
-    assert!(sum(|f| f.migration_refusals) > 0, "no refusal");
-    assert!(sum(|f| f.crashes) > 0, "no power loss");
+    assert!(sum(|f| f.stats.cut_overs) > 0, "no cut-over");
+    assert!(sum(|f| f.stats.roll_backs) > 0, "no rollback");
+    assert!(sum(|f| f.stats.migration_refusals) > 0, "no refusal");
+    assert!(sum(|f| f.stats.crashes) > 0, "no power loss");
 }
 
 /// Each planted migration bug is caught by `migration` on every ordered pair of families,

@@ -327,8 +327,8 @@ fn no_seed_is_eaten_by_a_fault_at_its_first_open() {
     for summary in &report.families {
         // Some histories still end early as refusals (a reopen after an injected fault), but
         // every one of them ran ops first.
-        assert_eq!(summary.idle, 0, "{}: {summary:?}", summary.family);
-        assert!(summary.steps >= summary.histories, "{}: {summary:?}", summary.family);
+        assert_eq!(summary.stats.idle, 0, "{}: {summary:?}", summary.family);
+        assert!(summary.stats.steps >= summary.histories, "{}: {summary:?}", summary.family);
     }
     // The old reading of the same seed: its honest plan refuses local's creation.
     let local = registry.family("local").expect("registered").clone();

@@ -184,6 +184,6 @@ fn soak_holds_with_the_check_and_compares_pairs() {
     let report = run_soak(&config, &mut || true, &mut |_, _| {});
     let failures: Vec<String> = report.failures.iter().map(|f| f.failure.to_string()).collect();
     assert!(report.passed(), "{}", failures.join("\n"));
-    let compared: u64 = report.families.iter().map(|f| f.validator_pairs).sum();
+    let compared: u64 = report.families.iter().map(|f| f.stats.validator_pairs).sum();
     assert!(compared >= 12, "only {compared} pairs compared");
 }

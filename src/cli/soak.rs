@@ -198,7 +198,7 @@ pub fn run(args: SoakArgs) -> u8 {
     let bar = progress_bar(&seeds, deadline);
     let mut keep_going = || deadline.is_none_or(|d| started.elapsed() < d);
     let mut on_seed = |_seed: u64, report: &SoakReport| {
-        let steps: u64 = report.families.iter().map(|f| f.steps).sum();
+        let steps: u64 = report.families.iter().map(|f| f.stats.steps).sum();
         match deadline {
             Some(d) => bar.set_position(started.elapsed().as_millis().min(d.as_millis()) as u64),
             None => bar.inc(1),
@@ -348,20 +348,20 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         "steps/s"
     );
     for f in &report.families {
-        let rate = if elapsed > 0.0 { f.steps as f64 / elapsed } else { 0.0 };
+        let rate = if elapsed > 0.0 { f.stats.steps as f64 / elapsed } else { 0.0 };
         println!(
             "{:<14} {:>9} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>5} {:>7} {:>7} {:>8} {:>9.0}",
             f.family,
             f.histories,
-            f.steps,
-            f.mutations,
-            f.reopens,
-            f.crashes,
-            f.faults,
-            f.refusals,
-            f.idle,
-            f.exports,
-            f.imports,
+            f.stats.steps,
+            f.stats.mutations,
+            f.stats.reopens,
+            f.stats.crashes,
+            f.stats.faults,
+            f.stats.refusals,
+            f.stats.idle,
+            f.stats.exports,
+            f.stats.imports,
             f.failures,
             rate
         );
@@ -376,30 +376,30 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     if !failed.is_empty() {
         println!("failures by check: {}", failed.join(", "));
     }
-    let states: u64 = report.families.iter().map(|f| f.crash_states).sum();
+    let states: u64 = report.families.iter().map(|f| f.stats.crash_states).sum();
     if states > 0 {
         println!("exhaustive mode: {states} crash states checked");
     }
-    let validator_pairs: u64 = report.families.iter().map(|f| f.validator_pairs).sum();
+    let validator_pairs: u64 = report.families.iter().map(|f| f.stats.validator_pairs).sum();
     if validator_pairs > 0 {
         println!(
             "validator agreement: {validator_pairs} pairs of states compared by validate, qk \
              compare and image diff"
         );
     }
-    let steps: u64 = report.families.iter().map(|f| f.migration_steps).sum();
+    let steps: u64 = report.families.iter().map(|f| f.stats.migration_steps).sum();
     if steps > 0 {
         let sum = |field: fn(&crate::sim::soak::FamilySummary) -> u64| -> u64 {
             report.families.iter().map(field).sum()
         };
         println!(
             "migration: {steps} steps taken ({} refused as due), {} cut-overs, {} rollbacks",
-            sum(|f| f.migration_refusals),
-            sum(|f| f.cut_overs),
-            sum(|f| f.roll_backs)
+            sum(|f| f.stats.migration_refusals),
+            sum(|f| f.stats.cut_overs),
+            sum(|f| f.stats.roll_backs)
         );
     }
-    let repairs: u64 = report.families.iter().map(|f| f.pair_repairs).sum();
+    let repairs: u64 = report.families.iter().map(|f| f.stats.pair_repairs).sum();
     if repairs > 0 {
         println!("dual write: {repairs} pair recoveries repaired or bootstrapped a mirror");
     }
@@ -408,8 +408,8 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         let by_family: Vec<String> = report
             .families
             .iter()
-            .filter(|f| f.idle > 0)
-            .map(|f| format!("{} {}", f.family, f.idle))
+            .filter(|f| f.stats.idle > 0)
+            .map(|f| format!("{} {}", f.family, f.stats.idle))
             .collect();
         println!(
             "idle: {idle} histories did no work (refused before their first op; not counted as \
@@ -576,10 +576,10 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
         .map(|f| {
             json!({
                 "family": f.family,
-                "steps_per_second": per_second(f.steps),
-                "mutations_per_second": per_second(f.mutations),
-                "crash_cycles_per_second": per_second(f.crashes),
-                "exports_per_second": per_second(f.exports),
+                "steps_per_second": per_second(f.stats.steps),
+                "mutations_per_second": per_second(f.stats.mutations),
+                "crash_cycles_per_second": per_second(f.stats.crashes),
+                "exports_per_second": per_second(f.stats.exports),
             })
         })
         .collect();
@@ -614,6 +614,7 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
 mod tests {
     use super::*;
     use crate::families::memory::MemoryFamily;
+    use crate::sim::engine::runner::RunStats;
 
     #[test]
     fn the_json_report_has_counters_rates_and_the_checking_mode() {
@@ -623,11 +624,14 @@ mod tests {
         let summary = FamilySummary {
             family: "memory".to_string(),
             histories: 4,
-            steps: 800,
-            mutations: 600,
-            crashes: 20,
-            exports: 8,
-            idle: 1,
+            stats: RunStats {
+                steps: 800,
+                mutations: 600,
+                crashes: 20,
+                exports: 8,
+                idle: 1,
+                ..RunStats::default()
+            },
             ..FamilySummary::default()
         };
         let report = SoakReport { seeds_run: 4, families: vec![summary], ..SoakReport::default() };

@@ -228,23 +228,7 @@ pub fn run_soak(
                 crate::coverage::record(|| run_one(config, family, seed, ops));
             summary.add_coverage(&coverage);
             summary.histories += 1;
-            summary.steps += outcome.stats.steps;
-            summary.mutations += outcome.stats.mutations;
-            summary.reopens += outcome.stats.reopens;
-            summary.crashes += outcome.stats.crashes;
-            summary.faults += outcome.stats.faults;
-            summary.failed_mutations += outcome.stats.failed_mutations;
-            summary.refusals += outcome.stats.refusals;
-            summary.idle += outcome.stats.idle;
-            summary.crash_states += outcome.stats.crash_states;
-            summary.pair_repairs += outcome.stats.pair_repairs;
-            summary.exports += outcome.stats.exports;
-            summary.imports += outcome.stats.imports;
-            summary.validator_pairs += outcome.stats.validator_pairs;
-            summary.migration_steps += outcome.stats.migration_steps;
-            summary.migration_refusals += outcome.stats.migration_refusals;
-            summary.cut_overs += outcome.stats.cut_overs;
-            summary.roll_backs += outcome.stats.roll_backs;
+            summary.stats.add(&outcome.stats);
             let mut failure = outcome.failure.clone();
             if failure.is_none() && config.check_determinism {
                 let again = run_one(config, family, seed, ops);

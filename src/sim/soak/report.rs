@@ -9,6 +9,7 @@ use super::plan::{disk_seed_for, sector_size_for, SOAK_FAULT_STREAMS};
 use crate::coverage::{Counts, Point};
 use crate::sim::checks::CheckFailure;
 use crate::sim::engine::ops::Op;
+use crate::sim::engine::runner::RunStats;
 use crate::sim::engine::tunables::SubjectTunables;
 use crate::sim::soak::regression::Regression;
 use crate::vfs::{EnumerateOptions, FaultKind, FaultPlan};
@@ -20,48 +21,9 @@ pub struct FamilySummary {
     pub family: String,
     /// Histories run.
     pub histories: u64,
-    /// Ops applied.
-    pub steps: u64,
-    /// Ops that changed durable state.
-    pub mutations: u64,
-    /// Clean reopens.
-    pub reopens: u64,
-    /// Power losses recovered from.
-    pub crashes: u64,
-    /// Faults the simulated disks injected.
-    pub faults: u64,
-    /// Mutations that failed because of a fault or a crash point.
-    pub failed_mutations: u64,
-    /// Histories that ended with the instance failing closed under a dishonest disk.
-    pub refusals: u64,
-    /// Histories that did no work: refused before their first op (a fresh instance refused
-    /// at its creation). Neither passed nor failed; counted here, apart from the others.
-    #[serde(default)]
-    pub idle: u64,
-    /// Crash states checked in exhaustive mode.
-    pub crash_states: u64,
-    /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
-    #[serde(default)]
-    pub pair_repairs: u64,
-    /// Images exported from pinned cuts and checked.
-    pub exports: u64,
-    /// Imports made by the image checks.
-    pub imports: u64,
-    /// Pairs of states the `validator_agreement` check compared.
-    #[serde(default)]
-    pub validator_pairs: u64,
-    /// Migration steps a migration subject took (accepted or refused).
-    #[serde(default)]
-    pub migration_steps: u64,
-    /// Migration steps refused with a typed error (and judged right to be).
-    #[serde(default)]
-    pub migration_refusals: u64,
-    /// Cut-overs a migration subject made.
-    #[serde(default)]
-    pub cut_overs: u64,
-    /// Rollbacks a migration subject made.
-    #[serde(default)]
-    pub roll_backs: u64,
+    /// Every counter of its runs, summed (flattened into the JSON object).
+    #[serde(flatten)]
+    pub stats: RunStats,
     /// Failed histories.
     pub failures: u64,
     /// Failed histories per check name.
@@ -189,7 +151,7 @@ impl SoakReport {
 
     /// Histories that did no work, over every family.
     pub fn idle_total(&self) -> u64 {
-        self.families.iter().map(|f| f.idle).sum()
+        self.families.iter().map(|f| f.stats.idle).sum()
     }
 }
 

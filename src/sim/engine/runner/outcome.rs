@@ -106,6 +106,52 @@ pub struct RunStats {
     pub roll_backs: u64,
 }
 
+impl RunStats {
+    /// Adds every counter of `other` to this one.
+    pub fn add(&mut self, other: &RunStats) {
+        let RunStats {
+            steps,
+            mutations,
+            reopens,
+            crashes,
+            faults,
+            full_checks,
+            rejected_calls,
+            failed_mutations,
+            refusals,
+            idle,
+            crash_states,
+            pair_repairs,
+            exports,
+            imports,
+            validator_pairs,
+            migration_steps,
+            migration_refusals,
+            cut_overs,
+            roll_backs,
+        } = other;
+        self.steps += steps;
+        self.mutations += mutations;
+        self.reopens += reopens;
+        self.crashes += crashes;
+        self.faults += faults;
+        self.full_checks += full_checks;
+        self.rejected_calls += rejected_calls;
+        self.failed_mutations += failed_mutations;
+        self.refusals += refusals;
+        self.idle += idle;
+        self.crash_states += crash_states;
+        self.pair_repairs += pair_repairs;
+        self.exports += exports;
+        self.imports += imports;
+        self.validator_pairs += validator_pairs;
+        self.migration_steps += migration_steps;
+        self.migration_refusals += migration_refusals;
+        self.cut_overs += cut_overs;
+        self.roll_backs += roll_backs;
+    }
+}
+
 /// The result of running one history.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunOutcome {
