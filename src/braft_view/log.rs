@@ -203,10 +203,7 @@ fn assemble(
                 notes.unreadable.push((index, is_open));
             }
             if index != next {
-                return Err(Stop::NotAState(format!(
-                    "the open segment starts at {index} after a hole (braft only warns); \
-                     entries {next}..{index} are missing"
-                )));
+                return Err(Stop::LogHole { expected: next, found: index });
             }
             entries.push(Entry { index, term: record.term, payload: record.payload });
             next += 1;

@@ -19,8 +19,8 @@
 //! computes the state as if that had happened and lists the paths in [`Notes`].
 //!
 //! Two more outcomes keep the oracle honest: [`BraftView::NotAState`] when braft would start
-//! but on something no contract state describes (a hole before the open segment, a snapshot
-//! listing a file that is not on disk), and [`BraftView::Unspecified`] when braft-format.md
+//! but on something no contract state describes (a snapshot listing a file that is not on
+//! disk; a hole before the open segment is [`BraftView::LogHole`]), and [`BraftView::Unspecified`] when braft-format.md
 //! does not say what braft does (an overlapping open segment, a negative index, two snapshot
 //! names for one index, ...). Neither is a guess.
 //!
@@ -100,6 +100,15 @@ pub enum BraftView {
     InitFails(InitFailure),
     /// braft would start, but on something no contract state describes.
     NotAState(String),
+    /// braft would start (it only warns) on a log with a hole: entries `expected..found`
+    /// are missing before the segment that starts at `found`. No contract state either;
+    /// apart because a reset's crash window produces exactly this.
+    LogHole {
+        /// The first index braft expected (`first_log_index` or the entry after the last).
+        expected: Index,
+        /// The first index of the segment after the hole.
+        found: Index,
+    },
     /// braft-format.md does not say what braft does here.
     Unspecified(String),
 }
@@ -134,6 +143,11 @@ impl fmt::Display for BraftView {
             ),
             BraftView::InitFails(why) => write!(f, "init fails: {why}"),
             BraftView::NotAState(why) => write!(f, "starts on no contract state: {why}"),
+            BraftView::LogHole { expected, found } => write!(
+                f,
+                "starts on no contract state: the open segment starts at {found} after a hole \
+                 (braft only warns); entries {expected}..{found} are missing"
+            ),
             BraftView::Unspecified(why) => write!(f, "braft-format.md does not say: {why}"),
         }
     }
@@ -169,6 +183,13 @@ pub enum Stop {
     Fails(InitFailure),
     /// braft starts on no contract state.
     NotAState(String),
+    /// braft starts on a log with a hole ([`BraftView::LogHole`]).
+    LogHole {
+        /// The first index braft expected.
+        expected: Index,
+        /// The first index of the segment after the hole.
+        found: Index,
+    },
     /// braft-format.md is silent.
     Unspecified(String),
     /// The disk could not be read (the oracle cannot say).
@@ -214,6 +235,7 @@ pub fn read_with(
         Ok(state) => BraftView::State(state),
         Err(Stop::Fails(why)) => BraftView::InitFails(why),
         Err(Stop::NotAState(why)) => BraftView::NotAState(why),
+        Err(Stop::LogHole { expected, found }) => BraftView::LogHole { expected, found },
         Err(Stop::Unspecified(why)) => BraftView::Unspecified(why),
         Err(Stop::Io(e)) => return Err(e),
     };

@@ -476,3 +476,14 @@ fn indexes_at_the_int64_limit_do_not_overflow() {
     dir.put(&closed(max, max), &data_crc()).put(&format!("log/log_inprogress_{max:020}"), b"");
     assert!(!matches!(dir.load().view, BraftView::State(_)), "an open segment after i64::MAX");
 }
+
+#[test]
+fn a_hole_before_the_open_segment_is_a_log_hole() {
+    // A backward reset(3) whose log_meta is durable while the old open segment is not yet
+    // unlinked: braft warns and starts on a log missing entries 3..5.
+    let dir = Dir::new();
+    dir.put("log/log_meta", &log_meta(3))
+        .put("log/log_inprogress_00000000000000000005", &cat(&[data_crc(), data_crc()]));
+    assert_eq!(dir.load().view, BraftView::LogHole { expected: 3, found: 5 });
+    assert!(dir.load().view.to_string().contains("entries 3..5 are missing"));
+}

@@ -108,7 +108,8 @@
 //!    sectors fails braft's init by default; a data payload that fails its checksum is loaded
 //!    by braft and refused at `get()`); this family trims both as torn;
 //! 2. a reset whose `log_meta` is durable but whose unlinks are not all (braft-format.md §5.6:
-//!    braft keeps segments reaching the new first index, or fails init with a hole); the
+//!    braft keeps segments reaching the new first index, fails init with a hole, or warns
+//!    and starts on a hole before a stale open segment); the
 //!    redo record completes the reset. Before its `log_meta` the reset is rolled back, as braft
 //!    sees it;
 //! 3. a truncate_suffix that removed some but not all of its segments (braft reads a longer

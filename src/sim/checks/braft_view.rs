@@ -292,6 +292,9 @@ fn reset_window(view: &BraftView, recovered: &RaftState, allowed: &[RaftState], 
     }
     match view {
         BraftView::InitFails(why) => why.store == Store::Log,
+        // `log_meta` already names the new first index; a stale open segment above it is
+        // not unlinked yet (braft warns and starts on the hole).
+        BraftView::LogHole { expected, .. } => *expected == next,
         BraftView::State(b) => {
             b.first == next
                 && b.meta == recovered.meta

@@ -448,6 +448,11 @@ impl Driver<'_> {
         };
         self.trace.push(format!("#{step} {}() in {phase} -> {verdict} (now {now})", s.op_name()));
         let struck = self.disk.is_halted() || self.faults() > faults_before;
+        if armed {
+            // The crash point belongs to the step: the harness's own reads below must not
+            // reach it. The power loss it stands for comes after them.
+            self.disk.disarm_crash();
+        }
         match outcome {
             Ok(_) => self.accepted(step, op, s, phase)?,
             Err(MigrationError::Storage(e))
@@ -481,8 +486,9 @@ impl Driver<'_> {
             }
             self.stats.cut_overs += 1;
         }
-        if s == MigrateStep::Validate {
-            // The validator said equivalent: both sides must equal the model.
+        if s == MigrateStep::Validate && !self.disk.is_halted() {
+            // The validator said equivalent: both sides must equal the model. (A step that
+            // ended exactly at its crash point is judged after the power loss instead.)
             let model = self.model.state.clone();
             let node = self.node.as_mut().expect("the node is open");
             let destination = node.destination().map(|d| full_difference(d, &model, "destination"));

@@ -364,6 +364,15 @@ impl SimDisk {
         self.lock().state.armed = Some(op_no);
     }
 
+    /// Disarms a crash point not yet reached (one already reached keeps the disk halted
+    /// until [`SimDisk::crash`]).
+    pub fn disarm_crash(&self) {
+        let mut inner = self.lock();
+        if !inner.state.halted {
+            inner.state.armed = None;
+        }
+    }
+
     /// Whether an armed crash point has been reached (calls fail until `crash()`).
     pub fn is_halted(&self) -> bool {
         self.lock().state.halted
