@@ -202,6 +202,15 @@ enum Stop {
     Refused,
 }
 
+/// What a paired phase (dual writing, validated) without a dual-write pair is reported as:
+/// `Migration::pair_mut` must hold one there, or nothing can be compared.
+const NO_PAIR: &str = "the migration holds no dual-write pair";
+
+/// Whether `phase` is one where the node dual-writes through a pair.
+fn paired_phase(phase: Phase) -> bool {
+    matches!(phase, Phase::DualWriting | Phase::Validated)
+}
+
 /// The node: its migration, and (under a planted bug) a destination it took for its own.
 struct Node {
     migration: Migration,
@@ -230,7 +239,8 @@ impl Node {
         }
     }
 
-    /// The rollback target while there is one (every phase before cut-over).
+    /// The rollback target while there is one (every phase before cut-over); `None` in a
+    /// paired phase means the migration lost its pair ([`NO_PAIR`]).
     fn source(&mut self) -> Option<&dyn StateView> {
         match self.phase() {
             Phase::CutOver => None,
@@ -357,9 +367,7 @@ impl Driver<'_> {
     }
 
     fn paired(&self) -> bool {
-        self.node
-            .as_ref()
-            .is_some_and(|n| matches!(n.phase(), Phase::DualWriting | Phase::Validated))
+        self.node.as_ref().is_some_and(|n| paired_phase(n.phase()))
     }
 
     fn update_mute(&self) {
@@ -491,7 +499,10 @@ impl Driver<'_> {
             // ended exactly at its crash point is judged after the power loss instead.)
             let model = self.model.state.clone();
             let node = self.node.as_mut().expect("the node is open");
-            let destination = node.destination().map(|d| full_difference(d, &model, "destination"));
+            let destination = match node.destination() {
+                Some(d) => Some(full_difference(d, &model, "destination")),
+                None => Some(Ok(Some(NO_PAIR.to_string()))),
+            };
             if let Some(what) = self.view_verdict(step, op, destination)? {
                 let what = format!("validate accepted the pair, yet {what}");
                 return Err(self.fail(CheckName::Migration, step, op, what));
@@ -578,6 +589,7 @@ impl Driver<'_> {
         let phase = node.phase();
         let compared = match node.source() {
             Some(source) => quick_difference(source, model, action, "source"),
+            None if paired_phase(phase) => Ok(Some(NO_PAIR.to_string())),
             None => quick_difference(node.storage(), model, action, "destination"),
         };
         self.judge_view(step, &op.to_string(), phase, compared)
@@ -591,6 +603,7 @@ impl Driver<'_> {
         let phase = node.phase();
         let compared = match node.source() {
             Some(source) => full_difference(source, model, "source"),
+            None if paired_phase(phase) => Ok(Some(NO_PAIR.to_string())),
             None => full_difference(node.storage(), model, "destination"),
         };
         self.judge_view(step, context, phase, compared)
