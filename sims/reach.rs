@@ -15,12 +15,18 @@ use quorumkit_storage::sim::soak::{run_soak, SeedPlan, SoakConfig, SoakReport};
 
 /// The seeds the test runs: small enough for a few seconds, large enough to reach every
 /// required point (measured; see each family's list).
-const SEEDS: std::ops::Range<u64> = 0..SEEDS_END;
-const SEEDS_END: u64 = 40;
+const SEEDS: std::ops::Range<u64> = 0..40;
+/// redb's stale-page point needs a media-fault seed whose misdirected write lands on a page
+/// redb reads again: 7 seeds of 0..200 on 2026-12-02, the first of them past 80.
+const REDB_SEEDS: std::ops::Range<u64> = 0..200;
 
 fn soak(family: Arc<dyn Family>) -> SoakReport {
+    soak_seeds(family, SEEDS)
+}
+
+fn soak_seeds(family: Arc<dyn Family>, seeds: std::ops::Range<u64>) -> SoakReport {
     let mut config =
-        SoakConfig::new(vec![family], SeedPlan::Range { start: SEEDS.start, end: SEEDS.end });
+        SoakConfig::new(vec![family], SeedPlan::Range { start: seeds.start, end: seeds.end });
     config.shrink = false;
     run_soak(&config, &mut || true, &mut |_, _| {})
 }
@@ -33,7 +39,7 @@ fn assert_reached(report: &SoakReport, required: &[Point]) {
     assert!(
         missing.is_empty(),
         "{} seeds of {} never reached {missing:?}",
-        SEEDS_END,
+        report.seeds_run,
         summary.family
     );
 }
@@ -74,7 +80,7 @@ fn a_default_soak_reaches_every_local_path() {
 
 #[test]
 fn a_default_soak_reaches_every_redb_path() {
-    let report = soak(Arc::new(RedbFamily::default()));
+    let report = soak_seeds(Arc::new(RedbFamily::default()), REDB_SEEDS);
     assert_reached(
         &report,
         &[

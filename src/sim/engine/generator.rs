@@ -73,6 +73,22 @@ impl Default for GeneratorConfig {
     }
 }
 
+/// One snapshot file in [`LARGE_FILE_ONE_IN`] is longer than the validator's chunk
+/// ([`crate::validate::CHUNK_LEN`]) and every read buffer, so comparing, exporting and copying
+/// a file in several pieces happen in a soak too. Decided by the file's content seed, so no
+/// other draw of the history moves.
+const LARGE_FILE_ONE_IN: u64 = 48;
+
+fn large_or(len: u32, content_seed: u64) -> u32 {
+    if len == 0 || !content_seed.is_multiple_of(LARGE_FILE_ONE_IN) {
+        return len;
+    }
+    // 64 KiB and a bit, up to twice that for the longest drawn files.
+    let chunk = crate::validate::CHUNK_LEN as u32;
+    let scaled = u64::from(len) * u64::from(chunk) / 4096;
+    chunk.saturating_add(u32::try_from(scaled).unwrap_or(u32::MAX)).saturating_add(1)
+}
+
 /// Generates the history a seed names under `config`.
 pub fn generate(seed: u64, config: &GeneratorConfig) -> Vec<Op> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -233,7 +249,15 @@ impl<'a> RaftNode<'a> {
                     }
                 });
                 let checksum_len = rng.random_bool(0.25).then(|| rng.random_range(0..=40u8));
-                FileSpec { path, len, seed: rng.random(), file_meta_len, source, checksum_len }
+                let seed: u64 = rng.random();
+                FileSpec {
+                    path,
+                    len: large_or(len, seed),
+                    seed,
+                    file_meta_len,
+                    source,
+                    checksum_len,
+                }
             })
             .collect()
     }
