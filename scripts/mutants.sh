@@ -92,12 +92,19 @@ count() {
         c=$(count caught "$area"); t=$(count timeout "$area")
         m=$(count missed "$area"); u=$(count unviable "$area")
         viable=$(( c + t + m ))
+        # A timeout is no verdict (a slow machine times out too): the score is over the
+        # mutants the soak judged, caught / (caught + missed); timeouts are listed apart.
         score="-"
-        [ "$viable" -gt 0 ] && score="$(( (100 * (c + t)) / viable ))%"
+        [ $(( c + m )) -gt 0 ] && score="$(( (100 * c) / (c + m) ))%"
         echo "| $name | $(( viable + u )) | $c | $t | $m | $u | $score |"
     done
 } > "$out/summary.md"
 cat "$out/summary.md"
+if [ -s "$res/timeout.txt" ]; then
+    echo
+    echo "timed out (no verdict; rerun them alone with a longer --timeout):"
+    cat "$res/timeout.txt"
+fi
 if [ -s "$res/missed.txt" ]; then
     echo
     echo "missed (the soak did not notice these):"
