@@ -28,11 +28,10 @@ use crate::contract::{
     Entry, FileMeta, ImportSink, Index, Meta, RaftStorage, SnapshotMeta, SnapshotPath,
     StorageError, StorageResult,
 };
-use crate::delegate::{delegate_raft_storage, delegate_state_view};
+use crate::delegate::{delegate_raft_storage, delegate_state_view, delegate_vfs};
 use crate::families::split_uri;
 use crate::vfs::{
-    DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsErrorKind, VfsFile,
-    VfsHandle, VfsLock, VfsResult,
+    FileId, FileKind, Metadata, OpenOptions, Vfs, VfsErrorKind, VfsFile, VfsHandle, VfsResult,
 };
 
 /// Exit code of a command stopped by SIGINT or SIGTERM (after its cleanup): 128 + SIGINT.
@@ -241,21 +240,7 @@ impl Vfs for CreationLog {
         Ok(())
     }
 
-    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
-        self.inner.read_dir(path)
-    }
-
-    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
-        self.inner.metadata(path)
-    }
-
-    fn sync_dir(&self, path: &Path) -> VfsResult<()> {
-        self.inner.sync_dir(path)
-    }
-
-    fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
-        self.inner.try_lock(path, mode)
-    }
+    delegate_vfs!(inner: read_dir, metadata, sync_dir, try_lock);
 }
 
 /// A reader or storage that fails once the interruption flag is set, so a long import stops

@@ -18,9 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::{
-    DirEntry, LockMode, Metadata, OpenOptions, Vfs, VfsFile, VfsHandle, VfsLock, VfsResult,
-};
+use super::{LockMode, OpenOptions, Vfs, VfsFile, VfsHandle, VfsLock, VfsResult};
 
 /// One change an open made (or would make) to the instance's files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -201,17 +199,7 @@ impl Vfs for JournalVfs {
         Ok(())
     }
 
-    fn read_dir(&self, path: &Path) -> VfsResult<Vec<DirEntry>> {
-        self.inner.read_dir(path)
-    }
-
-    fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
-        self.inner.metadata(path)
-    }
-
-    fn sync_dir(&self, path: &Path) -> VfsResult<()> {
-        self.inner.sync_dir(path)
-    }
+    crate::delegate::delegate_vfs!(inner: read_dir, metadata, sync_dir);
 
     fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
         let lock = self.inner.try_lock(path, mode)?;
