@@ -245,14 +245,15 @@ pub fn run_soak(
                     report.failures.push(found);
                 }
                 if config.fail_fast {
-                    report.seeds_run += 1;
-                    on_seed(seed, &report);
-                    return report;
+                    break;
                 }
             }
         }
         report.seeds_run += 1;
         on_seed(seed, &report);
+        if config.fail_fast && report.failures_total > 0 {
+            break;
+        }
         seed = match seed.checked_add(1) {
             Some(s) => s,
             None => break,
