@@ -9,6 +9,9 @@
 #   scripts/mutants.sh --all            every mutant
 #   scripts/mutants.sh --shard K/N      shard K of N of the sample (or of --all): the nightly job
 #   scripts/mutants.sh --list           count the mutants per area and stop
+#   scripts/mutants.sh --rerun FILE     exactly the mutants FILE names, one per line as
+#                                       cargo-mutants prints them (e.g. an earlier missed.txt)
+#   scripts/mutants.sh --in-diff FILE   only mutants on lines a diff changes (a review's check)
 # Options: --seeds A..B (the soak's seeds per mutant; default 0..48),
 #          --jobs J (parallel mutants; default 1), --timeout S (per mutant test run).
 # Results: target/mutants/mutants.out/ (cargo-mutants' own files) and a table per area in
@@ -21,6 +24,8 @@ shard=""
 list=0
 jobs=1
 timeout=""
+rerun=""
+in_diff=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --sample) sample="$2"; shift 2 ;;
@@ -30,6 +35,8 @@ while [ "$#" -gt 0 ]; do
         --seeds) export QK_MUTANTS_SEEDS="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         --timeout) timeout="$2"; shift 2 ;;
+        --rerun) rerun="$2"; shift 2 ;;
+        --in-diff) in_diff="$2"; shift 2 ;;
         *) echo "mutants.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -74,6 +81,15 @@ if [ $(( k * parts )) -gt 1 ]; then
 fi
 extra=()
 [ -n "$timeout" ] && extra+=(--timeout "$timeout")
+[ -n "$in_diff" ] && { extra+=(--in-diff "$in_diff"); selection=(); }
+if [ -n "$rerun" ]; then
+    # One anchored regex per named mutant, its metacharacters escaped: exactly those mutants.
+    selection=()
+    while IFS= read -r name; do
+        [ -z "$name" ] && continue
+        extra+=(-F "^$(printf '%s' "$name" | sed -e 's/[][\\.^$*+?(){}|]/\\&/g')\$")
+    done < "$rerun"
+fi
 
 echo "== cargo mutants: $total mutants in the product code; running ${selection[*]:-all}"
 status=0

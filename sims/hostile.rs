@@ -18,7 +18,10 @@ use quorumkit_storage::image::hostile::{generate, generate_with, HostileImage, V
 use quorumkit_storage::image::{
     decode, encode_state, import, inspect, verify, ErrorClass, PlantedReaderBug,
 };
-use quorumkit_storage::sim::checks::bad_images::{check_bad_images, BadImageOptions};
+use quorumkit_storage::sim::checks::bad_images::{
+    check_bad_images, sweep_catalogue, BadImageOptions,
+};
+use quorumkit_storage::sim::checks::edge_images::Edge;
 use quorumkit_storage::sim::checks::CheckName;
 use quorumkit_storage::sim::soak::{run_soak, SeedPlan, SoakConfig, SoakReport};
 use quorumkit_storage::state::{RaftState, SnapshotFile};
@@ -247,16 +250,94 @@ fn check_bad_images_catches_each_planted_reader_bug_only_through_hostile_images(
     let check = |seed: u64, options: &BadImageOptions| {
         check_bad_images(&family, &image, &state, seed, &mut rng(seed), options)
     };
-    for bug in PlantedReaderBug::ALL {
+    // The bugs that let a bad image in (the drawn hostile images are all bad images; a
+    // reader that refuses a valid one is the edge images' to catch).
+    let lets_bad_in = PlantedReaderBug::ALL.iter().filter(|b| b.lets_a_bad_image_in());
+    for bug in lets_bad_in {
         let planted = BadImageOptions { planted_reader: Some(*bug), ..BadImageOptions::default() };
         let caught = (0..1000).find(|seed| check(*seed, &planted).is_err());
         let seed = caught.unwrap_or_else(|| panic!("{} not caught in 1000 seeds", bug.name()));
-        let flips_only = BadImageOptions { hostile_per_check: 0, ..planted };
+        let flips_only =
+            BadImageOptions { hostile_per_check: 0, sweep_catalogue: false, ..planted };
         for s in 0..=seed {
             assert_eq!(check(s, &flips_only), Ok(1), "{}: a bit flip caught it", bug.name());
             let honest = check(s, &BadImageOptions::default());
             assert_eq!(honest, Ok(3), "{}: seed {s} fails with a correct reader", bug.name());
         }
+    }
+}
+
+#[test]
+fn the_catalogue_sweep_meets_every_violation_and_catches_each_planted_reader_bug_at_once() {
+    let state = example_state();
+    for seed in 0..4 {
+        let honest = sweep_catalogue(&state, "local", 1, seed, &BadImageOptions::default());
+        assert_eq!(
+            honest,
+            Ok((Violation::ALL.len() + Edge::ALL.len()) as u64),
+            "seed {seed}: every violation rejected, every edge accepted"
+        );
+        for bug in PlantedReaderBug::ALL {
+            let planted =
+                BadImageOptions { planted_reader: Some(*bug), ..BadImageOptions::default() };
+            let caught = sweep_catalogue(&state, "local", 1, seed, &planted);
+            let what = caught.expect_err(&format!("{}: the sweep missed it", bug.name()));
+            assert!(what.contains("catalogue sweep"), "{}: {what}", bug.name());
+        }
+    }
+}
+
+#[test]
+fn every_edge_image_holds_its_field_exactly_at_the_limit() {
+    use quorumkit_storage::contract::{SNAPSHOT_PATH_LEN_MAX, SNAPSHOT_PATH_SEGMENT_LEN_MAX};
+    use quorumkit_storage::image::format::{INDEX_MAX, PEERS_MAX, TERM_MAX};
+    use quorumkit_storage::sim::checks::edge_images::edge_image;
+    let state = example_state();
+    let at = |edge| edge_image(&state, "local", 1, edge).expect("the writer takes it").state;
+    let paths = |s: &RaftState| -> Vec<usize> {
+        s.snapshot.iter().flat_map(|snap| snap.files.keys().map(|p| p.as_str().len())).collect()
+    };
+    assert!(paths(&at(Edge::PathAtLimit)).contains(&SNAPSHOT_PATH_LEN_MAX));
+    assert!(paths(&at(Edge::SegmentAtLimit)).contains(&SNAPSHOT_PATH_SEGMENT_LEN_MAX));
+    let peers = at(Edge::PeersAtLimit);
+    let most = peers.entries.iter().filter_map(|e| match &e.payload {
+        Payload::Configuration { peers, .. } => Some(peers.len()),
+        _ => None,
+    });
+    assert_eq!(most.max(), Some(PEERS_MAX));
+    assert_eq!(at(Edge::LastIndexAtLimit).last(), INDEX_MAX);
+    assert_eq!(at(Edge::TermAtLimit).meta.term, TERM_MAX);
+}
+
+#[test]
+fn a_soak_catches_each_planted_reader_bug_at_its_first_export_through_the_sweep() {
+    for bug in PlantedReaderBug::ALL {
+        // No drawn hostile image: only the sweep can catch it.
+        let options = BadImageOptions {
+            hostile_per_check: 0,
+            sweep_catalogue: true,
+            planted_reader: Some(*bug),
+        };
+        let mut config =
+            SoakConfig::new(vec![memory_family()], SeedPlan::Range { start: 0, end: 50 });
+        config.shrink = false;
+        config.run.bad_images = options;
+        let failed = std::cell::Cell::new(false);
+        let report = run_soak(&config, &mut || !failed.get(), &mut |_, r| failed.set(!r.passed()));
+        let failure =
+            report.failures.first().unwrap_or_else(|| panic!("{}: not caught", bug.name()));
+        assert_eq!(failure.failure.check, CheckName::BadImages, "{}: {failure:?}", bug.name());
+        assert!(
+            failure.failure.difference.contains("catalogue sweep"),
+            "{}: {failure:?}",
+            bug.name()
+        );
+        // Caught at the first seed that exports at all.
+        config.run.bad_images = BadImageOptions::default();
+        config.seeds = SeedPlan::Range { start: 0, end: report.seeds_run - 1 };
+        let before = run_soak(&config, &mut || true, &mut |_, _| {});
+        let exports: u64 = before.families.iter().map(|f| f.stats.exports).sum();
+        assert_eq!(exports, 0, "{}: seeds before the catch exported {exports} times", bug.name());
     }
 }
 
@@ -266,8 +347,11 @@ fn soak_with_reader_bug(bug: PlantedReaderBug, hostile: u8, seeds: u64) -> SoakR
     let mut config =
         SoakConfig::new(vec![memory_family()], SeedPlan::Range { start: 0, end: seeds });
     config.shrink = false;
-    config.run.bad_images =
-        BadImageOptions { hostile_per_check: hostile, planted_reader: Some(bug) };
+    config.run.bad_images = BadImageOptions {
+        hostile_per_check: hostile,
+        sweep_catalogue: hostile > 0,
+        planted_reader: Some(bug),
+    };
     let failed = std::cell::Cell::new(false);
     run_soak(&config, &mut || !failed.get(), &mut |_, report| failed.set(!report.passed()))
 }

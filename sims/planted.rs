@@ -1,6 +1,8 @@
-//! The last two checks bite: a planted bug whose writes depend on how many instances its
-//! family opened before (caught only by `determinism`, each seed run twice), and one that
-//! panics inside a family call (caught by `panic`, the report naming the panic).
+//! The last checks bite: a planted bug whose writes depend on how many instances its
+//! family opened before (caught only by `determinism`, each seed run twice), one that
+//! panics inside a family call (caught by `panic`, the report naming the panic), and one
+//! whose `qk inspect` details miscount the entries (caught by `inspect_agreement`, the report
+//! naming the field and both values).
 
 #[path = "support/planted.rs"]
 mod planted;
@@ -93,5 +95,21 @@ fn planted_truncate_suffix_panics_is_caught_by_panic_on_every_family() {
         let replayed = regression.replay(planted, 8).failure.expect("the replay panics again");
         assert_eq!(replayed.check, CheckName::Panic, "{}: {replayed}", r.family);
         assert!(replayed.difference.contains(PANIC_TEXT), "{}: {replayed}", r.family);
+    }
+}
+
+/// `inspect_agreement` bites: details that count one entry too many, on a state that is
+/// otherwise right, are caught at a clean close, naming the field; the shortest history is
+/// no more than one append and the close at its end (redb's log counts even when empty).
+#[test]
+fn planted_inspect_miscounts_entries_is_caught_by_inspect_agreement() {
+    let results = assert_caught_by_its_own_check(PlantedBug::InspectMiscountsEntries);
+    assert_eq!(families_of(&results), ["local", "redb"]);
+    for r in &results {
+        let failure = r.shrunk_failure.as_ref().expect("checked by the helper");
+        let field = if r.family == "local" { "].entries = " } else { "log.entries = " };
+        assert!(failure.difference.contains(field), "{}: {failure}", r.family);
+        assert_eq!(failure.op, "end of history", "{}: {failure}", r.family);
+        assert!(r.shrunk_len <= 1, "{}: shrunk only to {:?}", r.family, r.shrunk);
     }
 }

@@ -160,7 +160,7 @@ fn selftest_catches_every_planted_bug() {
     let (code, out, err) = qk(&["selftest"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every planted bug was caught"), "{out}");
-    assert!(out.contains("every check caught a bug planted for it (15 checks)"), "{out}");
+    assert!(out.contains("every check caught a bug planted for it (16 checks)"), "{out}");
     assert!(!out.contains("NOT"), "{out}");
     assert!(err.is_empty(), "selftest wrote to stderr (a noisy panic hook?):\n{err}");
     // The row of braft's view: only the local family carries that bug.
@@ -182,8 +182,13 @@ fn selftest_catches_every_planted_bug() {
             assert_eq!(row.split_whitespace().nth(2), Some(check), "{row}");
         }
     }
-    // The read-only and lock checks, on the families that have files to harm and lock.
-    for (bug, check) in [("read-only-open-writes", "read_only"), ("no-lock", "single_writer")] {
+    // The read-only, lock and inspect checks, on the families that have files to harm and
+    // lock, and details to report.
+    for (bug, check) in [
+        ("read-only-open-writes", "read_only"),
+        ("no-lock", "single_writer"),
+        ("inspect-miscounts-entries", "inspect_agreement"),
+    ] {
         for family in ["local", "redb"] {
             let row = out
                 .lines()

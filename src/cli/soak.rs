@@ -387,6 +387,13 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
              compare and image diff"
         );
     }
+    let inspections: u64 = report.families.iter().map(|f| f.stats.inspections).sum();
+    if inspections > 0 {
+        println!(
+            "inspect agreement: {inspections} qk inspect reports of cleanly closed instances \
+             judged against the state"
+        );
+    }
     let steps: u64 = report.families.iter().map(|f| f.stats.migration_steps).sum();
     if steps > 0 {
         let sum = |field: fn(&crate::sim::soak::FamilySummary) -> u64| -> u64 {

@@ -204,6 +204,11 @@ impl Grammar {
                     return Err(self.missing("CUT"));
                 }
                 check_cut(cut)?;
+                if self.planted == Some(PlantedReaderBug::ExclusiveIndexLimit)
+                    && cut.last == INDEX_MAX
+                {
+                    return Err(fault(ErrorClass::OverLimit, "last index at the limit (planted)"));
+                }
                 self.cut = Some(*cut);
                 self.next_index = cut.first;
                 self.expect = if cut.last >= cut.first { Expect::Entries } else { Expect::Meta };

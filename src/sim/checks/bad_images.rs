@@ -12,6 +12,15 @@
 //! Every bad image goes into the same fresh destination in turn (a rejected import must leave
 //! it empty enough to take the next), which is then reopened and must still be empty.
 //!
+//! Once per export, besides the per-family images, [`sweep_catalogue`] runs the *whole*
+//! catalogue of violations through the reader: each one that applies to the state at the cut,
+//! imported into a fresh memory instance (the reader's rules do not depend on the
+//! destination; the per-family images above test the destinations' atomicity) and given to
+//! `verify`, the reader `qk image verify` runs; and every edge image ([`edge_images`]: a valid
+//! image with one field exactly at its limit), which both must accept. So every rule of the
+//! reader is tested on every export, from both sides of its limit, not one or two drawn at
+//! random: a short soak meets every violation.
+//!
 //! Proven to bite by `import-not-atomic` (a family that applies records as they arrive, caught
 //! by either kind of bad image) and by the planted reader bugs ([`PlantedReaderBug`], e.g. a
 //! reader that skips the path order check), which only the hostile images catch.
@@ -26,8 +35,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{Family, RaftStorage, StateView};
-use crate::image::{hostile, import_with_reader_bug, PlantedReaderBug};
-use crate::sim::checks::{fresh_import_disk, open_import};
+use crate::families::memory::MemoryStorage;
+use crate::image::{hostile, import_with_reader_bug, verify, PlantedReaderBug};
+use crate::sim::checks::{edge_images, fresh_import_disk, open_import};
 use crate::state::{first_difference, RaftState};
 
 /// Hostile images per family check by default. Each costs one import that stops at its
@@ -38,11 +48,18 @@ pub const HOSTILE_PER_CHECK: u8 = 2;
 /// that drawing them leaves every other draw of a seed where it was.
 const HOSTILE_STREAM_SALT: u64 = 0x686f_7374_696c_6521;
 
+/// Salt of the catalogue sweep's random stream (the variable parts of each violation).
+const SWEEP_STREAM_SALT: u64 = 0x7377_6565_7021_2121;
+
 /// How the `bad_images` check tests rejections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadImageOptions {
     /// Structure-aware hostile images per family check, besides the one bit flip.
     pub hostile_per_check: u8,
+    /// Whether every export also runs the whole catalogue through the reader
+    /// ([`sweep_catalogue`]).
+    #[serde(default = "sweep_by_default")]
+    pub sweep_catalogue: bool,
     /// A reader bug planted in the imports of this check (self-tests only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planted_reader: Option<PlantedReaderBug>,
@@ -50,8 +67,16 @@ pub struct BadImageOptions {
 
 impl Default for BadImageOptions {
     fn default() -> Self {
-        BadImageOptions { hostile_per_check: HOSTILE_PER_CHECK, planted_reader: None }
+        BadImageOptions {
+            hostile_per_check: HOSTILE_PER_CHECK,
+            sweep_catalogue: true,
+            planted_reader: None,
+        }
     }
+}
+
+fn sweep_by_default() -> bool {
+    true
 }
 
 /// Imports bad versions of `image` (which holds `state`) into one fresh instance of `family`
@@ -99,6 +124,49 @@ pub fn check_bad_images(
     let dest = open_import(family, &disk)?;
     expect_empty(dest.as_ref()).map_err(|w| format!("after rejected images and a reopen: {w}"))?;
     Ok(imports)
+}
+
+/// Every violation of the catalogue ([`hostile::Violation::ALL`]) that applies to `state`
+/// (exported by `source_family` at `family_version`), each in its own image: imported into a
+/// fresh memory instance, which must reject it with exactly the class and offset the
+/// specification names and stay empty, and given to [`verify`], which must reject it the
+/// same way. Then every edge image ([`edge_images`]: a field exactly at its limit), which
+/// both must accept. `seed` drives the violations' variable parts. Returns how many imports it made,
+/// or what went wrong.
+pub fn sweep_catalogue(
+    state: &RaftState,
+    source_family: &str,
+    family_version: u32,
+    seed: u64,
+    options: &BadImageOptions,
+) -> Result<u64, String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SWEEP_STREAM_SALT);
+    let mut imports = 0;
+    for &violation in hostile::Violation::ALL {
+        let hostile =
+            match hostile::generate_with(state, source_family, family_version, violation, &mut rng)
+            {
+                Ok(Some(hostile)) => hostile,
+                Ok(None) => continue,
+                Err(e) => return Err(format!("the state at the cut cannot be made hostile: {e}")),
+            };
+        let mut dest = MemoryStorage::new();
+        let result = import_with_reader_bug(&hostile.bytes[..], &mut dest, options.planted_reader);
+        imports += 1;
+        hostile.judge(&result).map_err(|w| format!("catalogue sweep, import: {w}"))?;
+        expect_empty(&dest).map_err(|w| {
+            format!("after rejecting a hostile image (`{}`): {w}", hostile.violation)
+        })?;
+        if options.planted_reader.is_none() {
+            hostile
+                .judge(&verify(&hostile.bytes[..]))
+                .map_err(|w| format!("catalogue sweep, verify: {w}"))?;
+        }
+    }
+    let edges =
+        edge_images::check_edges(state, source_family, family_version, options.planted_reader)
+            .map_err(|w| format!("catalogue sweep, {w}"))?;
+    Ok(imports + edges)
 }
 
 fn expect_empty(view: &dyn StateView) -> Result<(), String> {

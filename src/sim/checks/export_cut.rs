@@ -52,6 +52,8 @@ pub struct ExportedImage {
     pub expected: RaftState,
     /// The source family's scheme.
     pub family: String,
+    /// The source family's format version, which the image's header carries.
+    pub family_version: u32,
     /// Drives the later image checks' random choices (corrupt byte, crash point, families).
     pub seed: u64,
 }
@@ -127,6 +129,12 @@ impl PinnedExport {
                 format!("image vs state at the cut: {d}"),
             ));
         }
-        Ok(ExportedImage { bytes, expected: self.expected, family: self.family, seed: self.seed })
+        Ok(ExportedImage {
+            bytes,
+            expected: self.expected,
+            family: self.family,
+            family_version: self.family_version,
+            seed: self.seed,
+        })
     }
 }

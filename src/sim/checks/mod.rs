@@ -19,6 +19,7 @@
 //! | `read_only` | [`read_only`] |
 //! | `single_writer` | [`single_writer`] |
 //! | `braft_view` | [`braft_view`] |
+//! | `inspect_agreement` | [`inspect_agreement`] |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
 //! which errors an injected fault excuses ([`refusal`], [`injected`]), and the fresh disks
@@ -33,9 +34,11 @@ pub mod canonicality;
 pub mod crash_atomicity;
 pub mod determinism;
 pub mod dual_write;
+pub mod edge_images;
 pub mod export_cut;
 pub mod import_atomicity;
 pub mod import_determinism;
+pub mod inspect_agreement;
 pub mod migration;
 pub mod model_equality;
 pub mod panic;
@@ -93,11 +96,14 @@ pub enum CheckName {
     /// braft's formats) equals what the family shows after crashes and reopens, and is an
     /// empty node or the whole image at every crash point of an import.
     BraftView,
+    /// What `qk inspect` reports of a cleanly closed instance (the family's details) agrees
+    /// with the state it holds, and inspecting changes nothing.
+    InspectAgreement,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 15] = [
+    pub const ALL: [CheckName; 16] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -113,6 +119,7 @@ impl CheckName {
         CheckName::ReadOnly,
         CheckName::SingleWriter,
         CheckName::BraftView,
+        CheckName::InspectAgreement,
     ];
 
     /// The stable snake_case name.
@@ -133,6 +140,7 @@ impl CheckName {
             CheckName::ReadOnly => "read_only",
             CheckName::SingleWriter => "single_writer",
             CheckName::BraftView => "braft_view",
+            CheckName::InspectAgreement => "inspect_agreement",
         }
     }
 }

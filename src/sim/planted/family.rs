@@ -78,11 +78,15 @@ pub enum PlantedBug {
     /// The local family's segment files are stored under unpadded names behind its back
     /// (a translating `Vfs`): its own reader agrees, braft cannot open them.
     UnpaddedSegmentNames,
+    /// The family's `qk inspect` details count one entry too many (the local family's first
+    /// segment, the redb family's log): every state is right, only the operator's report is
+    /// wrong. Only the families with details (`local`, `redb`) can show it.
+    InspectMiscountsEntries,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 16] = [
+    pub const ALL: [PlantedBug; 17] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -99,6 +103,7 @@ impl PlantedBug {
         PlantedBug::ReadOnlyOpenWrites,
         PlantedBug::NoLock,
         PlantedBug::UnpaddedSegmentNames,
+        PlantedBug::InspectMiscountsEntries,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -114,6 +119,9 @@ impl PlantedBug {
         );
         if self == PlantedBug::UnpaddedSegmentNames {
             return family.scheme() == "local";
+        }
+        if self == PlantedBug::InspectMiscountsEntries {
+            return matches!(family.scheme(), "local" | "redb");
         }
         !needs_durable || family.durable()
     }
@@ -136,6 +144,7 @@ impl PlantedBug {
             PlantedBug::ReadOnlyOpenWrites => CheckName::ReadOnly,
             PlantedBug::NoLock => CheckName::SingleWriter,
             PlantedBug::UnpaddedSegmentNames => CheckName::BraftView,
+            PlantedBug::InspectMiscountsEntries => CheckName::InspectAgreement,
         }
     }
 
@@ -158,6 +167,7 @@ impl PlantedBug {
             PlantedBug::ReadOnlyOpenWrites => "read-only-open-writes",
             PlantedBug::NoLock => "no-lock",
             PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
+            PlantedBug::InspectMiscountsEntries => "inspect-miscounts-entries",
         }
     }
 }
@@ -194,6 +204,18 @@ impl PlantedFamily {
         let (imports, opened) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         PlantedFamily { inner, bug, imports, opened }
     }
+
+    /// The file system the inner family's instances are given: `vfs`, or a wrapper that
+    /// loses syncs, holds no locks or unpads segment names, as the bug says.
+    fn planted_vfs(&self, vfs: VfsHandle) -> VfsHandle {
+        match self.bug {
+            PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
+            PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
+            PlantedBug::NoLock => Arc::new(NoLocks { inner: vfs }),
+            PlantedBug::UnpaddedSegmentNames => Arc::new(UnpaddedNames { inner: vfs }),
+            _ => vfs,
+        }
+    }
 }
 
 impl Family for PlantedFamily {
@@ -217,13 +239,7 @@ impl Family for PlantedFamily {
     }
 
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
-        let vfs: VfsHandle = match self.bug {
-            PlantedBug::SkipFsync => Arc::new(LostSyncs { inner: vfs, files: true, dirs: false }),
-            PlantedBug::SkipDirSync => Arc::new(LostSyncs { inner: vfs, files: false, dirs: true }),
-            PlantedBug::NoLock => Arc::new(NoLocks { inner: vfs }),
-            PlantedBug::UnpaddedSegmentNames => Arc::new(UnpaddedNames { inner: vfs }),
-            _ => vfs,
-        };
+        let vfs = self.planted_vfs(vfs);
         let inner = self.inner.open(location, vfs.clone())?;
         let padding = match self.bug {
             PlantedBug::PaddingByOpenCount => {
@@ -240,6 +256,30 @@ impl Family for PlantedFamily {
             relisted: Vec::new(),
             padding,
             cuts: [0; 6],
+        }))
+    }
+
+    /// The inner family's details, read through the file system its instances see (so
+    /// unpadded segment names read as padded); with [`PlantedBug::InspectMiscountsEntries`],
+    /// one entry too many.
+    fn inspect_details(
+        &self,
+        location: &str,
+        vfs: VfsHandle,
+    ) -> StorageResult<Option<(String, serde_json::Value)>> {
+        let details = self.inner.inspect_details(location, self.planted_vfs(vfs))?;
+        if self.bug != PlantedBug::InspectMiscountsEntries {
+            return Ok(details);
+        }
+        Ok(details.map(|(text, mut value)| {
+            let count = match self.inner.scheme() {
+                "local" => value.pointer_mut("/segments/0/entries"),
+                _ => value.pointer_mut("/log/entries"),
+            };
+            if let Some(count) = count {
+                *count = serde_json::Value::from(count.as_u64().unwrap_or(0) + 1);
+            }
+            (text, value)
         }))
     }
 

@@ -25,6 +25,7 @@
 //! | `read-only-open-writes` | `read_only` | durable |
 //! | `no-lock` | `single_writer` | durable |
 //! | `unpadded-segment-names` | `braft_view` | `local` |
+//! | `inspect-miscounts-entries` | `inspect_agreement` | `local`, `redb` |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
@@ -36,6 +37,8 @@
 //! (`log_inprogress_7` for `log_inprogress_00000000000000000007`) behind its back, through a
 //! `Vfs` that translates names both ways: the family's own reader and writer agree (every
 //! other check holds), but braft opens only padded names, so only `braft_view` sees it.
+//! `inspect-miscounts-entries` leaves every state right and doctors only the family's
+//! `qk inspect` details (one entry too many), which only `inspect_agreement` reads.
 
 mod family;
 mod import;

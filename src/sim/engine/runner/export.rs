@@ -1,6 +1,7 @@
 //! The export phase: an `export` op pins a cut of the instance; the following steps stream
 //! it (`export_cut`), and when it is due the image written from it goes through the image
-//! checks — `canonicality`, then against every family that takes it `import_determinism`,
+//! checks — `canonicality`, the whole catalogue of hostile images through the reader
+//! (`bad_images`' sweep), then against every family that takes it `import_determinism`,
 //! `bad_images` and `import_atomicity` (with `braft_view` at its crash point, for `local`).
 //! The source family takes the image on every export; every other family on one export in
 //! [`CROSS_FAMILY_EVERY`] (drawn from the seed), which keeps the soak fast while the N×N
@@ -13,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Runner, Stop};
 use crate::contract::Family;
-use crate::sim::checks::bad_images::{check_bad_images, BadImageOptions};
+use crate::sim::checks::bad_images::{check_bad_images, sweep_catalogue, BadImageOptions};
 use crate::sim::checks::export_cut::{ExportedImage, ImageCheckFailure, PinnedExport};
 use crate::sim::checks::{
     braft_view, canonicality, import_atomicity, import_determinism, panic, CheckName,
@@ -116,6 +117,16 @@ fn finish(
     stats.exports += 1;
     canonicality::matches_encoding(&image.bytes, &image.expected, &image.family)
         .map_err(|what| ImageCheckFailure::Failed(CheckName::Canonicality, what))?;
+    if bad_images.sweep_catalogue {
+        stats.imports += sweep_catalogue(
+            &image.expected,
+            &image.family,
+            image.family_version,
+            image.seed,
+            bad_images,
+        )
+        .map_err(|what| ImageCheckFailure::Failed(CheckName::BadImages, what))?;
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(image.seed);
     // The source family is checked on every export; the others (the N×N bootstrap matrix)
     // on one export in CROSS_FAMILY_EVERY, drawn from the seed, because an import into a

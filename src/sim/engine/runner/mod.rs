@@ -8,14 +8,15 @@
 //! |---|---|---|
 //! | a pair's mirror joins, when due (a quarter of the way in) | `join` | `dual_write` |
 //! | the op: a contract call, applied to the instance and the model | `call` | `model_equality`, `panic` |
-//! | … or a clean reopen | `reopen` | `model_equality`, `dual_write`, `braft_view` |
-//! | … or a power loss, or a crash point armed for the next call | `power_loss` | `crash_atomicity`, `dual_write`, `braft_view` |
+//! | … or a clean reopen | `reopen`, `read_only`, `inspect` | `model_equality`, `dual_write`, `braft_view`, `read_only`, `single_writer`, `inspect_agreement` |
+//! | … or a power loss, or a crash point armed for the next call | `power_loss`, `inspect` | `crash_atomicity`, `dual_write`, `braft_view`, `inspect_agreement` (a `crash` op) |
 //! | … or an export pinned at a cut | `export` | `export_cut` |
 //! | after a call a fault failed: a power loss | `power_loss` | `crash_atomicity`, `braft_view` |
 //! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write`, `braft_view` |
 //! | the comparisons: quick, in full every `full_check_every` steps | `compare` | `model_equality`, `dual_write` |
 //! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images`, `braft_view` |
 //! | on a sample of steps, a pair of states in real instances | `agreement` | `validator_agreement` |
+//! | at the end of the history, the instance closed | `inspect` | `inspect_agreement` |
 //!
 //! Every step adds lines to a hashed trace ([`Trace`]), so two runs of a seed can be compared
 //! (`determinism`). On a [`SimDisk`] the runner plays power losses and reacts to injected
@@ -32,6 +33,7 @@ mod call;
 mod compare;
 mod exhaustive;
 mod export;
+mod inspect;
 mod join;
 mod outcome;
 mod power_loss;
@@ -138,6 +140,9 @@ pub struct Runner {
     agreement: agreement::Sampler,
     /// What a read-only open showed just before the reopen in progress (check `read_only`).
     read_only_probe: Option<crate::sim::checks::read_only::Probe>,
+    /// Faults the disk had injected when the instance was last opened (`inspect_agreement`
+    /// looks at a clean close only if none has been injected since).
+    faults_at_open: u64,
     /// Why the run ended as a refusal, once it has.
     refusal: Option<String>,
 }
@@ -229,6 +234,7 @@ impl Runner {
             stats: RunStats::default(),
             agreement: agreement::Sampler::new(disk_seed),
             read_only_probe: None,
+            faults_at_open: 0,
             refusal: None,
         };
         runner.history.remember_all(&runner.model.state);
@@ -270,6 +276,11 @@ impl Runner {
         }
         if let Some(disk) = &self.disk {
             self.stats.faults = disk.fault_stats().faults_total();
+        }
+        // The instance is closed here rather than with the runner, so that what it leaves is
+        // inspected (after the fault count: a fault in the close is no fault of the run).
+        if failure.is_none() && !refused {
+            failure = self.inspect_at_end(ops.len());
         }
         if refused && self.stats.steps == 0 {
             self.stats.idle = 1;

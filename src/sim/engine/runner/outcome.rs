@@ -92,6 +92,9 @@ pub struct RunStats {
     /// Pairs of states the `validator_agreement` check compared.
     #[serde(default)]
     pub validator_pairs: u64,
+    /// `qk inspect` reports of cleanly closed instances the `inspect_agreement` check judged.
+    #[serde(default)]
+    pub inspections: u64,
     /// Migration steps a migration subject took (accepted or refused).
     #[serde(default)]
     pub migration_steps: u64,
@@ -125,6 +128,7 @@ impl RunStats {
             exports,
             imports,
             validator_pairs,
+            inspections,
             migration_steps,
             migration_refusals,
             cut_overs,
@@ -145,6 +149,7 @@ impl RunStats {
         self.exports += exports;
         self.imports += imports;
         self.validator_pairs += validator_pairs;
+        self.inspections += inspections;
         self.migration_steps += migration_steps;
         self.migration_refusals += migration_refusals;
         self.cut_overs += cut_overs;

@@ -5,7 +5,9 @@
 //! joined pair's mirror is judged before and after its repair (`dual_write`); braft's view
 //! of a local directory, read on a fork of the crashed disk before the reopen, must equal
 //! what was recovered or fall in one of the windows `braft_view` lists, and must equal it
-//! exactly after the open. Without a simulated disk a power loss is played as a clean
+//! exactly after the open. Before a `crash` op's power loss the instance is closed cleanly
+//! and what `qk inspect` reports of it is judged once the state recovered
+//! (`inspect_agreement`). Without a simulated disk a power loss is played as a clean
 //! restart.
 
 use super::{Runner, Stop};
@@ -21,7 +23,14 @@ impl Runner {
     pub(super) fn crash(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         self.trace.push(format!("#{step} crash()"));
         let after = vec![self.model.state.clone()];
-        self.power_loss(step, op, after)
+        if self.disk.is_none() {
+            return self.power_loss(step, op, after);
+        }
+        // The power loss closes the instance first, cleanly: what it leaves is inspected
+        // before the power fails (`inspect_agreement`).
+        let inspection = self.close_and_inspect();
+        self.power_loss(step, op, after)?;
+        self.check_inspection(step, op, inspection)
     }
 
     /// Arms a crash point `disk_ops` disk operations into the next call (on a simulated

@@ -16,7 +16,7 @@ use crate::sim::engine::subject::Subject;
 
 impl Runner {
     /// The family and location a reopen recovers: the subject's, or a pair's primary.
-    fn reopened_family(&self) -> (Arc<dyn Family>, String) {
+    pub(super) fn reopened_family(&self) -> (Arc<dyn Family>, String) {
         match &self.subject {
             Subject::Family(family) => (family.clone(), self.location.clone()),
             Subject::Pair(pair) => {

@@ -3,7 +3,8 @@
 //! (or a pair's primary before the join) is opened alone; a joined pair opens both sides,
 //! lets the `dual_write` check see the mirror before any repair, then recovers. An open that
 //! fails is a finding unless a fault excuses it (the run then ends as a refusal). After a
-//! clean reopen braft's view of a local directory must equal the model (`braft_view`).
+//! clean reopen braft's view of a local directory must equal the model (`braft_view`), and
+//! so must what `qk inspect` reported of the closed instance (`inspect_agreement`).
 
 use super::{Instance, Runner, Stop};
 use crate::contract::StorageError;
@@ -25,8 +26,7 @@ impl Runner {
     /// A clean close and reopen (no power loss), then a full comparison.
     pub(super) fn restart(&mut self, step: usize, op: &Op, context: &str) -> Result<(), Stop> {
         let before = self.pair_joined().then(|| self.model.state.clone());
-        self.export = None;
-        drop(self.instance.take());
+        let inspection = self.close_and_inspect();
         let reopened = self.open_again(step, op)?;
         if !self.subject.durable() {
             self.model.forget();
@@ -38,7 +38,8 @@ impl Runner {
         }
         self.full_check(step, context)?;
         self.check_braft_after_open(step, op)?;
-        self.check_reopened(step, op)
+        self.check_reopened(step, op)?;
+        self.check_inspection(step, op, inspection)
     }
 
     /// `braft_view` after an open: braft's view of every local directory (read on a fork of
@@ -70,6 +71,7 @@ impl Runner {
         step: usize,
         op: &Op,
     ) -> Result<Option<PairReopened>, Stop> {
+        self.faults_at_open = self.faults_so_far();
         self.read_only_probe = self.probe_read_only();
         let (location, vfs) = (self.location.clone(), self.vfs.clone());
         let opened = match self.subject.clone() {
