@@ -123,10 +123,7 @@ fn parse<T: for<'de> Deserialize<'de>>(
 
 /// `field`: inspect reported `reported`, the state holds `held`, unless they are equal.
 fn agree<T: PartialEq + std::fmt::Debug>(field: &str, reported: T, held: T) -> Result<(), String> {
-    if reported == held {
-        return Ok(());
-    }
-    Err(format!("inspect reports {field} = {reported:?}, the state holds {held:?}"))
+    expect(field, reported, held, |held| format!(", the state holds {held:?}"))
 }
 
 /// `field` must be `expected`, which the report's own `basis` implies.
@@ -136,10 +133,7 @@ fn implied<T: PartialEq + std::fmt::Debug>(
     expected: T,
     basis: &str,
 ) -> Result<(), String> {
-    if reported == expected {
-        return Ok(());
-    }
-    Err(format!("inspect reports {field} = {reported:?}, where {basis} implies {expected:?}"))
+    expect(field, reported, expected, |e| format!(", where {basis} implies {e:?}"))
 }
 
 /// `field` must be `expected` on a cleanly closed instance (no state value to name).
@@ -148,13 +142,23 @@ fn clean<T: PartialEq + std::fmt::Debug>(
     reported: T,
     expected: T,
 ) -> Result<(), String> {
+    expect(field, reported, expected, |e| {
+        format!(" on a cleanly closed instance, where {e:?} is due")
+    })
+}
+
+/// `Ok` when `reported` equals `expected`; otherwise what inspect reported of `field`,
+/// followed by `why` (where the expected value comes from).
+fn expect<T: PartialEq + std::fmt::Debug>(
+    field: &str,
+    reported: T,
+    expected: T,
+    why: impl FnOnce(&T) -> String,
+) -> Result<(), String> {
     if reported == expected {
         return Ok(());
     }
-    Err(format!(
-        "inspect reports {field} = {reported:?} on a cleanly closed instance, where {expected:?} \
-         is due"
-    ))
+    Err(format!("inspect reports {field} = {reported:?}{}", why(&expected)))
 }
 
 /// `field`, a list: inspect reported `reported`, the state holds `held`; the first item that

@@ -25,18 +25,20 @@ impl Runner {
     /// if the inspection disagrees with the model.
     pub(super) fn inspect_at_end(&mut self, steps: usize) -> Option<CheckFailure> {
         let inspection = self.close_and_inspect()?;
-        match inspection.judge(&self.model.state) {
-            Ok(judged) => {
-                self.stats.inspections += u64::from(judged);
-                None
-            }
-            Err(what) => Some(self.failure_at(
-                CheckName::InspectAgreement,
-                steps,
-                "end of history".to_string(),
-                what,
-            )),
-        }
+        let what = self.judge_inspection(&inspection).err()?;
+        Some(self.failure_at(
+            CheckName::InspectAgreement,
+            steps,
+            "end of history".to_string(),
+            what,
+        ))
+    }
+
+    /// Judges `inspection` against the model's state, counting it when it was judged.
+    fn judge_inspection(&mut self, inspection: &Inspection) -> Result<(), String> {
+        let judged = inspection.judge(&self.model.state)?;
+        self.stats.inspections += u64::from(judged);
+        Ok(())
     }
 
     /// After a clean close: what inspect reports of the instance on the disk, when the disk
@@ -60,12 +62,7 @@ impl Runner {
         inspection: Option<Inspection>,
     ) -> Result<(), Stop> {
         let Some(inspection) = inspection else { return Ok(()) };
-        match inspection.judge(&self.model.state) {
-            Ok(judged) => {
-                self.stats.inspections += u64::from(judged);
-                Ok(())
-            }
-            Err(what) => Err(self.failure(CheckName::InspectAgreement, step, op, what).into()),
-        }
+        self.judge_inspection(&inspection)
+            .map_err(|what| self.failure(CheckName::InspectAgreement, step, op, what).into())
     }
 }
