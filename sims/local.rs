@@ -26,7 +26,7 @@ use quorumkit_storage::sim::engine::generator::{generate, GeneratorConfig, Mode}
 use quorumkit_storage::sim::engine::runner::{run_history_on_disk, RunOptions};
 use quorumkit_storage::sim::soak::{disk_for, FaultMode};
 use quorumkit_storage::state::RaftState;
-use quorumkit_storage::vfs::{OsVfs, VfsHandle};
+use quorumkit_storage::vfs::{OpenOptions, OsVfs, SimDisk, SimDiskOptions, VfsHandle};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
@@ -469,6 +469,75 @@ fn interrupted_truncate_suffix_is_completed_on_open() {
     let s = open(dir.path(), small_segments()).unwrap();
     expect_range(&s, 1, 6);
     assert!(!log.join(PENDING_OP_NAME).exists());
+}
+
+/// A truncation interrupted after its last segment went, then its completion at open
+/// interrupted at every disk operation in turn (and that one's at every operation again):
+/// each later open must still complete it. The completion once rewrote the redo record with
+/// the range it found, so a second interrupted open rolled back to a log that never was.
+#[test]
+fn interrupted_truncate_suffix_survives_crashes_while_it_is_completed() {
+    let setup = || {
+        let disk = SimDisk::new(SimDiskOptions::default());
+        let vfs: VfsHandle = disk.clone();
+        let dir = Path::new("d");
+        let mut s =
+            LocalStorage::open(vfs.clone(), LocalPaths::from_dir(dir), small_segments()).unwrap();
+        s.append(&entries(1..=20, 1)).unwrap();
+        drop(s);
+        let log = dir.join("log");
+        let op = PendingOp {
+            kind: PendingOpKind::TruncateSuffix,
+            arg: 6,
+            first_before: 1,
+            last_before: 20,
+        };
+        let f = vfs.open(&log.join(PENDING_OP_NAME), OpenOptions::CREATE).unwrap();
+        f.write_at(&op.encode(), 0).unwrap();
+        f.sync().unwrap();
+        drop(f);
+        vfs.remove_file(&log.join(open_segment_name(19))).unwrap();
+        vfs.sync_dir(&log).unwrap();
+        disk
+    };
+    let open_on = |disk: &Arc<SimDisk>| {
+        LocalStorage::open(disk.clone(), LocalPaths::from_dir(Path::new("d")), small_segments())
+    };
+    let mut interrupted = 0;
+    for first in 1.. {
+        let disk = setup();
+        disk.crash_after_op(disk.op_count() + first);
+        let completed = open_on(&disk);
+        if !disk.is_halted() {
+            disk.disarm_crash();
+            expect_range(&completed.expect("an open that met no crash"), 1, 6);
+            break;
+        }
+        drop(completed);
+        disk.disarm_crash();
+        disk.crash();
+        interrupted += 1;
+        // And the next open interrupted too, at each of its first few operations.
+        for second in 1..=12u64 {
+            let nested = disk.fork();
+            nested.crash_after_op(nested.op_count() + second);
+            drop(open_on(&nested));
+            nested.disarm_crash();
+            nested.crash();
+            let s = open_on(&nested).unwrap_or_else(|e| {
+                panic!("crash points {first} then {second}: the open failed: {e}")
+            });
+            assert_eq!(
+                (s.first_index(), s.last_index()),
+                (1, 6),
+                "crash points {first} then {second}: the truncation was not completed"
+            );
+        }
+        disk.disarm_crash();
+        let s = open_on(&disk).unwrap_or_else(|e| panic!("crash point {first}: {e}"));
+        assert_eq!((s.first_index(), s.last_index()), (1, 6), "crash point {first}");
+    }
+    assert!(interrupted > 3, "the completion has several disk operations to crash at");
 }
 
 // ---------------------------------------------------------------- recovery

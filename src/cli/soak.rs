@@ -387,6 +387,10 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
              compare and image diff"
         );
     }
+    let retries: u64 = report.families.iter().map(|f| f.stats.open_retries).sum();
+    if retries > 0 {
+        println!("open retries: {retries} opens failed by an injected fault were tried again");
+    }
     let inspections: u64 = report.families.iter().map(|f| f.stats.inspections).sum();
     if inspections > 0 {
         println!(

@@ -268,7 +268,7 @@ impl LogStore {
             // Otherwise braft reads a prefix it cannot tell from a shorter log; the
             // truncation is completed (the divergence braft's own truncate_suffix has).
             if store.last != op.last_before {
-                store.truncate_suffix(op.arg)?;
+                store.truncate_suffix_as(op.arg, Record::Keep)?;
             }
             // The truncation may have been complete already, in which case the call above
             // did nothing and left the record.
@@ -802,6 +802,14 @@ impl LogStore {
 
     /// Drops every entry above `last_kept` (never below `first - 1`).
     pub fn truncate_suffix(&mut self, last_kept: Index) -> StorageResult<()> {
+        self.truncate_suffix_as(last_kept, Record::Write)
+    }
+
+    /// [`truncate_suffix`](Self::truncate_suffix), writing its redo record first or (when
+    /// completing one found at open) keeping the record there: rewritten with the range a
+    /// half-done truncation left, it would make the next open roll the truncation back to a
+    /// log that never existed (entries past the cut gone, the ones before it kept).
+    fn truncate_suffix_as(&mut self, last_kept: Index, record: Record) -> StorageResult<()> {
         let keep = last_kept.min(self.last).max(self.first - 1);
         if keep >= self.last {
             return Ok(());
@@ -814,7 +822,9 @@ impl LogStore {
         let pending = n_remove > 0;
         if pending {
             hit(Point::LocalTruncateSuffixAcrossSegments);
-            self.write_pending(PendingOpKind::TruncateSuffix, last_kept)?;
+            if record == Record::Write {
+                self.write_pending(PendingOpKind::TruncateSuffix, last_kept)?;
+            }
         }
         for _ in 0..n_remove {
             let segment = self.segments.pop().expect("counted above");
@@ -1000,4 +1010,13 @@ fn session_checksum(first: Index, last: Index) -> ChecksumType {
     } else {
         ChecksumType::Murmur3
     }
+}
+
+/// What a multi-segment truncation does with its redo record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Record {
+    /// Write a new one (a call from the contract).
+    Write,
+    /// Keep the one already there (completing it at open).
+    Keep,
 }

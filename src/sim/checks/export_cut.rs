@@ -3,9 +3,10 @@
 //!
 //! **What it verifies.** An `export` op pins a cut of the instance ([`PinnedExport`]); the
 //! following steps read it a few entries at a time ([`EXPORT_ENTRIES_PER_STEP`]) while
-//! mutations go on, and every entry must equal the model's at the cut. When the export is
-//! due, the image written from the cut must decode and hold exactly the state at the cut
-//! ([`PinnedExport::into_image`]); the other image checks then run on that image.
+//! mutations go on, and every entry (and its `term`) must equal the model's at the cut.
+//! When the export is due, the cut's point reads must agree with that state
+//! ([`point_read_difference`]) and the image written from the cut must decode and hold
+//! exactly it ([`PinnedExport::into_image`]); the other image checks then run on the image.
 //!
 //! **When.** On every step while an export is pinned (the `spread` steps its op gives), and
 //! once at its end. Proven to bite by `export-cut-off-by-one`.
@@ -16,6 +17,7 @@
 
 use crate::contract::StateView;
 use crate::image::{decode, export};
+use crate::sim::checks::model_equality::point_read_difference;
 use crate::sim::checks::CheckName;
 use crate::state::{first_difference, RaftState};
 
@@ -101,6 +103,18 @@ impl PinnedExport {
                     format!("entry {} of the pinned cut changed after the cut", self.next),
                 ));
             }
+            let term = self.view.term(self.next).map_err(|e| {
+                ImageCheckFailure::SourceUnreadable(format!(
+                    "reading the term of entry {} of the cut: {e}",
+                    self.next
+                ))
+            })?;
+            if term != want.map(|e| e.term) {
+                return Err(ImageCheckFailure::Failed(
+                    CheckName::ExportCut,
+                    format!("term({}) of the pinned cut is {term:?}, not its entry's", self.next),
+                ));
+            }
             self.next += 1;
             n += 1;
         }
@@ -113,6 +127,13 @@ impl PinnedExport {
 
     /// Writes the image from the cut; it must decode to exactly the state at the cut.
     pub fn into_image(self) -> Result<ExportedImage, ImageCheckFailure> {
+        let probed = point_read_difference(self.view.as_ref(), &self.expected, "the pinned cut")
+            .map_err(|e| {
+                ImageCheckFailure::SourceUnreadable(format!("point reads of the cut failed: {e}"))
+            })?;
+        if let Some(d) = probed {
+            return Err(ImageCheckFailure::Failed(CheckName::ExportCut, d));
+        }
         let mut bytes = Vec::new();
         export(self.view.as_ref(), &self.family, self.family_version, &mut bytes).map_err(|e| {
             ImageCheckFailure::SourceUnreadable(format!("export of the pinned cut failed: {e}"))

@@ -68,7 +68,7 @@ impl Default for GeneratorConfig {
             file_len_max: 4096,
             reopen_percent: 2,
             crash_percent: 4,
-            export_per_mille: 3,
+            export_per_mille: 6,
         }
     }
 }

@@ -3,12 +3,14 @@
 //! (`model_equality`); once a pair's mirror has joined, the same two comparisons of the
 //! mirror (`dual_write`). The runner also asks for full comparisons after reopens, power
 //! losses, the join and at the end of the history. A read that fails closed under a
-//! dishonest disk ends the run as a refusal; a read that panics fails `panic`.
+//! dishonest disk ends the run as a refusal; one that fails with an honest fault injected
+//! during the step's call is a fail-stop, and a power loss follows; a read that panics
+//! fails `panic`.
 
 use super::{Runner, Stop};
 use crate::contract::StorageError;
 use crate::sim::checks::model_equality::{full_difference, quick_difference};
-use crate::sim::checks::{panic, refusal, CheckName};
+use crate::sim::checks::{injected, panic, refusal, CheckName};
 use crate::sim::engine::ops::{Action, Op};
 
 impl Runner {
@@ -88,6 +90,9 @@ impl Runner {
             Ok(Err(e)) if self.dishonest && refusal(&e) => {
                 return Err(self.refused(step, "mirror read", &e));
             }
+            Ok(Err(e)) if self.closed_by_step_fault(&e) => {
+                return self.fail_stop(step, op, "mirror read", &e);
+            }
             Ok(Err(e)) => format!("reading the mirror failed: {e}"),
             Err(text) => {
                 let what = format!("panic while reading the mirror: {text}");
@@ -97,9 +102,33 @@ impl Runner {
         Err(self.failure(CheckName::DualWrite, step, op, what).into())
     }
 
+    /// Whether a read right after a call failed because the instance failed closed on an
+    /// honest fault the disk injected during this very step, which the call met but did not
+    /// report (an abandoned snapshot's rollback that redb cannot write, say). The family may
+    /// stop there; nothing acknowledged may be lost, which the power loss that follows checks.
+    fn closed_by_step_fault(&self, e: &StorageError) -> bool {
+        self.faulty && !self.dishonest && injected(e) && self.faults_so_far() > self.step_faults
+    }
+
+    /// The instance failed closed after the step's call returned: a power loss follows, and
+    /// only the state after the call (which it acknowledged) may come back.
+    fn fail_stop(
+        &mut self,
+        step: usize,
+        op: &Op,
+        what: &str,
+        e: &StorageError,
+    ) -> Result<(), Stop> {
+        self.trace.push(format!("#{step} {what} -> failed closed after an injected fault: {e}"));
+        self.crash_after_return(step, op)
+    }
+
     fn read_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Result<(), Stop> {
         if self.dishonest && refusal(&e) {
             return Err(self.refused(step, "read", &e));
+        }
+        if self.closed_by_step_fault(&e) {
+            return self.fail_stop(step, op, "read", &e);
         }
         let what = format!("reading the instance failed: {e}");
         Err(self.failure(CheckName::ModelEquality, step, op, what).into())

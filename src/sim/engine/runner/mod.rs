@@ -145,6 +145,10 @@ pub struct Runner {
     faults_at_open: u64,
     /// Why the run ended as a refusal, once it has.
     refusal: Option<String>,
+    /// Whether that refusal was an open failed by an injected honest fault (retried).
+    refusal_injected: bool,
+    /// Faults the disk had injected when the current step began.
+    step_faults: u64,
 }
 
 impl Runner {
@@ -235,6 +239,8 @@ impl Runner {
             agreement: agreement::Sampler::new(disk_seed),
             read_only_probe: None,
             faults_at_open: 0,
+            refusal_injected: false,
+            step_faults: 0,
             refusal: None,
         };
         runner.history.remember_all(&runner.model.state);
@@ -306,6 +312,7 @@ impl Runner {
 
     /// One step, phase by phase (see the module doc; each phase's work is in its module).
     fn take_step(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
+        self.step_faults = self.faults_so_far();
         if let Some(disk) = &self.disk {
             // Under per-step fault streams the step's faults and crash choices are its own,
             // drawn under its key (its op's position in the history it was generated as).

@@ -107,6 +107,9 @@ pub struct RunStats {
     /// Rollbacks a migration subject made.
     #[serde(default)]
     pub roll_backs: u64,
+    /// Opens retried after an injected honest fault failed the attempt before.
+    #[serde(default)]
+    pub open_retries: u64,
 }
 
 impl RunStats {
@@ -133,6 +136,7 @@ impl RunStats {
             migration_refusals,
             cut_overs,
             roll_backs,
+            open_retries,
         } = other;
         self.steps += steps;
         self.mutations += mutations;
@@ -154,6 +158,7 @@ impl RunStats {
         self.migration_refusals += migration_refusals;
         self.cut_overs += cut_overs;
         self.roll_backs += roll_backs;
+        self.open_retries += open_retries;
     }
 }
 

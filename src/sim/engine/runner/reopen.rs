@@ -16,6 +16,9 @@ use crate::sim::engine::ops::Op;
 use crate::sim::engine::subject::{PairFamily, Subject};
 use crate::state::RaftState;
 
+/// Attempts an open gets when injected honest faults fail it (see [`Runner::open_again`]).
+pub const OPEN_ATTEMPTS: u32 = 4;
+
 impl Runner {
     /// A `reopen` op.
     pub(super) fn reopen(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
@@ -66,13 +69,66 @@ impl Runner {
 
     /// Opens the subject again: a family's instance, a pair's primary before its mirror
     /// joined, or a joined pair (recovered, with what recovery found).
+    ///
+    /// An open that an injected honest fault (EIO, ENOSPC) failed is retried after a power
+    /// loss, up to [`OPEN_ATTEMPTS`] in all, as an operator restarts a machine whose storage
+    /// failed to open: the retry must find everything acknowledged, after whatever the failed
+    /// attempt's repair left half done. Only when every attempt fails does the run end as a
+    /// refusal.
     pub(super) fn open_again(
         &mut self,
         step: usize,
         op: &Op,
     ) -> Result<Option<PairReopened>, Stop> {
-        self.faults_at_open = self.faults_so_far();
         self.read_only_probe = self.probe_read_only();
+        let mut attempt = 1;
+        loop {
+            match self.open_attempt(step, op) {
+                Err(Stop::Refused) if attempt < OPEN_ATTEMPTS && self.retry_open(step) => {
+                    attempt += 1;
+                }
+                Ok(Some(mut reopened)) if attempt > 1 => {
+                    // A failed attempt may have half repaired the mirror: what it held
+                    // before any repair is no longer there to inspect.
+                    reopened.fault_during_recovery = true;
+                    reopened.mirror_before = None;
+                    return Ok(Some(reopened));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether the open that just ended the run as a refusal failed by an injected honest
+    /// fault, so that [`open_again`](Self::open_again) may try again; if so, the refusal is
+    /// taken back (a trace line and the retry count say what happened).
+    fn retry_open(&mut self, step: usize) -> bool {
+        if !self.faulty || self.dishonest || self.halted() || !self.refusal_injected {
+            return false;
+        }
+        let refusal = self.refusal.take().unwrap_or_default();
+        self.stats.refusals -= 1;
+        self.stats.open_retries += 1;
+        // The machine restarts too: after a failed fsync, what the page cache still shows
+        // may never reach the disk (Linux marks the pages clean), so a process restart alone
+        // would let the retry see a directory the disk will not keep, which no open can
+        // detect. A power loss makes the retry face only what is durable: a crash during
+        // recovery, which acknowledged data must survive.
+        if let Some(disk) = &self.disk {
+            let summary = disk.crash();
+            self.stats.crashes += 1;
+            self.trace.push(format!(
+                "#{step} power loss before the retry: {} pending, {} kept, {} torn",
+                summary.pending, summary.kept, summary.torn_writes
+            ));
+        }
+        self.trace.push(format!("#{step} open retried after an injected fault ({refusal})"));
+        true
+    }
+
+    fn open_attempt(&mut self, step: usize, op: &Op) -> Result<Option<PairReopened>, Stop> {
+        self.faults_at_open = self.faults_so_far();
+        self.refusal_injected = false;
         let (location, vfs) = (self.location.clone(), self.vfs.clone());
         let opened = match self.subject.clone() {
             Subject::Family(family) => panic::catch(|| family.open(&location, vfs)),
@@ -124,6 +180,7 @@ impl Runner {
 
     fn open_failed(&mut self, step: usize, op: &Op, e: StorageError) -> Stop {
         if (self.dishonest && refusal(&e)) || (self.faulty && injected(&e)) {
+            self.refusal_injected = self.faulty && injected(&e);
             return self.refused(step, "open", &e);
         }
         self.trace.push(format!("#{step} open -> err: {e}"));
@@ -188,6 +245,7 @@ impl Runner {
             }
             Ok(Err(e)) if fault_during_recovery || (self.dishonest && refusal(&e)) => {
                 // Detected, not carried: the pair refuses to form under the faults.
+                self.refusal_injected = fault_during_recovery && injected(&e);
                 Err(self.refused(step, "pair recovery", &e))
             }
             Ok(Err(e)) => {
