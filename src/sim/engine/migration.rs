@@ -47,7 +47,9 @@ use crate::sim::checks::{injected, panic, CheckFailure, CheckName};
 use crate::sim::engine::apply::apply_action;
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::{Action, MigrateStep, Op};
-use crate::sim::engine::runner::{RunOptions, RunOutcome, RunStats, DISK_TRACE_TAIL_LEN};
+use crate::sim::engine::runner::{
+    RunOptions, RunOutcome, RunStats, DISK_TRACE_TAIL_LEN, OPEN_ATTEMPTS,
+};
 use crate::sim::engine::trace::Trace;
 use crate::sim::planted::{MutedSource, PlantedMigrationBug};
 use crate::state::RaftState;
@@ -630,7 +632,7 @@ impl Driver<'_> {
     /// A clean close and reopen: the node resumes its persisted phase.
     fn restart(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         self.node = None;
-        self.open_node(step, &op.to_string())?;
+        self.reopen_node(step, &op.to_string())?;
         if !self.storage_durable() {
             self.model.forget();
         }
@@ -647,7 +649,7 @@ impl Driver<'_> {
             "#{step} power loss: {} pending, {} kept",
             summary.pending, summary.kept
         ));
-        self.open_node(step, &op.to_string())?;
+        self.reopen_node(step, &op.to_string())?;
         let candidates = if self.storage_durable() { candidates } else { vec![RaftState::new()] };
         let node = self.node.as_mut().expect("the node reopened");
         let recovered = match panic::catch(|| RaftState::capture(node.storage())) {
@@ -708,6 +710,30 @@ impl Driver<'_> {
                 context.to_string(),
                 format!("panic during open: {text}"),
             )),
+        }
+    }
+
+    /// [`open_node`](Self::open_node), retried after a power loss when an injected fault
+    /// refused it, up to [`OPEN_ATTEMPTS`] in all: a crash while the node recovers, which
+    /// what it acknowledged must survive.
+    fn reopen_node(&mut self, step: usize, context: &str) -> Result<(), Stop> {
+        let mut attempt = 1;
+        loop {
+            match self.open_node(step, context) {
+                Err(Stop::Refused) if attempt < OPEN_ATTEMPTS => {
+                    attempt += 1;
+                    self.node = None;
+                    self.stats.refusals -= 1;
+                    self.stats.open_retries += 1;
+                    let summary = self.disk.crash();
+                    self.stats.crashes += 1;
+                    self.trace.push(format!(
+                        "#{step} power loss before the retry: {} pending, {} kept",
+                        summary.pending, summary.kept
+                    ));
+                }
+                other => return other,
+            }
         }
     }
 

@@ -62,6 +62,10 @@ pub use outcome::{RunOptions, RunOutcome, RunStats};
 /// Lines of the disk's own trace a failure report keeps.
 pub const DISK_TRACE_TAIL_LEN: usize = 24;
 
+/// Attempts an open gets when injected faults fail it, each retry after a power loss (see
+/// `Runner::open_again`; the migration driver's restarts do the same).
+pub const OPEN_ATTEMPTS: u32 = 4;
+
 /// Why a run stopped early.
 enum Stop {
     /// A check failed.

@@ -6,7 +6,7 @@
 //! clean reopen braft's view of a local directory must equal the model (`braft_view`), and
 //! so must what `qk inspect` reported of the closed instance (`inspect_agreement`).
 
-use super::{Instance, Runner, Stop};
+use super::{Instance, Runner, Stop, OPEN_ATTEMPTS};
 use crate::contract::StorageError;
 use crate::dual_write::Recovery;
 use crate::sim::checks::braft_view;
@@ -15,9 +15,6 @@ use crate::sim::checks::{injected, panic, refusal, CheckName};
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::subject::{PairFamily, Subject};
 use crate::state::RaftState;
-
-/// Attempts an open gets when injected honest faults fail it (see [`Runner::open_again`]).
-pub const OPEN_ATTEMPTS: u32 = 4;
 
 impl Runner {
     /// A `reopen` op.
