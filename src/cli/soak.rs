@@ -54,7 +54,8 @@ pub struct SoakArgs {
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
     /// Fault plans per seed: default (honest for five seeds in six, media faults -- bit rot,
-    /// latent sector errors, misdirected writes -- for the sixth), none (power losses only),
+    /// latent sector errors, misdirected writes, lying fsyncs -- for the sixth), none (power
+    /// losses only),
     /// honest (plus EIO and ENOSPC, nothing acknowledged may be lost), swarm (every fault
     /// incl. lying fsync and media faults), or mixed (half honest-none, half swarm).
     #[arg(long, value_enum, default_value_t = FaultMode::Default)]

@@ -43,7 +43,8 @@ pub struct Shard {
 pub enum FaultMode {
     /// The default: [`FaultMode::Honest`]'s plan for most seeds, and for one seed in
     /// [`MEDIA_SHARE`] media faults instead (bit rot, latent sector errors, misdirected
-    /// writes: at least one of them, with power losses), judged by the oracle they allow
+    /// writes, lying fsyncs: at least one of them, with power losses), judged by the oracle
+    /// they allow
     /// (the right value or a typed corruption or I/O error, never a wrong value; a store may
     /// roll back to a state it held itself).
     Default,
@@ -73,8 +74,8 @@ pub fn media_plan_for(seed: u64) -> Option<FaultPlan> {
         return None;
     }
     const RATES: [f64; 3] = [0.005, 0.01, 0.03];
-    // Each kind on or off, at least one on: 1..=7 as a bit set.
-    let kinds = rng.random_range(1..8u32);
+    // Each kind on or off, at least one on: 1..=15 as a bit set.
+    let kinds = rng.random_range(1..16u32);
     let mut rate = |bit: u32| {
         let r = RATES[rng.random_range(0..RATES.len())];
         if kinds & bit != 0 {
@@ -83,8 +84,8 @@ pub fn media_plan_for(seed: u64) -> Option<FaultPlan> {
             FaultRate::never()
         }
     };
-    let (bit_rot, latent_error, misdirect) = (rate(1), rate(2), rate(4));
-    Some(FaultPlan { bit_rot, latent_error, misdirect, ..FaultPlan::none() })
+    let (bit_rot, latent_error, misdirect, fsync_loss) = (rate(1), rate(2), rate(4), rate(8));
+    Some(FaultPlan { bit_rot, latent_error, misdirect, fsync_loss, ..FaultPlan::none() })
 }
 
 /// The fault plan seed `seed` runs under in `mode`: a pure function of both.
