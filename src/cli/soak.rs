@@ -377,41 +377,42 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     if !failed.is_empty() {
         println!("failures by check: {}", failed.join(", "));
     }
-    let states: u64 = report.families.iter().map(|f| f.stats.crash_states).sum();
+    // One counter of `RunStats` summed over the subjects.
+    let total = |field: fn(&crate::sim::engine::runner::RunStats) -> u64| -> u64 {
+        report.families.iter().map(|f| field(&f.stats)).sum()
+    };
+    let states = total(|s| s.crash_states);
     if states > 0 {
         println!("exhaustive mode: {states} crash states checked");
     }
-    let validator_pairs: u64 = report.families.iter().map(|f| f.stats.validator_pairs).sum();
+    let validator_pairs = total(|s| s.validator_pairs);
     if validator_pairs > 0 {
         println!(
             "validator agreement: {validator_pairs} pairs of states compared by validate, qk \
              compare and image diff"
         );
     }
-    let retries: u64 = report.families.iter().map(|f| f.stats.open_retries).sum();
+    let retries = total(|s| s.open_retries);
     if retries > 0 {
         println!("open retries: {retries} opens failed by an injected fault were tried again");
     }
-    let inspections: u64 = report.families.iter().map(|f| f.stats.inspections).sum();
+    let inspections = total(|s| s.inspections);
     if inspections > 0 {
         println!(
             "inspect agreement: {inspections} qk inspect reports of cleanly closed instances \
              judged against the state"
         );
     }
-    let steps: u64 = report.families.iter().map(|f| f.stats.migration_steps).sum();
+    let steps = total(|s| s.migration_steps);
     if steps > 0 {
-        let sum = |field: fn(&crate::sim::soak::FamilySummary) -> u64| -> u64 {
-            report.families.iter().map(field).sum()
-        };
         println!(
             "migration: {steps} steps taken ({} refused as due), {} cut-overs, {} rollbacks",
-            sum(|f| f.stats.migration_refusals),
-            sum(|f| f.stats.cut_overs),
-            sum(|f| f.stats.roll_backs)
+            total(|s| s.migration_refusals),
+            total(|s| s.cut_overs),
+            total(|s| s.roll_backs)
         );
     }
-    let repairs: u64 = report.families.iter().map(|f| f.stats.pair_repairs).sum();
+    let repairs = total(|s| s.pair_repairs);
     if repairs > 0 {
         println!("dual write: {repairs} pair recoveries repaired or bootstrapped a mirror");
     }
