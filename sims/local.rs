@@ -1252,6 +1252,18 @@ fn every_crash_state(
             state.kept,
             quorumkit_storage::state::first_difference(&got, &after)
         );
+        // The open cleaned up after the crash: a clean close leaves nothing inspect notes.
+        drop(reopened);
+        let vfs: VfsHandle = state.disk.clone();
+        let report = inspect(&vfs, &LocalPaths::from_dir("d")).unwrap();
+        assert!(
+            report.flags.is_empty() && report.markers.is_empty(),
+            "crash after op {} (kept {:?}): leftovers after a clean close: {:?} {:?}",
+            state.after_op,
+            state.kept,
+            report.flags,
+            report.markers
+        );
     }
     assert!(n_states > 10, "only {n_states} crash states");
 }

@@ -13,11 +13,11 @@ use crate::contract::{Index, SnapshotMeta, StorageResult};
 use crate::vfs::{FileKind, OpenOptions, VfsErrorKind, VfsHandle};
 
 use super::format::{
-    decode_log_epoch, is_padded_segment_name, parse_snapshot_dir_name, sidecar_name, ChecksumType,
-    CrossMark, PendingOp, SegmentName, SnapshotManifest, IMPORT_MARKER_NAME, LOG_EPOCH_NAME,
-    LOG_META_NAME, PBFILE_BODY_LEN_MAX, PENDING_OP_NAME, PUBLISH_MARKER_NAME, RAFT_META_NAME,
-    RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_TEMP_NAME,
-    TMP_SUFFIX,
+    decode_log_epoch, is_padded_segment_name, parse_snapshot_dir_name, sidecar_name, tmp_name,
+    ChecksumType, CrossMark, PendingOp, SegmentName, SnapshotManifest, IMPORT_MARKER_NAME,
+    LOG_EPOCH_NAME, LOG_META_NAME, PBFILE_BODY_LEN_MAX, PENDING_OP_NAME, PUBLISH_MARKER_NAME,
+    RAFT_META_NAME, RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME,
+    SNAPSHOT_TEMP_NAME, TMP_SUFFIX,
 };
 use super::meta::{decode_raft_meta, load_guarded, SidecarStatus};
 use super::proto::{pbfile_decode, LocalSnapshotPbMeta, LogPbMeta};
@@ -316,6 +316,12 @@ pub fn inspect(vfs: &VfsHandle, paths: &LocalPaths) -> StorageResult<InspectRepo
         let name = entry.name;
         if name == PUBLISH_MARKER_NAME {
             markers.push(format!("snapshot/{name}: a publish was interrupted; open finishes it"));
+            continue;
+        }
+        if name == tmp_name(PUBLISH_MARKER_NAME) {
+            markers.push(format!(
+                "snapshot/{name}: a publish marker cut short before its rename (removed on open)"
+            ));
             continue;
         }
         if name.starts_with(RETIRED_SNAPSHOT_PREFIX) {

@@ -41,9 +41,10 @@ use super::files::{
     write_atomic, SharedDir,
 };
 use super::format::{
-    parse_snapshot_dir_name, snapshot_dir_name, CrossMark, ManifestFile, SnapshotManifest,
-    PBFILE_BODY_LEN_MAX, PUBLISH_MARKER_NAME, RETIRED_SNAPSHOT_PREFIX, SNAPSHOT_BLOCK_LEN,
-    SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_RESERVED_NAMES, SNAPSHOT_TEMP_NAME,
+    parse_snapshot_dir_name, snapshot_dir_name, tmp_name, CrossMark, ManifestFile,
+    SnapshotManifest, PBFILE_BODY_LEN_MAX, PUBLISH_MARKER_NAME, RETIRED_SNAPSHOT_PREFIX,
+    SNAPSHOT_BLOCK_LEN, SNAPSHOT_MANIFEST_NAME, SNAPSHOT_META_NAME, SNAPSHOT_RESERVED_NAMES,
+    SNAPSHOT_TEMP_NAME,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded, SidecarStatus};
 use super::peer::peer_from_disk;
@@ -243,8 +244,15 @@ impl SnapshotStore {
         }
         let mut highest: Option<(Index, String)> = None;
         let mut doomed = Vec::new();
+        let mut removed_marker_tmp = false;
         for entry in store.vfs.read_dir(&store.dir)? {
-            if entry.name == SNAPSHOT_TEMP_NAME || entry.name.starts_with(RETIRED_SNAPSHOT_PREFIX) {
+            if entry.name == tmp_name(PUBLISH_MARKER_NAME) && entry.kind == FileKind::File {
+                // A marker write that a crash cut short before its rename: no publish began.
+                removed_marker_tmp =
+                    remove_file_if_present(&store.vfs, &store.dir.join(&entry.name))?;
+            } else if entry.name == SNAPSHOT_TEMP_NAME
+                || entry.name.starts_with(RETIRED_SNAPSHOT_PREFIX)
+            {
                 doomed.push(entry.name);
             } else if let (Some(index), FileKind::Dir) =
                 (parse_snapshot_dir_name(&entry.name), entry.kind)
@@ -263,7 +271,7 @@ impl SnapshotStore {
         for name in &doomed {
             remove_dir_all(&store.vfs, &store.dir.join(name))?;
         }
-        if !doomed.is_empty() {
+        if !doomed.is_empty() || removed_marker_tmp {
             store.vfs.sync_dir(&store.dir)?;
         }
         if let Some((index, name)) = highest {
