@@ -276,6 +276,28 @@ fn fsyncgate_a_failed_sync_drops_the_dirty_data_and_a_retry_lies() {
 }
 
 #[test]
+fn fsyncgate_keeps_a_length_change_for_the_next_good_sync() {
+    // The dirty pages are dropped, but a set_len is the inode's: the next good sync (the
+    // kernel's next journal commit) makes it durable, as redb's grown file needs (seed 22482).
+    let disk = SimDisk::new(SimDiskOptions { crash_keep_probability: 0.0, ..options(3) });
+    durable_file(&*disk, "f", b"abcd");
+    let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    file.write_at(b"XY", 0).unwrap();
+    file.set_len(4096).unwrap();
+    let sync_op = disk.op_count() + 1;
+    disk.set_fault_plan(FaultPlan {
+        fsync_error: FaultRate::at_ops([sync_op]),
+        ..FaultPlan::none()
+    });
+    assert_eq!(file.sync().unwrap_err().kind, VfsErrorKind::Io);
+    assert_eq!(file.sync(), Ok(()));
+    disk.crash();
+    let data = contents(&*disk, "f").unwrap();
+    assert_eq!(data.len(), 4096, "the length change became durable with the good sync");
+    assert_eq!(&data[..4], b"abcd", "the dropped write did not");
+}
+
+#[test]
 fn fsync_loss_returns_ok_and_makes_nothing_durable() {
     let disk = SimDisk::new(SimDiskOptions {
         crash_keep_probability: 0.0,

@@ -61,7 +61,7 @@ pub struct FaultPlan {
     pub fsync_loss: FaultRate,
     /// fsync EIO: per `sync` or `sync_dir` call, it fails with `Io` and the dirty state it
     /// covered is dropped without becoming durable, so a retried sync returns Ok without it
-    /// (fsyncgate).
+    /// (fsyncgate); a file's pending length changes are kept (they are the inode's).
     pub fsync_error: FaultRate,
     /// Write EIO: per `write_at` or `set_len`, the call fails with `Io` and changes nothing.
     pub write_error: FaultRate,

@@ -1152,11 +1152,14 @@ impl State {
         self.file(ino)?;
         if self.options.faults.fsync_error.fires(op_no, &mut self.rngs.fsync_error) {
             // fsyncgate: the dirty pages are marked clean and forgotten; the process still
-            // sees them, a crash will not.
+            // sees them, a crash will not. A length change is the inode's, not a page's: the
+            // kernel keeps it and a later journal commit (the next good fsync) makes it
+            // durable, so it stays pending.
             self.stats.fsync_errors += 1;
             let file = self.file_mut(ino)?;
-            if !file.pending.is_empty() {
-                file.pending.clear();
+            let before = file.pending.len();
+            file.pending.retain(|op| matches!(op, DataOp::SetLen { .. }));
+            if file.pending.len() < before {
                 file.diverged = true;
             }
             return Err(Kind::Io);

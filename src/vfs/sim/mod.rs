@@ -122,7 +122,9 @@
 //!   *Expect*: acknowledged data may be lost; recovery gives a state some prefix of the
 //!   history produced, or refuses to open. A mixed or invented state is a bug.
 //! - **`fsync_error`**: `sync`/`sync_dir` fails with EIO and the dirty state it covered is
-//!   dropped: still visible, never durable, and a retried sync returns Ok (fsyncgate).
+//!   dropped: still visible, never durable, and a retried sync returns Ok (fsyncgate). A
+//!   file's length changes (`set_len`) are the inode's, not dirty pages: they stay pending,
+//!   as the kernel keeps them for its next journal commit.
 //!   *Expect*: the family poisons itself at the first failure; honest otherwise.
 //! - **`write_error`**: `write_at`/`set_len` fails with EIO and changes nothing.
 //!   *Expect*: the failing mutation fails; honest otherwise.
