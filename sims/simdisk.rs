@@ -297,6 +297,44 @@ fn fsyncgate_keeps_a_length_change_for_the_next_good_sync() {
     assert_eq!(&data[..4], b"abcd", "the dropped write did not");
 }
 
+/// Which of `n` syncs of one file lied (the loss counter moved), with a power loss after
+/// every `crash_every` syncs.
+fn lying_pattern(faults: FaultPlan, n: usize, crash_every: usize) -> Vec<bool> {
+    let disk = SimDisk::new(SimDiskOptions { faults, ..options(21) });
+    durable_file(&*disk, "f", b"");
+    let mut file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+    let mut lied = Vec::new();
+    for i in 0..n {
+        if i > 0 && i % crash_every == 0 {
+            disk.crash();
+            file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+        }
+        file.write_at(b"x", 0).unwrap();
+        let before = disk.fault_stats().fsync_losses;
+        file.sync().unwrap();
+        lied.push(disk.fault_stats().fsync_losses > before);
+    }
+    lied
+}
+
+#[test]
+fn a_drawn_fsync_loss_starts_a_streak_that_a_power_loss_ends() {
+    let rate = FaultPlan { fsync_loss: FaultRate::with_probability(0.02), ..FaultPlan::none() };
+    let lied = lying_pattern(rate.clone(), 3000, usize::MAX);
+    let longest = lied.split(|l| !l).map(<[bool]>::len).max().unwrap_or(0);
+    // Independent 2% losses would almost never give four in a row.
+    assert!(longest >= 4, "longest run of lying syncs: {longest}");
+    // A power loss after every sync: a streak never outlives it, so lies are rare again.
+    let lied = lying_pattern(rate, 3000, 1);
+    let share = lied.iter().filter(|l| **l).count() as f64 / lied.len() as f64;
+    assert!(share < 0.05, "share of lying syncs with a power loss after each: {share}");
+    // Listed operations lie exactly there: no streak runs past them.
+    let listed = FaultPlan { fsync_loss: FaultRate::at_ops(0..=60), ..FaultPlan::none() };
+    let lied = lying_pattern(listed, 100, usize::MAX);
+    assert!(lied[..10].iter().all(|l| *l), "{lied:?}");
+    assert!(lied[40..].iter().all(|l| !*l), "{lied:?}");
+}
+
 #[test]
 fn fsync_loss_returns_ok_and_makes_nothing_durable() {
     let disk = SimDisk::new(SimDiskOptions {

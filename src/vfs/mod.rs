@@ -41,7 +41,7 @@ pub use read_only::ReadOnlyVfs;
 pub use sim::{
     CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultKind,
     FaultPlan, FaultRate, FaultStats, FaultStreams, Image, ListingEntry, Mark, SimDisk,
-    SimDiskOptions, SimObserver,
+    SimDiskOptions, SimObserver, FSYNC_LOSS_STREAK_MAX,
 };
 
 /// A shared handle to a file system.

@@ -297,6 +297,7 @@ impl State {
         self.drop_locks();
         self.halted = false;
         self.armed = None;
+        self.lying_syncs_left = 0;
         self.stats.crashes += 1;
         self.stats.crash_ops_kept += summary.kept;
         self.stats.crash_ops_dropped += summary.pending - summary.kept;

@@ -49,7 +49,23 @@ impl FaultRate {
         let drawn = chance(rng, self.probability);
         forced || drawn
     }
+
+    /// How many syncs after a drawn lying sync lie as well (`0..=FSYNC_LOSS_STREAK_MAX`,
+    /// from `rng`): a volatile cache that stops honouring flushes does so for a stretch,
+    /// not for one flush. A rate with only listed operations has no streaks (it draws
+    /// nothing), so an exhaustive or hand-written plan stays exact.
+    pub(super) fn streak(&self, rng: &mut ChaCha8Rng) -> u32 {
+        if chance_possible(self.probability) {
+            rng.random_range(0..=FSYNC_LOSS_STREAK_MAX)
+        } else {
+            0
+        }
+    }
 }
+
+/// The longest run of further lying syncs one drawn fsync loss starts (see
+/// [`FaultRate::streak`]).
+pub const FSYNC_LOSS_STREAK_MAX: u32 = 24;
 
 /// Every fault a run may inject. Each field is independent, so a shrinker can turn faults
 /// off one at a time; [`FaultPlan::none`] is an honest disk (crashes only).

@@ -201,6 +201,9 @@ pub(super) struct State {
     /// may create or truncate or opens for writing, `create_dir`, `remove_*`, `rename`,
     /// `sync_dir`, `write_at`, `set_len`, `sync`.
     pub mutating_ops: u64,
+    /// Syncs that will still lie (return Ok, make nothing durable) after the last drawn
+    /// fsync loss; a power loss ends the streak.
+    pub lying_syncs_left: u32,
 }
 
 /// The lock a granted [`State::lock`] request holds: enough to release exactly it.
@@ -237,6 +240,7 @@ impl State {
             locks: BTreeMap::new(),
             next_lock_id: 1,
             mutating_ops: 0,
+            lying_syncs_left: 0,
         }
     }
 
@@ -867,8 +871,7 @@ impl State {
             self.pending_ns.retain(|op| !op.needs.contains(&ino));
             return Err(Kind::Io);
         }
-        if self.options.faults.fsync_loss.fires(op_no, &mut self.rngs.fsync_loss) {
-            self.stats.fsync_losses += 1;
+        if self.sync_lies(op_no) {
             return Ok(());
         }
         for op in &mut self.pending_ns {
@@ -878,6 +881,25 @@ impl State {
             self.commit_ns(idx);
         }
         Ok(())
+    }
+
+    /// Whether the sync that is operation `op_no` lies (an fsync loss, drawn or continuing
+    /// a streak); counts it.
+    fn sync_lies(&mut self, op_no: u64) -> bool {
+        let lies = if self.lying_syncs_left > 0 {
+            self.lying_syncs_left -= 1;
+            true
+        } else if self.options.faults.fsync_loss.fires(op_no, &mut self.rngs.fsync_loss) {
+            self.lying_syncs_left =
+                self.options.faults.fsync_loss.streak(&mut self.rngs.fsync_loss);
+            true
+        } else {
+            false
+        };
+        if lies {
+            self.stats.fsync_losses += 1;
+        }
+        lies
     }
 
     /// Records a namespace operation as pending; writes back the oldest when over the bound.
@@ -1164,8 +1186,7 @@ impl State {
             }
             return Err(Kind::Io);
         }
-        if self.options.faults.fsync_loss.fires(op_no, &mut self.rngs.fsync_loss) {
-            self.stats.fsync_losses += 1;
+        if self.sync_lies(op_no) {
             return Ok(());
         }
         let count = self.file(ino)?.pending.len();

@@ -118,7 +118,11 @@
 //! - **Crash, torn at sector boundaries** (always possible): as above.
 //!   *Expect*: honest; nothing acknowledged is lost and the atomicity table holds.
 //! - **`fsync_loss`**: `sync`/`sync_dir` returns Ok and makes nothing durable (the dirty
-//!   state stays pending and may be lost at a crash).
+//!   state stays pending and may be lost at a crash). A drawn loss starts a streak: up to
+//!   [`FSYNC_LOSS_STREAK_MAX`] further syncs lie too, until
+//!   the next power loss (a volatile cache that stopped honouring flushes for a while), so
+//!   acknowledged writes to several files go missing together, later ones kept and earlier
+//!   ones lost: the shapes a family's lost-write detection exists for.
 //!   *Expect*: acknowledged data may be lost; recovery gives a state some prefix of the
 //!   history produced, or refuses to open. A mixed or invented state is a bug.
 //! - **`fsync_error`**: `sync`/`sync_dir` fails with EIO and the dirty state it covered is
@@ -180,7 +184,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crash::{CrashSummary, CrashUnit};
 pub use enumerate::{CrashState, CrashStates, EnumerateError, EnumerateOptions, Mark};
-pub use faults::{FaultKind, FaultPlan, FaultRate, FaultStats, FaultStreams};
+pub use faults::{
+    FaultKind, FaultPlan, FaultRate, FaultStats, FaultStreams, FSYNC_LOSS_STREAK_MAX,
+};
 pub use image::{Image, ListingEntry};
 
 use crash::RandomChooser;
