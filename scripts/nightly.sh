@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The nightly workflow on one machine: the soak shards in sequence, an exhaustive soak, every
-# fuzz target, the self-test, and with QK_NIGHTLY_MUTANTS=1 the mutation score (hours).
+# fuzz target, the canaries, the self-test, and with QK_NIGHTLY_MUTANTS=1 the mutation score (hours).
 # Reports land in target/nightly/.
 #   scripts/nightly.sh [SOAK_SECONDS_PER_SHARD] [SHARDS] [FUZZ_SECONDS_PER_TARGET]
 set -euo pipefail
@@ -34,6 +34,9 @@ if [ "${QK_NIGHTLY_MUTANTS:-0}" = 1 ]; then
     echo "== mutants (a sample of about 300; hours on one machine)"
     scripts/mutants.sh || status=1
 fi
+
+echo "== canaries (known engine bugs the soak must find; 60 s per soak)"
+scripts/canaries.sh 60 | tee "$out/canaries.md" || status=1
 
 echo "== selftest"
 "$qk" selftest | tee "$out/selftest.txt" || status=1

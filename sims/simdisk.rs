@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use quorumkit_storage::vfs::{
-    FaultPlan, FaultRate, FaultStreams, Image, OpenOptions, SimDisk, SimDiskOptions, Vfs,
-    VfsErrorKind,
+    CrashPersistence, FaultPlan, FaultRate, FaultStreams, Image, OpenOptions, SimDisk,
+    SimDiskOptions, Vfs, VfsErrorKind,
 };
 
 const SECTOR: usize = 512;
@@ -333,6 +333,60 @@ fn a_drawn_fsync_loss_starts_a_streak_that_a_power_loss_ends() {
     let lied = lying_pattern(listed, 100, usize::MAX);
     assert!(lied[..10].iter().all(|l| *l), "{lied:?}");
     assert!(lied[40..].iter().all(|l| !*l), "{lied:?}");
+}
+
+#[test]
+fn prefix_persistence_keeps_the_operations_issued_before_a_cut() {
+    // Four files written in order, none synced: under prefix persistence a crash keeps the
+    // first k of them for some k, never a later one without every earlier one.
+    let mut cuts = BTreeSet::new();
+    for seed in 0..40 {
+        let disk = SimDisk::new(SimDiskOptions {
+            crash_persistence: CrashPersistence::Prefix,
+            ..options(seed)
+        });
+        for name in ["a", "b", "c", "d"] {
+            durable_file(&*disk, name, b"");
+        }
+        for name in ["a", "b", "c", "d"] {
+            let file = disk.open(path(name), OpenOptions::WRITE).unwrap();
+            file.write_at(&[7u8; 2 * SECTOR], 0).unwrap();
+        }
+        disk.crash();
+        let kept: Vec<bool> =
+            ["a", "b", "c", "d"].iter().map(|n| !contents(&*disk, n).unwrap().is_empty()).collect();
+        let k = kept.iter().take_while(|k| **k).count();
+        assert!(kept[k..].iter().all(|k| !*k), "seed {seed}: not a prefix: {kept:?}");
+        for name in ["a", "b", "c", "d"].iter().take(k) {
+            assert_eq!(contents(&*disk, name).unwrap(), vec![7u8; 2 * SECTOR], "never torn");
+        }
+        cuts.insert(k);
+    }
+    assert!(cuts.len() >= 3, "cut points drawn: {cuts:?}");
+}
+
+#[test]
+fn a_crash_that_keeps_set_len_never_drops_one() {
+    let shrunk_or_grown = |keeps: bool| {
+        (0..40)
+            .filter(|seed| {
+                let disk = SimDisk::new(SimDiskOptions {
+                    crash_keep_probability: 0.0,
+                    crash_keeps_set_len: keeps,
+                    ..options(*seed)
+                });
+                durable_file(&*disk, "f", b"abcd");
+                let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
+                file.set_len(3 * SECTOR as u64).unwrap();
+                file.write_at(b"lost", 0).unwrap();
+                disk.crash();
+                contents(&*disk, "f").unwrap()
+                    == [b"abcd".as_slice(), &[0u8; 3 * SECTOR - 4]].concat()
+            })
+            .count()
+    };
+    assert_eq!(shrunk_or_grown(true), 40, "the set_len always survives, the write never");
+    assert_eq!(shrunk_or_grown(false), 0, "with nothing kept, the set_len is lost too");
 }
 
 #[test]

@@ -39,9 +39,9 @@ pub use os::OsVfs;
 pub use overlay::OverlayVfs;
 pub use read_only::ReadOnlyVfs;
 pub use sim::{
-    CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError, EnumerateOptions, FaultKind,
-    FaultPlan, FaultRate, FaultStats, FaultStreams, Image, ListingEntry, Mark, SimDisk,
-    SimDiskOptions, SimObserver, FSYNC_LOSS_STREAK_MAX,
+    CrashPersistence, CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError,
+    EnumerateOptions, FaultKind, FaultPlan, FaultRate, FaultStats, FaultStreams, Image,
+    ListingEntry, Mark, SimDisk, SimDiskOptions, SimObserver, FSYNC_LOSS_STREAK_MAX,
 };
 
 /// A shared handle to a file system.

@@ -10,13 +10,11 @@
 use std::fmt;
 use std::path::Path;
 
-use redb::{
-    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata,
-};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 
 use super::backend::{IoLatch, VfsBackend};
+use super::engine;
 use super::fail::{quiet_drop, Ctx, Fail};
 use super::schema::{
     decode_chunk, decode_entry, decode_file, decode_format, decode_raft_meta, decode_range,
@@ -164,13 +162,11 @@ pub fn inspect(location: &str, vfs: VfsHandle) -> StorageResult<InspectReport> {
     }
     let latch = IoLatch::new();
     let ctx = Ctx { path: path.to_path_buf(), latch: latch.clone() };
-    let backend = VfsBackend::new(file, path, latch);
-    let opened = ctx.shield(|| match Database::builder().open_read_only_with_backend(backend) {
-        Ok(db) => Ok(Some(db.begin_read()?)),
-        Err(redb::DatabaseError::RepairAborted) => Ok(None),
-        Err(e) => Err(e.into()),
+    let backend = VfsBackend::new(file, path, latch.clone());
+    let opened = ctx.shield(|| {
+        engine::read_only_transaction(&Database::builder(), backend, &vfs, path, latch)
     })?;
-    let Some(txn) = opened else {
+    let Some(engine::ReadOnlyTxn { txn, keep_alive }) = opened else {
         report.needs_recovery = true;
         report.problem(
             "the database was not shut down cleanly and needs crash recovery, which a \
@@ -181,6 +177,7 @@ pub fn inspect(location: &str, vfs: VfsHandle) -> StorageResult<InspectReport> {
     };
     let filled = ctx.shield(|| fill(&txn, &mut report));
     quiet_drop(txn);
+    drop(keep_alive);
     filled.map(|()| report)
 }
 

@@ -47,6 +47,7 @@
 //! [`StorageError::Poisoned`]: crate::contract::StorageError::Poisoned
 
 pub mod backend;
+mod engine;
 mod fail;
 pub mod inspect;
 pub mod ledger;

@@ -16,10 +16,11 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase};
+use redb::Database;
 
 use super::backend::{IoLatch, VfsBackend};
-use super::fail::{quiet_drop, Ctx};
+use super::engine;
+use super::fail::{Ctx, Shielded};
 use super::read::{self, RedbCut};
 use super::storage::creating_path;
 use super::RedbFamily;
@@ -33,6 +34,9 @@ use crate::vfs::{
 /// A read transaction's view, holding the shared lock on the database file.
 struct LockedCut {
     cut: RedbCut,
+    /// What keeps the cut's transaction alive, if anything (see [`engine::ReadOnlyTxn`]);
+    /// dropped after it.
+    _engine: Option<Shielded<Database>>,
     _lock: Box<dyn VfsLock>,
 }
 
@@ -70,16 +74,9 @@ pub fn open_read_only(
     let latch = IoLatch::new();
     let ctx = Ctx { path: path.to_path_buf(), latch: latch.clone() };
     let backend = VfsBackend::read_only(file, path, latch);
-    let opened = ctx.shield(|| match Database::builder().open_read_only_with_backend(backend) {
-        Ok(db) => {
-            let txn = db.begin_read();
-            quiet_drop(db);
-            Ok(Some(txn?))
-        }
-        Err(redb::DatabaseError::RepairAborted) => Ok(None),
-        Err(e) => Err(e.into()),
-    })?;
-    let Some(txn) = opened else {
+    let opened =
+        ctx.shield(|| engine::read_only_view_transaction(&Database::builder(), backend))?;
+    let Some(engine::ReadOnlyTxn { txn, keep_alive }) = opened else {
         drop(lock);
         return replay(vfs);
     };
@@ -96,7 +93,7 @@ pub fn open_read_only(
         Ok(range) => range,
         Err(e) => {
             // Damaged: do not run redb's destructors on it (as the read-write open leaks).
-            std::mem::forget(txn);
+            std::mem::forget((txn, keep_alive));
             return Err(e);
         }
     };
@@ -105,7 +102,8 @@ pub fn open_read_only(
     if vfs.exists(&staging)? {
         repairs.push(Repair { path: staging, action: RepairAction::Removed });
     }
-    let view = LockedCut { cut: RedbCut::new(txn, ctx, first, last), _lock: lock };
+    let view =
+        LockedCut { cut: RedbCut::new(txn, ctx, first, last), _engine: keep_alive, _lock: lock };
     Ok(ReadOnlyOpen {
         view: Box::new(view),
         family: super::fail::FAMILY,

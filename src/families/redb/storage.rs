@@ -7,6 +7,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 use super::backend::{parent_dir, IoLatch, VfsBackend};
+use super::engine;
 use super::fail::{corruption, Ctx, Fail, Shielded};
 use super::read::{self, RedbCut};
 use super::schema::{
@@ -66,7 +67,7 @@ pub struct RedbStorage {
 fn builder(options: &RedbOptions) -> redb::Builder {
     let mut builder = Database::builder();
     builder.set_cache_size(options.cache_size);
-    builder.set_check_integrity_on_open(options.check_integrity_on_open);
+    engine::check_integrity_on_open(&mut builder, options.check_integrity_on_open);
     builder.set_repair_callback(|_| hit(Point::RedbRepairOnOpen));
     builder
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vfs::{FaultPlan, FaultRate, FaultStreams, SimDisk, SimDiskOptions};
+use crate::vfs::{CrashPersistence, FaultPlan, FaultRate, FaultStreams, SimDisk, SimDiskOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -25,6 +25,117 @@ pub enum SeedPlan {
         /// First seed.
         start: u64,
     },
+}
+
+/// Parts of the fault model and of the harness a soak can switch off, to measure what each
+/// is worth (`qk soak --ablate`, the ablation table of `scripts/canaries.sh`). Each field is
+/// true when that part is switched off; the default switches nothing off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ablation {
+    /// `torn-writes`: a crash never tears a write (nor leaves a torn sector).
+    pub torn_writes: bool,
+    /// `subset-persistence`: a crash keeps a prefix of the pending operations, in the order
+    /// they were issued, instead of any subset (and tears nothing).
+    pub subset_persistence: bool,
+    /// `lost-set-len`: a crash always keeps a pending `set_len`.
+    pub lost_set_len: bool,
+    /// `media-faults`: no bit rot, latent sector errors, misdirected writes, lying fsyncs or
+    /// torn sectors, whatever the fault mode draws.
+    pub media_faults: bool,
+    /// `exports`: histories have no export cuts.
+    pub exports: bool,
+    /// `recovery-crashes`: no power loss strikes while a subject opens.
+    #[serde(default)]
+    pub recovery_crashes: bool,
+}
+
+impl Ablation {
+    /// Every part's name, as `--ablate` spells it.
+    pub const NAMES: [&'static str; 6] = [
+        "torn-writes",
+        "subset-persistence",
+        "lost-set-len",
+        "media-faults",
+        "exports",
+        "recovery-crashes",
+    ];
+
+    /// Parses a comma-separated list of [`Ablation::NAMES`] (empty: nothing off).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut a = Ablation::default();
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "torn-writes" => a.torn_writes = true,
+                "subset-persistence" => a.subset_persistence = true,
+                "lost-set-len" => a.lost_set_len = true,
+                "media-faults" => a.media_faults = true,
+                "exports" => a.exports = true,
+                "recovery-crashes" => a.recovery_crashes = true,
+                other => {
+                    return Err(format!(
+                        "unknown part {other:?} (expected one of: {})",
+                        Ablation::NAMES.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(a)
+    }
+
+    /// Whether nothing is switched off.
+    pub fn is_none(&self) -> bool {
+        *self == Ablation::default()
+    }
+
+    /// The fault plan with the switched-off kinds removed.
+    pub fn plan(&self, mut plan: FaultPlan) -> FaultPlan {
+        if self.media_faults {
+            plan.bit_rot = FaultRate::never();
+            plan.latent_error = FaultRate::never();
+            plan.misdirect = FaultRate::never();
+            plan.fsync_loss = FaultRate::never();
+            plan.torn_sector = FaultRate::never();
+        }
+        if self.torn_writes || self.subset_persistence {
+            plan.torn_sector = FaultRate::never();
+        }
+        plan
+    }
+
+    /// The disk's crash model with the switched-off parts removed.
+    fn disk_options(&self, options: SimDiskOptions) -> SimDiskOptions {
+        SimDiskOptions {
+            crash_tear_probability: if self.torn_writes {
+                0.0
+            } else {
+                options.crash_tear_probability
+            },
+            crash_persistence: if self.subset_persistence {
+                CrashPersistence::Prefix
+            } else {
+                options.crash_persistence
+            },
+            crash_keeps_set_len: self.lost_set_len || options.crash_keeps_set_len,
+            ..options
+        }
+    }
+}
+
+impl std::fmt::Display for Ablation {
+    /// The `--ablate` spelling: the switched-off parts' names, comma-separated.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on = [
+            self.torn_writes,
+            self.subset_persistence,
+            self.lost_set_len,
+            self.media_faults,
+            self.exports,
+            self.recovery_crashes,
+        ];
+        let names: Vec<&str> =
+            Ablation::NAMES.iter().zip(on).filter(|(_, off)| *off).map(|(n, _)| *n).collect();
+        f.write_str(&names.join(","))
+    }
 }
 
 /// Splits the seed space across machines: a seed belongs to shard `index` of `count` when
@@ -134,14 +245,20 @@ pub fn disk_for(seed: u64, mode: FaultMode) -> Arc<SimDisk> {
 /// fault fires while the fresh instance is created (a fault must not eat a seed), and a
 /// fault stays with the op it hit when shrinking removes others.
 pub fn disk_with_plan(seed: u64, faults: FaultPlan) -> Arc<SimDisk> {
+    ablated_disk(seed, faults, Ablation::default())
+}
+
+/// [`disk_with_plan`] with the parts `ablation` switches off removed from its crash model
+/// (the plan is taken as given: see [`Ablation::plan`]).
+pub fn ablated_disk(seed: u64, faults: FaultPlan, ablation: Ablation) -> Arc<SimDisk> {
     let sector_size = sector_size_for(seed);
-    SimDisk::new(SimDiskOptions {
+    SimDisk::new(ablation.disk_options(SimDiskOptions {
         seed: disk_seed_for(seed),
         faults,
         sector_size,
         fault_streams: SOAK_FAULT_STREAMS,
         ..SimDiskOptions::default()
-    })
+    }))
 }
 
 /// The sector size of seed `seed`'s disk: 512 bytes for half the seeds, else 4 KiB (drawn

@@ -60,18 +60,32 @@ pub(super) trait Chooser {
 /// The random crash: each pending operation survives with `keep_probability`; a surviving
 /// multi-sector write is torn with `tear_probability` (prefix, suffix or subset equally
 /// likely).
+///
+/// Under prefix persistence (`prefix_cut`), exactly the operations numbered below the cut
+/// survive, whole. With `keeps_set_len`, every pending `set_len` survives.
 pub(super) struct RandomChooser {
     pub rng: ChaCha8Rng,
     pub keep_probability: f64,
     pub tear_probability: f64,
+    pub prefix_cut: Option<u64>,
+    pub keeps_set_len: bool,
 }
 
 impl Chooser for RandomChooser {
-    fn namespace(&mut self, _op_no: u64) -> bool {
-        chance(&mut self.rng, self.keep_probability)
+    fn namespace(&mut self, op_no: u64) -> bool {
+        match self.prefix_cut {
+            Some(cut) => op_no < cut,
+            None => chance(&mut self.rng, self.keep_probability),
+        }
     }
 
-    fn data(&mut self, _op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>) {
+    fn data(&mut self, op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>) {
+        if n_sectors == 0 && self.keeps_set_len {
+            return (Keep::Whole, None);
+        }
+        if let Some(cut) = self.prefix_cut {
+            return (if op_no < cut { Keep::Whole } else { Keep::Drop }, None);
+        }
         if !chance(&mut self.rng, self.keep_probability) {
             return (Keep::Drop, None);
         }

@@ -183,6 +183,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 pub use crash::{CrashSummary, CrashUnit};
+
 pub use enumerate::{CrashState, CrashStates, EnumerateError, EnumerateOptions, Mark};
 pub use faults::{
     FaultKind, FaultPlan, FaultRate, FaultStats, FaultStreams, FSYNC_LOSS_STREAK_MAX,
@@ -216,6 +217,12 @@ pub struct SimDiskOptions {
     pub crash_keep_probability: f64,
     /// Chance that a surviving multi-sector write is torn at sector boundaries.
     pub crash_tear_probability: f64,
+    /// Which pending operations a crash may keep: any subset (the default), or only a prefix
+    /// in the order they were issued (a weaker model, for ablation: `qk soak --ablate`).
+    pub crash_persistence: CrashPersistence,
+    /// A crash always keeps a pending `set_len` (for ablation; by default it may drop one
+    /// like any other pending operation).
+    pub crash_keeps_set_len: bool,
 
     // Faults.
     /// The faults that may be injected (none by default).
@@ -243,6 +250,8 @@ impl Default for SimDiskOptions {
             seed: 0,
             crash_keep_probability: 0.5,
             crash_tear_probability: 0.25,
+            crash_persistence: CrashPersistence::Subset,
+            crash_keeps_set_len: false,
             faults: FaultPlan::none(),
             fault_streams: FaultStreams::Run,
             file_len_max: 256 << 20,
@@ -251,6 +260,19 @@ impl Default for SimDiskOptions {
             recording_ops_max: 1 << 16,
         }
     }
+}
+
+/// Which pending operations a random crash may keep ([`SimDiskOptions::crash_persistence`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashPersistence {
+    /// Each pending operation survives or not on its own: any subset, as caches and disks
+    /// reorder writes.
+    #[default]
+    Subset,
+    /// The operations issued before a cut point survive, whole, and none after it (no
+    /// reordering: what a disk with a strictly ordered write queue would give).
+    Prefix,
 }
 
 /// The simulated disk. Shared as `Arc<SimDisk>`, which is a [`VfsHandle`](super::VfsHandle)
@@ -355,10 +377,24 @@ impl SimDisk {
         let mut inner = self.lock();
         inner.recording = None;
         let state = &mut inner.state;
+        let mut rng = state.rngs.crash.clone();
+        let prefix_cut = match state.options.crash_persistence {
+            CrashPersistence::Subset => None,
+            CrashPersistence::Prefix => {
+                let mut op_nos: Vec<u64> =
+                    state.pending_units(false).iter().map(|u| u.op_no).collect();
+                op_nos.sort_unstable();
+                op_nos.dedup();
+                let at = faults::index_below(&mut rng, op_nos.len() as u64 + 1) as usize;
+                Some(op_nos.get(at).copied().unwrap_or(u64::MAX))
+            }
+        };
         let mut chooser = RandomChooser {
-            rng: state.rngs.crash.clone(),
+            rng,
             keep_probability: state.options.crash_keep_probability,
             tear_probability: state.options.crash_tear_probability,
+            prefix_cut,
+            keeps_set_len: state.options.crash_keeps_set_len,
         };
         let summary = state.crash(&mut chooser);
         state.rngs.crash = chooser.rng;
