@@ -141,6 +141,54 @@ fn json_report_is_written() {
 }
 
 #[test]
+fn an_ablated_soak_says_so_and_replays_ablated() {
+    let (code, out, _) = qk(&[
+        "soak",
+        "--family",
+        "memory",
+        "--seeds",
+        "0..10",
+        "--planted",
+        "drop-entry",
+        "--ablate",
+        "exports,torn-writes",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ABLATED (switched off): torn-writes,exports"), "{out}");
+    let replay = out.lines().find_map(|l| l.strip_prefix("REPLAY  ")).expect("replay line");
+    assert!(replay.contains(" --ablate torn-writes,exports"), "{replay}");
+    let (code, _, err) = qk(&["soak", "--seed", "1", "--ablate", "torn-writes,nosuch"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown part \"nosuch\"") && err.contains("lost-set-len"), "{err}");
+}
+
+#[test]
+fn crashes_during_recovery_find_a_repair_in_two_steps_and_only_they_do() {
+    // Power losses only (no fault can fail the open between the two steps): a crash inside
+    // an open is the one way to land between them.
+    for family in ["local", "redb"] {
+        let args = [
+            "soak",
+            "--family",
+            family,
+            "--faults",
+            "none",
+            "--seeds",
+            "0..30",
+            "--planted",
+            "repair-in-two-steps",
+            "--no-shrink",
+            "--fail-fast",
+        ];
+        let (code, out, _) = qk(&args);
+        assert_eq!(code, 1, "{family}: nested crashes missed it:\n{out}");
+        assert!(out.contains("CHECK   crash_atomicity"), "{out}");
+        let (code, out, _) = qk(&[&args[..], &["--ablate", "recovery-crashes"]].concat());
+        assert_eq!(code, 0, "{family}: found without crashes during recovery:\n{out}");
+    }
+}
+
+#[test]
 fn bad_usage_exits_two() {
     assert_eq!(qk(&["soak", "--family", "nosuch", "--seed", "1"]).0, 2);
     assert_eq!(qk(&["soak", "--seeds", "5..2"]).0, 2);
@@ -188,6 +236,7 @@ fn selftest_catches_every_planted_bug() {
         ("read-only-open-writes", "read_only"),
         ("no-lock", "single_writer"),
         ("inspect-miscounts-entries", "inspect_agreement"),
+        ("repair-in-two-steps", "crash_atomicity"),
     ] {
         for family in ["local", "redb"] {
             let row = out

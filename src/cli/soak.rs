@@ -15,10 +15,11 @@ use crate::contract::Family;
 use crate::families::Registry;
 use crate::image::PlantedReaderBug;
 use crate::sim::engine::generator::Mode;
+use crate::sim::engine::runner::RECOVERY_CRASH_DEPTH;
 use crate::sim::engine::tunables::SubjectTunables;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedMigrationBug, PlantedValidatorBug};
 use crate::sim::soak::{
-    run_soak, FamilySummary, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport,
+    run_soak, Ablation, FamilySummary, FaultMode, SeedPlan, Shard, SoakConfig, SoakReport,
 };
 
 /// Arguments of `qk soak`.
@@ -66,6 +67,13 @@ pub struct SoakArgs {
     /// mirror). Default: drawn per seed.
     #[arg(long, value_name = "TEXT")]
     pub tunables: Option<SubjectTunables>,
+    /// Switch parts of the fault model or harness off, to measure what each is worth:
+    /// a comma-separated list of torn-writes, subset-persistence (a crash keeps a prefix
+    /// of the pending operations instead of any subset), lost-set-len (a crash keeps every
+    /// pending set_len), media-faults, exports, recovery-crashes (no power loss while a
+    /// subject opens). An ablated soak saves no regressions.
+    #[arg(long, value_name = "PARTS", value_parser = Ablation::parse)]
+    pub ablate: Option<Ablation>,
     /// Exhaustive mode: around every mutation, every crash point and every subset of pending
     /// disk operations (up to --subset-max units, sampled beyond). Use with short histories.
     #[arg(long)]
@@ -177,6 +185,11 @@ pub fn run(args: SoakArgs) -> u8 {
     config.check_determinism = args.check_determinism;
     config.faults = args.faults;
     config.tunables = args.tunables;
+    config.ablation = args.ablate.unwrap_or_default();
+    if config.ablation.exports {
+        config.generator.export_per_mille = 0;
+    }
+    config.run.recovery_crashes = !config.ablation.recovery_crashes;
     if args.exhaustive {
         config.generator.ops_len = args.max_ops;
         config.run.exhaustive = Some(crate::vfs::EnumerateOptions {
@@ -312,6 +325,9 @@ fn print_options(config: &SoakConfig, deadline: Option<Duration>) {
             .collect::<String>(),
     );
     println!("{}", tunables_header(config, &families));
+    if !config.ablation.is_none() {
+        println!("ABLATED (switched off): {}", config.ablation);
+    }
 }
 
 /// The header's tunables line: the fixed ones, each subject's for a one-seed run, or a note
@@ -395,6 +411,13 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     let retries = total(|s| s.open_retries);
     if retries > 0 {
         println!("open retries: {retries} opens failed by an injected fault were tried again");
+    }
+    let recovery_crashes = total(|s| s.recovery_crashes);
+    if recovery_crashes > 0 {
+        println!(
+            "crashes during recovery: {recovery_crashes} power losses struck while a subject was \
+             opening (nested up to {RECOVERY_CRASH_DEPTH} deep)"
+        );
     }
     let inspections = total(|s| s.inspections);
     if inspections > 0 {
@@ -611,6 +634,7 @@ fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_
             "planted_migration": config.planted_migration,
             "planted_reader": config.run.bad_images.planted_reader,
             "faults": config.faults,
+            "ablated": config.ablation.to_string(),
             "unchecked": config.run.unchecked,
             "exhaustive": config.run.exhaustive.is_some(),
         },

@@ -82,11 +82,16 @@ pub enum PlantedBug {
     /// segment, the redb family's log): every state is right, only the operator's report is
     /// wrong. Only the families with details (`local`, `redb`) can show it.
     InspectMiscountsEntries,
+    /// Every open "repairs" the term and vote in two separately durable steps (a zeroed meta,
+    /// then the real one), as an engine whose recovery rewrites a header before it makes the
+    /// new one durable: a power loss between the two, which only a crash *during an open*
+    /// can land, loses the acknowledged term and vote. Only durable families can show it.
+    RepairInTwoSteps,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 17] = [
+    pub const ALL: [PlantedBug; 18] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -104,6 +109,7 @@ impl PlantedBug {
         PlantedBug::NoLock,
         PlantedBug::UnpaddedSegmentNames,
         PlantedBug::InspectMiscountsEntries,
+        PlantedBug::RepairInTwoSteps,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -116,6 +122,7 @@ impl PlantedBug {
                 | PlantedBug::ImportCommitInSteps
                 | PlantedBug::ReadOnlyOpenWrites
                 | PlantedBug::NoLock
+                | PlantedBug::RepairInTwoSteps
         );
         if self == PlantedBug::UnpaddedSegmentNames {
             return family.scheme() == "local";
@@ -135,7 +142,9 @@ impl PlantedBug {
             | PlantedBug::FlipSnapshotByte => CheckName::ModelEquality,
             PlantedBug::ExportCutOffByOne => CheckName::ExportCut,
             PlantedBug::ImportNotAtomic => CheckName::BadImages,
-            PlantedBug::SkipFsync | PlantedBug::SkipDirSync => CheckName::CrashAtomicity,
+            PlantedBug::SkipFsync | PlantedBug::SkipDirSync | PlantedBug::RepairInTwoSteps => {
+                CheckName::CrashAtomicity
+            }
             PlantedBug::ImportStampsCounter => CheckName::ImportDeterminism,
             PlantedBug::ImportListsFilesTwice => CheckName::Canonicality,
             PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
@@ -168,6 +177,7 @@ impl PlantedBug {
             PlantedBug::NoLock => "no-lock",
             PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
             PlantedBug::InspectMiscountsEntries => "inspect-miscounts-entries",
+            PlantedBug::RepairInTwoSteps => "repair-in-two-steps",
         }
     }
 }
@@ -240,7 +250,14 @@ impl Family for PlantedFamily {
 
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
         let vfs = self.planted_vfs(vfs);
-        let inner = self.inner.open(location, vfs.clone())?;
+        let mut inner = self.inner.open(location, vfs.clone())?;
+        if self.bug == PlantedBug::RepairInTwoSteps {
+            let meta = inner.meta()?;
+            if meta != Meta::default() {
+                inner.save_meta(&Meta::default())?;
+                inner.save_meta(&meta)?;
+            }
+        }
         let padding = match self.bug {
             PlantedBug::PaddingByOpenCount => {
                 self.opened.fetch_add(1, Ordering::Relaxed) % PADDING_CYCLE

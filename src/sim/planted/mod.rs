@@ -26,6 +26,7 @@
 //! | `no-lock` | `single_writer` | durable |
 //! | `unpadded-segment-names` | `braft_view` | `local` |
 //! | `inspect-miscounts-entries` | `inspect_agreement` | `local`, `redb` |
+//! | `repair-in-two-steps` | `crash_atomicity` (a power loss during an open) | durable |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
@@ -39,6 +40,9 @@
 //! other check holds), but braft opens only padded names, so only `braft_view` sees it.
 //! `inspect-miscounts-entries` leaves every state right and doctors only the family's
 //! `qk inspect` details (one entry too many), which only `inspect_agreement` reads.
+//! `repair-in-two-steps` does its harm inside `open`, between two durable writes, so under
+//! power losses alone only a crash point armed inside an open (the runner's crashes during
+//! recovery) lands between them.
 
 mod family;
 mod import;

@@ -28,8 +28,8 @@ use crate::sim::planted::{
 use crate::vfs::FaultPlan;
 
 pub use plan::{
-    disk_for, disk_seed_for, disk_with_plan, fault_plan_for, media_plan_for, sector_size_for,
-    FaultMode, SeedPlan, Shard, MEDIA_SHARE, SOAK_FAULT_STREAMS,
+    ablated_disk, disk_for, disk_seed_for, disk_with_plan, fault_plan_for, media_plan_for,
+    sector_size_for, Ablation, FaultMode, SeedPlan, Shard, MEDIA_SHARE, SOAK_FAULT_STREAMS,
 };
 pub use report::{points_for, FamilySummary, Reach, SoakFailure, SoakReport};
 
@@ -72,6 +72,9 @@ pub struct SoakConfig {
     /// The family tunables every seed runs with; `None` (the default) draws them per seed
     /// ([`tunables::draw`]).
     pub tunables: Option<SubjectTunables>,
+    /// Parts of the fault model and harness switched off (none by default). An ablated
+    /// soak saves no regression files: they record the full model's disk.
+    pub ablation: Ablation,
 }
 
 impl SoakConfig {
@@ -121,7 +124,13 @@ impl SoakConfig {
             faults: FaultMode::Default,
             regressions_dir: None,
             tunables: None,
+            ablation: Ablation::default(),
         }
+    }
+
+    /// The fault plan seed `seed` runs under: its mode's, less what the ablation removes.
+    pub fn fault_plan(&self, seed: u64) -> FaultPlan {
+        self.ablation.plan(fault_plan_for(seed, self.faults))
     }
 
     /// The tunables seed `seed` runs with on the subject called `subject` (only the knobs
@@ -162,6 +171,9 @@ impl SoakConfig {
         }
         if self.check_determinism {
             cmd.push_str(" --check-determinism");
+        }
+        if !self.ablation.is_none() {
+            cmd.push_str(&format!(" --ablate {}", self.ablation));
         }
         if let Some(bug) = self.planted {
             cmd.push_str(&format!(" --planted {}", bug.name()));
@@ -264,7 +276,7 @@ pub fn run_soak(
 
 fn run_one(config: &SoakConfig, family: &Subject, seed: u64, ops: &[Op]) -> RunOutcome {
     let tunables = config.tunables_for(seed, &family.name());
-    let faults = fault_plan_for(seed, config.faults);
+    let faults = config.fault_plan(seed);
     run_under(config, family, seed, ops, None, faults, &tunables)
 }
 
@@ -280,7 +292,7 @@ fn run_under(
     faults: FaultPlan,
     tunables: &SubjectTunables,
 ) -> RunOutcome {
-    let disk = disk_with_plan(seed, faults);
+    let disk = ablated_disk(seed, faults, config.ablation);
     let location = format!("soak/{}-{seed}", family.name());
     let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..config.run.clone() };
     let subject = family.with_tunables(tunables);
@@ -296,7 +308,7 @@ fn shrink_failure(
     keep_going: &mut dyn FnMut() -> bool,
 ) -> SoakFailure {
     let replay = config.replay_command(&family.name(), seed);
-    let fault_plan = fault_plan_for(seed, config.faults);
+    let fault_plan = config.fault_plan(seed);
     let tunables = config.tunables_for(seed, &family.name());
     // No shrink starts once the budget is spent: the failure is reported as found, and says so.
     let no_time = config.shrink && !keep_going();
@@ -372,6 +384,7 @@ fn shrink_failure(
 fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
     let dir = config.regressions_dir.as_ref()?;
     if config.planted.is_some()
+        || !config.ablation.is_none()
         || config.planted_dual.is_some()
         || config.planted_migration.is_some()
         || config.run.planted_validator.is_some()

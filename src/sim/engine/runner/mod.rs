@@ -66,6 +66,18 @@ pub const DISK_TRACE_TAIL_LEN: usize = 24;
 /// `Runner::open_again`; the migration driver's restarts do the same).
 pub const OPEN_ATTEMPTS: u32 = 4;
 
+/// One open in this many has a crash point armed inside it: a power loss during recovery
+/// (see `Runner::open_again`).
+pub const RECOVERY_CRASH_EVERY: u32 = 8;
+
+/// Power losses during the recovery from one power loss, at most (nested crashes).
+pub const RECOVERY_CRASH_DEPTH: u32 = 3;
+
+/// The default of [`RunOptions::recovery_crashes`] (for serde): on.
+pub fn recovery_crashes_on() -> bool {
+    true
+}
+
 /// Why a run stopped early.
 enum Stop {
     /// A check failed.
@@ -153,6 +165,8 @@ pub struct Runner {
     refusal_injected: bool,
     /// Faults the disk had injected when the current step began.
     step_faults: u64,
+    /// Set by an open a crash point armed inside it struck (see `reopen::recovery_crash`).
+    recovery_crashed: bool,
 }
 
 impl Runner {
@@ -245,6 +259,7 @@ impl Runner {
             faults_at_open: 0,
             refusal_injected: false,
             step_faults: 0,
+            recovery_crashed: false,
             refusal: None,
         };
         runner.history.remember_all(&runner.model.state);

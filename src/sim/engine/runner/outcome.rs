@@ -39,6 +39,10 @@ pub struct RunOptions {
     /// before. `None`, or a step past the list's end: the step's own position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_keys: Option<Vec<u64>>,
+    /// Arm crash points inside opens (power losses during recovery, nested; on by default,
+    /// off only to measure what they are worth: `qk soak --ablate recovery-crashes`).
+    #[serde(default = "crate::sim::engine::runner::recovery_crashes_on")]
+    pub recovery_crashes: bool,
 }
 
 impl Default for RunOptions {
@@ -51,6 +55,7 @@ impl Default for RunOptions {
             planted_validator: None,
             bad_images: BadImageOptions::default(),
             step_keys: None,
+            recovery_crashes: true,
         }
     }
 }
@@ -110,6 +115,10 @@ pub struct RunStats {
     /// Opens retried after an injected honest fault failed the attempt before.
     #[serde(default)]
     pub open_retries: u64,
+    /// Power losses that struck while a subject was opening (recovering from the power loss
+    /// before, or restarting): each followed by another open.
+    #[serde(default)]
+    pub recovery_crashes: u64,
 }
 
 impl RunStats {
@@ -137,6 +146,7 @@ impl RunStats {
             cut_overs,
             roll_backs,
             open_retries,
+            recovery_crashes,
         } = other;
         self.steps += steps;
         self.mutations += mutations;
@@ -159,6 +169,7 @@ impl RunStats {
         self.cut_overs += cut_overs;
         self.roll_backs += roll_backs;
         self.open_retries += open_retries;
+        self.recovery_crashes += recovery_crashes;
     }
 }
 

@@ -49,6 +49,35 @@ impl Runner {
         self.power_loss(step, op, after)
     }
 
+    /// Reads the reopened instance after a power loss and judges it (`crash_atomicity`): it
+    /// must show one of `candidates` (or, under a dishonest disk, a state the history held).
+    pub(super) fn recovered_state(
+        &mut self,
+        step: usize,
+        op: &Op,
+        candidates: &[RaftState],
+    ) -> Result<RaftState, Stop> {
+        let instance = self.instance.as_ref().expect("instance reopened");
+        let recovered = match panic::catch(|| RaftState::capture(instance.storage())) {
+            Ok(Ok(state)) => state,
+            Ok(Err(e)) if self.dishonest && refusal(&e) => {
+                return Err(self.refused(step, "read after crash", &e));
+            }
+            Ok(Err(e)) => {
+                let what = format!("reading the recovered instance failed: {e}");
+                return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
+            }
+            Err(text) => {
+                let what = format!("panic while reading after a crash: {text}");
+                return Err(self.failure(CheckName::Panic, step, op, what).into());
+            }
+        };
+        if let Some(what) = recovered_difference(&recovered, candidates, &self.history) {
+            return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
+        }
+        Ok(recovered)
+    }
+
     /// Power loss, reboot, reopen; the recovered state must be one of `candidates` (or, under
     /// a dishonest disk, any state the history produced).
     pub(super) fn power_loss(
@@ -81,24 +110,7 @@ impl Runner {
         };
         let reopened = self.open_again(step, op)?;
         let candidates = if self.subject.durable() { candidates } else { vec![RaftState::new()] };
-        let instance = self.instance.as_ref().expect("instance reopened");
-        let recovered = match panic::catch(|| RaftState::capture(instance.storage())) {
-            Ok(Ok(state)) => state,
-            Ok(Err(e)) if self.dishonest && refusal(&e) => {
-                return Err(self.refused(step, "read after crash", &e));
-            }
-            Ok(Err(e)) => {
-                let what = format!("reading the recovered instance failed: {e}");
-                return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
-            }
-            Err(text) => {
-                let what = format!("panic while reading after a crash: {text}");
-                return Err(self.failure(CheckName::Panic, step, op, what).into());
-            }
-        };
-        if let Some(what) = recovered_difference(&recovered, &candidates, &self.history) {
-            return Err(self.failure(CheckName::CrashAtomicity, step, op, what).into());
-        }
+        let recovered = self.recovered_state(step, op, &candidates)?;
         let braft = braft_probes.and_then(|probes| {
             braft_view::judge_all(&probes, &recovered, &candidates)?;
             match braft_view::fork_for(&disk, &braft_roots) {

@@ -6,7 +6,7 @@
 //! clean reopen braft's view of a local directory must equal the model (`braft_view`), and
 //! so must what `qk inspect` reported of the closed instance (`inspect_agreement`).
 
-use super::{Instance, Runner, Stop, OPEN_ATTEMPTS};
+use super::{Instance, Runner, Stop, OPEN_ATTEMPTS, RECOVERY_CRASH_DEPTH, RECOVERY_CRASH_EVERY};
 use crate::contract::StorageError;
 use crate::dual_write::Recovery;
 use crate::sim::checks::braft_view;
@@ -27,7 +27,15 @@ impl Runner {
     pub(super) fn restart(&mut self, step: usize, op: &Op, context: &str) -> Result<(), Stop> {
         let before = self.pair_joined().then(|| self.model.state.clone());
         let inspection = self.close_and_inspect();
+        let crashes = self.stats.crashes;
         let reopened = self.open_again(step, op)?;
+        if self.stats.crashes > crashes && self.subject.durable() {
+            // The power failed while the subject reopened (a crash during recovery, or the
+            // power loss before a retry): judged as a power loss is, and everything
+            // acknowledged must still be there.
+            let now = [self.model.state.clone()];
+            self.recovered_state(step, op, &now)?;
+        }
         if !self.subject.durable() {
             self.model.forget();
         }
@@ -79,8 +87,25 @@ impl Runner {
     ) -> Result<Option<PairReopened>, Stop> {
         self.read_only_probe = self.probe_read_only();
         let mut attempt = 1;
+        let mut depth = 0;
         loop {
-            match self.open_attempt(step, op) {
+            let armed = self.arm_recovery_crash(step, depth);
+            let opened = self.open_attempt(step, op);
+            if std::mem::take(&mut self.recovery_crashed) {
+                // The power failed while the subject opened: what the open did so far stays
+                // as the disk kept it, and the next open must still find everything.
+                drop(opened);
+                self.recovery_crash(step, depth);
+                depth += 1;
+                attempt += 1;
+                continue;
+            }
+            if armed {
+                if let Some(disk) = &self.disk {
+                    disk.disarm_crash();
+                }
+            }
+            match opened {
                 Err(Stop::Refused) if attempt < OPEN_ATTEMPTS && self.retry_open(step) => {
                     attempt += 1;
                 }
@@ -94,6 +119,51 @@ impl Runner {
                 other => return other,
             }
         }
+    }
+
+    /// Arms, when drawn, a crash point inside the coming open: one open in
+    /// [`RECOVERY_CRASH_EVERY`] at the first level, one in two below it, never deeper than
+    /// [`RECOVERY_CRASH_DEPTH`]. Drawn from the disk's seed, the step's key and the depth, so
+    /// a step keeps its nested crashes when a shrink removes other steps. Whether it armed.
+    fn arm_recovery_crash(&mut self, step: usize, depth: u32) -> bool {
+        use rand::{RngExt, SeedableRng};
+        let Some(disk) = &self.disk else { return false };
+        let off = !self.options.recovery_crashes || self.options.exhaustive.is_some();
+        if off || depth >= RECOVERY_CRASH_DEPTH {
+            return false;
+        }
+        let key = self.step_key(step).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(depth);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            disk.options().seed ^ 0x4E57_0000_0000_0015 ^ key,
+        );
+        let every = if depth == 0 { RECOVERY_CRASH_EVERY } else { 2 };
+        if rng.random_range(0..every) != 0 {
+            return false;
+        }
+        // Log-uniform over 1..=1024 disk operations: early in the open (its first repair)
+        // as often as late (the last cleanup of a long recovery).
+        let span = 1u64 << rng.random_range(0..=10u32);
+        let into = rng.random_range(1..=span);
+        disk.crash_after_op(disk.op_count() + into);
+        true
+    }
+
+    /// The power loss a crash point armed inside an open caused: the disk reboots, and the
+    /// open is tried again.
+    fn recovery_crash(&mut self, step: usize, depth: u32) {
+        self.instance = None;
+        self.export = None;
+        let Some(disk) = &self.disk else { return };
+        let summary = disk.crash();
+        self.stats.crashes += 1;
+        self.stats.recovery_crashes += 1;
+        self.trace.push(format!(
+            "#{step} power loss during the open (depth {}): {} pending, {} kept, {} torn",
+            depth + 1,
+            summary.pending,
+            summary.kept,
+            summary.torn_writes
+        ));
     }
 
     /// Whether the open that just ended the run as a refusal failed by an injected honest
@@ -136,6 +206,12 @@ impl Runner {
             }
             Subject::Pair(pair) => return self.open_pair_again(step, op, pair.as_ref()).map(Some),
         };
+        if self.halted() {
+            // A crash point armed inside the open struck: whatever it returned is moot.
+            drop(opened);
+            self.recovery_crashed = true;
+            return Err(Stop::Refused);
+        }
         match opened {
             Ok(Ok(instance)) => {
                 self.instance = Some(Instance::Single(instance));
@@ -207,7 +283,14 @@ impl Runner {
         // Faults injected while the sides open count as faults during recovery: an engine
         // that writes while it opens (redb's repair) may meet an honest plan's EIO or ENOSPC.
         let faults_before = self.faults_so_far();
-        let sides = match panic::catch(|| pair.open_sides(&location, vfs.clone())) {
+        let sides = panic::catch(|| pair.open_sides(&location, vfs.clone()));
+        if self.halted() {
+            // A crash point armed inside the open struck (see `open_attempt`).
+            drop(sides);
+            self.recovery_crashed = true;
+            return Err(Stop::Refused);
+        }
+        let sides = match sides {
             Ok(Ok(sides)) => sides,
             Ok(Err(e)) => return Err(self.open_failed(step, op, e)),
             Err(text) => return Err(self.open_panicked(step, op, &text)),
@@ -225,7 +308,13 @@ impl Runner {
         };
         let mirror_open_error = sides.mirror.as_ref().err().cloned();
         let recovered = panic::catch(|| pair.recover(sides, &location, vfs));
-        let fault_during_recovery = self.halted() || self.faults_so_far() > faults_before;
+        if self.halted() {
+            // A crash point armed inside the open struck (see `open_attempt`).
+            drop(recovered);
+            self.recovery_crashed = true;
+            return Err(Stop::Refused);
+        }
+        let fault_during_recovery = self.faults_so_far() > faults_before;
         match recovered {
             Ok(Ok((instance, recovery))) => {
                 self.trace.push(format!("#{step} pair recovery -> {recovery}"));
