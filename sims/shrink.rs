@@ -330,3 +330,26 @@ fn a_replay_draws_each_ops_faults_under_its_recorded_key() {
     assert!(text.contains("\"op_keys\":[9]"), "{text}");
     assert_eq!(serde_json::from_str::<Regression>(&text).expect("parses"), keyed);
 }
+
+#[test]
+fn neighbouring_appends_merge_into_one() {
+    use quorumkit_storage::sim::engine::ops::{BodySpec, EntrySpec};
+    use quorumkit_storage::sim::engine::shrink::shrink;
+    let append = |n: usize| Op::Append {
+        entries: (0..n)
+            .map(|i| EntrySpec { term: 1, body: BodySpec::Data { len: 8, seed: i as u64 } })
+            .collect(),
+    };
+    // Fails once ten entries were appended in all, whatever the batches: chunk removal
+    // alone stops at four appends of three; merging leaves one.
+    let ops: Vec<Op> = (0..6).map(|_| append(3)).collect();
+    let total = |ops: &[Op]| -> usize {
+        ops.iter().map(|op| if let Op::Append { entries } = op { entries.len() } else { 0 }).sum()
+    };
+    let shrunk = shrink(&ops, CheckName::ModelEquality, &mut || true, |candidate, _| {
+        (total(candidate) >= 10).then_some(CheckName::ModelEquality)
+    });
+    assert_eq!(shrunk.ops.len(), 1, "{:?}", shrunk.ops);
+    assert_eq!(total(&shrunk.ops), 10, "{:?}", shrunk.ops);
+    assert_eq!(shrunk.keys.len(), 1, "one key, the merged first op's");
+}

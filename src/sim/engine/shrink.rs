@@ -247,6 +247,32 @@ fn shrink_ops(
             chunk = (chunk / 2).max(1);
         }
     }
+    // Merge neighbouring appends (the same log in fewer ops), keeping the first's key.
+    let mut index = 0;
+    while !spent && index + 1 < current.len() {
+        let (Op::Append { entries: a }, Op::Append { entries: b }) =
+            (&current[index].1, &current[index + 1].1)
+        else {
+            index += 1;
+            continue;
+        };
+        if a.len() + b.len() > crate::sim::engine::ops::BATCH_LEN_MAX {
+            index += 1;
+            continue;
+        }
+        if !budget.take_op_run() {
+            spent = true;
+            break;
+        }
+        let mut candidate = current.clone();
+        candidate[index].1 = Op::Append { entries: [a.as_slice(), b.as_slice()].concat() };
+        candidate.remove(index + 1);
+        if still_fails(&candidate, &mut runs) {
+            current = candidate;
+        } else {
+            index += 1;
+        }
+    }
     // Simplify each remaining op.
     let mut index = 0;
     while !spent && index < current.len() {
