@@ -256,17 +256,22 @@ fn any_subset_of_pending_writes_survives_not_only_prefixes() {
     assert!(out_of_order);
 }
 
+/// Makes the disk's next operation, a sync, fail with EIO (and nothing else).
+fn fail_next_sync(disk: &SimDisk) {
+    let sync_op = disk.op_count() + 1;
+    disk.set_fault_plan(FaultPlan {
+        fsync_error: FaultRate::at_ops([sync_op]),
+        ..FaultPlan::none()
+    });
+}
+
 #[test]
 fn fsyncgate_a_failed_sync_drops_the_dirty_data_and_a_retry_lies() {
     let disk = SimDisk::new(SimDiskOptions { crash_keep_probability: 1.0, ..options(3) });
     durable_file(&*disk, "f", b"");
     let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
     file.write_at(b"acknowledged?", 0).unwrap();
-    let sync_op = disk.op_count() + 1;
-    disk.set_fault_plan(FaultPlan {
-        fsync_error: FaultRate::at_ops([sync_op]),
-        ..FaultPlan::none()
-    });
+    fail_next_sync(&disk);
     assert_eq!(file.sync().unwrap_err().kind, VfsErrorKind::Io);
     assert_eq!(file.sync(), Ok(()), "the retry succeeds");
     assert_eq!(file.read_all().unwrap(), b"acknowledged?", "the page cache still shows it");
@@ -284,11 +289,7 @@ fn fsyncgate_keeps_a_length_change_for_the_next_good_sync() {
     let file = disk.open(path("f"), OpenOptions::WRITE).unwrap();
     file.write_at(b"XY", 0).unwrap();
     file.set_len(4096).unwrap();
-    let sync_op = disk.op_count() + 1;
-    disk.set_fault_plan(FaultPlan {
-        fsync_error: FaultRate::at_ops([sync_op]),
-        ..FaultPlan::none()
-    });
+    fail_next_sync(&disk);
     assert_eq!(file.sync().unwrap_err().kind, VfsErrorKind::Io);
     assert_eq!(file.sync(), Ok(()));
     disk.crash();
