@@ -26,7 +26,7 @@ use quorumkit_storage::sim::checks::braft_view::canonical;
 use quorumkit_storage::state::{RaftState, Snapshot, SnapshotFile};
 use quorumkit_storage::vfs::{
     DirEntry, LockMode, Metadata, OpenOptions, OsVfs, Vfs, VfsError, VfsErrorKind, VfsFile,
-    VfsHandle, VfsLock, VfsResult,
+    VfsHandle, VfsLock, VfsResult, WriteAtomicity,
 };
 
 /// Fails the `fail_at`-th mutating call (counted from 1) with EIO, or ENOSPC when it is a
@@ -119,6 +119,9 @@ impl Vfs for Handle {
     }
     fn metadata(&self, path: &Path) -> VfsResult<Metadata> {
         self.0.inner.metadata(path)
+    }
+    fn declare_write_atomicity(&self, path: &Path, atomicity: WriteAtomicity) -> VfsResult<()> {
+        self.0.inner.declare_write_atomicity(path, atomicity)
     }
     fn sync_dir(&self, path: &Path) -> VfsResult<()> {
         self.0.step("sync_dir", path, false)?;

@@ -21,6 +21,7 @@ use quorumkit_storage::image;
 use quorumkit_storage::state::RaftState;
 use quorumkit_storage::vfs::{
     DirEntry, LockMode, Metadata, OpenOptions, OsVfs, Vfs, VfsFile, VfsHandle, VfsLock, VfsResult,
+    WriteAtomicity,
 };
 
 fn qk(args: &[&str]) -> (i32, String, String) {
@@ -70,6 +71,11 @@ impl Vfs for Counting {
     /// file: it opens it through `open`, which counts creation).
     fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
         self.inner.try_lock(path, mode)
+    }
+
+    /// A declaration is not I/O: it changes no byte.
+    fn declare_write_atomicity(&self, path: &Path, atomicity: WriteAtomicity) -> VfsResult<()> {
+        self.inner.declare_write_atomicity(path, atomicity)
     }
 
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use quorumkit_storage::vfs::{
     CrashPersistence, FaultPlan, FaultRate, FaultStreams, Image, OpenOptions, SimDisk,
-    SimDiskOptions, Vfs, VfsErrorKind,
+    SimDiskOptions, Vfs, VfsErrorKind, WriteAtomicity,
 };
 
 const SECTOR: usize = 512;
@@ -210,6 +210,92 @@ fn every_torn_write_pattern_is_observed_at_sector_granularity() {
     assert!(seen.contains(&Torn::Prefix), "{seen:?}");
     assert!(seen.contains(&Torn::Suffix), "{seen:?}");
     assert!(seen.contains(&Torn::Subset), "{seen:?}");
+}
+
+/// One in-place overwrite of 64 bytes in the middle of a durable one-sector file, crashed
+/// with every write kept and torn: how the sector reads afterwards.
+fn overwrite_inside_a_sector(seed: u64, declared: Option<WriteAtomicity>) -> Vec<u8> {
+    let disk = SimDisk::new(SimDiskOptions {
+        crash_keep_probability: 1.0,
+        crash_tear_probability: 1.0,
+        ..options(seed)
+    });
+    durable_file(&*disk, "header", &[0u8; SECTOR]);
+    if let Some(atomicity) = declared {
+        disk.declare_write_atomicity(path("header"), atomicity).unwrap();
+    }
+    let file = disk.open(path("header"), OpenOptions::WRITE).unwrap();
+    file.write_at(&[0xCD; 64], 100).unwrap();
+    disk.crash();
+    contents(&*disk, "header").unwrap()
+}
+
+#[test]
+fn a_file_declared_byte_atomic_tears_inside_a_sector_and_nowhere_else() {
+    let mut mixed = 0;
+    for seed in 0..100 {
+        let data = overwrite_inside_a_sector(seed, Some(WriteAtomicity::Bytes(1)));
+        assert_eq!(data.len(), SECTOR);
+        // Powersafe overwrite: bytes outside the write never change.
+        assert!(data[..100].iter().chain(&data[164..]).all(|b| *b == 0), "seed {seed}");
+        let arrived = data[100..164].iter().filter(|b| **b == 0xCD).count();
+        assert!(data[100..164].iter().all(|b| *b == 0 || *b == 0xCD), "seed {seed}");
+        mixed += usize::from(arrived > 0 && arrived < 64);
+    }
+    // Every crash tears (probability 1), and a one-sector write tears only at bytes.
+    assert_eq!(mixed, 100, "a byte-atomic file's write must tear inside its sector");
+    assert!(
+        overwrite_inside_a_sector(0, Some(WriteAtomicity::Bytes(1)))
+            != overwrite_inside_a_sector(1, Some(WriteAtomicity::Bytes(1))),
+        "different seeds tear differently"
+    );
+}
+
+#[test]
+fn an_undeclared_or_sector_atomic_file_never_tears_inside_a_sector() {
+    for seed in 0..100 {
+        for declared in [None, Some(WriteAtomicity::Sector), Some(WriteAtomicity::Bytes(4096))] {
+            let data = overwrite_inside_a_sector(seed, declared);
+            let arrived = data[100..164].iter().filter(|b| **b == 0xCD).count();
+            assert_eq!(arrived, 64, "seed {seed} {declared:?}: a kept one-sector write is whole");
+        }
+    }
+}
+
+#[test]
+fn a_declared_unit_tears_at_its_own_boundaries_and_follows_the_file_through_a_rename() {
+    const UNIT: usize = 16;
+    let mut kinds = BTreeSet::new();
+    for seed in 0..100 {
+        let disk = SimDisk::new(SimDiskOptions {
+            crash_keep_probability: 1.0,
+            crash_tear_probability: 1.0,
+            ..options(seed)
+        });
+        durable_file(&*disk, "staging", &[0u8; SECTOR]);
+        disk.declare_write_atomicity(path("staging"), WriteAtomicity::Bytes(UNIT as u32)).unwrap();
+        disk.rename(path("staging"), path("db")).unwrap();
+        disk.sync_dir(path("")).unwrap();
+        let file = disk.open(path("db"), OpenOptions::WRITE).unwrap();
+        file.write_at(&[0xEE; SECTOR], 0).unwrap();
+        disk.crash();
+        let data = contents(&*disk, "db").unwrap();
+        let kept: Vec<bool> = data
+            .chunks(UNIT)
+            .map(|unit| {
+                assert!(unit.iter().all(|b| *b == 0) || unit.iter().all(|b| *b == 0xEE));
+                unit[0] == 0xEE
+            })
+            .collect();
+        kinds.insert(classify(&kept));
+    }
+    assert!(kinds.contains(&Torn::Prefix) && kinds.contains(&Torn::Subset), "{kinds:?}");
+    assert_eq!(WriteAtomicity::Bytes(24).unit(512), 16, "rounded down to a power of two");
+    assert_eq!(WriteAtomicity::Bytes(8192).unit(512), 512, "never coarser than a sector");
+    assert_eq!(WriteAtomicity::Bytes(0).unit(512), 1);
+    let disk = SimDisk::new(options(0));
+    let err = disk.declare_write_atomicity(path("absent"), WriteAtomicity::Bytes(1)).unwrap_err();
+    assert_eq!(err.kind, VfsErrorKind::NotFound);
 }
 
 #[test]

@@ -281,6 +281,15 @@ macro_rules! delegate_vfs {
             self.$f.metadata(path)
         }
     };
+    (@ $f:ident declare_write_atomicity) => {
+        fn declare_write_atomicity(
+            &self,
+            path: &std::path::Path,
+            atomicity: $crate::vfs::WriteAtomicity,
+        ) -> $crate::vfs::VfsResult<()> {
+            self.$f.declare_write_atomicity(path, atomicity)
+        }
+    };
     (@ $f:ident try_lock) => {
         fn try_lock(
             &self,

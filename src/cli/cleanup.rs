@@ -240,7 +240,7 @@ impl Vfs for CreationLog {
         Ok(())
     }
 
-    delegate_vfs!(inner: read_dir, metadata, sync_dir, try_lock);
+    delegate_vfs!(inner: read_dir, metadata, sync_dir, try_lock, declare_write_atomicity);
 }
 
 /// A reader or storage that fails once the interruption flag is set, so a long import stops

@@ -84,6 +84,12 @@ pub struct SoakArgs {
     /// Pending units enumerated as every subset in exhaustive mode.
     #[arg(long, default_value_t = 6)]
     pub subset_max: usize,
+    /// In exhaustive mode, how many power losses deep to nest inside reopens: every crash
+    /// point of each crash state's reopen is enumerated too, and of that reopen's reopen, and
+    /// so on (0 to 3; 0 reopens each crash state once).
+    #[arg(long, default_value_t = crate::sim::engine::runner::EXHAUSTIVE_RECOVERY_DEPTH,
+          value_parser = clap::value_parser!(u32).range(0..=3))]
+    pub recovery_depth: u32,
     /// Run each seed twice and compare trace hashes.
     #[arg(long)]
     pub check_determinism: bool,
@@ -190,6 +196,7 @@ pub fn run(args: SoakArgs) -> u8 {
         config.generator.export_per_mille = 0;
     }
     config.run.recovery_crashes = !config.ablation.recovery_crashes;
+    config.run.exhaustive_recovery_depth = args.recovery_depth;
     if args.exhaustive {
         config.generator.ops_len = args.max_ops;
         config.run.exhaustive = Some(crate::vfs::EnumerateOptions {
@@ -399,7 +406,11 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
     };
     let states = total(|s| s.crash_states);
     if states > 0 {
-        println!("exhaustive mode: {states} crash states checked");
+        let nested = total(|s| s.nested_crash_states);
+        println!(
+            "exhaustive mode: {states} crash states checked ({nested} of them power losses \
+             inside a reopen)"
+        );
     }
     let validator_pairs = total(|s| s.validator_pairs);
     if validator_pairs > 0 {
@@ -417,6 +428,13 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
         println!(
             "crashes during recovery: {recovery_crashes} power losses struck while a subject was \
              opening (nested up to {RECOVERY_CRASH_DEPTH} deep)"
+        );
+    }
+    let sub_sector_tears = total(|s| s.sub_sector_tears);
+    if sub_sector_tears > 0 {
+        println!(
+            "sub-sector tears: {sub_sector_tears} writes torn finer than a sector, in files whose \
+             family declared a finer write-atomicity unit"
         );
     }
     let inspections = total(|s| s.inspections);

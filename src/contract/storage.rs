@@ -145,6 +145,14 @@ pub trait Family: Send + Sync {
     fn scheme(&self) -> &'static str;
     /// Whether state survives a crash and reopen (false only for `memory`).
     fn durable(&self) -> bool;
+
+    /// The smallest write the family's on-disk format relies on being atomic at a power
+    /// loss. Its read-write open declares it for the files it writes
+    /// ([`Vfs::declare_write_atomicity`](crate::vfs::Vfs::declare_write_atomicity)), so the
+    /// simulated disk tears them exactly as finely as the family claims to survive.
+    fn write_atomicity(&self) -> crate::vfs::WriteAtomicity {
+        crate::vfs::WriteAtomicity::Sector
+    }
     /// Opens (creating if absent) the instance at `location` (the URI without `scheme://`),
     /// doing all file I/O through `vfs`. This read-write open is the only one that repairs
     /// (recovery), and a durable family's takes the instance's exclusive lock first (a

@@ -199,7 +199,7 @@ impl Vfs for JournalVfs {
         Ok(())
     }
 
-    crate::delegate::delegate_vfs!(inner: read_dir, metadata, sync_dir);
+    crate::delegate::delegate_vfs!(inner: read_dir, metadata, sync_dir, declare_write_atomicity);
 
     fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
         let lock = self.inner.try_lock(path, mode)?;

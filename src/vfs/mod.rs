@@ -30,6 +30,7 @@ mod overlay;
 mod read_only;
 pub mod sim;
 
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -162,6 +163,43 @@ impl std::fmt::Debug for dyn VfsLock {
     }
 }
 
+/// The smallest write a format relies on being atomic at a power loss (see
+/// [`Vfs::declare_write_atomicity`]): each aligned unit of an unsynced write survives whole
+/// or not at all, and bytes outside the write never change (powersafe overwrite).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteAtomicity {
+    /// A whole sector, as disks promise (the default: what every file gets undeclared).
+    #[default]
+    Sector,
+    /// Only aligned runs of this many bytes (a power of two, at most a sector; 1 is a
+    /// single byte, which is what redb's design assumes).
+    Bytes(u32),
+}
+
+impl WriteAtomicity {
+    /// The tear unit on a disk with `sector_size`-byte sectors: the declared bytes rounded
+    /// down to a power of two, at least 1 and at most a sector.
+    pub fn unit(self, sector_size: u32) -> u32 {
+        match self {
+            WriteAtomicity::Sector => sector_size,
+            WriteAtomicity::Bytes(n) => {
+                let n = n.clamp(1, sector_size);
+                1 << (31 - n.leading_zeros())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for WriteAtomicity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteAtomicity::Sector => f.write_str("sector"),
+            WriteAtomicity::Bytes(n) => write!(f, "{n} B"),
+        }
+    }
+}
+
 /// A file system: directories and names. Implementations must be deterministic for a given
 /// sequence of calls (the simulated disk) or faithful to the OS (`OsVfs`).
 pub trait Vfs: Send + Sync {
@@ -188,6 +226,12 @@ pub trait Vfs: Send + Sync {
     /// included), `NotFound` when the file is absent. The lock holds until the guard drops
     /// or the process dies; it changes nothing on disk.
     fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>>;
+    /// Declares the write atomicity the caller's on-disk format assumes for the existing file
+    /// `path` (the inode it names now, which keeps it through renames). Not an I/O operation:
+    /// a real file system ignores it (it is a claim about the medium, not a request to it);
+    /// the simulated disk tears that file's unsynced writes at this unit at a power loss,
+    /// never at a finer one. Wrappers must forward it to the file system that holds the file.
+    fn declare_write_atomicity(&self, path: &Path, atomicity: WriteAtomicity) -> VfsResult<()>;
 
     /// Whether `path` exists. A convenience over [`Vfs::metadata`].
     fn exists(&self, path: &Path) -> VfsResult<bool> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind,
-    VfsFile, VfsLock, VfsResult,
+    VfsFile, VfsLock, VfsResult, WriteAtomicity,
 };
 
 /// The real file system. Paths are used as given (relative paths resolve against the
@@ -106,6 +106,11 @@ impl Vfs for OsVfs {
     /// `flock(2)` through `File::try_lock` / `try_lock_shared` on a descriptor opened
     /// read-only for the purpose (so a lock needs no write permission); the guard owns the
     /// descriptor, and closing it (or the process dying) releases the lock.
+    /// A real disk keeps whatever promise its hardware makes: nothing to do.
+    fn declare_write_atomicity(&self, _path: &Path, _atomicity: WriteAtomicity) -> VfsResult<()> {
+        Ok(())
+    }
+
     fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
         let file = fs::File::open(path).map_err(|e| VfsError::from_io("try_lock", path, &e))?;
         if file.metadata().map_err(|e| VfsError::from_io("try_lock", path, &e))?.is_dir() {

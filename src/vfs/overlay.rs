@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     DirEntry, FileId, FileKind, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind,
-    VfsFile, VfsHandle, VfsLock, VfsResult,
+    VfsFile, VfsHandle, VfsLock, VfsResult, WriteAtomicity,
 };
 
 type Kind = VfsErrorKind;
@@ -604,6 +604,12 @@ impl Vfs for OverlayVfs {
     /// Nothing is durable in memory: succeeds once the path exists.
     fn sync_dir(&self, path: &Path) -> VfsResult<()> {
         self.layer().existing("sync_dir", path).map(|_| ())
+    }
+
+    /// Writes through the overlay stay in memory and never reach a disk that could tear them:
+    /// nothing to declare.
+    fn declare_write_atomicity(&self, _path: &Path, _atomicity: WriteAtomicity) -> VfsResult<()> {
+        Ok(())
     }
 
     fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::{
     DirEntry, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsErrorKind, VfsFile, VfsHandle,
-    VfsLock, VfsResult,
+    VfsLock, VfsResult, WriteAtomicity,
 };
 
 /// A `Vfs` that forwards reads to `base` and refuses every mutating call (see the module doc).
@@ -69,6 +69,11 @@ impl Vfs for ReadOnlyVfs {
 
     /// Always a shared lock on the base, whatever `mode` asks: a reader must not keep a
     /// writer out for longer than it reads, nor take the writer's exclusive lock.
+    /// A declaration is not I/O: forwarded (a read-only open writes nothing to tear anyway).
+    fn declare_write_atomicity(&self, path: &Path, atomicity: WriteAtomicity) -> VfsResult<()> {
+        self.base.declare_write_atomicity(path, atomicity)
+    }
+
     fn try_lock(&self, path: &Path, _mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {
         self.base.try_lock(path, LockMode::Shared)
     }

@@ -122,6 +122,10 @@ impl Family for RedbFamily {
         true
     }
 
+    fn write_atomicity(&self) -> crate::vfs::WriteAtomicity {
+        storage::WRITE_ATOMICITY
+    }
+
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
         Ok(Box::new(self.open_redb(location, vfs)?))
     }

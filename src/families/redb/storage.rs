@@ -25,7 +25,7 @@ use crate::contract::{
 };
 use crate::coverage::{hit, Point};
 use crate::families::memory::non_empty_reason;
-use crate::vfs::{LockMode, OpenOptions, VfsHandle, VfsLock};
+use crate::vfs::{LockMode, OpenOptions, VfsHandle, VfsLock, WriteAtomicity};
 
 /// Suffix of the temporary name a new database is built under before it is renamed into
 /// place (`FILE.creating`).
@@ -72,6 +72,11 @@ fn builder(options: &RedbOptions) -> redb::Builder {
     builder
 }
 
+/// What redb's design assumes of the medium: single-byte writes are atomic (and writes
+/// change no byte outside their range). Its header, commit slots and god byte all sit in the
+/// first sector, so only a disk that tears inside a sector can test its header recovery.
+pub const WRITE_ATOMICITY: WriteAtomicity = WriteAtomicity::Bytes(1);
+
 /// Opens `location` on `vfs`, creating the database (crash-safely) if the file is absent.
 ///
 /// The database file itself is the instance's lock: it is locked exclusively before anything
@@ -104,6 +109,7 @@ pub fn open(location: &str, vfs: VfsHandle, options: RedbOptions) -> StorageResu
                 vfs.remove_file(&staging)?;
             }
             let file = vfs.open(&path, OpenOptions::WRITE)?;
+            vfs.declare_write_atomicity(&path, WRITE_ATOMICITY)?;
             if file.len()? == 0 {
                 // A file this family renamed into place always holds a committed database; an
                 // empty one was not made by it (or a lying disk lost it). redb would silently
@@ -156,6 +162,7 @@ type Staged = (Box<dyn crate::vfs::VfsFile>, Box<dyn VfsLock>);
 /// process finished creating it): the caller opens that one instead.
 fn begin_create(vfs: &VfsHandle, path: &Path, staging: &Path) -> StorageResult<Option<Staged>> {
     let file = vfs.open(staging, OpenOptions::CREATE)?;
+    vfs.declare_write_atomicity(staging, WRITE_ATOMICITY)?;
     let lock = vfs
         .try_lock(staging, LockMode::Exclusive)
         .map_err(|e| lock_error(e, LockMode::Exclusive))?;

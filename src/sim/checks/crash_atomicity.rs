@@ -43,7 +43,7 @@ use crate::sim::checks::{braft_view, read_only, CheckName};
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::Action;
 use crate::state::{first_difference, RaftState};
-use crate::vfs::{EnumerateOptions, FaultPlan, Mark, SimDisk};
+use crate::vfs::{CrashState, EnumerateOptions, FaultPlan, Mark, SimDisk};
 
 /// The states the atomicity table allows after a crash during an unacknowledged `action`
 /// that took the model from `before` to `after`: before or after; for an append, any prefix
@@ -233,8 +233,10 @@ impl StoreHistory {
 /// What a [`CrashCheck`] saw.
 #[derive(Clone, Debug, Default)]
 pub struct CrashCheckReport {
-    /// Crash states checked.
+    /// Crash states checked (nested ones included).
     pub states: usize,
+    /// Of them, crash states of a reopen of a crash state (power losses during recovery).
+    pub nested_states: usize,
     /// Distinct recovered states among them.
     pub distinct_recovered: usize,
 }
@@ -252,6 +254,9 @@ pub struct CrashCheck<'a> {
     /// The `local://` directories on the disk whose braft view must agree with the
     /// recovered state (`braft_view`, [`braft_view::local_roots`]); empty for other families.
     pub braft_roots: &'a [PathBuf],
+    /// How many power losses deep to nest inside reopens: 0 checks each crash state's
+    /// reopen only; 1 also every crash point of that reopen (and its reopen); and so on.
+    pub recovery_depth: u32,
 }
 
 impl CrashCheck<'_> {
@@ -287,7 +292,6 @@ impl CrashCheck<'_> {
         let fresh = [RaftState::new()];
         let after = std::slice::from_ref(self.after);
         for crash in states {
-            report.states += 1;
             let expected: &[RaftState] = if !self.family.durable() {
                 &fresh
             } else if crash.after_op >= returned_at {
@@ -295,61 +299,106 @@ impl CrashCheck<'_> {
             } else {
                 self.before
             };
-            // Enumerated crash states are honest: the reopen runs without the plan's faults.
-            crash.disk.set_fault_plan(FaultPlan::none());
-            // The enumerated disk is this state's own copy: braft's view is read on it
-            // directly, before the open repairs anything.
-            let probes = braft_view::probe_all(crash.disk.as_ref(), self.braft_roots)
-                .map_err(|what| (CheckName::BraftView, what))?;
-            let probe = read_only::probe(self.family, self.location, &crash.disk);
-            let reopened = self.family.open(self.location, crash.disk.clone()).map_err(|e| {
-                atomicity(format!(
-                    "crash after disk op {} (kept {:?}): open: {e}",
-                    crash.after_op, crash.kept
-                ))
-            })?;
-            let recovered = RaftState::capture(reopened.as_ref()).map_err(|e: StorageError| {
-                atomicity(format!("crash after disk op {}: read: {e}", crash.after_op))
-            })?;
-            if !expected.contains(&recovered) {
-                let diffs: Vec<String> = expected
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        let d = first_difference(&recovered, s).unwrap_or_default();
-                        format!("vs allowed {}: {d}", i + 1)
-                    })
-                    .collect();
-                return Err(atomicity(format!(
-                    "crash after disk op {} ({} pending, kept {:?}) recovered a state the \
-                     atomicity table does not allow: {}\ndisk trace:\n{}",
-                    crash.after_op,
-                    crash.pending_units,
-                    crash.kept,
-                    diffs.join("; "),
-                    disk.trace_tail(40)
-                )));
-            }
-            braft_view::judge_all(&probes, &recovered, expected)
-                .and_then(|()| {
-                    braft_view::judge_open_all(crash.disk.as_ref(), self.braft_roots, &recovered)
-                })
-                .map_err(|what| {
-                    (
-                        CheckName::BraftView,
-                        format!(
-                            "crash after disk op {} (kept {:?}): {what}",
-                            crash.after_op, crash.kept
-                        ),
-                    )
-                })?;
-            probe.judge(&recovered, false).map_err(|what| {
-                let at = format!("crash after disk op {} (kept {:?})", crash.after_op, crash.kept);
-                (CheckName::ReadOnly, format!("{at}: {what}"))
-            })?;
+            let at = format!("crash after disk op {}", crash.after_op);
+            let recovered =
+                self.judge_crash_state(disk, &crash, expected, (&at, 0), options, &mut report)?;
             seen.insert(recovered.digest());
         }
         report.distinct_recovered = seen.len();
         Ok(report)
     }
+
+    /// Reopens one crash state and judges it: the state recovered is one of `expected`, the
+    /// braft view and the read-only open agree with it. With recovery depth left, every
+    /// crash point of that reopen is enumerated too ([`CrashCheck::recovery_depth`]), and
+    /// each of those states judged the same way, against the same `expected`: acknowledged
+    /// data survives any number of nested power losses. `at` names the path of crashes and
+    /// how deep in reopens this one is.
+    fn judge_crash_state(
+        &self,
+        disk: &SimDisk,
+        crash: &CrashState,
+        expected: &[RaftState],
+        (at, depth): (&str, u32),
+        options: &EnumerateOptions,
+        report: &mut CrashCheckReport,
+    ) -> Result<RaftState, (CheckName, String)> {
+        let atomicity = |what: String| (CheckName::CrashAtomicity, what);
+        report.states += 1;
+        // Enumerated crash states are honest: the reopen runs without the plan's faults.
+        crash.disk.set_fault_plan(FaultPlan::none());
+        // The enumerated disk is this state's own copy: braft's view is read on it
+        // directly, before the open repairs anything.
+        let probes = braft_view::probe_all(crash.disk.as_ref(), self.braft_roots)
+            .map_err(|what| (CheckName::BraftView, format!("{at}: {what}")))?;
+        let probe = read_only::probe(self.family, self.location, &crash.disk);
+        let nested_mark = (depth < self.recovery_depth).then(|| crash.disk.mark());
+        let reopened = self
+            .family
+            .open(self.location, crash.disk.clone())
+            .map_err(|e| atomicity(format!("{at} (kept {:?}): open: {e}", crash.kept)))?;
+        let reopen_returned_at = crash.disk.op_count();
+        let recovered = RaftState::capture(reopened.as_ref())
+            .map_err(|e: StorageError| atomicity(format!("{at}: read: {e}")))?;
+        if !expected.contains(&recovered) {
+            let diffs: Vec<String> = expected
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let d = first_difference(&recovered, s).unwrap_or_default();
+                    format!("vs allowed {}: {d}", i + 1)
+                })
+                .collect();
+            return Err(atomicity(format!(
+                "{at} ({} pending, kept {:?}) recovered a state the atomicity table does not \
+                 allow: {}\ndisk trace:\n{}",
+                crash.pending_units,
+                crash.kept,
+                diffs.join("; "),
+                disk.trace_tail(40)
+            )));
+        }
+        braft_view::judge_all(&probes, &recovered, expected)
+            .and_then(|()| {
+                braft_view::judge_open_all(crash.disk.as_ref(), self.braft_roots, &recovered)
+            })
+            .map_err(|what| {
+                (CheckName::BraftView, format!("{at} (kept {:?}): {what}", crash.kept))
+            })?;
+        probe.judge(&recovered, false).map_err(|what| {
+            (CheckName::ReadOnly, format!("{at} (kept {:?}): {what}", crash.kept))
+        })?;
+        let Some(nested_mark) = nested_mark else { return Ok(recovered) };
+        // Crashes inside the reopen: it returned after `reopen_returned_at`, and only its
+        // own operations are recorded (the instance is dropped unclosed, as a power loss
+        // would leave it). Fewer subsets per point than at the top: every crash point of the
+        // reopen is still visited.
+        drop(reopened);
+        let nested_options = EnumerateOptions {
+            subset_units_max: options.subset_units_max.min(NESTED_SUBSET_UNITS_MAX),
+            sample_count: options.sample_count.min(NESTED_SAMPLE_COUNT),
+            ..options.clone()
+        };
+        // The state at the mark itself is this crash state again: judged already.
+        let opened_at = nested_mark.op_no;
+        let nested = crash
+            .disk
+            .crash_states(nested_mark, nested_options.clone())
+            .map_err(|e| atomicity(format!("{at}: crashes during its reopen: {e}")))?;
+        let inside = |s: &CrashState| s.after_op > opened_at && s.after_op <= reopen_returned_at;
+        for inner in nested.into_iter().filter(inside) {
+            let inner_at = format!("{at}, then during its reopen after disk op {}", inner.after_op);
+            report.nested_states += 1;
+            let place = (inner_at.as_str(), depth + 1);
+            self.judge_crash_state(&crash.disk, &inner, expected, place, &nested_options, report)?;
+        }
+        Ok(recovered)
+    }
 }
+
+/// At a crash point inside a reopen (exhaustive nested crashes), every subset of at most
+/// this many pending units is tried; more are sampled.
+pub const NESTED_SUBSET_UNITS_MAX: usize = 4;
+
+/// Subsets sampled per crash point inside a reopen when there are too many to try all.
+pub const NESTED_SAMPLE_COUNT: usize = 4;

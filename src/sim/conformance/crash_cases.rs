@@ -52,6 +52,9 @@ pub struct CrashCaseOptions {
     pub enumerate: EnumerateOptions,
     /// Sector size of the disk.
     pub sector_size: u32,
+    /// Power losses nested inside each crash state's reopen, enumerated too
+    /// ([`CrashCheck::recovery_depth`]).
+    pub recovery_depth: u32,
 }
 
 impl Default for CrashCaseOptions {
@@ -64,6 +67,7 @@ impl Default for CrashCaseOptions {
                 seed: 0,
             },
             sector_size: 512,
+            recovery_depth: 0,
         }
     }
 }
@@ -274,6 +278,7 @@ pub fn run_crash_case(
         before: &allowed,
         after: &after,
         braft_roots: &braft_roots,
+        recovery_depth: options.recovery_depth,
     };
     check.verify(&disk, mark, returned_at, &options.enumerate)
 }

@@ -48,7 +48,7 @@ use crate::sim::engine::apply::apply_action;
 use crate::sim::engine::model::Model;
 use crate::sim::engine::ops::{Action, MigrateStep, Op};
 use crate::sim::engine::runner::{
-    RunOptions, RunOutcome, RunStats, DISK_TRACE_TAIL_LEN, OPEN_ATTEMPTS,
+    arm_recovery_crash_on, RunOptions, RunOutcome, RunStats, DISK_TRACE_TAIL_LEN, OPEN_ATTEMPTS,
 };
 use crate::sim::engine::trace::Trace;
 use crate::sim::planted::{MutedSource, PlantedMigrationBug};
@@ -182,13 +182,16 @@ pub fn run_migration(
         stats: RunStats::default(),
         options,
         mute: Arc::new(AtomicBool::new(false)),
+        power_lost_in_reopen: false,
     };
     let (failure, refusal) = match driver.run(ops) {
         Ok(()) => (None, None),
         Err(Stop::Refused) => (None, Some("the migration's instance failed closed".to_string())),
         Err(Stop::Failed(f)) => (Some(*f), None),
     };
-    driver.stats.faults = driver.disk.fault_stats().faults_total();
+    let fault_stats = driver.disk.fault_stats();
+    driver.stats.faults = fault_stats.faults_total();
+    driver.stats.sub_sector_tears = fault_stats.torn_writes_sub_sector;
     RunOutcome {
         stats: driver.stats.clone(),
         trace_hash: driver.trace.hash(),
@@ -305,16 +308,25 @@ struct Driver<'a> {
     options: RunOptions,
     /// Set while the planted `source-misses-mutations` mutes the source.
     mute: Arc<AtomicBool>,
+    /// Whether a power loss struck during the last [`Driver::reopen_node`] (a crash point
+    /// armed inside it): what it recovered is then judged as after a power loss.
+    power_lost_in_reopen: bool,
 }
 
 impl Driver<'_> {
+    /// The key step `step`'s faults and crash choices draw under: its position in the history
+    /// it was generated as ([`RunOptions::step_keys`]), else its own position.
+    fn step_key(&self, step: usize) -> u64 {
+        let key = self.options.step_keys.as_deref().and_then(|k| k.get(step).copied());
+        key.unwrap_or(step as u64)
+    }
+
     fn run(&mut self, ops: &[Op]) -> Result<(), Stop> {
         self.open_node(0, "open")?;
         for (step, op) in ops.iter().enumerate() {
             // Each step's faults draw under its key (its position in the original history),
             // as in the runner, so a shrunk history keeps a fault with its op.
-            let key = self.options.step_keys.as_deref().and_then(|k| k.get(step).copied());
-            self.disk.begin_step(key.unwrap_or(step as u64));
+            self.disk.begin_step(self.step_key(step));
             self.step(step, op)?;
         }
         if !self.options.unchecked {
@@ -633,6 +645,11 @@ impl Driver<'_> {
     fn restart(&mut self, step: usize, op: &Op) -> Result<(), Stop> {
         self.node = None;
         self.reopen_node(step, &op.to_string())?;
+        if self.power_lost_in_reopen {
+            // The reopen was cut by a power loss: judged as any recovery from one.
+            let candidates = vec![self.model.state.clone()];
+            return self.judge_recovered(step, op, candidates);
+        }
         if !self.storage_durable() {
             self.model.forget();
         }
@@ -650,6 +667,17 @@ impl Driver<'_> {
             summary.pending, summary.kept
         ));
         self.reopen_node(step, &op.to_string())?;
+        self.judge_recovered(step, op, candidates)
+    }
+
+    /// After a reopen that followed a power loss: the node's storage holds one of
+    /// `candidates` (nothing, on volatile storage), which the model then takes.
+    fn judge_recovered(
+        &mut self,
+        step: usize,
+        op: &Op,
+        candidates: Vec<RaftState>,
+    ) -> Result<(), Stop> {
         let candidates = if self.storage_durable() { candidates } else { vec![RaftState::new()] };
         let node = self.node.as_mut().expect("the node reopened");
         let recovered = match panic::catch(|| RaftState::capture(node.storage())) {
@@ -693,7 +721,13 @@ impl Driver<'_> {
         family: &Arc<dyn Family>,
         location: &str,
     ) -> Result<Box<dyn RaftStorage>, Stop> {
-        match panic::catch(|| family.open(location, self.disk.clone())) {
+        let opened = panic::catch(|| family.open(location, self.disk.clone()));
+        if self.disk.is_halted() {
+            // A crash point armed inside the reopen struck: the caller reboots the disk.
+            drop(opened);
+            return Err(self.refused(step, "open", &"the power failed"));
+        }
+        match opened {
             Ok(Ok(instance)) => Ok(instance),
             Ok(Err(e)) if injected(&e) => Err(self.refused(step, "open", &e)),
             Ok(Err(e)) => {
@@ -716,10 +750,42 @@ impl Driver<'_> {
     /// [`open_node`](Self::open_node), retried after a power loss when an injected fault
     /// refused it, up to [`OPEN_ATTEMPTS`] in all: a crash while the node recovers, which
     /// what it acknowledged must survive.
+    ///
+    /// Like the runner's reopens, one in
+    /// [`RECOVERY_CRASH_EVERY`](crate::sim::engine::runner::RECOVERY_CRASH_EVERY) gets a crash
+    /// point armed inside it (nested, up to
+    /// [`RECOVERY_CRASH_DEPTH`](crate::sim::engine::runner::RECOVERY_CRASH_DEPTH) deep): a power loss while the node
+    /// recovers or resumes its migration phase, after which it opens again.
     fn reopen_node(&mut self, step: usize, context: &str) -> Result<(), Stop> {
         let mut attempt = 1;
+        let mut depth = 0;
+        self.power_lost_in_reopen = false;
         loop {
-            match self.open_node(step, context) {
+            let refusals_before = self.stats.refusals;
+            let armed = self.options.recovery_crashes
+                && arm_recovery_crash_on(&self.disk, self.step_key(step), depth);
+            let opened = self.open_node(step, context);
+            if armed && self.disk.is_halted() {
+                // The power failed while the node opened: whatever the open returned is moot
+                // (a refusal it counted included), and the next open must find everything.
+                drop(opened);
+                self.node = None;
+                self.stats.refusals = refusals_before;
+                let summary = self.disk.crash();
+                self.stats.crashes += 1;
+                self.stats.recovery_crashes += 1;
+                self.power_lost_in_reopen = true;
+                depth += 1;
+                self.trace.push(format!(
+                    "#{step} power loss during the open (depth {depth}): {} pending, {} kept",
+                    summary.pending, summary.kept
+                ));
+                continue;
+            }
+            if armed {
+                self.disk.disarm_crash();
+            }
+            match opened {
                 Err(Stop::Refused) if attempt < OPEN_ATTEMPTS => {
                     attempt += 1;
                     self.node = None;

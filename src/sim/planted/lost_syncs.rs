@@ -14,7 +14,16 @@ pub(super) struct LostSyncs {
 }
 
 impl Vfs for LostSyncs {
-    delegate_vfs!(inner: create_dir, remove_file, remove_dir, rename, read_dir, metadata, try_lock);
+    delegate_vfs!(
+        inner: create_dir,
+        remove_file,
+        remove_dir,
+        rename,
+        read_dir,
+        metadata,
+        try_lock,
+        declare_write_atomicity
+    );
 
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
         let file = self.inner.open(path, options)?;

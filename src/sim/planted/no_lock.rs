@@ -20,7 +20,8 @@ impl Vfs for NoLocks {
         rename,
         read_dir,
         metadata,
-        sync_dir
+        sync_dir,
+        declare_write_atomicity
     );
 
     fn try_lock(&self, path: &Path, mode: LockMode) -> VfsResult<Box<dyn VfsLock>> {

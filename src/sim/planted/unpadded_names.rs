@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::delegate::delegate_vfs;
 use crate::families::local::format::SegmentName;
-use crate::vfs::{DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult};
+use crate::vfs::{
+    DirEntry, Metadata, OpenOptions, Vfs, VfsFile, VfsHandle, VfsResult, WriteAtomicity,
+};
 
 /// A file system that stores segment files under unpadded names
 /// ([`PlantedBug::UnpaddedSegmentNames`](super::PlantedBug::UnpaddedSegmentNames)):
@@ -37,6 +39,10 @@ impl Vfs for UnpaddedNames {
 
     fn open(&self, path: &Path, options: OpenOptions) -> VfsResult<Box<dyn VfsFile>> {
         self.inner.open(&Self::stored(path), options)
+    }
+
+    fn declare_write_atomicity(&self, path: &Path, atomicity: WriteAtomicity) -> VfsResult<()> {
+        self.inner.declare_write_atomicity(&Self::stored(path), atomicity)
     }
 
     fn remove_file(&self, path: &Path) -> VfsResult<()> {

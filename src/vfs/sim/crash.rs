@@ -6,13 +6,13 @@
 //! and the visible image is rebuilt from it. Only files that had dirty state are rebuilt, so
 //! a crash costs O(dirty bytes + number of inodes).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::faults::{chance, index_below, Overlay};
+use super::faults::{chance, index_below, Overlay, Overlays};
 use super::image::{
     apply_durable, apply_misdirected, make_unreadable, rot_sector, sector_bytes, sector_count,
     sector_pieces, DataOp, Ino, Node, State, ROOT,
@@ -26,7 +26,8 @@ pub struct CrashSummary {
     pub pending: u64,
     /// How many of them survived (whole or torn).
     pub kept: u64,
-    /// How many surviving writes were torn at sector boundaries.
+    /// How many surviving writes were torn (at sector boundaries, or at the finer unit their
+    /// file declared).
     pub torn_writes: u64,
 }
 
@@ -35,8 +36,27 @@ pub struct CrashSummary {
 pub(super) enum Keep {
     Drop,
     Whole,
-    /// Per sector of the write: kept or not (a torn write).
-    Sectors(Vec<bool>),
+    /// Per piece of the write (split at the grain's boundaries): kept or not (a torn write).
+    Torn(Vec<bool>, Grain),
+}
+
+/// What a torn write's pieces are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Grain {
+    /// Sectors (the enumerator's unit).
+    Sector,
+    /// The file's tear unit: a sector, or the finer unit its owner declared.
+    Unit,
+}
+
+/// How a pending data operation splits, as a chooser sees it: both counts are 0 for a
+/// `set_len`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Pieces {
+    /// Sectors the write touches.
+    pub sectors: usize,
+    /// Tear units the write touches (the sectors, unless the file declared a finer unit).
+    pub units: usize,
 }
 
 /// How a torn write was torn (for the statistics).
@@ -51,15 +71,15 @@ pub(super) enum TearPattern {
 pub(super) trait Chooser {
     /// Whether the namespace operation numbered `op_no` survives.
     fn namespace(&mut self, op_no: u64) -> bool;
-    /// The fate of data operation `op_no`; `n_sectors` is 0 for a `set_len`.
-    fn data(&mut self, op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>);
+    /// The fate of data operation `op_no`, split as `pieces`.
+    fn data(&mut self, op_no: u64, pieces: Pieces) -> (Keep, Option<TearPattern>);
     /// Whether crash-time faults (torn sectors, misdirects, rot) may be injected.
     fn faults(&self) -> bool;
 }
 
 /// The random crash: each pending operation survives with `keep_probability`; a surviving
-/// multi-sector write is torn with `tear_probability` (prefix, suffix or subset equally
-/// likely).
+/// write of two or more tear units is torn at unit boundaries with `tear_probability`
+/// (prefix, suffix or subset equally likely).
 ///
 /// Under prefix persistence (`prefix_cut`), exactly the operations numbered below the cut
 /// survive, whole. With `keeps_set_len`, every pending `set_len` survives.
@@ -79,8 +99,9 @@ impl Chooser for RandomChooser {
         }
     }
 
-    fn data(&mut self, op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>) {
-        if n_sectors == 0 && self.keeps_set_len {
+    fn data(&mut self, op_no: u64, pieces: Pieces) -> (Keep, Option<TearPattern>) {
+        let n_units = pieces.units;
+        if n_units == 0 && self.keeps_set_len {
             return (Keep::Whole, None);
         }
         if let Some(cut) = self.prefix_cut {
@@ -89,24 +110,21 @@ impl Chooser for RandomChooser {
         if !chance(&mut self.rng, self.keep_probability) {
             return (Keep::Drop, None);
         }
-        if n_sectors < 2 || !chance(&mut self.rng, self.tear_probability) {
+        if n_units < 2 || !chance(&mut self.rng, self.tear_probability) {
             return (Keep::Whole, None);
         }
-        let n = n_sectors as u64;
-        // A proper, non-empty part: 1..n-1 sectors.
+        let n = n_units as u64;
+        // A proper, non-empty part: 1..n-1 units.
         let count = 1 + index_below(&mut self.rng, n - 1) as usize;
+        let torn = |mask| Keep::Torn(mask, Grain::Unit);
         match index_below(&mut self.rng, 3) {
-            0 => (
-                (Keep::Sectors((0..n_sectors).map(|i| i < count).collect())),
-                Some(TearPattern::Prefix),
-            ),
+            0 => (torn((0..n_units).map(|i| i < count).collect()), Some(TearPattern::Prefix)),
             1 => {
-                let mask = (0..n_sectors).map(|i| i >= n_sectors - count).collect();
-                (Keep::Sectors(mask), Some(TearPattern::Suffix))
+                let mask = (0..n_units).map(|i| i >= n_units - count).collect();
+                (torn(mask), Some(TearPattern::Suffix))
             }
             _ => {
-                let mut mask: Vec<bool> =
-                    (0..n_sectors).map(|_| self.rng.random::<bool>()).collect();
+                let mut mask: Vec<bool> = (0..n_units).map(|_| self.rng.random::<bool>()).collect();
                 // Keep it a proper part: at least one sector in, one out.
                 let flip = index_below(&mut self.rng, n) as usize;
                 if mask.iter().all(|kept| *kept) {
@@ -114,7 +132,7 @@ impl Chooser for RandomChooser {
                 } else if !mask.contains(&true) {
                     mask[flip] = true;
                 }
-                (Keep::Sectors(mask), Some(TearPattern::Subset))
+                (torn(mask), Some(TearPattern::Subset))
             }
         }
     }
@@ -146,7 +164,10 @@ impl Chooser for ExactChooser {
         self.kept.contains(&CrashUnit { op_no, sector: None })
     }
 
-    fn data(&mut self, op_no: u64, n_sectors: usize) -> (Keep, Option<TearPattern>) {
+    /// Torn writes are split at sectors, whatever unit the file declared: enumerating every
+    /// subset of bytes is out of reach, and the random crash covers finer tears.
+    fn data(&mut self, op_no: u64, pieces: Pieces) -> (Keep, Option<TearPattern>) {
+        let n_sectors = pieces.sectors;
         if !self.tear_writes || n_sectors == 0 {
             let keep = if self.kept.contains(&CrashUnit { op_no, sector: None }) {
                 Keep::Whole
@@ -163,7 +184,7 @@ impl Chooser for ExactChooser {
         } else if !mask.contains(&true) {
             (Keep::Drop, None)
         } else {
-            (Keep::Sectors(mask), None)
+            (Keep::Torn(mask, Grain::Sector), None)
         }
     }
 
@@ -233,13 +254,15 @@ impl State {
                 (!file.diverged).then(|| file.pending.iter().map(touched_range).collect());
             for op in std::mem::take(&mut file.pending) {
                 summary.pending += 1;
-                let n_sectors = match &op {
-                    DataOp::Write { offset, data, .. } => {
-                        sector_count(*offset, data.len(), sector_size)
-                    }
-                    DataOp::SetLen { .. } => 0,
+                let unit = file.tear_unit.unwrap_or(sector_size);
+                let pieces = match &op {
+                    DataOp::Write { offset, data, .. } => Pieces {
+                        sectors: sector_count(*offset, data.len(), sector_size),
+                        units: sector_count(*offset, data.len(), unit),
+                    },
+                    DataOp::SetLen { .. } => Pieces { sectors: 0, units: 0 },
                 };
-                let (keep, pattern) = chooser.data(op.op_no(), n_sectors);
+                let (keep, pattern) = chooser.data(op.op_no(), pieces);
                 let torn_sector = match &op {
                     DataOp::Write { op_no, offset, data } if faults => {
                         options.faults.torn_sector.fires(*op_no, &mut rngs.torn_sector).then(|| {
@@ -270,11 +293,18 @@ impl State {
                             apply_durable(&mut file.durable, &op, None, sector_size);
                         }
                     }
-                    Keep::Sectors(mask) => {
+                    Keep::Torn(mask, grain) => {
                         summary.kept += 1;
                         summary.torn_writes += 1;
-                        crash_clear_overlays(file, &op, Some(mask), sector_size);
-                        apply_durable(&mut file.durable, &op, Some(mask), sector_size);
+                        let grain = match grain {
+                            Grain::Sector => sector_size,
+                            Grain::Unit => unit,
+                        };
+                        if grain < sector_size {
+                            stats.torn_writes_sub_sector += 1;
+                        }
+                        crash_clear_overlays(file, &op, Some((mask, grain)), sector_size);
+                        apply_durable(&mut file.durable, &op, Some(mask), grain);
                     }
                 }
                 match pattern {
@@ -408,11 +438,14 @@ fn crash_rebuild_visible(file: &mut super::image::FileNode, touched: Option<&[(u
     }
 }
 
-/// Sectors a kept write rewrote at the crash are fresh: their overlays go.
+/// Sectors a kept write rewrote at the crash are fresh: their overlays go. `kept` is a torn
+/// write's mask over its pieces at a grain (a sector or a finer unit); a sector only part of
+/// whose pieces arrived keeps its fault, with the arrived bytes written into a replaced
+/// sector and a flipped bit they overwrote gone (an unreadable sector stays unreadable).
 fn crash_clear_overlays(
     file: &mut super::image::FileNode,
     op: &DataOp,
-    mask: Option<&[bool]>,
+    kept: Option<(&[bool], u64)>,
     sector_size: u64,
 ) {
     if file.overlays.is_empty() {
@@ -424,13 +457,39 @@ fn crash_clear_overlays(
             drop(file.overlays.split_off(&(cut / sector_size)));
         }
         DataOp::Write { offset, data, .. } => {
-            let first = offset / sector_size;
-            for (idx, _) in sector_pieces(*offset, data.len(), sector_size).enumerate() {
-                if mask.is_none_or(|m| m.get(idx).copied().unwrap_or(false)) {
-                    file.overlays.remove(&(first + idx as u64));
+            let (mask, grain) = kept.map_or((None, sector_size), |(m, g)| (Some(m), g));
+            // Sector -> whether every piece of the write in it arrived.
+            let mut whole: BTreeMap<u64, bool> = BTreeMap::new();
+            for (idx, (at, len)) in sector_pieces(*offset, data.len(), grain).enumerate() {
+                let arrived = mask.is_none_or(|m| m.get(idx).copied().unwrap_or(false));
+                let start = *offset + at as u64;
+                let sector = start / sector_size;
+                *whole.entry(sector).or_insert(true) &= arrived;
+                if arrived && grain < sector_size {
+                    let within = (start - sector * sector_size) as usize;
+                    patch_overlay(&mut file.overlays, sector, within, &data[at..at + len]);
+                }
+            }
+            for (sector, all_arrived) in whole {
+                if all_arrived {
+                    file.overlays.remove(&sector);
                 }
             }
         }
+    }
+}
+
+/// Writes `bytes`, which arrived at `within` of `sector`, into that sector's fault overlay.
+fn patch_overlay(overlays: &mut Overlays, sector: u64, within: usize, bytes: &[u8]) {
+    let end = within + bytes.len();
+    match overlays.get_mut(&sector) {
+        Some(Overlay::Replace(old)) if end <= old.len() => old[within..end].copy_from_slice(bytes),
+        Some(Overlay::FlipBit { byte_idx, .. })
+            if (within..end).contains(&(*byte_idx as usize)) =>
+        {
+            overlays.remove(&sector);
+        }
+        _ => {}
     }
 }
 

@@ -100,6 +100,7 @@ pub(super) enum RecordedOp {
     Sync(HandleRef),
     Close(HandleRef),
     TryLock(PathBuf, crate::vfs::LockMode),
+    DeclareWriteAtomicity(PathBuf, crate::vfs::WriteAtomicity),
     Unlock(super::image::LockRef),
 }
 
@@ -112,6 +113,7 @@ impl RecordedOp {
             | RecordedOp::Read { .. }
             | RecordedOp::Len(_)
             | RecordedOp::TryLock(..)
+            | RecordedOp::DeclareWriteAtomicity(..)
             | RecordedOp::Unlock(_) => false,
             RecordedOp::Open { options, .. } => {
                 options.create || options.create_new || options.truncate
@@ -147,6 +149,9 @@ impl RecordedOp {
             // The replayed lock has no guard; the crash that makes each state drops it.
             RecordedOp::TryLock(path, mode) => drop(state.op_try_lock(path, *mode)),
             RecordedOp::Unlock(lock) => state.unlock(lock),
+            RecordedOp::DeclareWriteAtomicity(path, atomicity) => {
+                let _ = state.declare_write_atomicity(path, *atomicity);
+            }
         }
     }
 }

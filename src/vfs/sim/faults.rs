@@ -334,6 +334,9 @@ pub struct FaultStats {
     pub torn_writes_suffix: u64,
     /// Kept writes torn at sector boundaries, keeping another subset of sectors (honest).
     pub torn_writes_subset: u64,
+    /// Torn writes whose pieces were finer than a sector (their file declared a finer
+    /// write-atomicity unit; counted within the three patterns above).
+    pub torn_writes_sub_sector: u64,
     /// Dirty data written back without a sync because a pending list reached its bound.
     pub writebacks: u64,
     /// Syncs that lied (returned Ok, made nothing durable).

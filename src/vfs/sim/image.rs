@@ -79,6 +79,9 @@ pub(super) struct FileNode {
     pub linked: bool,
     /// Open handles of the current generation.
     pub open_handles: u32,
+    /// The unit a crash tears unsynced writes at, when the file's owner declared one finer
+    /// than a sector ([`crate::vfs::Vfs::declare_write_atomicity`]); `None`: the sector.
+    pub tear_unit: Option<u64>,
 }
 
 impl FileNode {
@@ -91,6 +94,7 @@ impl FileNode {
             overlays: Overlays::new(),
             linked: true,
             open_handles: 0,
+            tear_unit: None,
         }
     }
 
@@ -246,6 +250,24 @@ impl State {
 
     pub fn sector_size(&self) -> u64 {
         u64::from(self.options.sector_size)
+    }
+
+    /// Records the write atomicity declared for the file `path` names now (not an
+    /// operation: nothing is numbered, traced or faulted).
+    pub fn declare_write_atomicity(
+        &mut self,
+        path: &Path,
+        atomicity: crate::vfs::WriteAtomicity,
+    ) -> Result<(), Kind> {
+        let unit = u64::from(atomicity.unit(self.options.sector_size));
+        let sector = self.sector_size();
+        let ino = match self.resolve(path)? {
+            Target::Entry { ino: Some(ino), .. } => ino,
+            Target::Entry { ino: None, .. } => return Err(Kind::NotFound),
+            Target::Dir(_) => return Err(Kind::IsADirectory),
+        };
+        self.file_mut(ino)?.tear_unit = (unit < sector).then_some(unit);
+        Ok(())
     }
 
     /// Rounds a length up to whole sectors (what it costs against the capacity).

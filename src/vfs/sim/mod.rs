@@ -197,6 +197,7 @@ use image::{HandleRef, LockRef, State};
 
 use super::{
     DirEntry, LockMode, Metadata, OpenOptions, Vfs, VfsError, VfsFile, VfsLock, VfsResult,
+    WriteAtomicity,
 };
 
 /// How a [`SimDisk`] is built. Start from `SimDiskOptions::default()` and set what matters.
@@ -610,6 +611,13 @@ impl Vfs for SimDisk {
         let lock = result?;
         Ok(Box::new(SimLock { shared: Arc::clone(&self.shared), lock, recorded: true }))
     }
+
+    fn declare_write_atomicity(&self, path: &Path, atomicity: WriteAtomicity) -> VfsResult<()> {
+        let mut inner = self.lock();
+        let result = inner.state.declare_write_atomicity(path, atomicity);
+        inner.record(|| RecordedOp::DeclareWriteAtomicity(path.to_path_buf(), atomicity));
+        result.map_err(|kind| VfsError::new("declare_write_atomicity", path, kind))
+    }
 }
 
 /// A lock held on a [`SimDisk`] file: released when dropped, or by a crash (which kills the
@@ -705,6 +713,14 @@ impl Vfs for SimObserver {
             .peek_lock(path, mode)
             .map_err(|kind| VfsError::new("try_lock", path, kind))?;
         Ok(Box::new(SimLock { shared: Arc::clone(&self.shared), lock: lock_ref, recorded: false }))
+    }
+
+    /// Not I/O: an observer's declaration holds like anyone's (an observer writes nothing, so
+    /// it only matters to writers of the same file).
+    fn declare_write_atomicity(&self, path: &Path, atomicity: WriteAtomicity) -> VfsResult<()> {
+        let mut inner = lock(&self.shared);
+        let result = inner.state.declare_write_atomicity(path, atomicity);
+        result.map_err(|kind| VfsError::new("declare_write_atomicity", path, kind))
     }
 }
 

@@ -61,8 +61,9 @@ impl Runner {
                     Err((CheckName::Panic, format!("panic while checking crash states: {text}")))
                 });
         match verified {
-            Ok(states) => {
+            Ok((states, nested)) => {
                 self.stats.crash_states += states;
+                self.stats.nested_crash_states += nested;
                 Ok(())
             }
             Err((check, what)) => Err(self.failure(check, step, op, what).into()),
@@ -81,7 +82,8 @@ impl Runner {
     /// Checks every crash state of the disk since `mark` (the call returned after disk op
     /// `returned_at`; `allowed` while it had not): a family's instance, a pair's primary
     /// alone before the join, both sides of a joined pair ([`PairCrashCheck`]). Returns how
-    /// many states were checked, or the failed check.
+    /// many states were checked and how many of them were crashes inside a reopen (a pair's
+    /// reopens are not nested into), or the failed check.
     fn verify_crash_states(
         &self,
         disk: &SimDisk,
@@ -89,13 +91,13 @@ impl Runner {
         returned_at: u64,
         options: &EnumerateOptions,
         allowed: &[RaftState],
-    ) -> Result<u64, (CheckName, String)> {
+    ) -> Result<(u64, u64), (CheckName, String)> {
         let (location, after) = (self.location.as_str(), &self.model.state);
         let family: Arc<dyn Family> = match &self.subject {
             Subject::Pair(pair) if self.pair_joined() => {
                 let check =
                     PairCrashCheck { pair: pair.as_ref(), location, before: allowed, after };
-                return check.verify(disk, mark, returned_at, options);
+                return Ok((check.verify(disk, mark, returned_at, options)?, 0));
             }
             Subject::Pair(pair) => Arc::new(LonePrimary(pair.clone())),
             Subject::Family(family) => family.clone(),
@@ -108,8 +110,18 @@ impl Runner {
             before: allowed,
             after,
             braft_roots: &braft_roots,
+            recovery_depth: self.recovery_depth(),
         };
         let report = check.verify_checked(disk, mark, returned_at, options)?;
-        Ok(report.states as u64)
+        Ok((report.states as u64, report.nested_states as u64))
+    }
+
+    /// How deep exhaustive mode nests crashes inside reopens (0 with recovery crashes off).
+    fn recovery_depth(&self) -> u32 {
+        if self.options.recovery_crashes {
+            self.options.exhaustive_recovery_depth
+        } else {
+            0
+        }
     }
 }

@@ -58,6 +58,7 @@ use crate::vfs::{SimDisk, VfsHandle};
 
 pub use export::CROSS_FAMILY_EVERY;
 pub use outcome::{RunOptions, RunOutcome, RunStats};
+pub(crate) use reopen::arm_recovery_crash_on;
 
 /// Lines of the disk's own trace a failure report keeps.
 pub const DISK_TRACE_TAIL_LEN: usize = 24;
@@ -72,6 +73,15 @@ pub const RECOVERY_CRASH_EVERY: u32 = 8;
 
 /// Power losses during the recovery from one power loss, at most (nested crashes).
 pub const RECOVERY_CRASH_DEPTH: u32 = 3;
+
+/// The default of [`RunOptions::exhaustive_recovery_depth`]: every crash point of each crash
+/// state's reopen, one level deep (a second power loss during recovery).
+pub const EXHAUSTIVE_RECOVERY_DEPTH: u32 = 1;
+
+/// [`EXHAUSTIVE_RECOVERY_DEPTH`], for serde.
+pub fn exhaustive_recovery_depth_default() -> u32 {
+    EXHAUSTIVE_RECOVERY_DEPTH
+}
 
 /// The default of [`RunOptions::recovery_crashes`] (for serde): on.
 pub fn recovery_crashes_on() -> bool {
@@ -300,7 +310,9 @@ impl Runner {
             }
         }
         if let Some(disk) = &self.disk {
-            self.stats.faults = disk.fault_stats().faults_total();
+            let stats = disk.fault_stats();
+            self.stats.faults = stats.faults_total();
+            self.stats.sub_sector_tears = stats.torn_writes_sub_sector;
         }
         // The instance is closed here rather than with the runner, so that what it leaves is
         // inspected (after the fault count: a fault in the close is no fault of the run).

@@ -43,6 +43,11 @@ pub struct RunOptions {
     /// off only to measure what they are worth: `qk soak --ablate recovery-crashes`).
     #[serde(default = "crate::sim::engine::runner::recovery_crashes_on")]
     pub recovery_crashes: bool,
+    /// In exhaustive mode (with `recovery_crashes` on): how many power losses deep every
+    /// crash point of each crash state's reopen is enumerated too (`qk soak --exhaustive
+    /// --recovery-depth N`; 0 reopens each crash state once).
+    #[serde(default = "crate::sim::engine::runner::exhaustive_recovery_depth_default")]
+    pub exhaustive_recovery_depth: u32,
 }
 
 impl Default for RunOptions {
@@ -56,6 +61,7 @@ impl Default for RunOptions {
             bad_images: BadImageOptions::default(),
             step_keys: None,
             recovery_crashes: true,
+            exhaustive_recovery_depth: super::EXHAUSTIVE_RECOVERY_DEPTH,
         }
     }
 }
@@ -87,6 +93,10 @@ pub struct RunStats {
     pub idle: u64,
     /// Crash states checked in exhaustive mode.
     pub crash_states: u64,
+    /// Of them, power losses inside the reopen of a crash state (nested, to
+    /// [`RunOptions::exhaustive_recovery_depth`]).
+    #[serde(default)]
+    pub nested_crash_states: u64,
     /// Dual-write pairs whose mirror recovery repaired or bootstrapped again.
     #[serde(default)]
     pub pair_repairs: u64,
@@ -119,6 +129,10 @@ pub struct RunStats {
     /// before, or restarting): each followed by another open.
     #[serde(default)]
     pub recovery_crashes: u64,
+    /// Writes a power loss tore into pieces finer than a sector (files whose family declared
+    /// a finer write-atomicity unit, as redb does).
+    #[serde(default)]
+    pub sub_sector_tears: u64,
 }
 
 impl RunStats {
@@ -136,6 +150,7 @@ impl RunStats {
             refusals,
             idle,
             crash_states,
+            nested_crash_states,
             pair_repairs,
             exports,
             imports,
@@ -147,6 +162,7 @@ impl RunStats {
             roll_backs,
             open_retries,
             recovery_crashes,
+            sub_sector_tears,
         } = other;
         self.steps += steps;
         self.mutations += mutations;
@@ -159,6 +175,7 @@ impl RunStats {
         self.refusals += refusals;
         self.idle += idle;
         self.crash_states += crash_states;
+        self.nested_crash_states += nested_crash_states;
         self.pair_repairs += pair_repairs;
         self.exports += exports;
         self.imports += imports;
@@ -170,6 +187,7 @@ impl RunStats {
         self.roll_backs += roll_backs;
         self.open_retries += open_retries;
         self.recovery_crashes += recovery_crashes;
+        self.sub_sector_tears += sub_sector_tears;
     }
 }
 

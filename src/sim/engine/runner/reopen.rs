@@ -15,6 +15,7 @@ use crate::sim::checks::{injected, panic, refusal, CheckName};
 use crate::sim::engine::ops::Op;
 use crate::sim::engine::subject::{PairFamily, Subject};
 use crate::state::RaftState;
+use crate::vfs::SimDisk;
 
 impl Runner {
     /// A `reopen` op.
@@ -126,26 +127,9 @@ impl Runner {
     /// [`RECOVERY_CRASH_DEPTH`]. Drawn from the disk's seed, the step's key and the depth, so
     /// a step keeps its nested crashes when a shrink removes other steps. Whether it armed.
     fn arm_recovery_crash(&mut self, step: usize, depth: u32) -> bool {
-        use rand::{RngExt, SeedableRng};
         let Some(disk) = &self.disk else { return false };
         let off = !self.options.recovery_crashes || self.options.exhaustive.is_some();
-        if off || depth >= RECOVERY_CRASH_DEPTH {
-            return false;
-        }
-        let key = self.step_key(step).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(depth);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-            disk.options().seed ^ 0x4E57_0000_0000_0015 ^ key,
-        );
-        let every = if depth == 0 { RECOVERY_CRASH_EVERY } else { 2 };
-        if rng.random_range(0..every) != 0 {
-            return false;
-        }
-        // Log-uniform over 1..=1024 disk operations: early in the open (its first repair)
-        // as often as late (the last cleanup of a long recovery).
-        let span = 1u64 << rng.random_range(0..=10u32);
-        let into = rng.random_range(1..=span);
-        disk.crash_after_op(disk.op_count() + into);
-        true
+        !off && arm_recovery_crash_on(disk, self.step_key(step), depth)
     }
 
     /// The power loss a crash point armed inside an open caused: the disk reboots, and the
@@ -345,4 +329,29 @@ impl Runner {
             }
         }
     }
+}
+
+/// Arms, when drawn, a crash point inside the open about to run on `disk` (see
+/// [`Runner::arm_recovery_crash`]; the migration driver's reopens share it): one open in
+/// [`RECOVERY_CRASH_EVERY`] at the first level, one in two below it, never deeper than
+/// [`RECOVERY_CRASH_DEPTH`]. Drawn from the disk's seed, the step's key and the depth.
+/// Whether it armed.
+pub(crate) fn arm_recovery_crash_on(disk: &SimDisk, step_key: u64, depth: u32) -> bool {
+    use rand::{RngExt, SeedableRng};
+    if depth >= RECOVERY_CRASH_DEPTH {
+        return false;
+    }
+    let key = step_key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(depth);
+    let mut rng =
+        rand_chacha::ChaCha8Rng::seed_from_u64(disk.options().seed ^ 0x4E57_0000_0000_0015 ^ key);
+    let every = if depth == 0 { RECOVERY_CRASH_EVERY } else { 2 };
+    if rng.random_range(0..every) != 0 {
+        return false;
+    }
+    // Log-uniform over 1..=1024 disk operations: early in the open (its first repair) as
+    // often as late (the last cleanup of a long recovery).
+    let span = 1u64 << rng.random_range(0..=10u32);
+    let into = rng.random_range(1..=span);
+    disk.crash_after_op(disk.op_count() + into);
+    true
 }
