@@ -423,8 +423,16 @@ fn sigint_during_qk_image_import_leaves_nothing_behind() {
     }
     let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     assert!(killed.expect("kill runs").success());
-    // The child notices at its next read: give it the rest.
-    let _ = stdin.write_all(&image[half..]);
+    // The child notices at a read after its signal thread has run: trickle the rest, but
+    // never the last byte, so that a slow signal thread cannot let the import complete (the
+    // end of input would fail it with another status instead).
+    for chunk in image[half..image.len() - 1].chunks(64) {
+        if child.try_wait().expect("try_wait").is_some() || stdin.write_all(chunk).is_err() {
+            break;
+        }
+        let _ = stdin.flush();
+        std::thread::sleep(Duration::from_millis(2));
+    }
     drop(stdin);
     let out = child.wait_with_output().expect("qk ends");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -3,8 +3,8 @@
 //! when the soak reports a failure (or times out), so the score measures what the harness
 //! finds, not what hand-written unit tests pin.
 //!
-//! In the default `cargo test` it soaks one seed, 1 (seed 0 draws media faults and stops
-//! early on most subjects): a smoke test of the default soak through the binary.
+//! In the default `cargo test` it soaks one seed, 1 (an honest-fault seed; seed 0 is the
+//! first media-fault seed): a smoke test of the default soak through the binary.
 //! `scripts/mutants.sh` sets `QK_MUTANTS_SEEDS` (`A..B`) to the range each
 //! mutant is judged by. Fixed seeds keep every mutant's verdict deterministic, which a
 //! wall-clock budget would not.

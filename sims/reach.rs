@@ -17,7 +17,7 @@ use quorumkit_storage::sim::soak::{run_soak, SeedPlan, SoakConfig, SoakReport};
 /// required point (measured; see each family's list).
 const SEEDS: std::ops::Range<u64> = 0..40;
 /// redb's stale-page point needs a media-fault seed whose misdirected write lands on a page
-/// redb reads again: 7 seeds of 0..200 on 2026-12-02, the first of them past 80.
+/// redb reads again: 6 seeds of 0..200 on 2026-12-03 (media seeds stratified, one per six).
 const REDB_SEEDS: std::ops::Range<u64> = 0..200;
 
 fn soak(family: Arc<dyn Family>) -> SoakReport {
@@ -45,13 +45,14 @@ fn assert_reached(report: &SoakReport, required: &[Point]) {
 }
 
 /// The history shapes of Raft mode, reached on any family.
-const RAFT_SHAPES: [Point; 6] = [
+const RAFT_SHAPES: [Point; 7] = [
     Point::RaftInstallBelowLastKept,
     Point::RaftInstallBelowLastReset,
     Point::RaftInstallPastEndReset,
     Point::RaftInstallPastEndTruncatePrefix,
     Point::RaftResetBackward,
     Point::RaftTruncateFarBack,
+    Point::RaftInstallRetransmitted,
 ];
 
 #[test]
@@ -72,6 +73,7 @@ fn a_default_soak_reaches_every_local_path() {
             Point::LocalSnapshotRetire,
             Point::LocalImportCommit,
             Point::LocalExportPinsSegment,
+            Point::LocalSnapshotRetirePinned,
             Point::LocalMediaFaultLog,
         ],
     );

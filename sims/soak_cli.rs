@@ -167,7 +167,7 @@ fn crashes_during_recovery_find_a_repair_in_two_steps_and_only_they_do() {
     // Power losses only (no fault can fail the open between the two steps): a crash inside
     // an open is the one way to land between them. `local>memory` is a migration subject
     // whose source carries the bug: the migration driver's reopens crash too.
-    for (family, seeds) in [("local", "0..30"), ("redb", "0..30"), ("local>memory", "0..100")] {
+    for (family, seeds) in [("local", "0..120"), ("redb", "0..30"), ("local>memory", "0..120")] {
         let args = [
             "soak",
             "--family",

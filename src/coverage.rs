@@ -72,6 +72,9 @@ points! {
     LocalImportCommit => "local.import_commit",
     /// local: a segment an export cut reads was kept aside (renamed or copied) for it.
     LocalExportPinsSegment => "local.export_pins_segment",
+    /// local: a snapshot directory an export cut still reads was retired (renamed aside and
+    /// left to the cut's last holder).
+    LocalSnapshotRetirePinned => "local.snapshot_retire_pinned",
     /// local: the log reported corruption (at open or on a read).
     LocalMediaFaultLog => "local.media_fault.log",
     /// local: `raft_meta` reported corruption.
@@ -134,6 +137,9 @@ points! {
     /// history: a truncate_suffix that dropped many entries (16 or more: a new leader
     /// truncating far back, to just above the commit index).
     RaftTruncateFarBack => "raft.truncate_far_back",
+    /// history: a snapshot published at the index of the one already published (a leader
+    /// retrying an InstallSnapshot whose reply was lost).
+    RaftInstallRetransmitted => "raft.install_retransmitted",
 }
 
 impl Point {

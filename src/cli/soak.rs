@@ -55,7 +55,8 @@ pub struct SoakArgs {
     #[arg(long = "ops", default_value_t = 200)]
     pub ops_len: usize,
     /// Fault plans per seed: default (honest for five seeds in six, media faults -- bit rot,
-    /// latent sector errors, misdirected writes, lying fsyncs -- for the sixth), none (power
+    /// latent sector errors, misdirected writes, lying fsyncs -- for one seed in every block
+    /// of six, each combination of them in turn), none (power
     /// losses only),
     /// honest (plus EIO and ENOSPC, nothing acknowledged may be lost), swarm (every fault
     /// incl. lying fsync and media faults), or mixed (half honest-none, half swarm).

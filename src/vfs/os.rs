@@ -121,7 +121,7 @@ impl Vfs for OsVfs {
             LockMode::Exclusive => file.try_lock(),
         };
         match locked {
-            Ok(()) => Ok(Box::new(OsLock { _file: file, path: path.to_path_buf(), mode })),
+            Ok(()) => Ok(Box::new(OsLock { file, path: path.to_path_buf(), mode })),
             Err(fs::TryLockError::WouldBlock) => {
                 Err(VfsError::new("try_lock", path, VfsErrorKind::Locked))
             }
@@ -130,11 +130,23 @@ impl Vfs for OsVfs {
     }
 }
 
-/// A held `flock`: released when the descriptor closes.
+/// A held `flock`: released explicitly when dropped (see the `Drop` impl).
 struct OsLock {
-    _file: fs::File,
+    file: fs::File,
     path: PathBuf,
     mode: LockMode,
+}
+
+impl Drop for OsLock {
+    /// Unlocks before the descriptor closes. Closing alone is not enough: a `flock` belongs
+    /// to the open file description, and a child process forked by another thread at that
+    /// moment holds a copy of the descriptor until its `exec` closes it, so the lock would
+    /// outlive this holder by that window (a reopen right after a drop then met `Locked`
+    /// while a test spawned `qk`). An unlock through any copy releases it for all.
+    fn drop(&mut self) {
+        // Nothing useful to do on failure: the close that follows releases it anyway.
+        let _ = self.file.unlock();
+    }
 }
 
 impl VfsLock for OsLock {
@@ -186,5 +198,27 @@ impl VfsFile for OsFile {
 
     fn sync(&self) -> VfsResult<()> {
         self.file.sync_all().map_err(|e| VfsError::from_io("sync", &self.path, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock dropped while another descriptor of its open file description lives on (what
+    /// a child forked by another thread holds until its `exec`) is released all the same.
+    #[test]
+    fn a_dropped_lock_is_released_even_while_a_copy_of_its_descriptor_lives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lock");
+        fs::write(&path, b"").expect("create");
+        let file = fs::File::open(&path).expect("open");
+        file.try_lock().expect("first lock");
+        // The stand-in for a forked child's copy: another fd, the same open file description.
+        let copy = file.try_clone().expect("dup");
+        drop(OsLock { file, path: path.clone(), mode: LockMode::Exclusive });
+        let again = OsVfs::new().try_lock(&path, LockMode::Exclusive);
+        assert!(again.is_ok(), "the lock outlived its holder: {:?}", again.err());
+        drop(copy);
     }
 }

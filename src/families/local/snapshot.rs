@@ -475,6 +475,7 @@ impl SnapshotStore {
             .as_ref()
             .filter(|c| Arc::strong_count(c) > 1 && c.dir.path() == self.dir.join(name));
         if let Some(current) = pinned {
+            crate::coverage::hit(crate::coverage::Point::LocalSnapshotRetirePinned);
             current.dir.retire(to)?;
             self.vfs.sync_dir(&self.dir)?;
             return Ok(());

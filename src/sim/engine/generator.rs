@@ -296,12 +296,37 @@ impl<'a> RaftNode<'a> {
         // Below the last index needs an index above both the commit index and the current
         // snapshot, inside the log.
         let low = self.commit.max(self.snapshot_index).max(self.first - 1) + 1;
-        match rng.random_range(0..4u32) {
+        match rng.random_range(0..5u32) {
             0 if low <= self.last => self.install_below_last(rng, low, true),
             1 if low <= self.last => self.install_below_last(rng, low, false),
             2 => self.install_past_end(rng, false),
+            3 if self.snapshot_index > 0 => self.install_again(rng),
             _ => self.install_past_end(rng, true),
         }
+    }
+
+    /// The leader retries an InstallSnapshot whose reply was lost: the snapshot at the
+    /// index already published arrives once or twice more (its files as the leader's state
+    /// machine has them now). Half the time an export pinned just before streams across the
+    /// retries, so the family retires a snapshot directory the export still reads, then
+    /// another of the same name.
+    fn install_again(&mut self, rng: &mut ChaCha8Rng) -> Vec<Op> {
+        let copies = rng.random_range(1..=2usize);
+        let mut ops = Vec::new();
+        if rng.random_bool(0.5) {
+            ops.push(Op::Export { spread: copies as u8 + 1 });
+        }
+        for _ in 0..copies {
+            ops.push(Op::Snapshot {
+                at: SnapshotAt::Back(self.last.saturating_sub(self.snapshot_index)),
+                term: None,
+                peers: rng.random_range(1..=5),
+                old_peers: 0,
+                files: self.files(rng),
+                publish: true,
+            });
+        }
+        ops
     }
 
     /// A snapshot past the end of this node's log; then `reset` after it, or (braft, when

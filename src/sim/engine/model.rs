@@ -188,7 +188,8 @@ pub const FAR_BACK: u64 = 16;
 
 /// The history shape `action` takes in state `s` ([`crate::coverage`]'s `raft.*` points),
 /// told from the state alone: a reset or truncate_prefix to just past the published
-/// snapshot right after an install, a reset backward, a truncation far back.
+/// snapshot right after an install, a reset backward, a truncation far back, a snapshot
+/// published again at the same index.
 fn history_shape(s: &RaftState, action: &Action) -> Option<crate::coverage::Point> {
     use crate::coverage::Point;
     let last = s.last();
@@ -222,6 +223,9 @@ fn history_shape(s: &RaftState, action: &Action) -> Option<crate::coverage::Poin
             let kept = (*last_kept).max(s.first - 1);
             (last.saturating_sub(kept) >= FAR_BACK).then_some(Point::RaftTruncateFarBack)
         }
+        Action::Snapshot { meta, publish: true, .. } => snapshot
+            .filter(|m| m.last_included_index == meta.last_included_index)
+            .map(|_| Point::RaftInstallRetransmitted),
         _ => None,
     }
 }

@@ -361,9 +361,17 @@ impl BodySpec {
     }
 }
 
-/// The generated peer number `n`: `127.0.0.1:<8000+n>:0:0`.
+/// The generated peer number `n`: a distinct braft PeerId for every `n` (port `8000 + n`).
+/// Its address, idx and role follow from `n`, so that histories hold the shapes braft's
+/// parse tells apart: the any address with a real port (a peer, not "no vote"), edge
+/// octets, a non-zero idx, a witness.
 pub fn peer(n: u8) -> PeerId {
-    PeerId::new(format!("127.0.0.1:{}:0:0", 8000 + u32::from(n)))
+    const ADDRESSES: [&str; 5] =
+        ["127.0.0.1", "0.0.0.0", "10.0.0.255", "255.255.255.255", "192.168.1.7"];
+    let ip = ADDRESSES[usize::from(n) % ADDRESSES.len()];
+    let idx = (n / 2) % 3;
+    let role = u8::from(n % 4 == 3);
+    PeerId::new(format!("{ip}:{}:{idx}:{role}", 8000 + u32::from(n)))
 }
 
 fn peer_list(base: u8, count: u8) -> Vec<PeerId> {

@@ -152,8 +152,8 @@ pub struct Shard {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultMode {
-    /// The default: [`FaultMode::Honest`]'s plan for most seeds, and for one seed in
-    /// [`MEDIA_SHARE`] media faults instead (bit rot, latent sector errors, misdirected
+    /// The default: [`FaultMode::Honest`]'s plan for most seeds, and for one seed in every
+    /// block of [`MEDIA_SHARE`] (see [`media_plan_for`]) media faults instead (bit rot, latent sector errors, misdirected
     /// writes, lying fsyncs: at least one of them, with power losses), judged by the oracle
     /// they allow
     /// (the right value or a typed corruption or I/O error, never a wrong value; a store may
@@ -173,20 +173,32 @@ pub enum FaultMode {
 /// One seed in this many runs with media faults under [`FaultMode::Default`].
 pub const MEDIA_SHARE: u32 = 6;
 
-/// Key of the stream that picks [`FaultMode::Default`]'s media-fault seeds and their plans
-/// (its own, so the honest seeds' plans are exactly [`FaultMode::Honest`]'s).
+/// The media fault kinds, as bit sets (1 bit rot, 2 latent sector errors, 4 misdirected
+/// writes, 8 lying fsyncs), in the order successive media seeds take them: every one of the 15
+/// non-empty combinations once per 15 media seeds, all four first.
+const MEDIA_KINDS: [u32; 15] = [15, 1, 2, 4, 8, 3, 12, 5, 10, 6, 9, 7, 11, 13, 14];
+
+/// Key of the stream that draws [`FaultMode::Default`]'s media-fault rates (its own, so the
+/// honest seeds' plans are exactly [`FaultMode::Honest`]'s).
 const MEDIA_STREAM: u64 = 0x3ed1_a0f0_0000_0000;
 
 /// The media-fault plan of seed `seed` under [`FaultMode::Default`], if it is one of the
 /// share that gets one.
+///
+/// Media seeds are stratified, not drawn: exactly one seed in every block of
+/// [`MEDIA_SHARE`] consecutive seeds, at a position that rotates from block to block (so any
+/// short range holds its share, and every shard `i/N` with `N` up to [`MEDIA_SHARE`] gets
+/// some), and the kinds cycle through [`MEDIA_KINDS`] so that every combination comes up in
+/// any 15 media seeds. Only the rates are drawn from the seed.
 pub fn media_plan_for(seed: u64) -> Option<FaultPlan> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ MEDIA_STREAM);
-    if rng.random_range(0..MEDIA_SHARE) != 0 {
+    let share = u64::from(MEDIA_SHARE);
+    let block = seed / share;
+    if seed % share != block % share {
         return None;
     }
+    let kinds = MEDIA_KINDS[(block % MEDIA_KINDS.len() as u64) as usize];
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ MEDIA_STREAM);
     const RATES: [f64; 3] = [0.005, 0.01, 0.03];
-    // Each kind on or off, at least one on: 1..=15 as a bit set.
-    let kinds = rng.random_range(1..16u32);
     let mut rate = |bit: u32| {
         let r = RATES[rng.random_range(0..RATES.len())];
         if kinds & bit != 0 {
@@ -275,3 +287,47 @@ pub fn sector_size_for(seed: u64) -> u32 {
 
 /// Where the soak's disks draw faults and crash choices from: per step of the history.
 pub const SOAK_FAULT_STREAMS: FaultStreams = FaultStreams::Steps;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds_of(plan: &FaultPlan) -> u32 {
+        let on = |rate: &FaultRate| rate.is_enabled();
+        u32::from(on(&plan.bit_rot))
+            | u32::from(on(&plan.latent_error)) << 1
+            | u32::from(on(&plan.misdirect)) << 2
+            | u32::from(on(&plan.fsync_loss)) << 3
+    }
+
+    #[test]
+    fn every_block_of_seeds_holds_one_media_seed_and_every_shard_gets_some() {
+        let share = u64::from(MEDIA_SHARE);
+        for block in 0..100u64 {
+            let media = (block * share..(block + 1) * share)
+                .filter(|&seed| media_plan_for(seed).is_some())
+                .count();
+            assert_eq!(media, 1, "block {block}");
+        }
+        for count in 1..=share {
+            for index in 0..count {
+                let hits = (0..share * share)
+                    .filter(|seed| seed % count == index && media_plan_for(*seed).is_some())
+                    .count();
+                assert!(hits > 0, "shard {index}/{count} gets no media seed");
+            }
+        }
+    }
+
+    #[test]
+    fn fifteen_media_seeds_in_a_row_take_every_combination_of_kinds() {
+        let kinds: Vec<u32> = (0..15 * u64::from(MEDIA_SHARE))
+            .filter_map(media_plan_for)
+            .map(|plan| kinds_of(&plan))
+            .collect();
+        let mut sorted = kinds.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..16).collect::<Vec<u32>>(), "{kinds:?}");
+        assert_eq!(kinds[0], 15, "the first media seed has every kind");
+    }
+}

@@ -380,21 +380,35 @@ impl State {
         self.collect_garbage();
     }
 
-    /// Bit rot and latent errors at reboot: one sector of one recovered file each.
+    /// Bit rot and latent errors at reboot: one sector of one recovered file each. The file
+    /// is drawn from all recovered files, or (every other time) from the small ones, at most
+    /// one sector long: an engine's metadata (a term and vote, a sidecar, a header) is read
+    /// whole at every open, so damage there is what an open must judge, and a uniform draw
+    /// would seldom land on it beside a long log.
     fn crash_inject_medium_faults(&mut self, crash_op_no: u64) {
-        let files: Vec<Ino> = self
-            .nodes
-            .iter()
-            .filter(|(_, node)| matches!(node, Node::File(file) if !file.durable.is_empty()))
-            .map(|(ino, _)| *ino)
-            .collect();
+        let sector_size = self.sector_size();
+        let mut files: Vec<Ino> = Vec::new();
+        let mut small: Vec<Ino> = Vec::new();
+        for (ino, node) in &self.nodes {
+            if let Node::File(file) = node {
+                if !file.durable.is_empty() {
+                    files.push(*ino);
+                    if file.durable.len() as u64 <= sector_size {
+                        small.push(*ino);
+                    }
+                }
+            }
+        }
         if files.is_empty() {
             return;
         }
-        let sector_size = self.sector_size();
+        let pick = |rng: &mut ChaCha8Rng| {
+            let among = if !small.is_empty() && rng.random_bool(0.5) { &small } else { &files };
+            among[index_below(rng, among.len() as u64) as usize]
+        };
         let State { nodes, options, rngs, stats, .. } = self;
         if options.faults.bit_rot.fires(crash_op_no, &mut rngs.bit_rot) {
-            let ino = files[index_below(&mut rngs.bit_rot, files.len() as u64) as usize];
+            let ino = pick(&mut rngs.bit_rot);
             if let Some(Node::File(file)) = nodes.get_mut(&ino) {
                 if rot_sector(file, sector_size, &mut rngs.bit_rot) {
                     stats.bit_rots += 1;
@@ -402,7 +416,7 @@ impl State {
             }
         }
         if options.faults.latent_error.fires(crash_op_no, &mut rngs.latent_error) {
-            let ino = files[index_below(&mut rngs.latent_error, files.len() as u64) as usize];
+            let ino = pick(&mut rngs.latent_error);
             if let Some(Node::File(file)) = nodes.get_mut(&ino) {
                 if make_unreadable(file, sector_size, &mut rngs.latent_error) {
                     stats.latent_errors += 1;
