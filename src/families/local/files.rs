@@ -223,12 +223,20 @@ impl SharedDir {
         self.lock().0.clone()
     }
 
-    /// Moves the directory aside and removes it once the last owner lets go.
-    pub fn retire(&self, to: PathBuf) -> StorageResult<()> {
+    /// Moves the directory aside (the caller syncs the parent, then calls
+    /// [`SharedDir::doom`]).
+    pub fn move_aside(&self, to: PathBuf) -> StorageResult<()> {
         let mut state = self.lock();
         self.vfs.rename(&state.0, &to)?;
-        *state = (to, true);
+        state.0 = to;
         Ok(())
+    }
+
+    /// Removes the directory once the last owner lets go. Only after the move aside is
+    /// durable: removing the files of a directory whose rename a power loss may undo would
+    /// leave the old name standing, emptied (a snapshot directory without its meta).
+    pub fn doom(&self) {
+        self.lock().1 = true;
     }
 }
 

@@ -476,8 +476,9 @@ impl SnapshotStore {
             .filter(|c| Arc::strong_count(c) > 1 && c.dir.path() == self.dir.join(name));
         if let Some(current) = pinned {
             crate::coverage::hit(crate::coverage::Point::LocalSnapshotRetirePinned);
-            current.dir.retire(to)?;
+            current.dir.move_aside(to)?;
             self.vfs.sync_dir(&self.dir)?;
+            current.dir.doom();
             return Ok(());
         }
         self.vfs.rename(&self.dir.join(name), &to)?;

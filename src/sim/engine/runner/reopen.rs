@@ -34,8 +34,13 @@ impl Runner {
             // The power failed while the subject reopened (a crash during recovery, or the
             // power loss before a retry): judged as a power loss is, and everything
             // acknowledged must still be there.
+            // Under a dishonest plan a store may have rolled back to a state it held: the
+            // model follows what was recovered, as after any other power loss (on an honest
+            // disk the two are equal, or the check above failed).
             let now = [self.model.state.clone()];
-            self.recovered_state(step, op, &now)?;
+            let recovered = self.recovered_state(step, op, &now)?;
+            self.model.state = recovered;
+            self.history.remember_all(&self.model.state);
         }
         if !self.subject.durable() {
             self.model.forget();
@@ -97,6 +102,11 @@ impl Runner {
                 // as the disk kept it, and the next open must still find everything.
                 drop(opened);
                 self.recovery_crash(step, depth);
+                if self.dishonest {
+                    // A lying disk may have rolled back, at this power loss, what the probe
+                    // read before it: the open that follows faces only what is left.
+                    self.read_only_probe = self.probe_read_only();
+                }
                 depth += 1;
                 attempt += 1;
                 continue;
