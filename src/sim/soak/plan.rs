@@ -153,9 +153,9 @@ pub struct Shard {
 #[serde(rename_all = "snake_case")]
 pub enum FaultMode {
     /// The default: [`FaultMode::Honest`]'s plan for most seeds, and for one seed in every
-    /// block of [`MEDIA_SHARE`] (see [`media_plan_for`]) media faults instead (bit rot, latent sector errors, misdirected
-    /// writes, lying fsyncs: at least one of them, with power losses), judged by the oracle
-    /// they allow
+    /// block of [`MEDIA_SHARE`] (see [`media_plan_for`]) media faults instead (bit rot,
+    /// latent sector errors, misdirected writes, lying fsyncs: at least one of them, with
+    /// power losses), judged by the oracle they allow
     /// (the right value or a typed corruption or I/O error, never a wrong value; a store may
     /// roll back to a state it held itself).
     Default,

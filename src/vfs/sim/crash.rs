@@ -386,6 +386,11 @@ impl State {
     /// whole at every open, so damage there is what an open must judge, and a uniform draw
     /// would seldom land on it beside a long log.
     fn crash_inject_medium_faults(&mut self, crash_op_no: u64) {
+        let faults = &self.options.faults;
+        if !faults.bit_rot.is_enabled() && !faults.latent_error.is_enabled() {
+            // Neither can fire (and a disabled rate draws nothing): skip listing the files.
+            return;
+        }
         let sector_size = self.sector_size();
         let mut files: Vec<Ino> = Vec::new();
         let mut small: Vec<Ino> = Vec::new();

@@ -33,10 +33,9 @@ impl Runner {
         if self.stats.crashes > crashes && self.subject.durable() {
             // The power failed while the subject reopened (a crash during recovery, or the
             // power loss before a retry): judged as a power loss is, and everything
-            // acknowledged must still be there.
-            // Under a dishonest plan a store may have rolled back to a state it held: the
-            // model follows what was recovered, as after any other power loss (on an honest
-            // disk the two are equal, or the check above failed).
+            // acknowledged must still be there. Under a dishonest plan a store may have rolled
+            // back to a state it held: the model follows what was recovered, as after any
+            // other power loss (on an honest disk the two are equal, or the check failed).
             let now = [self.model.state.clone()];
             let recovered = self.recovered_state(step, op, &now)?;
             self.model.state = recovered;
