@@ -12,11 +12,14 @@
 //!
 //! Under a dishonest fault plan (lying fsync, media faults) acknowledged data may be lost:
 //! each of the three stores (log, meta, latest snapshot) must recover to a state *it* held
-//! at some point of the history ([`StoreHistory`]) — a lying disk rolls files back
-//! independently, and braft's layout keeps the three in separate files with no common
-//! commit record — and failing closed with an error is always allowed (the run then ends
-//! as a refusal). An invented state (entries that never were, a truncated entry back beside
-//! newer ones) is a finding ([`recovered_difference`]). A reopen that fails after a power
+//! at some point of the history, and the three together to a cut a family can not tell
+//! from the truth ([`StoreHistory::admits`]: a meta and a snapshot that were current
+//! together, a log last current no earlier than either was written) — a lying disk rolls
+//! files back independently, but a meta save and a snapshot publish are written after what
+//! they follow, which a family can check (local's cross marks) or commit with them (redb).
+//! Failing closed with an error is always allowed (the run then ends as a refusal). An
+//! invented state (entries that never were, a truncated entry back beside newer ones) or a
+//! mixed cut is a finding ([`recovered_difference`]). A reopen that fails after a power
 //! loss on an honest disk is reported under this check too.
 //!
 //! In exhaustive mode [`CrashCheck`] enumerates every crash point and every subset of
@@ -31,11 +34,13 @@
 //!
 //! **What not.** That term and vote never go back and truncated entries never come back is
 //! implied by the allowed states on an honest disk, not checked on its own; under a
-//! dishonest plan a store rolled back to an older state it held passes. Exhaustive mode runs
+//! dishonest plan a store rolled back to an older state it held passes when the cut is one
+//! no family could tell, among them a log newer than the meta (appends that outlived a lost
+//! meta save: braft's records carry no mark to check an append by). Exhaustive mode runs
 //! only under an honest plan (a dishonest disk's media-fault overlays would be inherited by
 //! every enumerated fork).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::contract::{Entry, Family, Index, StorageError};
@@ -68,28 +73,27 @@ pub fn allowed_after_unacknowledged(
 }
 
 /// The first reason the state `recovered` after a power loss is not allowed: it is none of
-/// `candidates` and (under a dishonest disk) not made of states each store held. `None` when
-/// it is allowed.
+/// `candidates` and (under a dishonest disk) not a cut of the history the family could not
+/// tell from the truth ([`StoreHistory::admits`]). `None` when it is allowed.
 pub fn recovered_difference(
     recovered: &RaftState,
     candidates: &[RaftState],
     history: &StoreHistory,
 ) -> Option<String> {
-    if candidates.contains(recovered) || history.held(recovered) {
+    if candidates.contains(recovered) {
         return None;
     }
+    let rejected = match history.admits(recovered, candidates) {
+        Ok(()) => return None,
+        Err(why) => why,
+    };
     let mut what = String::from("the recovered state is not one the contract allows");
     for (i, c) in candidates.iter().enumerate() {
         let d = first_difference(recovered, c).unwrap_or_default();
         what.push_str(&format!("; vs allowed state {}: {d}", i + 1));
     }
-    if history.enabled {
-        let stale = history.never_held(recovered);
-        what.push_str(&format!(
-            "; under this dishonest disk each store may roll back to any state it held, but \
-             the {} never held this state",
-            stale.join(" and ")
-        ));
+    if let Some(why) = rejected {
+        what.push_str(&format!("; under this dishonest disk {why}"));
     }
     Some(what)
 }
@@ -108,6 +112,11 @@ pub enum Store {
 impl Store {
     /// Every store.
     pub const ALL: [Store; 3] = [Store::Log, Store::Meta, Store::Snapshot];
+
+    /// The store's position in [`Store::ALL`].
+    fn index(self) -> usize {
+        self as usize
+    }
 
     /// The store's name in reports.
     pub fn name(self) -> &'static str {
@@ -157,8 +166,25 @@ impl Store {
     }
 }
 
-/// Digests of every state each store held during a history, kept only under a dishonest
-/// disk (an honest one allows nothing the history left behind).
+/// What each store held during a history, kept only under a dishonest disk (an honest one
+/// allows nothing the history left behind): every state of each store with the first and
+/// last step it was current, and every meta and snapshot that were current together.
+///
+/// A dishonest disk may roll each file back on its own, so the instance may come back as a
+/// *cut* of the history rather than one state of it. A cut a family cannot tell from the
+/// truth is allowed; one it can tell must be refused. Every family can tell the cuts
+/// [`StoreHistory::admits`] rejects, since a meta save and a snapshot publish are each
+/// written after everything current when they were made (local records the others' counts
+/// and the log's watermark beside each of them, redb commits all three at once):
+/// - a store's state the store never held is invented;
+/// - a meta and a snapshot that were never current together mean that one of them survived
+///   while a write it followed was lost;
+/// - a log that was last current before the recovered meta (or snapshot) was first written
+///   means that the meta survived while log writes it followed were lost.
+///
+/// What it allows: a log that is newer than the meta and the snapshot (appends that
+/// outlived a lost meta save): braft's layout has no commit record an append could carry,
+/// so no family can tell that cut from the truth.
 #[derive(Clone, Debug, Default)]
 pub struct StoreHistory {
     /// Whether the disk may lose or corrupt acknowledged data (otherwise nothing is kept).
@@ -166,7 +192,15 @@ pub struct StoreHistory {
     /// Whether a sync may lie (fsync loss): an acknowledged append may then come back cut
     /// anywhere in its batch.
     lying_sync: bool,
-    held: BTreeSet<(Store, String)>,
+    /// Steps remembered so far: the clock the spans are counted in.
+    now: u64,
+    /// The digest of each store's current state, in [`Store::ALL`] order.
+    current: [String; 3],
+    /// Per store (in [`Store::ALL`] order): each state it held, with the first and last
+    /// step it was current.
+    spans: [BTreeMap<String, (u64, u64)>; 3],
+    /// Each meta state, with every snapshot state current together with it.
+    together: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl StoreHistory {
@@ -176,14 +210,14 @@ impl StoreHistory {
         StoreHistory {
             enabled: dishonest,
             lying_sync: dishonest && lying_sync,
-            held: BTreeSet::new(),
+            ..StoreHistory::default()
         }
     }
 
     /// Under a lying fsync, remembers every prefix of the batch an acknowledged append just
-    /// added to `state` as a state the log held: the lie makes an acknowledged append exactly
-    /// as exposed as an unacknowledged one (the atomicity table's "any prefix of the batch"),
-    /// and braft's records mark no batch boundary a family could check.
+    /// added to `state` as a state the log held at this step: the lie makes an acknowledged
+    /// append exactly as exposed as an unacknowledged one (the atomicity table's "any prefix
+    /// of the batch"), and braft's records mark no batch boundary a family could check.
     pub fn remember_batch_prefixes(&mut self, state: &RaftState, action: &Action) {
         let Action::Append(batch) = action else { return };
         if !self.lying_sync || batch.len() < 2 {
@@ -192,7 +226,8 @@ impl StoreHistory {
         let entries = &state.entries;
         let before = entries.len() - batch.len();
         for cut in before + 1..entries.len() {
-            self.held.insert((Store::Log, Store::log_digest(state.first, &entries[..cut])));
+            let digest = Store::log_digest(state.first, &entries[..cut]);
+            Self::held_at(&mut self.spans[Store::Log.index()], digest, self.now);
         }
     }
 
@@ -202,31 +237,107 @@ impl StoreHistory {
     }
 
     /// Remembers the current state of `stores` (the others have not changed since they were
-    /// last remembered).
+    /// last remembered) as one more step.
     pub fn remember(&mut self, state: &RaftState, stores: &[Store]) {
         if !self.enabled {
             return;
         }
+        self.now += 1;
         for store in stores {
-            self.held.insert((*store, store.digest(state)));
+            self.current[store.index()] = store.digest(state);
         }
         #[cfg(debug_assertions)]
-        assert!(self.held(state), "a store changed that the step was not expected to change");
+        for store in Store::ALL {
+            assert!(
+                self.current[store.index()] == store.digest(state),
+                "a store changed that the step was not expected to change"
+            );
+        }
+        for store in Store::ALL {
+            let i = store.index();
+            let digest = &self.current[i];
+            match self.spans[i].get_mut(digest) {
+                Some(span) => span.1 = self.now,
+                None => {
+                    self.spans[i].insert(digest.clone(), (self.now, self.now));
+                }
+            }
+        }
+        let (meta, snapshot) = (&self.current[1], &self.current[2]);
+        let with = self.together.entry(meta.clone()).or_default();
+        if !with.contains(snapshot) {
+            with.insert(snapshot.clone());
+        }
     }
 
-    /// Whether the history is kept and every store of `state` holds a state it held at some
-    /// point of it.
-    pub fn held(&self, state: &RaftState) -> bool {
-        self.enabled && Store::ALL.iter().all(|s| self.held.contains(&(*s, s.digest(state))))
+    /// Records that a store held `digest` at step `now`.
+    fn held_at(spans: &mut BTreeMap<String, (u64, u64)>, digest: String, now: u64) {
+        let span = spans.entry(digest).or_insert((now, now));
+        span.0 = span.0.min(now);
+        span.1 = span.1.max(now);
     }
 
-    /// The names of the stores of `state` that never held their part of it.
-    fn never_held(&self, state: &RaftState) -> Vec<&'static str> {
-        Store::ALL
+    /// Whether `recovered` is a cut of the history the type's doc allows, with `candidates`
+    /// (the states the step itself allows) counted as held at the step being judged.
+    /// `Err(None)` when no history is kept (an honest disk allows only the candidates);
+    /// `Err(Some(why))` names the rule the cut breaks.
+    pub fn admits(
+        &self,
+        recovered: &RaftState,
+        candidates: &[RaftState],
+    ) -> Result<(), Option<String>> {
+        if !self.enabled {
+            return Err(None);
+        }
+        let step = self.now + 1;
+        let allowed: Vec<[String; 3]> =
+            candidates.iter().map(|c| Store::ALL.map(|s| s.digest(c))).collect();
+        let got = Store::ALL.map(|s| s.digest(recovered));
+        let span = |store: Store| {
+            let i = store.index();
+            let held = self.spans[i].get(&got[i]).copied();
+            match allowed.iter().any(|c| c[i] == got[i]) {
+                true => Some(held.map_or((step, step), |(first, _)| (first, step))),
+                false => held,
+            }
+        };
+        let spans = Store::ALL.map(span);
+        let never: Vec<&str> = Store::ALL
             .iter()
-            .filter(|s| !self.held.contains(&(**s, s.digest(state))))
-            .map(|s| s.name())
-            .collect()
+            .zip(&spans)
+            .filter(|(_, span)| span.is_none())
+            .map(|(s, _)| s.name())
+            .collect();
+        if !never.is_empty() {
+            return Err(Some(format!(
+                "each store may roll back to any state it held, but the {} never held this \
+                 state",
+                never.join(" and ")
+            )));
+        }
+        let [Some(log), Some(meta), Some(snapshot)] = spans else { unreachable!() };
+        let together = self.together.get(&got[1]).is_some_and(|s| s.contains(&got[2]))
+            || allowed.iter().any(|c| c[1] == got[1] && c[2] == got[2]);
+        if !together {
+            return Err(Some(
+                "each store holds a state it held, but the meta and the snapshot were never \
+                 current together: one survived while a write it followed was lost, a cut \
+                 the family can tell and must refuse"
+                    .into(),
+            ));
+        }
+        for (name, (first, _)) in [("meta", meta), ("snapshot", snapshot)] {
+            if log.1 < first {
+                return Err(Some(format!(
+                    "each store holds a state it held, but the log was last current at step \
+                     {} and the {name} was first written at step {first}, after it: the \
+                     {name} survived while log writes it followed were lost, a cut the \
+                     family can tell and must refuse",
+                    log.1
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -402,3 +513,110 @@ pub const NESTED_SUBSET_UNITS_MAX: usize = 4;
 
 /// Subsets sampled per crash point inside a reopen when there are too many to try all.
 pub const NESTED_SAMPLE_COUNT: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::contract::{Meta, Payload, SnapshotMeta};
+    use crate::state::Snapshot;
+
+    fn entry(index: Index) -> Entry {
+        Entry { index, term: 1, payload: Payload::Data(vec![index as u8].into()) }
+    }
+
+    fn snapshot(index: Index) -> Option<Snapshot> {
+        let meta = SnapshotMeta {
+            last_included_index: index,
+            last_included_term: 1,
+            peers: Vec::new(),
+            old_peers: Vec::new(),
+        };
+        Some(Snapshot { meta, files: BTreeMap::new() })
+    }
+
+    /// One step's change to the state.
+    type Change = dyn Fn(&mut RaftState);
+
+    /// A history of five steps on a dishonest disk: s0 empty, s1 appends 1..=2, s2 saves
+    /// term 2, s3 publishes a snapshot at 2, s4 appends 3. Returns every state.
+    fn history() -> (StoreHistory, Vec<RaftState>) {
+        let mut history = StoreHistory::new(true, false);
+        let mut states = vec![RaftState::new()];
+        history.remember_all(&states[0]);
+        let steps: [(Store, &Change); 4] = [
+            (Store::Log, &|s| s.entries.extend([entry(1), entry(2)])),
+            (Store::Meta, &|s| s.meta = Meta { term: 2, voted_for: None }),
+            (Store::Snapshot, &|s| s.snapshot = snapshot(2)),
+            (Store::Log, &|s| s.entries.push(entry(3))),
+        ];
+        for (store, change) in steps {
+            let mut state = states.last().cloned().expect("a state");
+            change(&mut state);
+            history.remember(&state, &[store]);
+            states.push(state);
+        }
+        (history, states)
+    }
+
+    /// `states[log]`'s log with `states[meta]`'s meta and `states[snapshot]`'s snapshot.
+    fn cut(states: &[RaftState], log: usize, meta: usize, snapshot: usize) -> RaftState {
+        RaftState {
+            first: states[log].first,
+            entries: states[log].entries.clone(),
+            meta: states[meta].meta.clone(),
+            snapshot: states[snapshot].snapshot.clone(),
+        }
+    }
+
+    #[test]
+    fn every_state_of_the_history_and_a_log_newer_than_the_rest_are_admitted() {
+        let (history, states) = history();
+        for state in &states {
+            assert_eq!(history.admits(state, &[]), Ok(()));
+        }
+        // The meta save and the publish lost, the appends after them kept: no family can
+        // tell, so it is allowed.
+        assert_eq!(history.admits(&cut(&states, 4, 0, 0), &[]), Ok(()));
+        assert_eq!(history.admits(&cut(&states, 4, 2, 2), &[]), Ok(()));
+    }
+
+    #[test]
+    fn a_meta_and_snapshot_never_current_together_are_refused() {
+        let (history, states) = history();
+        // The publish (s3) kept, the meta save before it (s2) lost.
+        let why = history.admits(&cut(&states, 4, 0, 3), &[]).expect_err("a mixed cut");
+        assert!(why.expect("a reason").contains("never current together"));
+    }
+
+    #[test]
+    fn a_log_last_current_before_the_meta_was_written_is_refused() {
+        let (history, states) = history();
+        // The meta save (s2) kept, the append before it (s1) lost.
+        let why = history.admits(&cut(&states, 0, 2, 0), &[]).expect_err("a stale log");
+        let why = why.expect("a reason");
+        assert!(why.contains("log was last current at step 1") && why.contains("meta"), "{why}");
+    }
+
+    #[test]
+    fn an_invented_store_state_is_refused_and_candidates_count_as_held_now() {
+        let (history, states) = history();
+        let mut invented = states[4].clone();
+        invented.meta.term = 9;
+        let why = history.admits(&invented, &[]).expect_err("never held").expect("a reason");
+        assert!(why.contains("the meta never held"), "{why}");
+        // The step being judged allows term 9 (a save the fault struck): its meta with the
+        // snapshot of the moment is a cut, with an older snapshot it is not.
+        assert_eq!(history.admits(&invented, std::slice::from_ref(&invented)), Ok(()));
+        let older = RaftState { snapshot: None, ..invented.clone() };
+        assert!(history.admits(&older, std::slice::from_ref(&invented)).is_err());
+    }
+
+    #[test]
+    fn an_honest_history_admits_nothing_beyond_the_candidates() {
+        let mut history = StoreHistory::new(false, false);
+        history.remember_all(&RaftState::new());
+        assert_eq!(history.admits(&RaftState::new(), &[]), Err(None));
+    }
+}

@@ -1,6 +1,6 @@
 //! [`PlantedFamily`]: one family's instances with a [`PlantedBug`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -12,8 +12,9 @@ use super::no_lock::NoLocks;
 use super::unpadded_names::UnpaddedNames;
 use crate::contract::read_only::replay_read_only;
 use crate::contract::{
-    Entry, Family, FileMeta, ImportSink, Index, Meta, RaftStorage, ReadOnlyOpen, SnapshotFileInfo,
-    SnapshotMeta, SnapshotPath, StateView, StorageResult, ViewOnly, ViewSource,
+    Corruption, Entry, Family, FileMeta, ImportSink, Index, Meta, PeerId, RaftStorage,
+    ReadOnlyOpen, SnapshotFileInfo, SnapshotMeta, SnapshotPath, StateView, StorageResult, ViewOnly,
+    ViewSource,
 };
 use crate::delegate::{delegate_raft_storage, delegate_state_view};
 use crate::sim::checks::CheckName;
@@ -87,11 +88,19 @@ pub enum PlantedBug {
     /// new one durable: a power loss between the two, which only a crash *during an open*
     /// can land, loses the acknowledged term and vote. Only durable families can show it.
     RepairInTwoSteps,
+    /// Term and vote live in a file of their own beside the instance (written whole, synced
+    /// and renamed into place), with nothing tying it to the log or the snapshot: a lying
+    /// disk can roll it back alone, and a meta older than a snapshot published after it
+    /// comes back unnoticed — a cut the family could have told, since the publish followed
+    /// the save. Every state on an honest disk is right (each open brings the instance's own
+    /// copy in line with the side file). Only `redb` is given it: one commit holds its three
+    /// stores, so only the side file can make a mixed cut there.
+    MetaInSideFile,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 18] = [
+    pub const ALL: [PlantedBug; 19] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -110,6 +119,7 @@ impl PlantedBug {
         PlantedBug::UnpaddedSegmentNames,
         PlantedBug::InspectMiscountsEntries,
         PlantedBug::RepairInTwoSteps,
+        PlantedBug::MetaInSideFile,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -123,14 +133,26 @@ impl PlantedBug {
                 | PlantedBug::ReadOnlyOpenWrites
                 | PlantedBug::NoLock
                 | PlantedBug::RepairInTwoSteps
+                | PlantedBug::MetaInSideFile
         );
         if self == PlantedBug::UnpaddedSegmentNames {
             return family.scheme() == "local";
+        }
+        if self == PlantedBug::MetaInSideFile {
+            // On local, braft reads `raft_meta` itself, and `braft_view` sees the two copies
+            // of term and vote disagree after a power loss before the open reconciles them.
+            return family.scheme() == "redb";
         }
         if self == PlantedBug::InspectMiscountsEntries {
             return matches!(family.scheme(), "local" | "redb");
         }
         !needs_durable || family.durable()
+    }
+
+    /// Whether only a lying fsync shows the bug (its selftest then runs under lying fsyncs
+    /// alone, not the seed's honest faults).
+    pub fn needs_lying_fsync(self) -> bool {
+        self == PlantedBug::MetaInSideFile
     }
 
     /// The check this bug is planted to trip.
@@ -142,9 +164,10 @@ impl PlantedBug {
             | PlantedBug::FlipSnapshotByte => CheckName::ModelEquality,
             PlantedBug::ExportCutOffByOne => CheckName::ExportCut,
             PlantedBug::ImportNotAtomic => CheckName::BadImages,
-            PlantedBug::SkipFsync | PlantedBug::SkipDirSync | PlantedBug::RepairInTwoSteps => {
-                CheckName::CrashAtomicity
-            }
+            PlantedBug::SkipFsync
+            | PlantedBug::SkipDirSync
+            | PlantedBug::RepairInTwoSteps
+            | PlantedBug::MetaInSideFile => CheckName::CrashAtomicity,
             PlantedBug::ImportStampsCounter => CheckName::ImportDeterminism,
             PlantedBug::ImportListsFilesTwice => CheckName::Canonicality,
             PlantedBug::ImportCommitInSteps => CheckName::ImportAtomicity,
@@ -178,6 +201,7 @@ impl PlantedBug {
             PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
             PlantedBug::InspectMiscountsEntries => "inspect-miscounts-entries",
             PlantedBug::RepairInTwoSteps => "repair-in-two-steps",
+            PlantedBug::MetaInSideFile => "meta-in-side-file",
         }
     }
 }
@@ -192,6 +216,47 @@ pub const PADDING_CYCLE: u64 = 4;
 /// its padding.
 fn padding_path(location: &str) -> PathBuf {
     PathBuf::from(format!("{location}.padding"))
+}
+
+/// The file beside an instance at `location` where [`PlantedBug::MetaInSideFile`] keeps term
+/// and vote.
+fn side_meta_path(location: &str) -> PathBuf {
+    PathBuf::from(format!("{location}.meta"))
+}
+
+/// The side file's term and vote: `TERM` or `TERM VOTE`, in text; `None` when it is absent.
+fn read_side_meta(vfs: &VfsHandle, location: &str) -> StorageResult<Option<Meta>> {
+    let path = side_meta_path(location);
+    if !vfs.exists(&path)? {
+        return Ok(None);
+    }
+    let bytes = vfs.open(&path, OpenOptions::READ)?.read_all()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut words = text.split(' ');
+    let term = words.next().and_then(|t| t.parse().ok());
+    let Some(term) = term else {
+        let what = "the side file holds no term".to_string();
+        return Err(Corruption { path, offset: 0, what }.into());
+    };
+    Ok(Some(Meta { term, voted_for: words.next().map(|v| PeerId::new(v.to_string())) }))
+}
+
+/// Writes the side file whole: a temporary file, synced, renamed into place, the directory
+/// synced.
+fn write_side_meta(vfs: &VfsHandle, location: &str, meta: &Meta) -> VfsResult<()> {
+    let path = side_meta_path(location);
+    let tmp = PathBuf::from(format!("{location}.meta.tmp"));
+    let mut text = meta.term.to_string();
+    if let Some(vote) = &meta.voted_for {
+        text.push(' ');
+        text.push_str(vote.as_str());
+    }
+    let file = vfs.open(&tmp, OpenOptions::CREATE_TRUNCATE)?;
+    file.write_at(text.as_bytes(), 0)?;
+    file.sync()?;
+    vfs.rename(&tmp, &path)?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    vfs.sync_dir(parent.unwrap_or(Path::new(".")))
 }
 
 /// A family whose instances carry a planted bug over an inner family's instances.
@@ -258,6 +323,17 @@ impl Family for PlantedFamily {
                 inner.save_meta(&meta)?;
             }
         }
+        let side_meta = match self.bug {
+            PlantedBug::MetaInSideFile => read_side_meta(&vfs, location)?,
+            _ => None,
+        };
+        if let Some(side) = &side_meta {
+            // The side file wins: the inner instance is brought in line, so that what the
+            // family's own report (`qk inspect`) reads agrees once the open returned.
+            if inner.meta()? != *side {
+                inner.save_meta(side)?;
+            }
+        }
         let padding = match self.bug {
             PlantedBug::PaddingByOpenCount => {
                 self.opened.fetch_add(1, Ordering::Relaxed) % PADDING_CYCLE
@@ -273,6 +349,7 @@ impl Family for PlantedFamily {
             relisted: Vec::new(),
             padding,
             cuts: [0; 6],
+            side_meta,
         }))
     }
 
@@ -330,6 +407,8 @@ struct Planted {
     padding: u64,
     /// The last cut per `last_kept % 7`, slot 0 missing ([`PlantedBug::TruncateSuffixPanics`]).
     cuts: [Index; 6],
+    /// The side file's term and vote, once there is one ([`PlantedBug::MetaInSideFile`]).
+    side_meta: Option<Meta>,
 }
 
 impl Planted {
@@ -357,7 +436,14 @@ impl Planted {
 }
 
 impl StateView for Planted {
-    delegate_state_view!(inner: first_index, last_index, meta, snapshot_meta);
+    delegate_state_view!(inner: first_index, last_index, snapshot_meta);
+
+    fn meta(&self) -> StorageResult<Meta> {
+        match &self.side_meta {
+            Some(meta) => Ok(meta.clone()),
+            None => self.inner.meta(),
+        }
+    }
 
     fn entry(&self, index: Index) -> StorageResult<Option<Entry>> {
         if self.bug == PlantedBug::DropEntry && index.is_multiple_of(17) {
@@ -431,8 +517,15 @@ impl RaftStorage for Planted {
             PlantedBug::ForgetVote => {
                 self.inner.save_meta(&Meta { term: meta.term, voted_for: None })
             }
+            PlantedBug::MetaInSideFile => {
+                let saved = self.inner.save_meta(meta);
+                saved.and_then(|()| Ok(write_side_meta(&self.vfs, &self.location, meta)?))
+            }
             _ => self.inner.save_meta(meta),
         };
+        if result.is_ok() && self.bug == PlantedBug::MetaInSideFile {
+            self.side_meta = Some(meta.clone());
+        }
         self.mutated(result)
     }
 
@@ -440,6 +533,9 @@ impl RaftStorage for Planted {
         let cut = self.inner.begin_export()?;
         if self.bug == PlantedBug::ExportCutOffByOne {
             return Ok(Box::new(ShortCut { inner: cut }));
+        }
+        if let (PlantedBug::MetaInSideFile, Some(meta)) = (self.bug, &self.side_meta) {
+            return Ok(Box::new(SideMetaCut { inner: cut, meta: meta.clone() }));
         }
         Ok(cut)
     }
@@ -493,6 +589,27 @@ impl StateView for ShortCut {
             return Ok(None);
         }
         self.inner.entry(index)
+    }
+}
+
+/// A cut whose term and vote are the side file's ([`PlantedBug::MetaInSideFile`]).
+struct SideMetaCut {
+    inner: Box<dyn StateView + Send>,
+    meta: Meta,
+}
+
+impl StateView for SideMetaCut {
+    delegate_state_view!(
+        inner: first_index,
+        last_index,
+        entry,
+        snapshot_meta,
+        snapshot_files,
+        read_snapshot_file
+    );
+
+    fn meta(&self) -> StorageResult<Meta> {
+        Ok(self.meta.clone())
     }
 }
 

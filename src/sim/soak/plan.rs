@@ -157,7 +157,8 @@ pub enum FaultMode {
     /// latent sector errors, misdirected writes, lying fsyncs: at least one of them, with
     /// power losses), judged by the oracle they allow
     /// (the right value or a typed corruption or I/O error, never a wrong value; a store may
-    /// roll back to a state it held itself).
+    /// roll back to a state it held itself, in a cut the family could not tell from the
+    /// truth).
     Default,
     /// No fault at all: power losses (with torn writes) only.
     None,

@@ -21,7 +21,8 @@ use crate::sim::planted::{
     PlantedBug, PlantedDualBug, PlantedFamily, PlantedMigrationBug, PlantedPairFamily,
     PlantedValidatorBug,
 };
-use crate::sim::soak::{disk_for, FaultMode};
+use crate::sim::soak::{disk_with_plan, fault_plan_for, FaultMode};
+use crate::vfs::{FaultPlan, FaultRate};
 
 /// The verdict for one planted bug on one family (or pair).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,7 +71,9 @@ pub fn run_selftest(
     let name = family.scheme().to_string();
     let planted = Subject::Family(Arc::new(PlantedFamily::new(family, bug)));
     let options = RunOptions::default();
-    run_planted(planted, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
+    let faults = if bug.needs_lying_fsync() { lying_fsync } else { honest };
+    let plan = PlantedRun { bug: bug.name(), expected: bug.expected_check(), faults };
+    run_planted(planted, name, plan, generator, &options, seeds_max)
 }
 
 /// Runs seeds `0..seeds_max` on `family` with the validator that `validator_agreement`
@@ -84,7 +87,8 @@ pub fn run_validator_selftest(
     let name = family.scheme().to_string();
     let options = RunOptions { planted_validator: Some(bug), ..RunOptions::default() };
     let subject = Subject::Family(family);
-    run_planted(subject, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
+    let plan = PlantedRun { bug: bug.name(), expected: bug.expected_check(), faults: honest };
+    run_planted(subject, name, plan, generator, &options, seeds_max)
 }
 
 /// Runs seeds `0..seeds_max` on a migration from `source` to `destination` with the
@@ -100,7 +104,8 @@ pub fn run_migration_selftest(
     let name = planted.name();
     let subject = Subject::Migration(Arc::new(planted));
     let options = RunOptions::default();
-    run_planted(subject, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
+    let plan = PlantedRun { bug: bug.name(), expected: bug.expected_check(), faults: honest };
+    run_planted(subject, name, plan, generator, &options, seeds_max)
 }
 
 /// Runs seeds `0..seeds_max` with the dual-write `bug` planted in the pair of `primary` and
@@ -115,14 +120,33 @@ pub fn run_dual_selftest(
     let planted = Subject::Pair(Arc::new(PlantedPairFamily::new(primary, mirror, bug)));
     let name = planted.name();
     let options = RunOptions::default();
-    run_planted(planted, name, bug.name(), bug.expected_check(), generator, &options, seeds_max)
+    let plan = PlantedRun { bug: bug.name(), expected: bug.expected_check(), faults: honest };
+    run_planted(planted, name, plan, generator, &options, seeds_max)
+}
+
+/// What a planted run looks for: the bug's name, the check that must catch it, and the fault
+/// plan each seed's disk runs under.
+struct PlantedRun<'a> {
+    bug: &'a str,
+    expected: CheckName,
+    faults: fn(u64) -> FaultPlan,
+}
+
+/// The plan most planted bugs run under: the seed's honest faults.
+fn honest(seed: u64) -> FaultPlan {
+    fault_plan_for(seed, FaultMode::Honest)
+}
+
+/// The plan of a bug only a lying disk shows ([`PlantedBug::needs_lying_fsync`]): lying
+/// fsyncs alone, so that no media fault is found first.
+fn lying_fsync(_seed: u64) -> FaultPlan {
+    FaultPlan { fsync_loss: FaultRate::with_probability(0.03), ..FaultPlan::none() }
 }
 
 fn run_planted(
     planted: Subject,
     family: String,
-    bug: &str,
-    expected: CheckName,
+    PlantedRun { bug, expected, faults }: PlantedRun<'_>,
     generator: &GeneratorConfig,
     options: &RunOptions,
     seeds_max: u64,
@@ -143,8 +167,9 @@ fn run_planted(
     let twice = expected == CheckName::Determinism;
     for seed in 0..seeds_max {
         let ops = planted.history(seed, &generate(seed, generator)).into_owned();
-        let run =
-            |ops: &[Op], keys: Option<&[u64]>| run_seed(&planted, seed, ops, options, keys, twice);
+        let run = |ops: &[Op], keys: Option<&[u64]>| {
+            run_seed(&planted, (seed, faults(seed)), ops, options, keys, twice)
+        };
         let (steps, failure) = run(&ops, None);
         result.seeds_run += 1;
         result.steps_to_detection += steps;
@@ -165,19 +190,19 @@ fn run_planted(
 }
 
 /// Runs `ops` (history seed `seed`, each op drawing its faults under its key in `keys`,
-/// `None`: its position) on `subject` on the seed's disk: once, or with `twice` a second
+/// `None`: its position) on `subject` on the seed's disk under `faults`: once, or with `twice` a second
 /// time when the first run passed, a different trace hash failing `determinism`. Returns
 /// the steps run and the failure.
 fn run_seed(
     subject: &Subject,
-    seed: u64,
+    (seed, faults): (u64, FaultPlan),
     ops: &[Op],
     options: &RunOptions,
     keys: Option<&[u64]>,
     twice: bool,
 ) -> (u64, Option<CheckFailure>) {
     let run = || {
-        let disk = disk_for(seed, FaultMode::Honest);
+        let disk = disk_with_plan(seed, faults.clone());
         let options = RunOptions { step_keys: keys.map(<[u64]>::to_vec), ..options.clone() };
         run_subject_on_disk(subject.clone(), "selftest", disk, ops, options)
     };

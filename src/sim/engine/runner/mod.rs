@@ -22,7 +22,7 @@
 //! (`determinism`). On a [`SimDisk`] the runner plays power losses and reacts to injected
 //! faults: a mutation that fails because of a fault (or a crash point) is followed by a power
 //! loss, and what recovers is judged by `crash_atomicity` (under a dishonest plan against
-//! the states each store held, which the runner remembers as the history goes:
+//! the states each store held and when, which the runner remembers as the history goes:
 //! [`StoreHistory`]). An error is only excused by a fault the disk injected ([`refusal`],
 //! [`injected`]); an instance that fails closed under a dishonest disk ends the run as a
 //! *refusal*. `braft_view` judges every `local://` directory braft could read
