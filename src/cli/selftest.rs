@@ -10,11 +10,13 @@ use clap::Args;
 
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::families::Registry;
+use crate::sim::checks::image_views::PlantedViewBug;
 use crate::sim::checks::CheckName;
 use crate::sim::engine::generator::GeneratorConfig;
 use crate::sim::planted::{PlantedBug, PlantedDualBug, PlantedMigrationBug, PlantedValidatorBug};
 use crate::sim::soak::selftest::{
-    run_dual_selftest, run_migration_selftest, run_selftest, run_validator_selftest, SelftestResult,
+    run_dual_selftest, run_migration_selftest, run_selftest, run_validator_selftest,
+    run_views_selftest, SelftestResult,
 };
 
 /// Arguments of `qk selftest`.
@@ -95,6 +97,13 @@ pub fn run(args: SelftestArgs) -> u8 {
         for family in registry.families() {
             let started = Instant::now();
             let r = run_validator_selftest(family.clone(), bug, &generator, args.seeds_max);
+            report(r, started.elapsed().as_millis());
+        }
+    }
+    for bug in PlantedViewBug::ALL {
+        for family in registry.families() {
+            let started = Instant::now();
+            let r = run_views_selftest(family.clone(), bug, &generator, args.seeds_max);
             report(r, started.elapsed().as_millis());
         }
     }

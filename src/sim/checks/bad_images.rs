@@ -9,6 +9,9 @@
 //!   reject it — each with exactly the class and offset the specification names for its
 //!   violation.
 //!
+//! Every rejection located at a record must name that record's kind in its text
+//! ([`error_names_kind`], from `image_views`).
+//!
 //! Every bad image goes into the same fresh destination in turn (a rejected import must leave
 //! it empty enough to take the next), which is then reopened and must still be empty.
 //!
@@ -36,7 +39,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::{Family, RaftStorage, StateView};
 use crate::families::memory::MemoryStorage;
-use crate::image::{hostile, import_with_reader_bug, verify, PlantedReaderBug};
+use crate::image::{hostile, import_with_reader_bug, verify, ImageError, PlantedReaderBug};
+use crate::sim::checks::image_views::error_names_kind;
 use crate::sim::checks::{edge_images, fresh_import_disk, open_import};
 use crate::state::{first_difference, RaftState};
 
@@ -94,9 +98,7 @@ pub fn check_bad_images(
     let import = |bytes: &[u8], dest: &mut dyn RaftStorage| {
         import_with_reader_bug(bytes, dest, options.planted_reader)
     };
-    let mut bad = image.to_vec();
-    let at = rng.random_range(0..bad.len());
-    bad[at] ^= 1 << rng.random_range(0..8u32);
+    let (bad, at) = flip_one_bit(image, rng);
     let disk = fresh_import_disk(disk_seed);
     let mut dest = open_import(family, &disk)?;
     match import(&bad, dest.as_mut()) {
@@ -116,6 +118,7 @@ pub fn check_bad_images(
         let result = import(&hostile.bytes, dest.as_mut());
         imports += 1;
         hostile.judge(&result)?;
+        names_kind(&result)?;
         expect_empty(dest.as_ref()).map_err(|w| {
             format!("after rejecting a hostile image (`{}`): {w}", hostile.violation)
         })?;
@@ -154,19 +157,36 @@ pub fn sweep_catalogue(
         let result = import_with_reader_bug(&hostile.bytes[..], &mut dest, options.planted_reader);
         imports += 1;
         hostile.judge(&result).map_err(|w| format!("catalogue sweep, import: {w}"))?;
+        names_kind(&result).map_err(|w| format!("catalogue sweep, import: {w}"))?;
         expect_empty(&dest).map_err(|w| {
             format!("after rejecting a hostile image (`{}`): {w}", hostile.violation)
         })?;
         if options.planted_reader.is_none() {
-            hostile
-                .judge(&verify(&hostile.bytes[..]))
-                .map_err(|w| format!("catalogue sweep, verify: {w}"))?;
+            let verified = verify(&hostile.bytes[..]);
+            hostile.judge(&verified).map_err(|w| format!("catalogue sweep, verify: {w}"))?;
+            names_kind(&verified).map_err(|w| format!("catalogue sweep, verify: {w}"))?;
         }
     }
     let edges =
         edge_images::check_edges(state, source_family, family_version, options.planted_reader)
             .map_err(|w| format!("catalogue sweep, {w}"))?;
     Ok(imports + edges)
+}
+
+/// `image` with one bit flipped, the byte and the bit drawn from `rng` (two draws).
+pub fn flip_one_bit(image: &[u8], rng: &mut ChaCha8Rng) -> (Vec<u8>, usize) {
+    let mut bad = image.to_vec();
+    let at = rng.random_range(0..bad.len());
+    bad[at] ^= 1 << rng.random_range(0..8u32);
+    (bad, at)
+}
+
+/// A rejection located at a record names that record's kind ([`error_names_kind`]).
+fn names_kind<T>(result: &Result<T, ImageError>) -> Result<(), String> {
+    match result {
+        Err(e) => error_names_kind(e),
+        Ok(_) => Ok(()),
+    }
 }
 
 fn expect_empty(view: &dyn StateView) -> Result<(), String> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Family;
+use crate::sim::checks::image_views::PlantedViewBug;
 use crate::sim::checks::{determinism, CheckFailure, CheckName};
 use crate::sim::engine::generator::{generate, GeneratorConfig};
 use crate::sim::engine::migration::MigrationSubject;
@@ -89,6 +90,21 @@ pub fn run_validator_selftest(
     let subject = Subject::Family(family);
     let plan = PlantedRun { bug: bug.name(), expected: bug.expected_check(), faults: honest };
     run_planted(subject, name, plan, generator, &options, seeds_max)
+}
+
+/// Runs seeds `0..seeds_max` on `family` with the view `bug` planted in the `image_views`
+/// check's reading of every exported image, until a check fails.
+pub fn run_views_selftest(
+    family: Arc<dyn Family>,
+    bug: PlantedViewBug,
+    generator: &GeneratorConfig,
+    seeds_max: u64,
+) -> SelftestResult {
+    let name = family.scheme().to_string();
+    let options = RunOptions { planted_views: Some(bug), ..RunOptions::default() };
+    let subject = Subject::Family(family);
+    let expected = CheckName::ImageViews;
+    run_planted(subject, name, bug.name(), expected, generator, &options, seeds_max)
 }
 
 /// Runs seeds `0..seeds_max` on a migration from `source` to `destination` with the

@@ -1,7 +1,8 @@
 //! The export phase: an `export` op pins a cut of the instance; the following steps stream
 //! it (`export_cut`), and when it is due the image written from it goes through the image
-//! checks — `canonicality`, the whole catalogue of hostile images through the reader
-//! (`bad_images`' sweep), then against every family that takes it `import_determinism`,
+//! checks — `canonicality`, the operator's views of it (`image_views`: its inspect report
+//! and hex dump, whole, bit-flipped and truncated), the whole catalogue of hostile images
+//! through the reader (`bad_images`' sweep), then against every family that takes it `import_determinism`,
 //! `bad_images` and `import_atomicity` (with `braft_view` at its crash point, for `local`).
 //! The source family takes the image on every export; every other family on one export in
 //! [`CROSS_FAMILY_EVERY`] (drawn from the seed), which keeps the soak fast while the N×N
@@ -14,8 +15,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Runner, Stop};
 use crate::contract::Family;
-use crate::sim::checks::bad_images::{check_bad_images, sweep_catalogue, BadImageOptions};
+use crate::sim::checks::bad_images::{
+    check_bad_images, flip_one_bit, sweep_catalogue, BadImageOptions,
+};
 use crate::sim::checks::export_cut::{ExportedImage, ImageCheckFailure, PinnedExport};
+use crate::sim::checks::image_views::{self, PlantedViewBug, Views};
 use crate::sim::checks::{
     braft_view, canonicality, import_atomicity, import_determinism, panic, CheckName,
     ImageCheckStats,
@@ -81,7 +85,8 @@ impl Runner {
             return Ok(());
         }
         let export = self.export.take().expect("checked above");
-        match finish(export, &self.image_families, &self.options.bad_images) {
+        let planted_views = self.options.planted_views;
+        match finish(export, &self.image_families, &self.options.bad_images, planted_views) {
             Ok(stats) => {
                 self.stats.exports += stats.exports;
                 self.stats.imports += stats.imports;
@@ -111,12 +116,22 @@ fn finish(
     export: PinnedExport,
     families: &[Arc<dyn Family>],
     bad_images: &BadImageOptions,
+    planted_views: Option<PlantedViewBug>,
 ) -> Result<ImageCheckStats, ImageCheckFailure> {
     let mut stats = ImageCheckStats::default();
     let image = export.into_image()?;
     stats.exports += 1;
     canonicality::matches_encoding(&image.bytes, &image.expected, &image.family)
         .map_err(|what| ImageCheckFailure::Failed(CheckName::Canonicality, what))?;
+    let views = Views {
+        bytes: &image.bytes,
+        expected: &image.expected,
+        family: &image.family,
+        family_version: image.family_version,
+        seed: image.seed,
+    };
+    image_views::check(&views, planted_views)
+        .map_err(|what| ImageCheckFailure::Failed(CheckName::ImageViews, what))?;
     if bad_images.sweep_catalogue {
         stats.imports += sweep_catalogue(
             &image.expected,
@@ -156,6 +171,13 @@ fn check_family(
     };
     let (bytes, expected): (&[u8], &RaftState) = (&image.bytes, &image.expected);
     let disk_seed: u64 = rng.random();
+    if scheme == image.family {
+        // The bit flip `bad_images` is about to draw, drawn from a copy of the stream.
+        let (flipped, at) = flip_one_bit(bytes, &mut rng.clone());
+        image_views::judge_damaged_dump(&flipped).map_err(|w| {
+            fail(CheckName::ImageViews, format!("annotated_hex, byte {at} flipped: {w}"))
+        })?;
+    }
     let import_len = import_determinism::check(family, bytes, expected, disk_seed, stats)
         .map_err(|(check, what)| fail(check, what))?;
     stats.imports += check_bad_images(family, bytes, expected, disk_seed, rng, bad_images)

@@ -14,7 +14,7 @@
 //! | after a call a fault failed: a power loss | `power_loss` | `crash_atomicity`, `braft_view` |
 //! | exhaustive mode: every crash state around the call | `exhaustive` | `crash_atomicity`, `dual_write`, `braft_view` |
 //! | the comparisons: quick, in full every `full_check_every` steps | `compare` | `model_equality`, `dual_write` |
-//! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `import_determinism`, `import_atomicity`, `bad_images`, `braft_view` |
+//! | the pinned export streams on; when due, the image checks | `export` | `export_cut`, `canonicality`, `image_views`, `import_determinism`, `import_atomicity`, `bad_images`, `braft_view` |
 //! | on a sample of steps, a pair of states in real instances | `agreement` | `validator_agreement` |
 //! | at the end of the history, the instance closed | `inspect` | `inspect_agreement` |
 //!

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sim::checks::bad_images::BadImageOptions;
+use crate::sim::checks::image_views::PlantedViewBug;
 use crate::sim::checks::CheckFailure;
 use crate::sim::planted::PlantedValidatorBug;
 use crate::vfs::EnumerateOptions;
@@ -28,6 +29,9 @@ pub struct RunOptions {
     /// (self-tests only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planted_validator: Option<PlantedValidatorBug>,
+    /// A planted distortion of the views the `image_views` check judges (self-tests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_views: Option<PlantedViewBug>,
     /// How the `bad_images` check tests rejections (hostile images per check, a planted
     /// reader bug for self-tests).
     #[serde(default)]
@@ -58,6 +62,7 @@ impl Default for RunOptions {
             unchecked: false,
             exhaustive: None,
             planted_validator: None,
+            planted_views: None,
             bad_images: BadImageOptions::default(),
             step_keys: None,
             recovery_crashes: true,
