@@ -20,6 +20,7 @@
 //! | `single_writer` | [`single_writer`] |
 //! | `braft_view` | [`braft_view`] |
 //! | `inspect_agreement` | [`inspect_agreement`] |
+//! | `hostile_dirs` | [`hostile_dirs`] |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
 //! which errors an injected fault excuses ([`refusal`], [`injected`]), and the fresh disks
@@ -36,6 +37,7 @@ pub mod determinism;
 pub mod dual_write;
 pub mod edge_images;
 pub mod export_cut;
+pub mod hostile_dirs;
 pub mod import_atomicity;
 pub mod import_determinism;
 pub mod inspect_agreement;
@@ -99,11 +101,15 @@ pub enum CheckName {
     /// What `qk inspect` reports of a cleanly closed instance (the family's details) agrees
     /// with the state it holds, and inspecting changes nothing.
     InspectAgreement,
+    /// A `local://` directory with one semantic violation of braft's layout is refused with
+    /// the typed error naming its file and offset (or read as documented) by both opens,
+    /// without a panic, a write from the read-only open, or a change outside it.
+    HostileDirs,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 16] = [
+    pub const ALL: [CheckName; 17] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -120,6 +126,7 @@ impl CheckName {
         CheckName::SingleWriter,
         CheckName::BraftView,
         CheckName::InspectAgreement,
+        CheckName::HostileDirs,
     ];
 
     /// The stable snake_case name.
@@ -141,6 +148,7 @@ impl CheckName {
             CheckName::SingleWriter => "single_writer",
             CheckName::BraftView => "braft_view",
             CheckName::InspectAgreement => "inspect_agreement",
+            CheckName::HostileDirs => "hostile_dirs",
         }
     }
 }

@@ -87,11 +87,16 @@ pub enum PlantedBug {
     /// new one durable: a power loss between the two, which only a crash *during an open*
     /// can land, loses the acknowledged term and vote. Only durable families can show it.
     RepairInTwoSteps,
+    /// An open that meets corruption starts empty instead of refusing (as braft's snapshot
+    /// store starts without a snapshot whose meta it cannot load): every honest directory
+    /// opens as before, only a damaged one is accepted. Only the local family's hostile
+    /// directories reach it.
+    AcceptsHostileDirs,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 18] = [
+    pub const ALL: [PlantedBug; 19] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -110,6 +115,7 @@ impl PlantedBug {
         PlantedBug::UnpaddedSegmentNames,
         PlantedBug::InspectMiscountsEntries,
         PlantedBug::RepairInTwoSteps,
+        PlantedBug::AcceptsHostileDirs,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -124,7 +130,7 @@ impl PlantedBug {
                 | PlantedBug::NoLock
                 | PlantedBug::RepairInTwoSteps
         );
-        if self == PlantedBug::UnpaddedSegmentNames {
+        if matches!(self, PlantedBug::UnpaddedSegmentNames | PlantedBug::AcceptsHostileDirs) {
             return family.scheme() == "local";
         }
         if self == PlantedBug::InspectMiscountsEntries {
@@ -154,6 +160,7 @@ impl PlantedBug {
             PlantedBug::NoLock => CheckName::SingleWriter,
             PlantedBug::UnpaddedSegmentNames => CheckName::BraftView,
             PlantedBug::InspectMiscountsEntries => CheckName::InspectAgreement,
+            PlantedBug::AcceptsHostileDirs => CheckName::HostileDirs,
         }
     }
 
@@ -178,6 +185,7 @@ impl PlantedBug {
             PlantedBug::UnpaddedSegmentNames => "unpadded-segment-names",
             PlantedBug::InspectMiscountsEntries => "inspect-miscounts-entries",
             PlantedBug::RepairInTwoSteps => "repair-in-two-steps",
+            PlantedBug::AcceptsHostileDirs => "accepts-hostile-dirs",
         }
     }
 }
@@ -250,7 +258,12 @@ impl Family for PlantedFamily {
 
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
         let vfs = self.planted_vfs(vfs);
-        let mut inner = self.inner.open(location, vfs.clone())?;
+        let mut inner = match self.inner.open(location, vfs.clone()) {
+            Err(e) if e.is_corruption() && self.bug == PlantedBug::AcceptsHostileDirs => {
+                Box::new(crate::families::memory::MemoryStorage::new())
+            }
+            opened => opened?,
+        };
         if self.bug == PlantedBug::RepairInTwoSteps {
             let meta = inner.meta()?;
             if meta != Meta::default() {

@@ -27,6 +27,7 @@
 //! | `unpadded-segment-names` | `braft_view` | `local` |
 //! | `inspect-miscounts-entries` | `inspect_agreement` | `local`, `redb` |
 //! | `repair-in-two-steps` | `crash_atomicity` (a power loss during an open) | durable |
+//! | `accepts-hostile-dirs` | `hostile_dirs` | `local` |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the
