@@ -13,7 +13,9 @@
 //! violation is drawn from a stream of its own ([`HOSTILE_DIRS_SALT`]): the first from the
 //! disk seed, then the catalogue in turn, one per clean close, skipping those the state
 //! cannot carry (no closed segment, no snapshot, no snapshot file), so a short soak meets
-//! every violation. Judged once the reopen recovered the model's state (at the end of a
+//! every violation. One entry of the catalogue is an edge rather than a violation (a legal
+//! snapshot meta just over 1 MiB, [`Violation::LargeSnapshotMeta`]), which must open. Judged
+//! once the reopen recovered the model's state (at the end of a
 //! history, at once), like `inspect_agreement`.
 //!
 //! **What it verifies.** On the copy, a read-only open (through the copy's observer) and
@@ -38,16 +40,17 @@ use bytes::Bytes;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::contract::{Entry, Family, Payload, PeerId, StorageError};
-use crate::families::local::files::write_atomic;
+use crate::contract::{Entry, Family, Payload, PeerId, SnapshotPath, StorageError};
+use crate::families::local::files::{remove_file_if_present, write_atomic};
 use crate::families::local::format::{
-    snapshot_dir_name, ChecksumType, SegmentName, IMPORT_MARKER_NAME, LOG_DIR, PBFILE_PREFIX_LEN,
-    RAFT_META_DIR, RAFT_META_NAME, SNAPSHOT_DIR, SNAPSHOT_META_NAME,
+    snapshot_dir_name, tmp_name, ChecksumType, SegmentName, IMPORT_MARKER_NAME, LOG_DIR,
+    PBFILE_PREFIX_LEN, RAFT_META_DIR, RAFT_META_NAME, SNAPSHOT_DIR, SNAPSHOT_META_NAME,
 };
 use crate::families::local::proto::{
     pbfile_decode, pbfile_encode, LocalSnapshotPbMeta, StablePbMeta,
 };
 use crate::families::local::segment::encode_record;
+use crate::families::local::snapshot::encode_snapshot_meta;
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{FaultPlan, FileKind, Image, OpenOptions, SimDisk, VfsHandle};
 
@@ -71,6 +74,10 @@ pub enum Violation {
     /// The family reads peer text braft cannot parse back as it is (module doc of
     /// `families::local::peer`), so the open shows that text verbatim.
     SnapshotPeerLeadingZeroOctet,
+    /// Not a violation but an edge: a snapshot meta whose ProtoBufFile body is just over
+    /// 1 MiB (one file's `user_meta` of [`LARGE_META_USER_META_LEN`] bytes), which braft
+    /// reads (its limit is protobuf's 64 MiB). It must open with exactly that metadata.
+    LargeSnapshotMeta,
     /// The marker an older version of the family left mid-import (`log/qk_import_incomplete`)
     /// beside a complete state: the instance must open empty.
     LegacyImportMarker,
@@ -78,11 +85,12 @@ pub enum Violation {
 
 impl Violation {
     /// The catalogue, in rotation order.
-    pub const ALL: [Violation; 5] = [
+    pub const ALL: [Violation; 6] = [
         Violation::SegmentExtraRecord,
         Violation::SnapshotFileIsDirectory,
         Violation::VoteLeadingZeroOctet,
         Violation::SnapshotPeerLeadingZeroOctet,
+        Violation::LargeSnapshotMeta,
         Violation::LegacyImportMarker,
     ];
 
@@ -93,6 +101,7 @@ impl Violation {
             Violation::SnapshotFileIsDirectory => "snapshot-file-is-directory",
             Violation::VoteLeadingZeroOctet => "vote-leading-zero-octet",
             Violation::SnapshotPeerLeadingZeroOctet => "snapshot-peer-leading-zero-octet",
+            Violation::LargeSnapshotMeta => "large-snapshot-meta",
             Violation::LegacyImportMarker => "legacy-import-marker",
         }
     }
@@ -184,6 +193,7 @@ pub fn plant(
         Violation::SnapshotPeerLeadingZeroOctet => {
             snapshot_peer(&vfs, root, state, rng).map_err(|e| fail(&e))?
         }
+        Violation::LargeSnapshotMeta => large_meta(&vfs, root, state, rng).map_err(|e| fail(&e))?,
         Violation::LegacyImportMarker => {
             let marker = root.join(LOG_DIR).join(IMPORT_MARKER_NAME);
             drop(vfs.open(&marker, OpenOptions::CREATE_TRUNCATE).map_err(|e| fail(&e))?);
@@ -258,6 +268,17 @@ pub fn leading_zero_spelling(peer: &str) -> String {
     format!("{}:{rest}", octets.join("."))
 }
 
+/// Writes `dir/name` as another writer would: a new file (tmp + rename), so the family's
+/// checksum sidecar reads it as replaced and only braft's format judges it. A leftover
+/// `name.tmp` (a crash between a save's sidecar and its rename leaves one) is removed first:
+/// reused, its inode is the one the sidecar names, and the family would judge the rewrite as
+/// damage in place (braft's own save does reuse it, `O_TRUNC`: a false refusal this check
+/// does not judge).
+fn rewrite(vfs: &VfsHandle, dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+    remove_file_if_present(vfs, &dir.join(tmp_name(name)))?;
+    write_atomic(vfs, dir, name, bytes)
+}
+
 fn vote(vfs: &VfsHandle, root: &Path, state: &RaftState) -> Result<Expected, StorageError> {
     let voted = state.meta.voted_for.as_ref().map_or(PeerId::ANY, |p| p.as_str());
     let votedfor = leading_zero_spelling(voted);
@@ -265,7 +286,7 @@ fn vote(vfs: &VfsHandle, root: &Path, state: &RaftState) -> Result<Expected, Sto
     vfs.create_dir_all(&dir)?;
     let term = i64::try_from(state.meta.term).unwrap_or(i64::MAX);
     let bytes = pbfile_encode(&StablePbMeta { term, votedfor: votedfor.clone() });
-    write_atomic(vfs, &dir, RAFT_META_NAME, &bytes)?;
+    rewrite(vfs, &dir, RAFT_META_NAME, &bytes)?;
     Ok(Expected::Refused {
         path: dir.join(RAFT_META_NAME),
         offset: PBFILE_PREFIX_LEN as u64,
@@ -301,7 +322,31 @@ fn snapshot_peer(vfs: &VfsHandle, root: &Path, state: &RaftState, rng: &mut ChaC
         meta.peers[i] = text.clone();
         peers[i] = PeerId::new(text);
     }
-    write_atomic(vfs, &dir, SNAPSHOT_META_NAME, &pbfile_encode(&msg))?;
+    rewrite(vfs, &dir, SNAPSHOT_META_NAME, &pbfile_encode(&msg))?;
+    Ok(Some(Expected::Opens(expected)))
+}
+
+/// How far past 1 MiB the large snapshot meta's body goes (a file's `user_meta` makes up
+/// the size): legal for braft (a ProtoBufFile body is limited only by protobuf's 64 MiB),
+/// and cheap enough to write once in a rotation.
+pub const LARGE_META_USER_META_LEN: usize = (1 << 20) + 1;
+
+fn large_meta(vfs: &VfsHandle, root: &Path, state: &RaftState, rng: &mut ChaCha8Rng) -> Planted {
+    let Some(dir) = snapshot_dir(root, state) else { return Ok(None) };
+    let mut expected = state.clone();
+    let Some(snapshot) = expected.snapshot.as_mut() else { return Ok(None) };
+    let files: Vec<SnapshotPath> = snapshot.files.keys().cloned().collect();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let path = &files[rng.random_range(0..files.len())];
+    let user_meta = vec![0x5a; LARGE_META_USER_META_LEN];
+    if let Some(file) = snapshot.files.get_mut(path) {
+        file.file_meta.user_meta = Some(Bytes::from(user_meta));
+    }
+    let files = snapshot.files.iter().map(|(p, f)| (p, &f.file_meta));
+    let bytes = encode_snapshot_meta(&snapshot.meta, files);
+    rewrite(vfs, &dir, SNAPSHOT_META_NAME, &bytes)?;
     Ok(Some(Expected::Opens(expected)))
 }
 
