@@ -15,8 +15,8 @@
 //! cannot carry (no closed segment, no snapshot, no snapshot file), so a short soak meets
 //! every violation. One entry of the catalogue is an edge rather than a violation (a legal
 //! snapshot meta just over 1 MiB, [`Violation::LargeSnapshotMeta`]), which must open. Judged
-//! once the reopen recovered the model's state (at the end of a
-//! history, at once), like `inspect_agreement`.
+//! once the reopen recovered the model's state (at the end of a history, at once), like
+//! `inspect_agreement`.
 //!
 //! **What it verifies.** On the copy, a read-only open (through the copy's observer) and
 //! then a read-write open:
