@@ -1436,3 +1436,137 @@ fn hostile_directories_never_panic() {
         }
     }
 }
+
+mod hostile_dirs {
+    use super::*;
+    use quorumkit_storage::contract::Family;
+    use quorumkit_storage::sim::checks::hostile_dirs::{self, Expected, Violation};
+    use quorumkit_storage::sim::planted::{PlantedBug, PlantedFamily};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    const ROOT: &str = "inst";
+
+    /// A closed local instance holding several closed segments, a vote and a snapshot with
+    /// files (one nested): the disk and the state it holds.
+    fn closed(family: &dyn Family) -> (Arc<SimDisk>, RaftState) {
+        let disk = SimDisk::new(SimDiskOptions::default());
+        let mut storage = family.open(ROOT, disk.clone()).expect("open");
+        let entries: Vec<Entry> = (1..=30).map(|i| data(i, 1 + i / 10, "payload")).collect();
+        for batch in entries.chunks(4) {
+            storage.append(batch).expect("append");
+        }
+        let peer = PeerId::new("10.0.0.2:8000:0:0");
+        storage.save_meta(&Meta { term: 3, voted_for: Some(peer.clone()) }).expect("meta");
+        let mut writer = storage.begin_snapshot().expect("snapshot");
+        for path in ["a", "d/b"] {
+            let path = SnapshotPath::new(path).expect("path");
+            writer.add_file(&path, &FileMeta::default()).expect("add");
+            writer.write_file(&path, 0, b"contents").expect("write");
+        }
+        let peers = vec![PeerId::new("192.168.1.10:8000:0:0"), peer];
+        writer.set_meta(SnapshotMeta {
+            last_included_index: 20,
+            last_included_term: 3,
+            peers,
+            old_peers: vec![],
+        });
+        writer.publish().expect("publish");
+        let state = RaftState::capture(storage.as_ref()).expect("capture");
+        drop(storage);
+        (disk, state)
+    }
+
+    fn small() -> Arc<dyn Family> {
+        Arc::new(LocalFamily::with_options(LocalOptions {
+            segment_size_max: 256,
+            ..LocalOptions::default()
+        }))
+    }
+
+    /// Every violation applies to the instance, the family refuses (or reads) each exactly
+    /// as expected through both opens, and a family that starts empty on corruption is
+    /// reported for every violation it must refuse.
+    #[test]
+    fn every_violation_is_judged_and_an_accepting_family_is_caught() {
+        let family = small();
+        let accepting = PlantedFamily::new(family.clone(), PlantedBug::AcceptsHostileDirs);
+        let (disk, state) = closed(family.as_ref());
+        for violation in Violation::ALL {
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let hostile = hostile_dirs::plant(&disk, Path::new(ROOT), &state, violation, &mut rng)
+                .expect("planted")
+                .unwrap_or_else(|| panic!("{violation:?} does not apply"));
+            hostile_dirs::judge(family.as_ref(), ROOT, &hostile)
+                .unwrap_or_else(|w| panic!("{violation:?}: {w}"));
+            let refused = matches!(hostile.expected, Expected::Refused { .. });
+            let hostile = hostile_dirs::plant(&disk, Path::new(ROOT), &state, violation, &mut rng)
+                .expect("planted")
+                .expect("applies");
+            match hostile_dirs::judge(&accepting, ROOT, &hostile) {
+                Err(w) if refused => assert!(w.contains("accepted it"), "{violation:?}: {w}"),
+                Ok(()) if !refused => {}
+                other => panic!("{violation:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// The violations the family reads rather than refuses are judged against the state
+    /// they must show: the same expectation on the honest directory (no violation planted)
+    /// fails.
+    #[test]
+    fn a_shape_read_otherwise_than_documented_is_reported() {
+        let family = small();
+        let (disk, state) = closed(family.as_ref());
+        for violation in [
+            Violation::SnapshotPeerLeadingZeroOctet,
+            Violation::LargeSnapshotMeta,
+            Violation::LegacyImportMarker,
+        ] {
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let mut hostile =
+                hostile_dirs::plant(&disk, Path::new(ROOT), &state, violation, &mut rng)
+                    .expect("planted")
+                    .expect("applies");
+            hostile.disk = disk.fork();
+            let what = hostile_dirs::judge(family.as_ref(), ROOT, &hostile).expect_err("caught");
+            assert!(what.contains("showed another state than expected"), "{violation:?}: {what}");
+        }
+    }
+
+    /// Consecutive clean closes of a run walk the whole catalogue, from a start drawn from
+    /// the seed; the same seed and position give the same violation.
+    #[test]
+    fn the_rotation_meets_every_violation() {
+        let family = small();
+        let (disk, state) = closed(family.as_ref());
+        for seed in [0, 1, 0xdead_beef] {
+            let met: Vec<Violation> = (0..Violation::ALL.len() as u64)
+                .map(|nth| {
+                    hostile_dirs::check(family.as_ref(), ROOT, &disk, &state, seed, nth)
+                        .expect("held")
+                })
+                .collect();
+            let mut sorted = met.iter().map(|v| v.name()).collect::<Vec<_>>();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), Violation::ALL.len(), "seed {seed}: {met:?}");
+            let again = hostile_dirs::check(family.as_ref(), ROOT, &disk, &state, seed, 0);
+            assert_eq!(again, Ok(met[0]), "seed {seed}");
+        }
+    }
+
+    /// The leading-zero spellings keep at most three digits an octet.
+    #[test]
+    fn leading_zero_spellings() {
+        assert_eq!(hostile_dirs::leading_zero_spelling("10.0.0.2:8000:0:0"), "010.0.0.2:8000:0:0");
+        assert_eq!(
+            hostile_dirs::leading_zero_spelling("192.168.1.10:8000:0:0"),
+            "192.168.01.10:8000:0:0"
+        );
+        assert_eq!(
+            hostile_dirs::leading_zero_spelling("100.200.150.255:1:0:0"),
+            "100.200.150.05:1:0:0"
+        );
+    }
+}

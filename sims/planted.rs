@@ -150,3 +150,17 @@ fn a_meta_rolled_back_alone_by_a_lying_fsync_is_a_mixed_cut_crash_atomicity_name
         assert!(outcome.failure.is_none(), "redb seed {seed}: {:?}", outcome.failure);
     }
 }
+
+/// `hostile_dirs` bites: a local family whose open starts empty when it meets corruption
+/// (every honest directory opens as before) is caught at a clean close, naming the
+/// violation, and only by that check.
+#[test]
+fn planted_accepts_hostile_dirs_is_caught_by_hostile_dirs() {
+    let results = assert_caught_by_its_own_check(PlantedBug::AcceptsHostileDirs);
+    assert_eq!(families_of(&results), ["local"]);
+    for r in &results {
+        let failure = r.shrunk_failure.as_ref().expect("checked by the helper");
+        assert!(failure.difference.starts_with("hostile directory `"), "{failure}");
+        assert!(failure.difference.contains("accepted it; expected corruption"), "{failure}");
+    }
+}

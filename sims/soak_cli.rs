@@ -258,7 +258,7 @@ fn selftest_catches_every_planted_bug() {
     let (code, out, err) = qk(&["selftest"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every planted bug was caught"), "{out}");
-    assert!(out.contains("every check caught a bug planted for it (17 checks)"), "{out}");
+    assert!(out.contains("every check caught a bug planted for it (18 checks)"), "{out}");
     assert!(!out.contains("NOT"), "{out}");
     assert!(err.is_empty(), "selftest wrote to stderr (a noisy panic hook?):\n{err}");
     // The row of braft's view: only the local family carries that bug.
@@ -280,6 +280,15 @@ fn selftest_catches_every_planted_bug() {
             assert_eq!(row.split_whitespace().nth(2), Some(check), "{row}");
         }
     }
+    // The hostile directories: only the local family's layout is planted.
+    assert!(
+        out.lines().any(|l| l.split_whitespace().take(3).eq([
+            "accepts-hostile-dirs",
+            "local",
+            "hostile_dirs"
+        ])),
+        "{out}"
+    );
     // The read-only, lock and inspect checks, on the families that have files to harm and
     // lock, and details to report.
     for (bug, check) in [

@@ -227,6 +227,21 @@ pub fn hit(point: Point) {
     });
 }
 
+/// Runs `body` with none of the points it hits counted, in this recording or any enclosing
+/// one: for a check's own probes (an open of a planted hostile directory), which must not
+/// pass for the reach of the histories themselves.
+pub fn unrecorded<T>(body: impl FnOnce() -> T) -> T {
+    struct Open;
+    impl Drop for Open {
+        fn drop(&mut self) {
+            RECORDINGS.with(|stack| stack.borrow_mut().pop());
+        }
+    }
+    RECORDINGS.with(|stack| stack.borrow_mut().push(Counts::default()));
+    let _open = Open;
+    body()
+}
+
 /// Runs `body` and returns its value with the points it hit. The hits are also added to an
 /// enclosing recording, if any. A panic in `body` closes the recording on the way out.
 pub fn record<T>(body: impl FnOnce() -> T) -> (T, Counts) {

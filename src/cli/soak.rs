@@ -445,6 +445,13 @@ fn print_summary(report: &SoakReport, elapsed: f64) {
              judged against the state"
         );
     }
+    let hostile_dirs = total(|s| s.hostile_dirs);
+    if hostile_dirs > 0 {
+        println!(
+            "hostile directories: {hostile_dirs} local directories with one violation of \
+             braft's layout, each opened read-only and read-write"
+        );
+    }
     let steps = total(|s| s.migration_steps);
     if steps > 0 {
         println!(

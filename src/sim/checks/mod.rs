@@ -21,6 +21,7 @@
 //! | `braft_view` | [`braft_view`] |
 //! | `inspect_agreement` | [`inspect_agreement`] |
 //! | `image_views` | [`image_views`] |
+//! | `hostile_dirs` | [`hostile_dirs`] |
 //!
 //! This file holds what they share: [`CheckName`] and the failure record a check produces,
 //! which errors an injected fault excuses ([`refusal`], [`injected`]), and the fresh disks
@@ -37,6 +38,7 @@ pub mod determinism;
 pub mod dual_write;
 pub mod edge_images;
 pub mod export_cut;
+pub mod hostile_dirs;
 pub mod image_views;
 pub mod import_atomicity;
 pub mod import_determinism;
@@ -104,11 +106,15 @@ pub enum CheckName {
     /// What `qk image inspect` and the annotated hex dump show of an exported image agrees
     /// with the state it holds and with its bytes, whole and damaged.
     ImageViews,
+    /// A `local://` directory with one semantic violation of braft's layout is refused with
+    /// the typed error naming its file and offset (or read as documented) by both opens,
+    /// without a panic, a write from the read-only open, or a change outside it.
+    HostileDirs,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 17] = [
+    pub const ALL: [CheckName; 18] = [
         CheckName::ModelEquality,
         CheckName::CrashAtomicity,
         CheckName::ExportCut,
@@ -126,6 +132,7 @@ impl CheckName {
         CheckName::BraftView,
         CheckName::InspectAgreement,
         CheckName::ImageViews,
+        CheckName::HostileDirs,
     ];
 
     /// The stable snake_case name.
@@ -148,6 +155,7 @@ impl CheckName {
             CheckName::BraftView => "braft_view",
             CheckName::InspectAgreement => "inspect_agreement",
             CheckName::ImageViews => "image_views",
+            CheckName::HostileDirs => "hostile_dirs",
         }
     }
 }

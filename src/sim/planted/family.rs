@@ -96,11 +96,16 @@ pub enum PlantedBug {
     /// copy in line with the side file). Only `redb` is given it: one commit holds its three
     /// stores, so only the side file can make a mixed cut there.
     MetaInSideFile,
+    /// An open that meets corruption starts empty instead of refusing (as braft's snapshot
+    /// store starts without a snapshot whose meta it cannot load): every honest directory
+    /// opens as before, only a damaged one is accepted. Only the local family's hostile
+    /// directories reach it.
+    AcceptsHostileDirs,
 }
 
 impl PlantedBug {
     /// Every planted bug.
-    pub const ALL: [PlantedBug; 19] = [
+    pub const ALL: [PlantedBug; 20] = [
         PlantedBug::DropEntry,
         PlantedBug::ForgetVote,
         PlantedBug::TruncateSuffixOffByOne,
@@ -120,6 +125,7 @@ impl PlantedBug {
         PlantedBug::InspectMiscountsEntries,
         PlantedBug::RepairInTwoSteps,
         PlantedBug::MetaInSideFile,
+        PlantedBug::AcceptsHostileDirs,
     ];
 
     /// Whether the bug can show in `family` (lost syncs and a commit torn by a power loss
@@ -135,7 +141,7 @@ impl PlantedBug {
                 | PlantedBug::RepairInTwoSteps
                 | PlantedBug::MetaInSideFile
         );
-        if self == PlantedBug::UnpaddedSegmentNames {
+        if matches!(self, PlantedBug::UnpaddedSegmentNames | PlantedBug::AcceptsHostileDirs) {
             return family.scheme() == "local";
         }
         if self == PlantedBug::MetaInSideFile {
@@ -177,6 +183,7 @@ impl PlantedBug {
             PlantedBug::NoLock => CheckName::SingleWriter,
             PlantedBug::UnpaddedSegmentNames => CheckName::BraftView,
             PlantedBug::InspectMiscountsEntries => CheckName::InspectAgreement,
+            PlantedBug::AcceptsHostileDirs => CheckName::HostileDirs,
         }
     }
 
@@ -202,6 +209,7 @@ impl PlantedBug {
             PlantedBug::InspectMiscountsEntries => "inspect-miscounts-entries",
             PlantedBug::RepairInTwoSteps => "repair-in-two-steps",
             PlantedBug::MetaInSideFile => "meta-in-side-file",
+            PlantedBug::AcceptsHostileDirs => "accepts-hostile-dirs",
         }
     }
 }
@@ -315,7 +323,12 @@ impl Family for PlantedFamily {
 
     fn open(&self, location: &str, vfs: VfsHandle) -> StorageResult<Box<dyn RaftStorage>> {
         let vfs = self.planted_vfs(vfs);
-        let mut inner = self.inner.open(location, vfs.clone())?;
+        let mut inner = match self.inner.open(location, vfs.clone()) {
+            Err(e) if e.is_corruption() && self.bug == PlantedBug::AcceptsHostileDirs => {
+                Box::new(crate::families::memory::MemoryStorage::new())
+            }
+            opened => opened?,
+        };
         if self.bug == PlantedBug::RepairInTwoSteps {
             let meta = inner.meta()?;
             if meta != Meta::default() {

@@ -29,6 +29,7 @@
 //! | `repair-in-two-steps` | `crash_atomicity` (a power loss during an open) | durable |
 //! | `meta-in-side-file` | `crash_atomicity` (a mixed cut under a lying fsync) | redb |
 //! | `views-drop-config-peers` ([`crate::sim::checks::image_views::PlantedViewBug`], in the check's reading of an image) | `image_views` | all |
+//! | `accepts-hostile-dirs` | `hostile_dirs` | `local` |
 //!
 //! The three import bugs live in `import.rs`; they touch only what an instance does
 //! once it is given an import, which the runner's own instance never is, so they show in the

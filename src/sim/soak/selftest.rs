@@ -103,8 +103,8 @@ pub fn run_views_selftest(
     let name = family.scheme().to_string();
     let options = RunOptions { planted_views: Some(bug), ..RunOptions::default() };
     let subject = Subject::Family(family);
-    let expected = CheckName::ImageViews;
-    run_planted(subject, name, bug.name(), expected, generator, &options, seeds_max)
+    let plan = PlantedRun { bug: bug.name(), expected: CheckName::ImageViews, faults: honest };
+    run_planted(subject, name, plan, generator, &options, seeds_max)
 }
 
 /// Runs seeds `0..seeds_max` on a migration from `source` to `destination` with the

@@ -6,32 +6,50 @@
 //! judged against it. For a pair, its primary. Only on an honest disk that injected no fault
 //! since the instance was last opened, when checking.
 
+use super::hostile_dirs::HostileDirVerdict;
 use super::{Runner, Stop};
 use crate::sim::checks::inspect_agreement::{self, Inspection};
 use crate::sim::checks::CheckFailure;
 use crate::sim::checks::CheckName;
 use crate::sim::engine::ops::Op;
 
+/// What the phases at a clean close found, judged once the reopen recovered the model's
+/// state: the inspection, and the hostile directory (`hostile_dirs`).
+pub(super) struct Closed {
+    inspection: Option<Inspection>,
+    hostile_dir: Option<HostileDirVerdict>,
+}
+
 impl Runner {
     /// Closes the instance cleanly (a pinned export first, then the instance: the order of
-    /// every close) and inspects what it left on the disk.
-    pub(super) fn close_and_inspect(&mut self) -> Option<Inspection> {
+    /// every close), inspects what it left on the disk and plants a hostile directory in a
+    /// copy of it.
+    pub(super) fn close_and_inspect(&mut self) -> Closed {
         self.export = None;
         drop(self.instance.take());
-        self.inspect_closed()
+        let inspection = self.inspect_closed();
+        let hostile_dir = self.hostile_dir_closed();
+        Closed { inspection, hostile_dir }
     }
 
     /// At the end of a history that held: the instance closed and inspected; the failure,
     /// if the inspection disagrees with the model.
     pub(super) fn inspect_at_end(&mut self, steps: usize) -> Option<CheckFailure> {
-        let inspection = self.close_and_inspect()?;
-        let what = self.judge_inspection(&inspection).err()?;
-        Some(self.failure_at(
-            CheckName::InspectAgreement,
-            steps,
-            "end of history".to_string(),
-            what,
-        ))
+        let closed = self.close_and_inspect();
+        let (check, what) = self.judge_closed(closed).err()?;
+        Some(self.failure_at(check, steps, "end of history".to_string(), what))
+    }
+
+    /// Judges what a clean close found: the inspection, then the hostile directory.
+    fn judge_closed(&mut self, closed: Closed) -> Result<(), (CheckName, String)> {
+        if let Some(inspection) = &closed.inspection {
+            self.judge_inspection(inspection).map_err(|w| (CheckName::InspectAgreement, w))?;
+        }
+        if let Some(verdict) = closed.hostile_dir {
+            verdict.map_err(|w| (CheckName::HostileDirs, w))?;
+            self.stats.hostile_dirs += 1;
+        }
+        Ok(())
     }
 
     /// Judges `inspection` against the model's state, counting it when it was judged.
@@ -54,15 +72,15 @@ impl Runner {
         Some(inspect_agreement::inspect(family.as_ref(), &location, disk))
     }
 
-    /// After the reopen recovered the model's state: `inspect_agreement`.
+    /// After the reopen recovered the model's state: `inspect_agreement`, then
+    /// `hostile_dirs`.
     pub(super) fn check_inspection(
         &mut self,
         step: usize,
         op: &Op,
-        inspection: Option<Inspection>,
+        closed: Closed,
     ) -> Result<(), Stop> {
-        let Some(inspection) = inspection else { return Ok(()) };
-        self.judge_inspection(&inspection)
-            .map_err(|what| self.failure(CheckName::InspectAgreement, step, op, what).into())
+        self.judge_closed(closed)
+            .map_err(|(check, what)| self.failure(check, step, op, what).into())
     }
 }

@@ -33,6 +33,7 @@ mod call;
 mod compare;
 mod exhaustive;
 mod export;
+mod hostile_dirs;
 mod inspect;
 mod join;
 mod outcome;
@@ -169,6 +170,8 @@ pub struct Runner {
     /// Faults the disk had injected when the instance was last opened (`inspect_agreement`
     /// looks at a clean close only if none has been injected since).
     faults_at_open: u64,
+    /// Hostile directories planted so far (`hostile_dirs`: the rotation's position).
+    hostile_dirs_planted: u64,
     /// Why the run ended as a refusal, once it has.
     refusal: Option<String>,
     /// Whether that refusal was an open failed by an injected honest fault (retried).
@@ -267,6 +270,7 @@ impl Runner {
             agreement: agreement::Sampler::new(disk_seed),
             read_only_probe: None,
             faults_at_open: 0,
+            hostile_dirs_planted: 0,
             refusal_injected: false,
             step_faults: 0,
             recovery_crashed: false,

@@ -115,6 +115,9 @@ pub struct RunStats {
     /// `qk inspect` reports of cleanly closed instances the `inspect_agreement` check judged.
     #[serde(default)]
     pub inspections: u64,
+    /// Hostile `local://` directories the `hostile_dirs` check judged.
+    #[serde(default)]
+    pub hostile_dirs: u64,
     /// Migration steps a migration subject took (accepted or refused).
     #[serde(default)]
     pub migration_steps: u64,
@@ -161,6 +164,7 @@ impl RunStats {
             imports,
             validator_pairs,
             inspections,
+            hostile_dirs,
             migration_steps,
             migration_refusals,
             cut_overs,
@@ -186,6 +190,7 @@ impl RunStats {
         self.imports += imports;
         self.validator_pairs += validator_pairs;
         self.inspections += inspections;
+        self.hostile_dirs += hostile_dirs;
         self.migration_steps += migration_steps;
         self.migration_refusals += migration_refusals;
         self.cut_overs += cut_overs;
