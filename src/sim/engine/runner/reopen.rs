@@ -43,6 +43,8 @@ impl Runner {
         }
         if !self.subject.durable() {
             self.model.forget();
+            // A volatile subject restarts empty: the stores' current states move with it.
+            self.history.remember_all(&self.model.state);
         }
         self.trace.push(format!("#{step} {context} -> ok"));
         if let (Some(reopened), Some(before)) = (reopened, before) {
