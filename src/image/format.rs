@@ -127,7 +127,7 @@ impl RecordKind {
     }
 }
 
-/// The name of kind byte `b`: a defined kind's name, or `unknown 0xNN`.
+/// The name of kind byte `b`: a defined kind's name, or `unknown kind 0xNN`.
 pub fn kind_name(b: u8) -> String {
     match RecordKind::from_byte(b) {
         Some(kind) => kind.name().to_string(),
