@@ -263,10 +263,14 @@ impl StoreHistory {
                 }
             }
         }
-        let (meta, snapshot) = (&self.current[1], &self.current[2]);
-        let with = self.together.entry(meta.clone()).or_default();
-        if !with.contains(snapshot) {
-            with.insert(snapshot.clone());
+        // A new pair of meta and snapshot needs one of them to have changed (an append,
+        // the commonest step, changes neither).
+        if stores.iter().any(|s| *s != Store::Log) {
+            let (meta, snapshot) = (&self.current[1], &self.current[2]);
+            let with = self.together.entry(meta.clone()).or_default();
+            if !with.contains(snapshot) {
+                with.insert(snapshot.clone());
+            }
         }
     }
 
