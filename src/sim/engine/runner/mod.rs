@@ -46,9 +46,9 @@ use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StateView, StorageError, StorageResult};
 use crate::families::Registry;
-use crate::sim::checks::braft_view;
 use crate::sim::checks::crash_atomicity::StoreHistory;
 use crate::sim::checks::export_cut::PinnedExport;
+use crate::sim::checks::{braft_view, determinism};
 use crate::sim::checks::{injected, refusal, CheckFailure, CheckName};
 use crate::sim::engine::migration::run_migration;
 use crate::sim::engine::model::Model;
@@ -511,6 +511,16 @@ pub fn run_subject_on_disk(
     ops: &[Op],
     options: RunOptions,
 ) -> RunOutcome {
+    if let Some(failure) = determinism::check_replayable(&subject) {
+        return RunOutcome {
+            stats: RunStats::default(),
+            trace_hash: String::new(),
+            final_digest: String::new(),
+            failure: Some(failure),
+            refusal: None,
+            trace_tail: Vec::new(),
+        };
+    }
     if let Subject::Migration(migration) = &subject {
         return run_migration(migration, location, disk, ops, options);
     }
