@@ -64,6 +64,7 @@ fn a_default_soak_reaches_every_local_path() {
             Point::LocalSegmentRollover,
             Point::LocalClosedSegmentRecovered,
             Point::LocalMixedChecksumsRead,
+            Point::LocalOpenedByBraftUris,
             Point::LocalTruncateSuffixAcrossSegments,
             Point::LocalTruncateSuffixReopensClosed,
             Point::LocalTruncatePrefixDropsSegments,

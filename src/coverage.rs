@@ -49,6 +49,9 @@ points! {
     LocalClosedSegmentRecovered => "local.closed_segment_recovered",
     /// local: an open read records of both checksum types (crc32c and murmur3).
     LocalMixedChecksumsRead => "local.mixed_checksums_read",
+    /// local: an open named the instance by braft's three URIs (the `local.braft_uris`
+    /// tunable), parsed by `LocalPaths::from_uris`.
+    LocalOpenedByBraftUris => "local.opened_by_braft_uris",
     /// local: truncate_suffix removed whole segments.
     LocalTruncateSuffixAcrossSegments => "local.truncate_suffix_across_segments",
     /// local: truncate_suffix cut a closed segment (renamed back to in-progress).

@@ -17,6 +17,7 @@
 //! **Text form** (`Display` / `FromStr`, one grammar): `default`, or comma-separated
 //! `key=value` pairs for the values that differ from the defaults, keys
 //! `local.segment_size_max`, `local.checksum` (`crc32c`, `murmur3`, `mixed`),
+//! `local.braft_uris` (`true`, `false`),
 //! `redb.cache_size`, `redb.two_phase_commit` (`true`, `false`). A key left out has its
 //! default.
 
@@ -57,6 +58,12 @@ pub struct LocalTunables {
     pub segment_size_max: u64,
     /// Checksum type of new records.
     pub checksum: ChecksumChoice,
+    /// Whether every open names the instance as braft's configuration does, by three
+    /// `local://` URIs (one per directory, spelled with the case and whitespace braft's
+    /// parser accepts), instead of by its directory (default false). The same directories,
+    /// reached through the URI parser.
+    #[serde(default)]
+    pub braft_uris: bool,
 }
 
 impl Default for LocalTunables {
@@ -64,6 +71,7 @@ impl Default for LocalTunables {
         LocalTunables {
             segment_size_max: crate::families::local::format::SEGMENT_SIZE_MAX_DEFAULT,
             checksum: ChecksumChoice::Crc32c,
+            braft_uris: false,
         }
     }
 }
@@ -104,6 +112,8 @@ pub enum Knob {
     LocalSegmentSizeMax,
     /// [`LocalTunables::checksum`].
     LocalChecksum,
+    /// [`LocalTunables::braft_uris`].
+    LocalBraftUris,
     /// [`RedbTunables::cache_size`].
     RedbCacheSize,
     /// [`RedbTunables::two_phase_commit`].
@@ -112,9 +122,10 @@ pub enum Knob {
 
 impl Knob {
     /// Every knob, in text order.
-    pub const ALL: [Knob; 4] = [
+    pub const ALL: [Knob; 5] = [
         Knob::LocalSegmentSizeMax,
         Knob::LocalChecksum,
+        Knob::LocalBraftUris,
         Knob::RedbCacheSize,
         Knob::RedbTwoPhaseCommit,
     ];
@@ -124,6 +135,7 @@ impl Knob {
         match self {
             Knob::LocalSegmentSizeMax => "local.segment_size_max",
             Knob::LocalChecksum => "local.checksum",
+            Knob::LocalBraftUris => "local.braft_uris",
             Knob::RedbCacheSize => "redb.cache_size",
             Knob::RedbTwoPhaseCommit => "redb.two_phase_commit",
         }
@@ -148,6 +160,7 @@ impl Tunables {
         match knob {
             Knob::LocalSegmentSizeMax => t.local.segment_size_max = default.local.segment_size_max,
             Knob::LocalChecksum => t.local.checksum = default.local.checksum,
+            Knob::LocalBraftUris => t.local.braft_uris = default.local.braft_uris,
             Knob::RedbCacheSize => t.redb.cache_size = default.redb.cache_size,
             Knob::RedbTwoPhaseCommit => t.redb.two_phase_commit = default.redb.two_phase_commit,
         }
@@ -167,6 +180,7 @@ impl Tunables {
         match knob {
             Knob::LocalSegmentSizeMax => self.local.segment_size_max.to_string(),
             Knob::LocalChecksum => self.local.checksum.as_str().to_string(),
+            Knob::LocalBraftUris => self.local.braft_uris.to_string(),
             Knob::RedbCacheSize => self.redb.cache_size.to_string(),
             Knob::RedbTwoPhaseCommit => self.redb.two_phase_commit.to_string(),
         }
@@ -186,6 +200,9 @@ impl Tunables {
                     "mixed" => ChecksumChoice::Mixed,
                     _ => return Err(bad("crc32c, murmur3 or mixed")),
                 };
+            }
+            Knob::LocalBraftUris => {
+                self.local.braft_uris = value.parse().map_err(|_| bad("true or false"))?;
             }
             Knob::RedbCacheSize => {
                 let bytes: u64 = value.parse().map_err(|_| bad("a byte count"))?;
@@ -271,7 +288,11 @@ mod tests {
         assert_eq!("default".parse::<Tunables>(), Ok(Tunables::default()));
         assert_eq!("".parse::<Tunables>(), Ok(Tunables::default()));
         let t = Tunables {
-            local: LocalTunables { segment_size_max: 812, checksum: ChecksumChoice::Mixed },
+            local: LocalTunables {
+                segment_size_max: 812,
+                checksum: ChecksumChoice::Mixed,
+                braft_uris: false,
+            },
             redb: RedbTunables { cache_size: 0, two_phase_commit: false },
         };
         let text = t.to_string();
@@ -289,5 +310,18 @@ mod tests {
         assert!("local.segment_size=1".parse::<Tunables>().unwrap_err().contains("unknown"));
         assert!("local.checksum=md5".parse::<Tunables>().unwrap_err().contains("murmur3"));
         assert!("redb.cache_size".parse::<Tunables>().unwrap_err().contains("key=value"));
+    }
+
+    #[test]
+    fn braft_uris_round_trips_and_reaches_the_family() {
+        let t: Tunables = "local.braft_uris=true".parse().unwrap();
+        assert!(t.local.braft_uris);
+        assert_eq!(t.to_string(), "local.braft_uris=true");
+        assert!("local.braft_uris=yes".parse::<Tunables>().unwrap_err().contains("true or false"));
+        let dir = "/data/node 1";
+        let [log, meta, snapshot] = crate::families::local::braft_uris(dir);
+        let by_uris = crate::families::local::LocalPaths::from_uris(&log, &meta, &snapshot);
+        // braft removes every whitespace character from a path, the directory's own included.
+        assert_eq!(by_uris.unwrap(), crate::families::local::LocalPaths::from_dir("/data/node1"));
     }
 }

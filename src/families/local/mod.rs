@@ -207,6 +207,17 @@ impl LocalPaths {
     }
 }
 
+/// braft's three URIs (log, raft_meta, snapshot) of the instance in directory `dir`, spelled
+/// with what braft's parser tolerates: the scheme in any case and padded, whitespace inside
+/// the path. [`LocalPaths::from_uris`] of them is [`LocalPaths::from_dir`] of `dir`.
+pub fn braft_uris(dir: &str) -> [String; 3] {
+    [
+        format!("local://{dir}/{LOG_DIR}"),
+        format!(" LOCAL ://{dir}/ {RAFT_META_DIR}"),
+        format!("Local://{dir}/{SNAPSHOT_DIR}\n"),
+    ]
+}
+
 /// Options of an instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalOptions {
@@ -220,6 +231,10 @@ pub struct LocalOptions {
     pub mixed_checksums: bool,
     /// What an open does with damaged data (default fail-closed).
     pub recovery: RecoveryPolicy,
+    /// [`Family::open`] names the instance as braft's configuration does, by three URIs
+    /// ([`braft_uris`]) parsed by [`LocalPaths::from_uris`], instead of by its directory: the
+    /// same directories, reached through braft's URI grammar (default off; a tunable).
+    pub braft_uris: bool,
 }
 
 impl Default for LocalOptions {
@@ -229,6 +244,7 @@ impl Default for LocalOptions {
             checksum: ChecksumType::Crc32c,
             mixed_checksums: false,
             recovery: RecoveryPolicy::FailClosed,
+            braft_uris: false,
         }
     }
 }
@@ -262,7 +278,15 @@ impl Family for LocalFamily {
                 reason: "empty directory".into(),
             });
         }
-        Ok(Box::new(LocalStorage::open(vfs, LocalPaths::from_dir(location), self.options)?))
+        let paths = if self.options.braft_uris {
+            let [log, raft_meta, snapshot] = braft_uris(location);
+            let paths = LocalPaths::from_uris(&log, &raft_meta, &snapshot)?;
+            hit(Point::LocalOpenedByBraftUris);
+            paths
+        } else {
+            LocalPaths::from_dir(location)
+        };
+        Ok(Box::new(LocalStorage::open(vfs, paths, self.options)?))
     }
 
     fn with_tunables(&self, tunables: &crate::tunables::Tunables) -> Option<Arc<dyn Family>> {
@@ -275,6 +299,7 @@ impl Family for LocalFamily {
                 ChecksumChoice::Crc32c | ChecksumChoice::Mixed => ChecksumType::Crc32c,
             },
             mixed_checksums: t.checksum == ChecksumChoice::Mixed,
+            braft_uris: t.braft_uris,
             ..self.options
         };
         Some(Arc::new(LocalFamily::with_options(options)))

@@ -8,7 +8,8 @@
 //!
 //! Draws: the local segment size log-uniform from 256 B to 8 MiB (so about half the seeds
 //! roll segments over within a 200-op history), the local checksum crc32c, murmur3 or mixed
-//! across reopens (a third each), the redb cache log-uniform from 4 KiB to 16 MiB or 0 (one
+//! across reopens (a third each), the local instance named by braft's three URIs or by its
+//! directory (half each), the redb cache log-uniform from 4 KiB to 16 MiB or 0 (one
 //! in eight). redb's one-phase commit is a knob but not drawn yet (see [`draw`]).
 
 use std::fmt;
@@ -53,8 +54,11 @@ const MIRROR_PREFIX: &str = "mirror.";
 /// The tunables seed `seed` runs with.
 pub fn draw(seed: u64) -> SubjectTunables {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ TUNABLES_STREAM);
-    let primary = draw_side(&mut rng);
-    let mirror = draw_side(&mut rng);
+    let mut primary = draw_side(&mut rng);
+    let mut mirror = draw_side(&mut rng);
+    // Drawn after both sides, so that adding it moved no earlier draw.
+    primary.local.braft_uris = rng.random_bool(0.5);
+    mirror.local.braft_uris = rng.random_bool(0.5);
     SubjectTunables { primary, mirror }
 }
 
@@ -79,7 +83,7 @@ fn draw_side(rng: &mut ChaCha8Rng) -> Tunables {
     let _one_phase = rng.random_bool(0.5);
     let two_phase_commit = true;
     Tunables {
-        local: LocalTunables { segment_size_max, checksum },
+        local: LocalTunables { segment_size_max, checksum, braft_uris: false },
         redb: RedbTunables { cache_size, two_phase_commit },
     }
 }
