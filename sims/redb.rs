@@ -1141,3 +1141,57 @@ mod stale_pages {
         assert_never_stale(outcomes(family, false));
     }
 }
+
+/// The overflow probe of `inspect_agreement`.
+mod inspect_overflow {
+    use quorumkit_storage::contract::{Entry, Family, RaftStorage};
+    use quorumkit_storage::families::redb::RedbFamily;
+    use quorumkit_storage::state::RaftState;
+    use quorumkit_storage::vfs::{SimDisk, SimDiskOptions, VfsHandle};
+
+    const LOCATION: &str = "data/raft.redb";
+
+    /// The overflow probe of `inspect_agreement` (its module doc): on a cleanly closed
+    /// database, every count of planted entries around `PROBLEMS_MAX` is judged right and
+    /// leaves the disk as it was; the seeded draw reaches both sides of the limit; and a
+    /// report that lists one problem too many, miscounts the rest or drops (or adds) the
+    /// `... and K more` line is caught.
+    #[test]
+    fn the_inspect_overflow_probe_bites() {
+        use quorumkit_storage::sim::checks::inspect_agreement::{
+            judge_overflow, overflow, overflow_planted,
+        };
+        let disk = SimDisk::new(SimDiskOptions::default());
+        let family = RedbFamily::new();
+        let vfs: VfsHandle = disk.clone();
+        let mut instance: Box<dyn RaftStorage> = family.open(LOCATION, vfs).expect("open");
+        let entries: Vec<Entry> = (1..=5).map(|i| Entry::data(i, 1, vec![i as u8; 9])).collect();
+        instance.append(&entries).expect("append");
+        let state = RaftState::capture(instance.as_ref()).expect("capture");
+        drop(instance);
+        for planted in [1, 31, 32, 33, 39] {
+            assert_eq!(overflow(&family, LOCATION, &disk, &state, planted), Ok(planted + 1));
+        }
+        let observer: VfsHandle = disk.observer();
+        let details = family.inspect_details(LOCATION, observer).expect("inspect");
+        let (_, value) = details.expect("details");
+        assert_eq!(value["problems"], serde_json::json!([]), "the original disk is untouched");
+        let drawn: Vec<u64> = (0..64).map(overflow_planted).collect();
+        assert!(drawn.iter().any(|&n| n >= 32) && drawn.iter().any(|&n| n < 32));
+        let report = |listed: usize, rest: u64| serde_json::json!({ "problems": vec!["odd"; listed], "problems_not_listed": rest });
+        let more = "  problems\n    - odd\n    ... and 1 more\n";
+        assert_eq!(judge_overflow(more, &report(32, 1), 32, 5), Ok(33));
+        assert_eq!(judge_overflow("  problems\n", &report(2, 0), 1, 5), Ok(2));
+        let wrong = [
+            (more, report(33, 0), 32, "lists 33 problems where 32 are due"),
+            (more, report(32, 0), 32, "problems_not_listed = 0 where 1 is due"),
+            ("  problems\n", report(32, 1), 32, "prints None where \"... and 1 more\" is due"),
+            (more, report(32, 2), 33, "prints Some(\"    ... and 1 more\") where \"... and 2"),
+            (more, report(31, 0), 30, "prints \"    ... and 1 more\" where nothing"),
+        ];
+        for (text, value, planted, words) in wrong {
+            let what = judge_overflow(text, &value, planted, 5).expect_err(words);
+            assert!(what.contains(words), "{words}: {what}");
+        }
+    }
+}

@@ -33,12 +33,25 @@
 //!
 //! A family without details (`memory`) is not judged.
 //!
-//! **What not.** It does not read the human text (only the JSON, whose fields the text
-//! prints), byte sizes and pages (layout, not state), the local log epoch (a cross mark of
-//! where the structures stood at the last rare write, not of the state now), or what inspect
-//! says about damaged or unfinished instances (the operator tests in `sims/operator.rs` do);
-//! so a report path reached only by damage (more than [`PROBLEMS_MAX`] problems, say) is not
-//! judged here. It does not look at a crashed disk (after a power loss, or one a fault
+//! **The overflow probe** ([`overflow`]). A healthy instance has no problems, so the report's
+//! truncation is reached only by damage. Once per history, at the end, when the cleanly
+//! closed `redb://` instance agreed (for a pair, its redb primary), a copy of the disk
+//! ([`SimDisk::fork`], no fault plan: nothing a seed decides moves) gets `planted`
+//! undecodable values written through redb into `qk_entries`, under the keys just after the
+//! state's last index, with `planted` drawn from a stream of its own
+//! ([`INSPECT_OVERFLOW_SALT`], [`overflow_planted`]): 32..=39 three times in four, else
+//! 1..=31. The family's inspect of the copy (through its observer, its coverage not
+//! recorded) must then find exactly `planted + 1` problems (one per planted key, plus the
+//! entry count the log range does not account for), list the first [`PROBLEMS_MAX`] of
+//! them, count the rest in `problems_not_listed`, and print `... and K more` in its human
+//! text exactly when K > 0.
+//!
+//! **What not.** Beyond the overflow probe's one line, it does not read the human text (only
+//! the JSON, whose fields the text prints), byte sizes and pages (layout, not state), the
+//! local log epoch (a cross mark of where the structures stood at the last rare write, not
+//! of the state now), or what inspect says about damaged or unfinished instances other than
+//! the probe's count (the operator tests in `sims/operator.rs` do); the probe does not read
+//! the words of the problems. It does not look at a crashed disk (after a power loss, or one a fault
 //! failed a call before): the state on it is not closed cleanly, and what inspect lists
 //! there is what an open repairs. Migrations (their own driver) are not inspected.
 //!
@@ -582,6 +595,143 @@ fn judge_redb(report: &RedbReport, state: &RaftState) -> Result<(), String> {
     )?;
     let chunks = files.iter().map(|f| f.chunks).sum::<u64>();
     agree("tables[qk_snapshot_chunks].records", records("qk_snapshot_chunks"), Some(chunks))?;
+    Ok(())
+}
+
+// ---- redb: more problems than are listed ----------------------------------------------------
+
+/// Salt that separates the overflow probe's stream ([`overflow`]) from every other stream of
+/// a seed.
+pub const INSPECT_OVERFLOW_SALT: u64 = 0x696e_7370_2d6f_7666;
+
+/// The value planted under each extra `qk_entries` key: no sealed record (too short to
+/// carry a seal), so `inspect` reports one problem per key.
+const UNDECODABLE: &[u8] = &[0xff];
+
+/// How many undecodable entries the overflow probe plants for a disk seeded with `seed`:
+/// three times in four 32..=39 (so `inspect` finds 33..=40 problems, more than
+/// [`PROBLEMS_MAX`]), otherwise 1..=31 (2..=32 problems, all listed).
+///
+/// [`PROBLEMS_MAX`]: crate::families::redb::inspect::PROBLEMS_MAX
+pub fn overflow_planted(seed: u64) -> u64 {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ INSPECT_OVERFLOW_SALT);
+    match rng.random_range(0..4u32) {
+        0 => rng.random_range(1..=31),
+        _ => rng.random_range(32..=39),
+    }
+}
+
+/// The fields of the redb report the overflow probe reads.
+#[derive(Debug, Deserialize)]
+struct RedbProblems {
+    problems: Vec<String>,
+    problems_not_listed: u64,
+}
+
+/// The overflow probe, on a cleanly closed `redb://` instance at `location` on `disk`
+/// holding `state`: in a copy of the disk (no fault plan; nothing a seed decides moves),
+/// `planted` undecodable entries ([`overflow_planted`]) are written through redb under the
+/// keys just after the state's last index, then `family`'s inspect (through the copy's
+/// observer) must find exactly `planted + 1` problems (one per key, and one for the entry
+/// count the log range does not account for), list the first [`PROBLEMS_MAX`] of them,
+/// count the rest in `problems_not_listed`, and print `... and K more` exactly when K > 0.
+/// Returns the problems found, or what is wrong.
+///
+/// [`PROBLEMS_MAX`]: crate::families::redb::inspect::PROBLEMS_MAX
+pub fn overflow(
+    family: &dyn Family,
+    location: &str,
+    disk: &SimDisk,
+    state: &RaftState,
+    planted: u64,
+) -> Result<u64, String> {
+    let copy = disk.fork();
+    copy.set_fault_plan(crate::vfs::FaultPlan::none());
+    copy.disarm_crash();
+    let from = state.last().saturating_add(1);
+    let vfs: crate::vfs::VfsHandle = copy.clone();
+    catch_unwind(AssertUnwindSafe(|| plant_undecodable(vfs, location, from, planted)))
+        .unwrap_or_else(|panic| Err(format!("panicked: {}", crate::panics::text(&panic))))
+        .map_err(|e| format!("overflow probe: planting {planted} undecodable entries: {e}"))?;
+    let reported =
+        catch_unwind(AssertUnwindSafe(|| family.inspect_details(location, copy.observer())));
+    let (text, value) = match reported {
+        Ok(Ok(Some(details))) => details,
+        Ok(Ok(None)) => return Err("overflow probe: inspect reported no details".to_string()),
+        Ok(Err(e)) => return Err(format!("overflow probe: inspect failed: {e}")),
+        Err(panic) => {
+            return Err(format!(
+                "overflow probe: inspect panicked: {}",
+                crate::panics::text(&panic)
+            ))
+        }
+    };
+    judge_overflow(&text, &value, planted, state.last())
+}
+
+/// Judges what inspect reported (`text`, the human report, and `value`, its details) of a
+/// database whose log ends at `last` and holds `planted` undecodable entries after it
+/// ([`overflow`]). Returns the problems due, or what is wrong.
+pub fn judge_overflow(
+    text: &str,
+    value: &serde_json::Value,
+    planted: u64,
+    last: u64,
+) -> Result<u64, String> {
+    use crate::families::redb::inspect::PROBLEMS_MAX;
+    let report: RedbProblems = parse(value, "redb")?;
+    let total = planted + 1;
+    let listed = total.min(PROBLEMS_MAX as u64);
+    let why = format!(
+        "after {planted} undecodable entries were planted after index {last} (so {total} \
+         problems: one per entry and the entry count; at most {PROBLEMS_MAX} listed)"
+    );
+    let fail = |what: String| Err(format!("overflow probe: inspect {what}, {why}"));
+    if report.problems.len() as u64 != listed {
+        return fail(format!("lists {} problems where {listed} are due", report.problems.len()));
+    }
+    if report.problems_not_listed != total - listed {
+        return fail(format!(
+            "reports problems_not_listed = {} where {} is due",
+            report.problems_not_listed,
+            total - listed
+        ));
+    }
+    let more = format!("... and {} more", total - listed);
+    let says_more = text.lines().find(|l| l.trim_start().starts_with("... and "));
+    match (total > listed, says_more) {
+        (true, Some(line)) if line.trim() == more => {}
+        (true, line) => return fail(format!("prints {line:?} where {more:?} is due")),
+        (false, Some(line)) => return fail(format!("prints {line:?} where nothing is due")),
+        (false, None) => {}
+    }
+    Ok(total)
+}
+
+/// Writes `count` [`UNDECODABLE`] values under the `qk_entries` keys from `from` of the redb
+/// database `location` on `vfs`, in one commit, and closes the database cleanly.
+fn plant_undecodable(
+    vfs: crate::vfs::VfsHandle,
+    location: &str,
+    from: u64,
+    count: u64,
+) -> Result<(), String> {
+    use crate::families::redb::backend::{IoLatch, VfsBackend};
+    use crate::families::redb::schema::ENTRIES;
+    let path = std::path::Path::new(location);
+    let file = vfs.open(path, crate::vfs::OpenOptions::WRITE).map_err(|e| e.to_string())?;
+    let backend = VfsBackend::new(file, path, IoLatch::new());
+    let db = redb::Database::builder().create_with_backend(backend).map_err(|e| e.to_string())?;
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut table = txn.open_table(ENTRIES).map_err(|e| e.to_string())?;
+        for key in (from..).take(count as usize) {
+            table.insert(key, UNDECODABLE).map_err(|e| e.to_string())?;
+        }
+    }
+    txn.commit().map_err(|e| e.to_string())?;
+    drop(db);
     Ok(())
 }
 

@@ -36,8 +36,31 @@ impl Runner {
     /// if the inspection disagrees with the model.
     pub(super) fn inspect_at_end(&mut self, steps: usize) -> Option<CheckFailure> {
         let closed = self.close_and_inspect();
-        let (check, what) = self.judge_closed(closed).err()?;
+        let inspected = closed.inspection.is_some();
+        let judged = self.judge_closed(closed).and_then(|()| match inspected {
+            true => self.inspect_overflow().map_err(|w| (CheckName::InspectAgreement, w)),
+            false => Ok(()),
+        });
+        let (check, what) = judged.err()?;
         Some(self.failure_at(check, steps, "end of history".to_string(), what))
+    }
+
+    /// At the end of a history, once the inspection of the cleanly closed instance agreed: on
+    /// a `redb://` one, the overflow probe ([`inspect_agreement::overflow`]) on a copy of the
+    /// disk, so that a report with more problems than it lists is judged too.
+    fn inspect_overflow(&self) -> Result<(), String> {
+        let Some(disk) = self.disk.as_ref() else { return Ok(()) };
+        let (family, location) = self.reopened_family();
+        if family.scheme() != "redb" {
+            return Ok(());
+        }
+        let planted = inspect_agreement::overflow_planted(disk.options().seed);
+        let state = &self.model.state;
+        // Its inspect reaches report paths the histories must reach on their own: not counted.
+        crate::coverage::unrecorded(|| {
+            inspect_agreement::overflow(family.as_ref(), &location, disk, state, planted)
+        })
+        .map(|_| ())
     }
 
     /// Judges what a clean close found: the inspection, then the hostile directory.
