@@ -1178,7 +1178,10 @@ mod inspect_overflow {
         assert_eq!(value["problems"], serde_json::json!([]), "the original disk is untouched");
         let drawn: Vec<u64> = (0..64).map(overflow_planted).collect();
         assert!(drawn.iter().any(|&n| n >= 32) && drawn.iter().any(|&n| n < 32));
-        let report = |listed: usize, rest: u64| serde_json::json!({ "problems": vec!["odd"; listed], "problems_not_listed": rest });
+        let report = |listed: usize, rest: u64| {
+            let problems = vec!["odd"; listed];
+            serde_json::json!({ "problems": problems, "problems_not_listed": rest })
+        };
         let more = "  problems\n    - odd\n    ... and 1 more\n";
         assert_eq!(judge_overflow(more, &report(32, 1), 32, 5), Ok(33));
         assert_eq!(judge_overflow("  problems\n", &report(2, 0), 1, 5), Ok(2));

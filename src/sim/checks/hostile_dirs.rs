@@ -29,6 +29,11 @@
 //! - nothing outside the directory changes (the copy's listing outside it is the same
 //!   before and after both opens).
 //!
+//! Then, on the same copy (disposable once judged), `qk`'s classification of an operator's
+//! target ([`classify`]) must call the directory an instance, and still call it one with
+//! every mark of an instance but one removed (braft's three directories and the lock file;
+//! the one kept rotates per clean close), without a mutating disk operation.
+//!
 //! **What not.** Directories bad in more than one way; what braft would make of them (the
 //! `braft_view` oracle judges honest directories only); a pair's mirror; redb files.
 
@@ -41,7 +46,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::contract::{Entry, Family, Payload, PeerId, SnapshotPath, StorageError};
-use crate::families::local::files::{remove_file_if_present, write_atomic};
+use crate::families::local::files::{remove_dir_all, remove_file_if_present, write_atomic};
 use crate::families::local::format::{
     snapshot_dir_name, tmp_name, ChecksumType, SegmentName, IMPORT_MARKER_NAME, LOG_DIR,
     PBFILE_PREFIX_LEN, RAFT_META_DIR, RAFT_META_NAME, SNAPSHOT_DIR, SNAPSHOT_META_NAME,
@@ -51,6 +56,7 @@ use crate::families::local::proto::{
 };
 use crate::families::local::segment::encode_record;
 use crate::families::local::snapshot::encode_snapshot_meta;
+use crate::families::local::{classify, DirShape, LOCK_FILE_NAME};
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{FaultPlan, FileKind, Image, OpenOptions, SimDisk, VfsHandle};
 
@@ -162,6 +168,8 @@ pub fn check(
         if let Some(hostile) = plant(disk, Path::new(root), state, violation, &mut rng)? {
             judge(family, root, &hostile)
                 .map_err(|w| format!("hostile directory `{}`: {w}", violation.name()))?;
+            classify_partial(&hostile.disk, Path::new(root), nth)
+                .map_err(|w| format!("after hostile directory `{}`: {w}", violation.name()))?;
             return Ok(violation);
         }
     }
@@ -394,6 +402,49 @@ pub fn judge(family: &dyn Family, root: &str, hostile: &HostileDir) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// The marks of an instance `qk` recognizes a directory by ([`classify`]): braft's three
+/// directories and the family's lock file.
+const INSTANCE_MARKS: [(&str, FileKind); 4] = [
+    (LOG_DIR, FileKind::Dir),
+    (RAFT_META_DIR, FileKind::Dir),
+    (SNAPSHOT_DIR, FileKind::Dir),
+    (LOCK_FILE_NAME, FileKind::File),
+];
+
+/// `qk`'s classification of an operator's target ([`classify`]), on the (disposable) copy
+/// after both opens: the instance directory is an [`DirShape::Instance`]; then, with every
+/// mark but one removed (the one kept rotates with `nth`, so a soak meets each), it still is
+/// one (braft's layout is any of its marks), and read-only: no mutating disk operation.
+fn classify_partial(disk: &Arc<SimDisk>, root: &Path, nth: u64) -> Result<(), String> {
+    let observe = |what: &str| -> Result<(), String> {
+        let mutating = disk.mutating_op_count();
+        let observer: VfsHandle = disk.observer();
+        let shape = classify(&observer, root).map_err(|e| format!("classify: {e}"))?;
+        if disk.mutating_op_count() != mutating {
+            return Err("classify issued a mutating disk operation".to_string());
+        }
+        if shape != DirShape::Instance {
+            return Err(format!("classify calls {what} {shape:?}, not an instance"));
+        }
+        Ok(())
+    };
+    observe("the instance directory")?;
+    let kept = INSTANCE_MARKS[(nth % INSTANCE_MARKS.len() as u64) as usize];
+    let vfs: VfsHandle = disk.clone();
+    for (name, kind) in INSTANCE_MARKS.into_iter().filter(|m| *m != kept) {
+        let path = root.join(name);
+        let removed = match kind {
+            FileKind::Dir => remove_dir_all(&vfs, &path),
+            FileKind::File => remove_file_if_present(&vfs, &path).map(|_| ()),
+        };
+        removed.map_err(|e| format!("removing {}: {e}", path.display()))?;
+    }
+    if !vfs.exists(&root.join(kept.0)).map_err(|e| e.to_string())? {
+        return Ok(()); // the kept mark was never there (no snapshot yet, say): nothing to ask
+    }
+    observe(&format!("a directory holding only {}", kept.0))
 }
 
 fn open_with(open: impl FnOnce() -> Result<RaftState, StorageError>) -> Opened {
