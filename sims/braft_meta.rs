@@ -660,7 +660,7 @@ fn ops_on(disk: &SimDisk, n: u64, op: &str, file: &str) -> Vec<u64> {
 }
 
 /// On the simulated disk (`sector_size` bytes a sector): `raft_meta` saved three times, the
-/// last save's `pick` operations on `raft_meta.tmp` each hit by `fault` in turn; the reopened
+/// last save's `pick` operations on `raft_meta.qktmp` each hit by `fault` in turn; the reopened
 /// instance returns term 3 or a corruption error naming `raft_meta`, never another value.
 fn raft_meta_under(
     sector_size: u32,
@@ -683,7 +683,7 @@ fn raft_meta_under(
         let vote = Some(PeerId::new("10.0.0.1:8000:0:0"));
         let saved = s.save_meta(&Meta { term: 3, voted_for: vote });
         disk.set_fault_plan(FaultPlan::none());
-        let ops = ops_on(&disk, disk.op_count() - before, pick, "raft_meta.tmp");
+        let ops = ops_on(&disk, disk.op_count() - before, pick, "raft_meta.qktmp");
         drop(s);
         let reopened = saved.and_then(|()| {
             LocalStorage::open(vfs, LocalPaths::from_dir("n"), LocalOptions::default())
@@ -693,7 +693,7 @@ fn raft_meta_under(
     };
     let (ops, clean, _) = run(None);
     assert_eq!(clean.unwrap().term, 3);
-    assert!(!ops.is_empty(), "no {pick} of raft_meta.tmp in the save");
+    assert!(!ops.is_empty(), "no {pick} of raft_meta.qktmp in the save");
     let mut outcomes = Vec::new();
     for op in ops {
         let (_, got, injected) = run(Some(fault(op)));
@@ -734,4 +734,88 @@ fn bit_rot_in_raft_meta_is_corruption_never_a_wrong_value() {
         "write_at",
     );
     assert!(misdirected.is_empty(), "a misdirect landed in raft_meta: {misdirected:?}");
+}
+
+/// `OsVfs`, except that a rename onto a file named `raft_meta` fails: a power loss between a
+/// `raft_meta` save's sidecar and its rename, as this family's next open sees it.
+struct RaftMetaRenameFails(VfsHandle);
+
+impl quorumkit_storage::vfs::Vfs for RaftMetaRenameFails {
+    fn open(
+        &self,
+        path: &Path,
+        options: OpenOptions,
+    ) -> quorumkit_storage::vfs::VfsResult<Box<dyn quorumkit_storage::vfs::VfsFile>> {
+        self.0.open(path, options)
+    }
+    fn create_dir(&self, path: &Path) -> quorumkit_storage::vfs::VfsResult<()> {
+        self.0.create_dir(path)
+    }
+    fn remove_file(&self, path: &Path) -> quorumkit_storage::vfs::VfsResult<()> {
+        self.0.remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> quorumkit_storage::vfs::VfsResult<()> {
+        self.0.remove_dir(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> quorumkit_storage::vfs::VfsResult<()> {
+        if to.file_name().is_some_and(|n| n == "raft_meta") {
+            use quorumkit_storage::vfs::{VfsError, VfsErrorKind};
+            return Err(VfsError::new("rename", to, VfsErrorKind::Crashed));
+        }
+        self.0.rename(from, to)
+    }
+    fn read_dir(
+        &self,
+        path: &Path,
+    ) -> quorumkit_storage::vfs::VfsResult<Vec<quorumkit_storage::vfs::DirEntry>> {
+        self.0.read_dir(path)
+    }
+    fn metadata(
+        &self,
+        path: &Path,
+    ) -> quorumkit_storage::vfs::VfsResult<quorumkit_storage::vfs::Metadata> {
+        self.0.metadata(path)
+    }
+    fn sync_dir(&self, path: &Path) -> quorumkit_storage::vfs::VfsResult<()> {
+        self.0.sync_dir(path)
+    }
+    fn try_lock(
+        &self,
+        path: &Path,
+        mode: quorumkit_storage::vfs::LockMode,
+    ) -> quorumkit_storage::vfs::VfsResult<Box<dyn quorumkit_storage::vfs::VfsLock>> {
+        self.0.try_lock(path, mode)
+    }
+    fn declare_write_atomicity(
+        &self,
+        path: &Path,
+        atomicity: quorumkit_storage::vfs::WriteAtomicity,
+    ) -> quorumkit_storage::vfs::VfsResult<()> {
+        self.0.declare_write_atomicity(path, atomicity)
+    }
+}
+
+#[test]
+fn braft_saving_raft_meta_after_an_interrupted_save_of_ours_is_read_as_braft_wrote_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = dir.path().join("node");
+    qk_directory(&node);
+    // Our vote in term 4 is cut off after its sidecar is in, before its rename.
+    let failing: VfsHandle = Arc::new(RaftMetaRenameFails(os()));
+    let mut s = LocalStorage::open(failing, LocalPaths::from_dir(&node), small_segments())
+        .expect("open through the failing rename");
+    let ours = Meta { term: 4, voted_for: Some(PeerId::new("127.0.0.1:8100:0:0")) };
+    s.save_meta(&ours).expect_err("the rename fails");
+    drop(s);
+    // braft then votes in term 5: its save is `raft_meta.tmp` (O_TRUNC) renamed over.
+    let braft = Meta { term: 5, voted_for: Some(PeerId::new("127.0.0.1:8102:0:0")) };
+    braft_save(&node.join("raft_meta/raft_meta"), &encode_raft_meta(&braft).unwrap());
+    let s = LocalStorage::open(os(), LocalPaths::from_dir(&node), LocalOptions::default())
+        .expect("braft's rewrite is not damage in place");
+    assert_eq!(s.meta().unwrap(), braft);
+    drop(s);
+    let uri = format!("local://{}", node.display());
+    let (code, out, err) = qk(&["inspect", &uri]);
+    assert_eq!(code, 0, "inspect: {out}{err}");
+    assert!(out.contains("rewritten by braft"), "inspect says braft rewrote it: {out}");
 }

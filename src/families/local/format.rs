@@ -60,6 +60,11 @@ pub const SNAPSHOT_META_NAME: &str = "__raft_snapshot_meta";
 pub const SNAPSHOT_TEMP_NAME: &str = "temp";
 /// Suffix of transient files (ProtoBufFile saves, segments being deleted); removed on open.
 pub const TMP_SUFFIX: &str = ".tmp";
+/// Suffix of this family's own transient file of a `raft_meta` save (`raft_meta.qktmp`),
+/// which braft never opens: braft's save reuses a leftover `raft_meta.tmp` (`O_TRUNC`, the
+/// same inode) and never removes it, so a tmp shared with braft could hold the inode this
+/// family's sidecar names and make braft's rewrite look like damage in place.
+pub const PRIVATE_TMP_SUFFIX: &str = ".qktmp";
 
 /// Prefix of the open segment's name.
 pub const SEGMENT_OPEN_PREFIX: &str = "log_inprogress_";
@@ -365,6 +370,11 @@ fn parse_index(digits: &str) -> Option<Index> {
 /// `<name>.tmp`.
 pub fn tmp_name(name: &str) -> String {
     format!("{name}{TMP_SUFFIX}")
+}
+
+/// `<name>.qktmp` ([`PRIVATE_TMP_SUFFIX`]).
+pub fn private_tmp_name(name: &str) -> String {
+    format!("{name}{PRIVATE_TMP_SUFFIX}")
 }
 
 /// `<name>.qkcrc`.

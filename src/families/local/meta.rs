@@ -4,12 +4,18 @@
 //! braft's ProtoBufFiles carry no checksum. This family writes next to each one a sidecar
 //! `<name>.qkcrc` ([`Sidecar`]) that braft never reads, vouching for the file's bytes.
 //!
-//! **Saving.** A save writes the new bytes to `<name>.tmp` (fsynced), learns that file's
+//! **Saving.** A save writes the new bytes to a tmp file (fsynced), learns that file's
 //! [`FileId`], writes the sidecar vouching for both the current and the new bytes and
 //! naming the new file's id (tmp + fsync + rename + directory fsync), then renames the tmp
 //! over the file and fsyncs the directory. A crash before the sidecar is in leaves the old
 //! file and the old sidecar; a crash between the two leaves the old file, which the new
-//! sidecar still vouches for as its previous version; afterwards both are new.
+//! sidecar still vouches for as its previous version; afterwards both are new. The tmp of a
+//! `raft_meta` save is `raft_meta.qktmp`, never braft's `raft_meta.tmp`: braft never removes
+//! a leftover tmp there and its next save reuses it (`O_TRUNC`, the same inode), so after a
+//! crash between our sidecar and our rename a shared tmp would be the very file our sidecar
+//! names, and braft's rewrite would read as damage in place. `log_meta` and
+//! `__raft_snapshot_meta` keep braft's `.tmp`: both braft's open and ours remove leftover
+//! `.tmp` files in `log/`, and a snapshot's meta is saved inside the private temp directory.
 //!
 //! **braft writes here too.** Once braft runs on a directory this family wrote, it rewrites
 //! `raft_meta` on every vote and `log_meta` on every prefix truncation, and cannot update
@@ -79,7 +85,7 @@ use crate::vfs::{FileId, OpenOptions, VfsHandle};
 
 use super::files::{corruption, ensure_dir, read_file, write_atomic};
 use super::format::{
-    sidecar_name, tmp_name, CrossMark, Sidecar, PBFILE_BODY_LEN_MAX, PBFILE_PREFIX_LEN,
+    private_tmp_name, sidecar_name, CrossMark, Sidecar, PBFILE_BODY_LEN_MAX, PBFILE_PREFIX_LEN,
     RAFT_META_NAME,
 };
 use super::peer::{is_no_vote, peer_from_disk, PeerAddr};
@@ -212,7 +218,7 @@ fn judge_sidecar(policy: RecoveryPolicy, path: &Path, file: &GuardedFile) -> Sto
     Err(corruption(path, 0, what))
 }
 
-/// Saves `bytes` as `dir/name`: the new file as `name.tmp` (fsynced), the sidecar vouching
+/// Saves `bytes` as `dir/name`: the new file as `dir/tmp` (fsynced), the sidecar vouching
 /// for `previous` and the new bytes and naming the new file's id, with the instance's cross
 /// `mark`, then the rename (see the module doc). Returns the new fingerprint, to pass as
 /// `previous` next time.
@@ -220,6 +226,7 @@ pub fn save_guarded(
     vfs: &VfsHandle,
     dir: &Path,
     name: &str,
+    tmp: &str,
     bytes: &[u8],
     previous: Option<(u32, u32)>,
     mark: Option<CrossMark>,
@@ -229,7 +236,7 @@ pub fn save_guarded(
     if let Some(prev) = previous.filter(|p| *p != new) {
         versions.push(prev);
     }
-    let tmp = dir.join(tmp_name(name));
+    let tmp = dir.join(tmp);
     let file = vfs.open(&tmp, OpenOptions::CREATE_TRUNCATE)?;
     file.write_at(bytes, 0)?;
     file.sync()?;
@@ -306,8 +313,10 @@ impl MetaStore {
     pub fn save(&mut self, meta: &Meta, mark: CrossMark) -> StorageResult<()> {
         let bytes = encode_raft_meta(meta)?;
         let previous = self.fingerprint;
-        self.fingerprint =
-            Some(save_guarded(&self.vfs, &self.dir, RAFT_META_NAME, &bytes, previous, Some(mark))?);
+        let tmp = private_tmp_name(RAFT_META_NAME);
+        let saved =
+            save_guarded(&self.vfs, &self.dir, RAFT_META_NAME, &tmp, &bytes, previous, Some(mark))?;
+        self.fingerprint = Some(saved);
         self.mark = Some(mark);
         self.is_previous = false;
         self.replaced = false;

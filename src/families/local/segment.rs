@@ -16,10 +16,10 @@ use super::files::{
     corruption, ensure_dir, read_exact, read_file, remove_file_if_present, write_atomic, SharedFile,
 };
 use super::format::{
-    closed_segment_name, decode_log_epoch, encode_log_epoch, open_segment_name, ChecksumType,
-    CrossMark, PendingOp, PendingOpKind, RecordHeader, SegmentName, HEADER_LEN, LOG_EPOCH_NAME,
-    LOG_META_NAME, PENDING_OP_LEN, PENDING_OP_NAME, PINNED_SEGMENT_INFIX, SEGMENT_CLOSED_PREFIX,
-    TMP_SUFFIX,
+    closed_segment_name, decode_log_epoch, encode_log_epoch, open_segment_name, tmp_name,
+    ChecksumType, CrossMark, PendingOp, PendingOpKind, RecordHeader, SegmentName, HEADER_LEN,
+    LOG_EPOCH_NAME, LOG_META_NAME, PENDING_OP_LEN, PENDING_OP_NAME, PINNED_SEGMENT_INFIX,
+    SEGMENT_CLOSED_PREFIX, TMP_SUFFIX,
 };
 use super::meta::{judge_guarded, load_guarded, save_guarded, SidecarStatus};
 use super::peer::peer_from_disk;
@@ -642,6 +642,7 @@ impl LogStore {
             &self.vfs,
             &self.dir,
             LOG_META_NAME,
+            &tmp_name(LOG_META_NAME),
             &bytes,
             self.log_meta_fingerprint,
             Some(self.cross_mark()),

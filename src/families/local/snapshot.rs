@@ -688,7 +688,8 @@ impl StagedSnapshot {
         write_atomic(&self.vfs, &self.temp, SNAPSHOT_MANIFEST_NAME, &manifest.encode())?;
         let files = self.files.iter().map(|(p, f)| (p, &f.file_meta));
         let bytes = encode_snapshot_meta(meta, files);
-        save_guarded(&self.vfs, &self.temp, SNAPSHOT_META_NAME, &bytes, None, Some(mark))?;
+        let tmp = tmp_name(SNAPSHOT_META_NAME);
+        save_guarded(&self.vfs, &self.temp, SNAPSHOT_META_NAME, &tmp, &bytes, None, Some(mark))?;
         Ok(())
     }
 }

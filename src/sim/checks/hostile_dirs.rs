@@ -276,14 +276,10 @@ pub fn leading_zero_spelling(peer: &str) -> String {
     format!("{}:{rest}", octets.join("."))
 }
 
-/// Writes `dir/name` as another writer would: a new file (tmp + rename), so the family's
-/// checksum sidecar reads it as replaced and only braft's format judges it. A leftover
-/// `name.tmp` (a crash between a save's sidecar and its rename leaves one) is removed first:
-/// reused, its inode is the one the sidecar names, and the family would judge the rewrite as
-/// damage in place (braft's own save does reuse it, `O_TRUNC`: a false refusal this check
-/// does not judge).
+/// Writes `dir/name` as braft's save does: `name.tmp`, reused if a leftover one is there
+/// (`O_TRUNC`), then renamed over, so the family's checksum sidecar reads it as replaced and
+/// only braft's format judges it.
 fn rewrite(vfs: &VfsHandle, dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-    remove_file_if_present(vfs, &dir.join(tmp_name(name)))?;
     write_atomic(vfs, dir, name, bytes)
 }
 
@@ -405,7 +401,8 @@ pub fn judge(family: &dyn Family, root: &str, hostile: &HostileDir) -> Result<()
 }
 
 /// The marks of an instance `qk` recognizes a directory by ([`classify`]): braft's three
-/// directories and the family's lock file.
+/// directories and the family's lock file. Spelled here apart from `classify`'s own test on
+/// purpose: this list is the oracle, so a mark dropped from `classify` is caught.
 const INSTANCE_MARKS: [(&str, FileKind); 4] = [
     (LOG_DIR, FileKind::Dir),
     (RAFT_META_DIR, FileKind::Dir),

@@ -37,9 +37,12 @@ impl Runner {
     pub(super) fn inspect_at_end(&mut self, steps: usize) -> Option<CheckFailure> {
         let closed = self.close_and_inspect();
         let inspected = closed.inspection.is_some();
-        let judged = self.judge_closed(closed).and_then(|()| match inspected {
-            true => self.inspect_overflow().map_err(|w| (CheckName::InspectAgreement, w)),
-            false => Ok(()),
+        let judged = self.judge_closed(closed).and_then(|()| {
+            if inspected {
+                self.inspect_overflow().map_err(|w| (CheckName::InspectAgreement, w))
+            } else {
+                Ok(())
+            }
         });
         let (check, what) = judged.err()?;
         Some(self.failure_at(check, steps, "end of history".to_string(), what))
