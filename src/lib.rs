@@ -29,6 +29,7 @@ pub mod families;
 pub mod image;
 pub mod migrate;
 pub mod panics;
+pub mod report;
 pub mod sim;
 pub mod state;
 pub mod tunables;

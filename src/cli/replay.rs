@@ -63,11 +63,22 @@ pub struct ReplayArgs {
     /// Replay a migration with a planted migration bug (self-test of the harness).
     #[arg(long, value_enum, hide = true)]
     pub planted_migration: Option<PlantedMigrationBug>,
+    /// Also draw the run as a crash timeline (self-contained HTML) in this file: steps, disk
+    /// operations per file, syncs, each power loss with what it kept, dropped and tore.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
 }
 
 /// Runs `qk replay`.
 pub fn run(args: ReplayArgs) -> u8 {
     let registry = Registry::builtin();
+    if let Some(path) = &args.html {
+        // Refused before the run, not after it.
+        if let Err(e) = std::fs::write(path, b"") {
+            eprintln!("qk replay: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
     let (regression, family_name) = match (&args.file, args.seed) {
         (Some(path), _) if path.extension().is_some_and(|e| e == "ops") => {
             match ops_file(path, args.family.as_deref()) {
@@ -154,9 +165,22 @@ pub fn run(args: ReplayArgs) -> u8 {
     let options = RunOptions {
         trace_tail_len: usize::MAX,
         planted_validator: args.planted_validator,
+        timeline: args.html.is_some(),
         ..RunOptions::default()
     };
     let outcome = regression.replay_with(subject, options);
+    if let Some(path) = &args.html {
+        let page = crate::report::timeline::regression_page(&regression, &family_name, &outcome);
+        let Some(page) = page else {
+            eprintln!("qk replay: this run had no simulated disk, so there is no timeline to draw");
+            return EXIT_USAGE;
+        };
+        if let Err(e) = std::fs::write(path, page) {
+            eprintln!("qk replay: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+        eprintln!("timeline written to {}", path.display());
+    }
     println!("FAMILY  {family_name}");
     println!("TUNABLES {}", regression.tunables);
     if let Some(original) = &regression.original_tunables {

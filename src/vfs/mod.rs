@@ -40,9 +40,10 @@ pub use os::OsVfs;
 pub use overlay::OverlayVfs;
 pub use read_only::ReadOnlyVfs;
 pub use sim::{
-    CrashPersistence, CrashState, CrashStates, CrashSummary, CrashUnit, EnumerateError,
-    EnumerateOptions, FaultKind, FaultPlan, FaultRate, FaultStats, FaultStreams, Image,
-    ListingEntry, Mark, SimDisk, SimDiskOptions, SimObserver, FSYNC_LOSS_STREAK_MAX,
+    CrashFates, CrashPersistence, CrashState, CrashStates, CrashSummary, CrashUnit, DiskOp,
+    DiskTimeline, EnumerateError, EnumerateOptions, Fate, FaultKind, FaultPlan, FaultRate,
+    FaultStats, FaultStreams, Image, ListingEntry, Mark, SimDisk, SimDiskOptions, SimObserver,
+    FSYNC_LOSS_STREAK_MAX,
 };
 
 /// A shared handle to a file system.

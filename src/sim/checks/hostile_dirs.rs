@@ -48,8 +48,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::contract::{Entry, Family, Payload, PeerId, SnapshotPath, StorageError};
 use crate::families::local::files::{remove_dir_all, remove_file_if_present, write_atomic};
 use crate::families::local::format::{
-    snapshot_dir_name, tmp_name, ChecksumType, SegmentName, IMPORT_MARKER_NAME, LOG_DIR,
-    PBFILE_PREFIX_LEN, RAFT_META_DIR, RAFT_META_NAME, SNAPSHOT_DIR, SNAPSHOT_META_NAME,
+    snapshot_dir_name, ChecksumType, SegmentName, IMPORT_MARKER_NAME, LOG_DIR, PBFILE_PREFIX_LEN,
+    RAFT_META_DIR, RAFT_META_NAME, SNAPSHOT_DIR, SNAPSHOT_META_NAME,
 };
 use crate::families::local::proto::{
     pbfile_decode, pbfile_encode, LocalSnapshotPbMeta, StablePbMeta,

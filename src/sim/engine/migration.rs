@@ -167,6 +167,7 @@ pub fn run_migration(
     options: RunOptions,
 ) -> RunOutcome {
     disk.set_fault_plan(disk.options().faults.honest_part());
+    let trace = Trace::for_run(options.trace_tail_len, options.timeline.then(|| disk.clone()));
     let mut driver = Driver {
         subject,
         location: location.to_string(),
@@ -178,7 +179,7 @@ pub fn run_migration(
         diverged: false,
         armed: None,
         model: Model::new(),
-        trace: Trace::new(options.trace_tail_len),
+        trace,
         stats: RunStats::default(),
         options,
         mute: Arc::new(AtomicBool::new(false)),
@@ -199,6 +200,7 @@ pub fn run_migration(
         failure,
         refusal,
         trace_tail: driver.trace.tail(),
+        timeline: driver.trace.timeline(),
     }
 }
 

@@ -26,6 +26,7 @@ use crate::sim::planted::{
     PlantedBug, PlantedDualBug, PlantedFamily, PlantedMigrationBug, PlantedPairFamily,
 };
 use crate::vfs::FaultPlan;
+use regression::Regression;
 
 pub use plan::{
     ablated_disk, disk_for, disk_seed_for, disk_with_plan, fault_plan_for, media_plan_for,
@@ -393,7 +394,20 @@ fn save_regression(config: &SoakConfig, found: &SoakFailure) -> Option<String> {
     }
     let regression = found.regression(config.run.exhaustive.clone());
     Some(match regression.save(dir) {
-        Ok(path) => path.display().to_string(),
+        Ok(path) => {
+            let drawn = save_timeline(config, &regression, &path);
+            format!("{}{drawn}", path.display())
+        }
         Err(e) => format!("not saved: {e}"),
     })
+}
+
+/// Replays a saved `regression` recording its timeline and writes the page beside its file
+/// (`X.json` → `X.html`); what to add to the file's name in the report (empty when written).
+fn save_timeline(config: &SoakConfig, regression: &Regression, path: &std::path::Path) -> String {
+    let options = RunOptions { trace_tail_len: usize::MAX, ..config.run.clone() };
+    match regression.save_timeline(path, options) {
+        Ok(_) => String::new(),
+        Err(e) => format!(" (no timeline: {e})"),
+    }
 }

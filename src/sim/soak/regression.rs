@@ -160,6 +160,24 @@ fn write_text(dir: &Path, path: &Path, text: &str) -> Result<(), String> {
     file.sync().map_err(|e| e.to_string())
 }
 
+impl Regression {
+    /// Replays this regression on its builtin subject with `options`, recording its timeline,
+    /// and writes the page ([`crate::report::timeline::regression_page`]) beside the file it
+    /// was saved as (`X.json` → `X.html`); returns the page's path.
+    pub fn save_timeline(&self, saved: &Path, options: RunOptions) -> Result<PathBuf, String> {
+        let registry = crate::families::Registry::builtin();
+        let subject = Subject::find(&registry, &self.family)
+            .ok_or_else(|| format!("unknown family {:?}", self.family))?;
+        let outcome = self.replay_with(subject, RunOptions { timeline: true, ..options });
+        let page = crate::report::timeline::regression_page(self, &self.family, &outcome)
+            .ok_or("the replay recorded no timeline")?;
+        let path = saved.with_extension("html");
+        let dir = path.parent().unwrap_or(Path::new("."));
+        write_text(dir, &path, &page)?;
+        Ok(path)
+    }
+}
+
 /// Every `*.json` file in `dir`, sorted by name.
 pub fn regression_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     use crate::vfs::{FileKind, OsVfs, Vfs};

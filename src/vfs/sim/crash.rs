@@ -17,7 +17,7 @@ use super::image::{
     apply_durable, apply_misdirected, make_unreadable, rot_sector, sector_bytes, sector_count,
     sector_pieces, DataOp, Ino, Node, State, ROOT,
 };
-use super::trace::TraceArgs;
+use super::trace::{CrashFates, Fate, TraceArgs};
 
 /// What a crash did, for tests and reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,11 +223,14 @@ impl State {
         let crash_op_no = self.op_no + 1;
         let faults = chooser.faults();
         let mut summary = CrashSummary::default();
+        let mut fates: Vec<(u64, Fate)> = Vec::new();
 
         // Namespace operations, oldest first; a kept rename lands whole.
         for op in std::mem::take(&mut self.pending_ns) {
             summary.pending += 1;
-            if chooser.namespace(op.op_no) {
+            let kept = chooser.namespace(op.op_no);
+            fates.push((op.op_no, if kept { Fate::Kept } else { Fate::Dropped }));
+            if kept {
                 summary.kept += 1;
                 for assign in op.assigns {
                     self.apply_assign(assign);
@@ -277,6 +280,7 @@ impl State {
                     }
                     _ => None,
                 };
+                fates.push((op.op_no(), fate_of(&keep)));
                 match &keep {
                     Keep::Drop => {}
                     Keep::Whole => {
@@ -289,6 +293,9 @@ impl State {
                             && apply_misdirected(file, &op, sector_size, &mut rngs.misdirect)
                         {
                             stats.misdirects += 1;
+                            if let Some(last) = fates.last_mut() {
+                                last.1 = Fate::Misdirected;
+                            }
                         } else if !misdirect {
                             apply_durable(&mut file.durable, &op, None, sector_size);
                         }
@@ -349,6 +356,8 @@ impl State {
             "crash",
             TraceArgs::Crash { kept: summary.kept, pending: summary.pending },
         );
+        let op_no = self.op_no;
+        self.trace.record_crash(|| CrashFates { op_no, fates });
         summary
     }
 
@@ -542,4 +551,16 @@ fn crash_tear_sector_pick(
         }
     };
     (sector, bytes)
+}
+
+/// A timeline's name for what a crash decided for one pending operation.
+fn fate_of(keep: &Keep) -> Fate {
+    match keep {
+        Keep::Drop => Fate::Dropped,
+        Keep::Whole => Fate::Kept,
+        Keep::Torn(mask, _) => Fate::Torn {
+            kept: mask.iter().filter(|k| **k).count() as u32,
+            pieces: mask.len() as u32,
+        },
+    }
 }

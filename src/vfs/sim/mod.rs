@@ -183,6 +183,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 pub use crash::{CrashSummary, CrashUnit};
+pub use trace::{CrashFates, DiskOp, DiskTimeline, Fate};
 
 pub use enumerate::{CrashState, CrashStates, EnumerateError, EnumerateOptions, Mark};
 pub use faults::{
@@ -494,6 +495,17 @@ impl SimDisk {
     /// read). Equal for equal seeds and calls.
     pub fn trace_hash(&self) -> u64 {
         self.lock().state.trace.hash()
+    }
+
+    /// Starts recording a timeline: every operation and every power loss's fates from now on,
+    /// for [`SimDisk::timeline`]. Changes nothing the disk does or hashes.
+    pub fn record_timeline(&self) {
+        self.lock().state.trace.record_timeline();
+    }
+
+    /// What was recorded since [`SimDisk::record_timeline`]; `None` if it was never called.
+    pub fn timeline(&self) -> Option<DiskTimeline> {
+        self.lock().state.trace.timeline()
     }
 
     /// The last `n` operations, one line each (`#12 write_at log off=0 len=5 -> Ok`), at most

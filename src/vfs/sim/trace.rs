@@ -104,17 +104,117 @@ impl fmt::Display for TraceLine {
     }
 }
 
-/// The trace: a hash of everything and the last `lines_max` lines.
+/// The trace: a hash of everything and the last `lines_max` lines; once
+/// [`Trace::record_timeline`] is called, also every line and every crash's fates from then on.
 #[derive(Clone, Debug)]
 pub(super) struct Trace {
     hash: u64,
     lines: VecDeque<TraceLine>,
     lines_max: usize,
+    timeline: Option<Box<Recorded>>,
+}
+
+/// What a timeline recording has kept so far.
+#[derive(Clone, Debug, Default)]
+struct Recorded {
+    lines: Vec<TraceLine>,
+    crashes: Vec<CrashFates>,
+}
+
+/// One disk operation as a timeline draws it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskOp {
+    /// Its number (every call counts, failed ones too, and crashes).
+    pub op_no: u64,
+    /// The operation (`write_at`, `sync`, `rename`, `crash`, ...).
+    pub op: &'static str,
+    /// The path it named (empty for a crash).
+    pub path: String,
+    /// The byte range of a read or write: offset and length.
+    pub range: Option<(u64, u64)>,
+    /// The line the disk trace prints for it.
+    pub text: String,
+    /// The error it returned, if any (an injected fault or a refusal).
+    pub error: Option<String>,
+}
+
+/// What a power loss did with one pending operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Lost: the durable image is as if it never happened.
+    Dropped,
+    /// Kept whole.
+    Kept,
+    /// A write kept in part: `kept` of its `pieces` (sectors, or the file's tear unit).
+    Torn {
+        /// Pieces that reached the medium.
+        kept: u32,
+        /// Pieces the write was split into.
+        pieces: u32,
+    },
+    /// Kept, but landed at another place of the file (a misdirected write).
+    Misdirected,
+}
+
+/// One power loss: the crash's own operation number and the fate of each operation that was
+/// pending at that moment, in the order the crash decided them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashFates {
+    /// The crash's operation number (its `crash` line).
+    pub op_no: u64,
+    /// Pending operation number and fate.
+    pub fates: Vec<(u64, Fate)>,
+}
+
+/// Everything a disk did since [`crate::vfs::SimDisk::record_timeline`]: its operations in
+/// order and the fates of the pending ones at each power loss.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskTimeline {
+    /// Every operation, in order.
+    pub ops: Vec<DiskOp>,
+    /// Every power loss, in order.
+    pub crashes: Vec<CrashFates>,
 }
 
 impl Trace {
     pub fn new(lines_max: usize) -> Self {
-        Trace { hash: HASH_SEED, lines: VecDeque::new(), lines_max }
+        Trace { hash: HASH_SEED, lines: VecDeque::new(), lines_max, timeline: None }
+    }
+
+    /// Keeps every line and crash from now on (nothing it records feeds the hash).
+    pub fn record_timeline(&mut self) {
+        self.timeline.get_or_insert_with(Box::default);
+    }
+
+    /// Records a crash's fates, when recording.
+    pub fn record_crash(&mut self, fates: impl FnOnce() -> CrashFates) {
+        if let Some(recorded) = &mut self.timeline {
+            recorded.crashes.push(fates());
+        }
+    }
+
+    /// What was recorded, if recording.
+    pub fn timeline(&self) -> Option<DiskTimeline> {
+        let recorded = self.timeline.as_ref()?;
+        let ops = recorded
+            .lines
+            .iter()
+            .map(|line| DiskOp {
+                op_no: line.op_no,
+                op: line.op,
+                path: line.path.to_string(),
+                range: match line.args {
+                    TraceArgs::Range { offset, len } => Some((offset, len)),
+                    _ => None,
+                },
+                text: line.to_string(),
+                error: match line.result {
+                    TraceResult::Err(kind) => Some(format_kind(kind).to_string()),
+                    _ => None,
+                },
+            })
+            .collect();
+        Some(DiskTimeline { ops, crashes: recorded.crashes.clone() })
     }
 
     pub fn hash(&self) -> u64 {
@@ -148,6 +248,9 @@ impl Trace {
         };
         h = mix_bytes(h, data);
         self.hash = h;
+        if let Some(recorded) = &mut self.timeline {
+            recorded.lines.push(line.clone());
+        }
         if self.lines_max == 0 {
             return;
         }

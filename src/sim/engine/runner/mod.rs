@@ -250,6 +250,8 @@ impl Runner {
             .iter()
             .map(|f| if f.scheme() == tested.scheme() { tested.clone() } else { f.clone() })
             .collect();
+        let trace =
+            Trace::for_run(options.trace_tail_len, disk.clone().filter(|_| options.timeline));
         let mut runner = Runner {
             subject,
             location: location.to_string(),
@@ -264,7 +266,7 @@ impl Runner {
             instance: Some(Instance::Single(instance)),
             join,
             model: Model::new(),
-            trace: Trace::new(options.trace_tail_len),
+            trace,
             options,
             stats: RunStats::default(),
             agreement: agreement::Sampler::new(disk_seed),
@@ -333,6 +335,7 @@ impl Runner {
             failure,
             refusal: self.refusal.take(),
             trace_tail: self.trace.tail(),
+            timeline: self.trace.timeline(),
         }
     }
 
@@ -470,6 +473,7 @@ fn open_failure(family: &str, e: StorageError) -> RunOutcome {
         }),
         refusal: None,
         trace_tail: Vec::new(),
+        timeline: None,
     }
 }
 
@@ -519,7 +523,12 @@ pub fn run_subject_on_disk(
             failure: Some(failure),
             refusal: None,
             trace_tail: Vec::new(),
+            timeline: None,
         };
+    }
+    if options.timeline {
+        // From the fresh instance's creation on.
+        disk.record_timeline();
     }
     if let Subject::Migration(migration) = &subject {
         return run_migration(migration, location, disk, ops, options);
@@ -540,6 +549,7 @@ pub fn run_subject_on_disk(
                 failure: None,
                 refusal: Some(format!("the fresh instance was refused at its creation: {e}")),
                 trace_tail: Vec::new(),
+                timeline: None,
             }
         }
         Err(e) => open_failure(&name, e),

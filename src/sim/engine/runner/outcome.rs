@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::checks::bad_images::BadImageOptions;
 use crate::sim::checks::image_views::PlantedViewBug;
 use crate::sim::checks::CheckFailure;
+use crate::sim::engine::trace::RunTimeline;
 use crate::sim::planted::PlantedValidatorBug;
 use crate::vfs::EnumerateOptions;
 
@@ -52,6 +53,11 @@ pub struct RunOptions {
     /// --recovery-depth N`; 0 reopens each crash state once).
     #[serde(default = "crate::sim::engine::runner::exhaustive_recovery_depth_default")]
     pub exhaustive_recovery_depth: u32,
+    /// Record a timeline of the run on its simulated disk ([`RunOutcome::timeline`]): every
+    /// trace line with the disk operations it caused and every power loss's fates (`qk replay
+    /// --html`). Changes nothing the run does, traces or hashes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timeline: bool,
 }
 
 impl Default for RunOptions {
@@ -67,6 +73,7 @@ impl Default for RunOptions {
             step_keys: None,
             recovery_crashes: true,
             exhaustive_recovery_depth: super::EXHAUSTIVE_RECOVERY_DEPTH,
+            timeline: false,
         }
     }
 }
@@ -217,6 +224,10 @@ pub struct RunOutcome {
     pub refusal: Option<String>,
     /// The last `trace_tail_len` trace lines.
     pub trace_tail: Vec<String>,
+    /// The run's timeline, when [`RunOptions::timeline`] asked for one and the run had a
+    /// simulated disk (not serialized).
+    #[serde(skip)]
+    pub timeline: Option<RunTimeline>,
 }
 
 impl RunOutcome {
