@@ -20,12 +20,28 @@ status=0
 for ((i = 0; i < shards; i++)); do
     echo "== soak shard $i/$shards ($seconds s)"
     "$qk" soak --seconds "$seconds" --first-seed "$first_seed" --shard "$i/$shards" \
-        --faults mixed --check-determinism --json "$out/soak-shard-$i.json" || status=1
+        --faults mixed --check-determinism --json "$out/soak-shard-$i.json" \
+        --html "$out/soak-shard-$i.html" || status=1
 done
+
+echo "== merged soak report ($out/soak-merged.html)"
+shard_reports=()
+for ((i = 0; i < shards; i++)); do
+    if [ -f "$out/soak-shard-$i.json" ]; then
+        shard_reports+=("$out/soak-shard-$i.json")
+    fi
+done
+if [ "${#shard_reports[@]}" -gt 0 ]; then
+    "$qk" report merge "${shard_reports[@]}" --json "$out/soak-merged.json" \
+        --html "$out/soak-merged.html" || status=1
+else
+    echo "no shard wrote a report"
+    status=1
+fi
 
 echo "== exhaustive soak ($seconds s)"
 "$qk" soak --exhaustive --max-ops 12 --seconds "$seconds" --json "$out/soak-exhaustive.json" \
-    || status=1
+    --html "$out/soak-exhaustive.html" || status=1
 
 echo "== fuzz ($fuzz_seconds s per target)"
 fuzz/run.sh "$fuzz_seconds" || status=1

@@ -14,6 +14,7 @@
 //! - [`tunables`]: family options the harness draws per seed (segment size, cache, ...).
 //! - [`sim`]: the harness: engine (ops, model, generator, runner, shrinking), checks,
 //!   planted bugs, the conformance suite and the soak driver.
+//! - [`report`]: the soak report as data (JSON), its merge and its HTML page.
 //! - [`cli`]: the `qk` command line.
 
 #![forbid(unsafe_code)]

@@ -7,6 +7,7 @@ pub mod image;
 pub mod inspect;
 pub mod migrate;
 pub mod replay;
+pub mod report;
 pub mod selftest;
 pub mod soak;
 pub mod target;
@@ -101,6 +102,9 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Bootstrap an empty destination from a source of any family and validate it.
     Migrate(migrate::MigrateArgs),
+    /// Merge soak JSON reports of shards and render them as JSON or a self-contained HTML page.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -116,5 +120,6 @@ pub fn run(cli: Cli) -> u8 {
         Command::Selftest(args) => selftest::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Report(cmd) => report::run(cmd),
     }
 }

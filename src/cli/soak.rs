@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
 use crate::image::PlantedReaderBug;
+use crate::report::{ReportConfig, SoakJson};
 use crate::sim::engine::generator::Mode;
 use crate::sim::engine::runner::RECOVERY_CRASH_DEPTH;
 use crate::sim::engine::tunables::SubjectTunables;
@@ -107,6 +107,10 @@ pub struct SoakArgs {
     /// Write a machine-readable report here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write the report as a self-contained HTML page here (created before the run starts:
+    /// a path that cannot be written is refused with exit 2).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// Save shrunk failures as regression histories in this directory.
     #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
     pub regressions: PathBuf,
@@ -215,6 +219,13 @@ pub fn run(args: SoakArgs) -> u8 {
     config.run.bad_images.planted_reader = args.planted_reader;
     config.regressions_dir = (!args.no_regressions).then(|| args.regressions.clone());
 
+    let html = match args.html.as_deref().map(super::report::create_output).transpose() {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("qk soak: {e}");
+            return EXIT_USAGE;
+        }
+    };
     print_options(&config, deadline);
     let started = Instant::now();
     let bar = progress_bar(&seeds, deadline);
@@ -235,8 +246,17 @@ pub fn run(args: SoakArgs) -> u8 {
     let elapsed = started.elapsed().as_secs_f64();
     print_summary(&report, elapsed);
     print_failures(&report);
+    let data = report_data(&config, &report, elapsed);
     if let Some(path) = &args.json {
-        if let Err(e) = write_json(path, &config, &report, elapsed) {
+        let written = super::report::create_output(path)
+            .and_then(|file| super::report::write_json(file, &data).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("qk soak: writing {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    if let (Some(path), Some(file)) = (&args.html, html) {
+        if let Err(e) = super::report::write_html(file, &data) {
             eprintln!("qk soak: writing {}: {e}", path.display());
             return EXIT_USAGE;
         }
@@ -615,62 +635,28 @@ fn print_failures(report: &SoakReport) {
     }
 }
 
-fn write_json(
-    path: &PathBuf,
-    config: &SoakConfig,
-    report: &SoakReport,
-    elapsed: f64,
-) -> std::io::Result<()> {
-    let value = report_json(config, report, elapsed);
-    let text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
-    std::fs::write(path, text + "\n")
-}
-
-/// The machine-readable report. `rates` divides each subject's counters by the whole run's
-/// wall time (subjects share it, so a rate is a family's own only when it ran alone):
-/// steps, mutations, crash-and-recover cycles (power losses recovered from) and exported
-/// images per second; `scripts/bench.sh` reads them.
-fn report_json(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> serde_json::Value {
-    let per_second = |n: u64| if elapsed > 0.0 { n as f64 / elapsed } else { 0.0 };
-    let rates: Vec<serde_json::Value> = report
-        .families
-        .iter()
-        .map(|f| {
-            json!({
-                "family": f.family,
-                "steps_per_second": per_second(f.stats.steps),
-                "mutations_per_second": per_second(f.stats.mutations),
-                "crash_cycles_per_second": per_second(f.stats.crashes),
-                "exports_per_second": per_second(f.stats.exports),
-            })
-        })
-        .collect();
-    json!({
-        "passed": report.passed(),
-        "seeds_run": report.seeds_run,
-        "elapsed_seconds": elapsed,
-        "config": {
-            "families": subject_names(config),
-            "seeds": config.seeds,
-            "shard": config.shard,
-            "generator": config.generator,
-            "planted": config.planted,
-            "planted_dual": config.planted_dual,
-            "planted_validator": config.run.planted_validator,
-            "planted_migration": config.planted_migration,
-            "planted_reader": config.run.bad_images.planted_reader,
-            "faults": config.faults,
-            "ablated": config.ablation.to_string(),
-            "unchecked": config.run.unchecked,
-            "exhaustive": config.run.exhaustive.is_some(),
-        },
-        "families": report.families,
-        "rates": rates,
-        "failures_total": report.failures_total,
-        "histories_idle": report.idle_total(),
-        "shrinks_cut_short": report.failures.iter().filter(|f| f.shrink_cut_short).count(),
-        "failures": report.failures,
-    })
+/// The report `--json` writes and `--html` renders. Its `rates` divide each subject's
+/// counters by the whole run's wall time (subjects share it, so a rate is a family's own only
+/// when it ran alone): histories, steps, mutations, crash-and-recover cycles (power losses
+/// recovered from) and exported images per second; `scripts/bench.sh` reads them.
+fn report_data(config: &SoakConfig, report: &SoakReport, elapsed: f64) -> SoakJson {
+    let report_config = ReportConfig {
+        families: subject_names(config),
+        seeds: config.seeds.clone(),
+        shard: config.shard,
+        generator: config.generator.clone(),
+        planted: config.planted,
+        planted_dual: config.planted_dual,
+        planted_validator: config.run.planted_validator,
+        planted_migration: config.planted_migration,
+        planted_reader: config.run.bad_images.planted_reader,
+        faults: config.faults,
+        tunables: config.tunables,
+        ablated: config.ablation.to_string(),
+        unchecked: config.run.unchecked,
+        exhaustive: config.run.exhaustive.is_some(),
+    };
+    SoakJson::new(report_config, report, elapsed)
 }
 
 #[cfg(test)]
@@ -698,7 +684,8 @@ mod tests {
             ..FamilySummary::default()
         };
         let report = SoakReport { seeds_run: 4, families: vec![summary], ..SoakReport::default() };
-        let value = report_json(&config, &report, 2.0);
+        let value = serde_json::to_value(report_data(&config, &report, 2.0)).expect("json");
+        assert_eq!(value["schema_version"], 1);
         assert_eq!(value["config"]["unchecked"], true);
         assert_eq!(value["config"]["exhaustive"], false);
         let family = &value["families"][0];
@@ -713,7 +700,8 @@ mod tests {
         assert_eq!(rates["mutations_per_second"], 300.0);
         assert_eq!(rates["crash_cycles_per_second"], 10.0);
         assert_eq!(rates["exports_per_second"], 4.0);
-        let idle = report_json(&config, &report, 0.0);
+        assert_eq!(rates["histories_per_second"], 2.0);
+        let idle = serde_json::to_value(report_data(&config, &report, 0.0)).expect("json");
         assert_eq!(idle["rates"][0]["steps_per_second"], 0.0);
     }
 }

@@ -14,7 +14,7 @@ use crate::sim::engine::trace::RunTimeline;
 use crate::sim::soak::regression::Regression;
 use crate::vfs::{DiskOp, Fate};
 
-use super::escape;
+use super::html::escape;
 
 /// What the page says about the run besides its timeline.
 #[derive(Clone, Debug, Default)]
