@@ -46,7 +46,7 @@ pub struct SoakArgs {
     /// First seed of a --seconds run: any u64 (the run stops after seed 18446744073709551615).
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// Run only seeds with seed % N == I.
+    /// Run only seeds with seed % N == I (0 <= I < N).
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
     /// History generator mode.
@@ -273,6 +273,31 @@ fn nothing_checked(report: &SoakReport) -> Option<String> {
         ))
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod nothing_checked_tests {
+    use super::*;
+    use crate::sim::engine::runner::RunStats;
+
+    fn report(seeds_run: u64, steps: &[u64]) -> SoakReport {
+        let families = steps
+            .iter()
+            .map(|&steps| FamilySummary {
+                stats: RunStats { steps, ..RunStats::default() },
+                ..FamilySummary::default()
+            })
+            .collect();
+        SoakReport { seeds_run, families, ..SoakReport::default() }
+    }
+
+    #[test]
+    fn a_soak_without_seeds_or_steps_checked_nothing() {
+        assert!(nothing_checked(&report(0, &[0])).is_some_and(|why| why.contains("no seed")));
+        let idle = nothing_checked(&report(3, &[0, 0])).expect("no step ran");
+        assert!(idle.contains("3 seeds ran, but no history ran a step"), "{idle}");
+        assert_eq!(nothing_checked(&report(3, &[0, 1])), None);
     }
 }
 
