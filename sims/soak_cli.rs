@@ -458,7 +458,7 @@ fn no_seed_is_eaten_by_a_fault_at_its_first_open() {
 }
 
 /// `qk replay` of a run that did no work says so, instead of an empty trace hash beside
-/// "all checks held".
+/// "all checks held", and exits 2 (a run that checked nothing).
 #[test]
 fn replay_says_when_a_run_did_no_work() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -470,7 +470,8 @@ fn replay_says_when_a_run_did_no_work() {
         "faults": {"write_error": {"probability": 1.0}}}"#;
     std::fs::write(&path, text).expect("written");
     let (code, out, err) = qk(&["replay", path.to_str().expect("utf-8 path")]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(code, 2, "a run that checked nothing is not a pass:\n{out}\n{err}");
+    assert!(err.contains("nothing was checked"), "{err}");
     assert!(out.contains("VERDICT no work done"), "{out}");
     assert!(out.contains("refused at its creation") && !out.contains("all checks held"), "{out}");
 }

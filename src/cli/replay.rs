@@ -31,7 +31,7 @@ pub struct ReplayArgs {
     /// text form failure reports print; needs --family; runs on a fault-free disk, seed 0).
     #[arg(conflicts_with = "seed", required_unless_present = "seed")]
     pub file: Option<PathBuf>,
-    /// Replay the history this seed generates.
+    /// Replay the history this seed generates: any u64, 0 to 18446744073709551615.
     #[arg(long, requires = "family")]
     pub seed: Option<u64>,
     /// The family to replay on (default: the file's family).
@@ -40,8 +40,8 @@ pub struct ReplayArgs {
     /// History generator mode (with --seed).
     #[arg(long, value_enum, default_value_t = Mode::Raft)]
     pub mode: Mode,
-    /// Ops per history (with --seed).
-    #[arg(long = "ops", default_value_t = 200)]
+    /// Ops per history (with --seed): 1 to 100000.
+    #[arg(long = "ops", default_value_t = 200, value_parser = super::args::ops)]
     pub ops_len: usize,
     /// Fault plans (with --seed), as in `qk soak`.
     #[arg(long, value_enum, default_value_t = FaultMode::Default)]
@@ -67,6 +67,10 @@ pub struct ReplayArgs {
     /// operations per file, syncs, each power loss with what it kept, dropped and tore.
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+    /// The global `--quiet` (set by [`super::run`]): no trace, only the verdict and what
+    /// failed.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// Runs `qk replay`.
@@ -197,15 +201,18 @@ pub fn run(args: ReplayArgs) -> u8 {
         );
     }
     println!("OPS     {}", regression.ops.len());
-    println!("TRACE");
-    for line in &outcome.trace_tail {
-        println!("  {line}");
+    if !args.quiet {
+        println!("TRACE");
+        for line in &outcome.trace_tail {
+            println!("  {line}");
+        }
     }
     match &outcome.failure {
         None if outcome.did_no_work() => {
             let why = outcome.refusal.as_deref().unwrap_or("refused before the first op");
             println!("VERDICT no work done: {why}; no op ran and no check looked at anything");
-            EXIT_OK
+            eprintln!("qk replay: nothing was checked: {why}");
+            EXIT_USAGE
         }
         None => {
             println!("TRACE   {} steps, hash {}", outcome.stats.steps, outcome.trace_hash);

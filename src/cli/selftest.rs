@@ -22,19 +22,25 @@ use crate::sim::soak::selftest::{
 /// Arguments of `qk selftest`.
 #[derive(Debug, Args)]
 pub struct SelftestArgs {
-    /// Give up on a bug after this many seeds.
-    #[arg(long, default_value_t = 200)]
+    /// Give up on a bug after this many seeds: 1 to 1000000.
+    #[arg(long, default_value_t = 200, value_parser = super::args::selftest_seeds)]
     pub seeds_max: u64,
+    /// The global `--quiet` (set by [`super::run`]): only the rows of bugs not caught by
+    /// their check, and the verdict.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// Runs `qk selftest`.
 pub fn run(args: SelftestArgs) -> u8 {
     let registry = Registry::builtin();
     let generator = GeneratorConfig::default();
-    println!(
-        "{:<28} {:<14} {:<18} {:>6} {:>8} {:>9} {:>8}",
-        "planted bug", "family", "caught by", "seeds", "steps", "shrunk", "ms"
-    );
+    if !args.quiet {
+        println!(
+            "{:<28} {:<14} {:<18} {:>6} {:>8} {:>9} {:>8}",
+            "planted bug", "family", "caught by", "seeds", "steps", "shrunk", "ms"
+        );
+    }
     let mut all_caught = true;
     let mut biting = BTreeSet::new();
     let mut report = |r: SelftestResult, ms: u128| {
@@ -47,6 +53,9 @@ pub fn run(args: SelftestArgs) -> u8 {
             None => "NOT CAUGHT".to_string(),
         };
         all_caught &= r.caught_by == Some(r.expected);
+        if args.quiet && r.caught_by == Some(r.expected) {
+            return;
+        }
         println!(
             "{:<28} {:<14} {:<18} {:>6} {:>8} {:>4}->{:<4} {:>8}",
             r.bug,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{args, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::contract::Family;
 use crate::families::Registry;
 use crate::image::PlantedReaderBug;
@@ -33,26 +33,27 @@ pub struct SoakArgs {
     /// Leave the dual-write pairs and the migrations out of the default.
     #[arg(long)]
     pub no_pairs: bool,
-    /// Run for this many seconds (wall time decides only how many seeds run).
-    #[arg(long, conflicts_with_all = ["seeds", "seed"])]
+    /// Run for this many seconds (wall time decides only how many seeds run): more than 0
+    /// and at most 2592000 (30 days).
+    #[arg(long, value_parser = args::seconds, conflicts_with_all = ["seeds", "seed"])]
     pub seconds: Option<f64>,
-    /// Run seeds A..B (B exclusive).
+    /// Run seeds A..B (B exclusive; 0 <= A < B <= 18446744073709551615).
     #[arg(long, value_name = "A..B", value_parser = parse_seed_range, conflicts_with = "seed")]
     pub seeds: Option<(u64, u64)>,
-    /// Run one seed.
+    /// Run one seed: any u64, 0 to 18446744073709551615.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// First seed of a --seconds run.
+    /// First seed of a --seconds run: any u64 (the run stops after seed 18446744073709551615).
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// Run only seeds with seed % N == I.
+    /// Run only seeds with seed % N == I (0 <= I < N).
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
     /// History generator mode.
     #[arg(long, value_enum, default_value_t = Mode::Raft)]
     pub mode: Mode,
-    /// Ops per history.
-    #[arg(long = "ops", default_value_t = 200)]
+    /// Ops per history: 1 to 100000.
+    #[arg(long = "ops", default_value_t = 200, value_parser = args::ops)]
     pub ops_len: usize,
     /// Fault plans per seed: default (honest for five seeds in six, media faults -- bit rot,
     /// latent sector errors, misdirected writes, lying fsyncs -- for one seed in every block
@@ -79,11 +80,12 @@ pub struct SoakArgs {
     /// disk operations (up to --subset-max units, sampled beyond). Use with short histories.
     #[arg(long)]
     pub exhaustive: bool,
-    /// Ops per history in exhaustive mode (overrides --ops).
-    #[arg(long, default_value_t = 12)]
+    /// Ops per history in exhaustive mode (overrides --ops): 1 to 1000.
+    #[arg(long, default_value_t = 12, value_parser = args::exhaustive_ops)]
     pub max_ops: usize,
-    /// Pending units enumerated as every subset in exhaustive mode.
-    #[arg(long, default_value_t = 6)]
+    /// Pending units enumerated as every subset in exhaustive mode: 0 to 12 (at most 4096
+    /// subsets per crash point).
+    #[arg(long, default_value_t = 6, value_parser = args::subset_units)]
     pub subset_max: usize,
     /// In exhaustive mode, how many power losses deep to nest inside reopens: every crash
     /// point of each crash state's reopen is enumerated too, and of that reopen's reopen, and
@@ -134,6 +136,9 @@ pub struct SoakArgs {
     /// harness: only the structure-aware hostile images can catch it).
     #[arg(long, value_enum, hide = true)]
     pub planted_reader: Option<PlantedReaderBug>,
+    /// The global `--quiet` (set by [`super::run`]): no progress bar, no option header.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
@@ -172,14 +177,14 @@ pub fn run(args: SoakArgs) -> u8 {
         }
     };
     let (seeds, deadline) = match (args.seed, args.seeds, args.seconds) {
-        (Some(s), _, _) => (SeedPlan::Range { start: s, end: s.saturating_add(1) }, None),
+        // The last seed has no exclusive end: an open plan from it stops after it, as the
+        // seed space ends there.
+        (Some(u64::MAX), _, _) => (SeedPlan::Open { start: u64::MAX }, None),
+        (Some(s), _, _) => (SeedPlan::Range { start: s, end: s + 1 }, None),
         (None, Some((a, b)), _) => (SeedPlan::Range { start: a, end: b }, None),
-        (None, None, Some(secs)) if secs.is_finite() && secs >= 0.0 => {
-            (SeedPlan::Open { start: args.first_seed }, Some(Duration::from_secs_f64(secs)))
-        }
+        // `args::seconds` holds the budget to (0, 30 days].
         (None, None, Some(secs)) => {
-            eprintln!("qk soak: --seconds must be a non-negative number, got {secs}");
-            return EXIT_USAGE;
+            (SeedPlan::Open { start: args.first_seed }, Some(Duration::from_secs_f64(secs)))
         }
         (None, None, None) => {
             (SeedPlan::Open { start: args.first_seed }, Some(Duration::from_secs(10)))
@@ -226,9 +231,11 @@ pub fn run(args: SoakArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    print_options(&config, deadline);
+    if !args.quiet {
+        print_options(&config, deadline);
+    }
     let started = Instant::now();
-    let bar = progress_bar(&seeds, deadline);
+    let bar = if args.quiet { ProgressBar::hidden() } else { progress_bar(&seeds, deadline) };
     let mut keep_going = || deadline.is_none_or(|d| started.elapsed() < d);
     let mut on_seed = |_seed: u64, report: &SoakReport| {
         let steps: u64 = report.families.iter().map(|f| f.stats.steps).sum();
@@ -261,10 +268,56 @@ pub fn run(args: SoakArgs) -> u8 {
             return EXIT_USAGE;
         }
     }
-    if report.passed() {
-        EXIT_OK
+    if !report.passed() {
+        return EXIT_FAILED;
+    }
+    match nothing_checked(&report) {
+        Some(why) => {
+            eprintln!("qk soak: nothing was checked: {why}");
+            EXIT_USAGE
+        }
+        None => EXIT_OK,
+    }
+}
+
+/// Why a soak that found nothing also checked nothing (no seed ran, or no history ran a
+/// step), if it did not: such a run must not pass for one where every check held.
+fn nothing_checked(report: &SoakReport) -> Option<String> {
+    let steps: u64 = report.families.iter().map(|f| f.stats.steps).sum();
+    if report.seeds_run == 0 {
+        Some("no seed ran (a --shard that leaves none, or a budget spent before the first)".into())
+    } else if steps == 0 {
+        Some(format!(
+            "{} seeds ran, but no history ran a step (every one refused before its first op)",
+            report.seeds_run
+        ))
     } else {
-        EXIT_FAILED
+        None
+    }
+}
+
+#[cfg(test)]
+mod nothing_checked_tests {
+    use super::*;
+    use crate::sim::engine::runner::RunStats;
+
+    fn report(seeds_run: u64, steps: &[u64]) -> SoakReport {
+        let families = steps
+            .iter()
+            .map(|&steps| FamilySummary {
+                stats: RunStats { steps, ..RunStats::default() },
+                ..FamilySummary::default()
+            })
+            .collect();
+        SoakReport { seeds_run, families, ..SoakReport::default() }
+    }
+
+    #[test]
+    fn a_soak_without_seeds_or_steps_checked_nothing() {
+        assert!(nothing_checked(&report(0, &[0])).is_some_and(|why| why.contains("no seed")));
+        let idle = nothing_checked(&report(3, &[0, 0])).expect("no step ran");
+        assert!(idle.contains("3 seeds ran, but no history ran a step"), "{idle}");
+        assert_eq!(nothing_checked(&report(3, &[0, 1])), None);
     }
 }
 

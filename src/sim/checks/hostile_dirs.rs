@@ -37,7 +37,6 @@
 //! **What not.** Directories bad in more than one way; what braft would make of them (the
 //! `braft_view` oracle judges honest directories only); a pair's mirror; redb files.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -445,7 +444,7 @@ fn classify_partial(disk: &Arc<SimDisk>, root: &Path, nth: u64) -> Result<(), St
 }
 
 fn open_with(open: impl FnOnce() -> Result<RaftState, StorageError>) -> Opened {
-    catch_unwind(AssertUnwindSafe(open)).map_err(|p| crate::panics::text(&p).to_string())
+    crate::panics::catch(open).map_err(|p| crate::panics::text(&p).to_string())
 }
 
 fn verdict(which: &str, opened: &Opened, expected: &Expected) -> Result<(), String> {

@@ -58,7 +58,6 @@
 //! [`PROBLEMS_MAX`]: crate::families::redb::inspect::PROBLEMS_MAX
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Deserialize;
 
@@ -82,8 +81,7 @@ pub struct Inspection {
 /// an observer.
 pub fn inspect(family: &dyn Family, location: &str, disk: &SimDisk) -> Inspection {
     let before = disk.mutating_op_count();
-    let reported =
-        catch_unwind(AssertUnwindSafe(|| family.inspect_details(location, disk.observer())));
+    let reported = crate::panics::catch(|| family.inspect_details(location, disk.observer()));
     let mutating_ops = disk.mutating_op_count() - before;
     let details = match reported {
         Ok(Ok(details)) => Ok(details.map(|(_text, value)| value)),
@@ -651,11 +649,10 @@ pub fn overflow(
     copy.disarm_crash();
     let from = state.last().saturating_add(1);
     let vfs: crate::vfs::VfsHandle = copy.clone();
-    catch_unwind(AssertUnwindSafe(|| plant_undecodable(vfs, location, from, planted)))
+    crate::panics::catch(|| plant_undecodable(vfs, location, from, planted))
         .unwrap_or_else(|panic| Err(format!("panicked: {}", crate::panics::text(&panic))))
         .map_err(|e| format!("overflow probe: planting {planted} undecodable entries: {e}"))?;
-    let reported =
-        catch_unwind(AssertUnwindSafe(|| family.inspect_details(location, copy.observer())));
+    let reported = crate::panics::catch(|| family.inspect_details(location, copy.observer()));
     let (text, value) = match reported {
         Ok(Ok(Some(details))) => details,
         Ok(Ok(None)) => return Err("overflow probe: inspect reported no details".to_string()),

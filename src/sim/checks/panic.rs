@@ -11,9 +11,8 @@
 //! **What not.** The image checks' own imports into fresh instances and the conformance
 //! suite are not wrapped: a panic there fails the run (or the test) as any panic does.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-/// Runs `body`, turning a panic into its text.
+/// Runs `body`, turning a panic into its text. The panic counts as caught
+/// ([`crate::panics::caught_here`]), so `qk`'s quiet panic hook hides it.
 pub fn catch<T>(body: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(body)).map_err(|panic| crate::panics::text(&panic))
+    crate::panics::catch(body).map_err(|panic| crate::panics::text(&panic))
 }

@@ -17,8 +17,6 @@
 //! misdirected writes) it may show the latest commit where the read-write open rolls back:
 //! only its zero mutating operations are required there.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use crate::contract::{Family, StorageError, ViewSource};
 use crate::state::{first_difference, RaftState};
 use crate::vfs::{SimDisk, VfsHandle};
@@ -39,11 +37,11 @@ pub struct Probe {
 pub fn probe(family: &dyn Family, location: &str, disk: &SimDisk) -> Probe {
     let observer: VfsHandle = disk.observer();
     let before = disk.mutating_op_count();
-    let opened = catch_unwind(AssertUnwindSafe(|| {
+    let opened = crate::panics::catch(|| {
         let opened = family.open_read_only(location, observer)?;
         let state = RaftState::capture(opened.view.as_ref())?;
         Ok::<_, StorageError>((state, opened.source))
-    }));
+    });
     let mutating_ops = disk.mutating_op_count() - before;
     let (state, source) = match opened {
         Ok(Ok((state, source))) => (Ok(state), Some(source)),

@@ -10,8 +10,6 @@
 //! its primary). **What not.** It does not run two writers concurrently on threads; the lock
 //! is what it tests, through one more open while the first is live.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use crate::contract::{Family, StorageError};
 use crate::vfs::SimDisk;
 
@@ -20,11 +18,9 @@ use crate::vfs::SimDisk;
 /// [`StorageError::Locked`] without a mutating disk operation. `Err` says what happened.
 pub fn second_writer(family: &dyn Family, location: &str, disk: &SimDisk) -> Result<(), String> {
     let before = disk.mutating_op_count();
-    let writer =
-        catch_unwind(AssertUnwindSafe(|| family.open(location, disk.observer()).map(drop)));
-    let reader = catch_unwind(AssertUnwindSafe(|| {
-        family.open_read_only(location, disk.observer()).map(drop)
-    }));
+    let writer = crate::panics::catch(|| family.open(location, disk.observer()).map(drop));
+    let reader =
+        crate::panics::catch(|| family.open_read_only(location, disk.observer()).map(drop));
     let mutating_ops = disk.mutating_op_count() - before;
     for (who, outcome) in [("a second read-write open", writer), ("a read-only open", reader)] {
         match outcome {

@@ -81,10 +81,17 @@ impl Regression {
         }
     }
 
-    /// Reads a regression file.
+    /// Reads a regression file; one whose `sector_size` is not a power of two (no simulated
+    /// disk has it) is refused here, as a bad file, rather than panicking at replay.
     pub fn load(path: &Path) -> Result<Regression, String> {
         let text = read_text(path)?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let regression: Regression =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(size) = regression.sector_size.filter(|s| !s.is_power_of_two()) {
+            let path = path.display();
+            return Err(format!("{path}: sector_size {size} is not a power of two"));
+        }
+        Ok(regression)
     }
 
     /// Writes this regression into `dir` (created if missing) and returns the file's path.
