@@ -195,8 +195,10 @@ impl SoakConfig {
     }
 }
 
-/// Runs the soak. `keep_going` is asked before every seed and before every candidate run
-/// of a shrink: once it says no, no further seed starts and a shrink under way stops, its
+/// Runs the soak. `keep_going` is asked before every seed, before every subject of a seed
+/// but its first, and before every candidate run of a shrink: once it says no, no further
+/// seed or subject starts (a seed cut short counts its histories but not itself in
+/// `seeds_run`) and a shrink under way stops, its
 /// failure reported as far as it got ([`SoakFailure::shrink_cut_short`]; a failure found
 /// after that is reported unshrunk). `on_seed` hears after each seed.
 pub fn run_soak(
@@ -234,7 +236,16 @@ pub fn run_soak(
             break;
         }
         let generated = generate(seed, &config.generator);
-        for (family, summary) in families.iter().zip(report.families.iter_mut()) {
+        let mut cut_short = false;
+        for (index, (family, summary)) in
+            families.iter().zip(report.families.iter_mut()).enumerate()
+        {
+            // A seed's subjects may take long (a slow seed on every pair): the budget is asked
+            // before each one, so a run ends within one history of it.
+            if index > 0 && !keep_going() {
+                cut_short = true;
+                break;
+            }
             let ops = family.history(seed, &generated);
             let ops = &ops[..];
             let (outcome, coverage) =
@@ -261,6 +272,10 @@ pub fn run_soak(
                     break;
                 }
             }
+        }
+        if cut_short {
+            // Not a seed run on every subject: its histories count, the seed does not.
+            break;
         }
         report.seeds_run += 1;
         on_seed(seed, &report);
@@ -409,5 +424,34 @@ fn save_timeline(config: &SoakConfig, regression: &Regression, path: &std::path:
     match regression.save_timeline(path, options) {
         Ok(_) => String::new(),
         Err(e) => format!(" (no timeline: {e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::families::Registry;
+
+    /// The budget is asked before each subject of a seed: once it says no, the seed stops
+    /// there, its histories counted and the seed not.
+    #[test]
+    fn a_spent_budget_stops_a_seed_between_its_subjects() {
+        let families = Registry::builtin().families().to_vec();
+        let mut config = SoakConfig::new(families, SeedPlan::Range { start: 0, end: 3 });
+        config.generator.ops_len = 8;
+        config.regressions_dir = None;
+        let subjects = config.subjects().len();
+        assert!(subjects >= 2, "needs two subjects");
+        // Yes for seed 0 and its second subject, then no.
+        let mut asked = 0;
+        let mut budget = || {
+            asked += 1;
+            asked <= 2
+        };
+        let report = run_soak(&config, &mut budget, &mut |_, _| {});
+        assert_eq!(report.seeds_run, 0, "the seed cut short is not a seed run");
+        let histories: Vec<u64> = report.families.iter().map(|f| f.histories).collect();
+        assert_eq!(histories[..2], [1, 1]);
+        assert!(histories[2..].iter().all(|h| *h == 0), "{histories:?}");
     }
 }
