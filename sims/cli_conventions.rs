@@ -178,17 +178,17 @@ fn man_pages_come_from_the_same_definitions() {
     assert!(err.contains("qk man: writing pages into"), "{err}");
 }
 
-/// The commit `build.rs` should have found: git's short HEAD of this checkout, or `unknown`.
-fn expected_commit() -> String {
+/// Whether `commit` names a commit of this checkout (`git cat-file -e COMMIT^{commit}`); a
+/// checkout without git answers `None`.
+fn names_a_commit(commit: &str) -> Option<bool> {
     let dir = env!("CARGO_MANIFEST_DIR");
-    Command::new("git")
-        .args(["-C", dir, "rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|commit| !commit.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
+    let top = Command::new("git").args(["-C", dir, "rev-parse", "--show-toplevel"]).output();
+    if !top.ok()?.status.success() {
+        return None;
+    }
+    let spec = format!("{commit}^{{commit}}");
+    let out = Command::new("git").args(["-C", dir, "cat-file", "-e", &spec]).output().ok()?;
+    Some(out.status.success())
 }
 
 #[test]
@@ -197,8 +197,15 @@ fn version_names_the_crate_the_image_format_and_the_commit() {
     assert_eq!(code, 0, "{err}");
     let format = format!("image format {FORMAT_MAJOR}.{FORMAT_MINOR}");
     let version = env!("CARGO_PKG_VERSION");
-    let wanted = format!("qk {version} ({format}, commit {})", expected_commit());
+    // The commit this build was made from (a commit made while the tests run moves HEAD,
+    // not the binary): the one build.rs handed the package, which names a commit here.
+    let commit = env!("QK_GIT_COMMIT");
+    let wanted = format!("qk {version} ({format}, commit {commit})");
     assert_eq!(out.trim(), wanted);
+    match names_a_commit(commit) {
+        Some(named) => assert!(named, "{commit} is not a commit of this checkout"),
+        None => assert_eq!(commit, "unknown", "no git here, yet a commit was found"),
+    }
 }
 
 #[test]
@@ -292,4 +299,36 @@ fn one_exit_code_rule() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("sector_size 3 is not a power of two"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn replay_refuses_flags_a_file_does_not_use() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/regressions");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("regressions")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let first = files[0].to_str().expect("utf-8 path").to_string();
+    let first = first.as_str();
+    for flag in [["--mode", "raw"], ["--ops", "10"], ["--faults", "none"]] {
+        let (code, _, stderr) = qk(&["replay", first, flag[0], flag[1]]);
+        assert_eq!(code, 2, "{flag:?}: {stderr}");
+        assert!(stderr.contains("cannot be used with"), "{flag:?}: {stderr}");
+    }
+    // A seed replay takes them, and a FILE replay takes what it does use.
+    let (code, _, stderr) = qk(&["replay", "--seed", "2", "--family", "memory", "--ops", "10"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = qk(&["replay", first, "--quiet"]);
+    assert_eq!(code, 0, "a regression passes: {stderr}");
+    // A regression recorded for every family (`*`) replays on every subject.
+    let every =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/regressions/all-index-limit.json");
+    let (code, stdout_all, stderr) = qk(&["replay", every.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{stderr}");
+    let subjects = quorumkit_storage::sim::engine::subject::Subject::every(&Registry::builtin());
+    assert_eq!(stdout_all.matches("\nFAMILY  ").count(), subjects.len(), "{stdout_all}");
+    assert_eq!(stdout_all.matches("VERDICT all checks held").count(), subjects.len());
+    assert!(!stdout.is_empty());
 }

@@ -37,14 +37,15 @@ pub struct ReplayArgs {
     /// The family to replay on (default: the file's family).
     #[arg(long)]
     pub family: Option<String>,
-    /// History generator mode (with --seed).
-    #[arg(long, value_enum, default_value_t = Mode::Raft)]
+    /// History generator mode (with --seed; a FILE has its own history: refused with one).
+    #[arg(long, value_enum, default_value_t = Mode::Raft, conflicts_with = "file")]
     pub mode: Mode,
-    /// Ops per history (with --seed): 1 to 100000.
-    #[arg(long = "ops", default_value_t = 200, value_parser = super::args::ops)]
+    /// Ops per history (with --seed; refused with a FILE): 1 to 100000.
+    #[arg(long = "ops", default_value_t = 200, value_parser = super::args::ops,
+          conflicts_with = "file")]
     pub ops_len: usize,
-    /// Fault plans (with --seed), as in `qk soak`.
-    #[arg(long, value_enum, default_value_t = FaultMode::Default)]
+    /// Fault plans (with --seed), as in `qk soak` (a FILE has its own: refused with one).
+    #[arg(long, value_enum, default_value_t = FaultMode::Default, conflicts_with = "file")]
     pub faults: FaultMode,
     /// Family tunables (text form, as the soak's replay line prints them); default: the
     /// file's, or those the seed draws in a soak.
@@ -138,7 +139,36 @@ pub fn run(args: ReplayArgs) -> u8 {
     if let Some(t) = args.tunables {
         regression.tunables = t;
     }
-    let Some(subject) = Subject::find(&registry, &family_name) else {
+    let names: Vec<String> = match family_name.as_str() {
+        // Recorded for every family: replayed on every subject.
+        "*" => Subject::every(&registry).iter().map(Subject::name).collect(),
+        _ => vec![family_name],
+    };
+    if names.len() > 1 && args.html.is_some() {
+        eprintln!(
+            "qk replay: a regression for every family (*) has no one timeline: give --family"
+        );
+        return EXIT_USAGE;
+    }
+    let codes: Vec<u8> =
+        names.iter().map(|name| replay_on(&args, &registry, &regression, name)).collect();
+    // A finding on any subject is the answer; otherwise the worst of the rest.
+    if codes.contains(&EXIT_FAILED) {
+        EXIT_FAILED
+    } else {
+        codes.into_iter().max().unwrap_or(EXIT_OK)
+    }
+}
+
+/// Replays `regression` on the subject named `family_name` (with the planted bugs `args`
+/// asks for), prints its trace and verdict, and returns the exit code.
+fn replay_on(
+    args: &ReplayArgs,
+    registry: &Registry,
+    regression: &Regression,
+    family_name: &str,
+) -> u8 {
+    let Some(subject) = Subject::find(registry, family_name) else {
         eprintln!("qk replay: unknown family {family_name:?}");
         return EXIT_USAGE;
     };
@@ -174,7 +204,7 @@ pub fn run(args: ReplayArgs) -> u8 {
     };
     let outcome = regression.replay_with(subject, options);
     if let Some(path) = &args.html {
-        let page = crate::report::timeline::regression_page(&regression, &family_name, &outcome);
+        let page = crate::report::timeline::regression_page(regression, family_name, &outcome);
         let Some(page) = page else {
             eprintln!("qk replay: this run had no simulated disk, so there is no timeline to draw");
             return EXIT_USAGE;
