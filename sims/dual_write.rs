@@ -855,3 +855,39 @@ fn a_panic_while_enumerating_crash_states_is_the_panic_check() {
     assert_eq!(failure.check, CheckName::Panic, "{failure}");
     assert!(failure.difference.contains("planted: reopen"), "{failure}");
 }
+
+/// A mirror rebuilt in a new generation leaves nothing of the older ones behind: their
+/// instances and what failed creations left (`mirror.N.creating`) are removed, and nothing
+/// else beside them is touched.
+#[test]
+fn a_new_mirror_generation_removes_the_abandoned_ones() {
+    use quorumkit_storage::dual_write::{DualFamily, Recovery};
+    use quorumkit_storage::families::redb::RedbFamily;
+    use quorumkit_storage::vfs::OpenOptions;
+    use std::path::Path;
+
+    let disk = SimDisk::new(SimDiskOptions::default());
+    let vfs: VfsHandle = disk.clone();
+    let dual = DualFamily::new(Arc::new(LocalFamily::default()), Arc::new(RedbFamily::new()));
+    let primary = dual.open_primary("pair", vfs.clone()).expect("primary");
+    let mut pair = dual.join(primary, "pair", vfs.clone()).expect("join at generation 0");
+    pair.append(&[Entry::data(1, 1, b"one".to_vec())]).expect("append");
+    drop(pair);
+    let put = |name: &str, bytes: &[u8]| {
+        let file = vfs.open(&Path::new("pair").join(name), OpenOptions::CREATE_TRUNCATE).unwrap();
+        file.write_at(bytes, 0).unwrap();
+        file.sync().unwrap();
+    };
+    // Generation 0 unreadable, a failed creation's leftover, and names that are not ours.
+    put("mirror.0", b"not a database");
+    put("mirror.0.creating", b"half a database");
+    put("mirror.0x", b"someone else's");
+    put("notes", b"someone else's");
+    let (pair, recovery) = dual.open_pair("pair", vfs.clone()).expect("rebootstrapped");
+    assert!(matches!(recovery, Recovery::Rebootstrapped { .. }), "{recovery}");
+    assert_eq!(pair.last_index(), 1);
+    drop(pair);
+    let names: Vec<String> =
+        vfs.read_dir(Path::new("pair")).unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["mirror.0x", "mirror.1", "notes", "primary"]);
+}

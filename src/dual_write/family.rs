@@ -12,13 +12,19 @@
 //! contract has no call that empties an instance, so a mirror beyond repair is left where it
 //! is and a fresh, empty one is bootstrapped beside it. A volatile mirror leaves nothing on
 //! disk and always reopens empty, so it stays at generation 0 (an empty mirror is simply
-//! bootstrapped again).
+//! bootstrapped again). Abandoned generations (and what a failed creation left, such as
+//! redb's `mirror.N.creating`) are never opened again and are removed, best effort: all but
+//! the newest before a new generation is begun, and the rest once it is bootstrapped, so the
+//! newest generation present is never one being removed (a power loss mid-removal leaves an
+//! older one half gone, which no open looks at), and a pair whose join is retried again and
+//! again under injected faults does not fill its disk with abandoned mirrors.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::contract::{Family, RaftStorage, StorageError, StorageResult};
-use crate::vfs::{VfsErrorKind, VfsHandle};
+use crate::families::local::files::remove_dir_all;
+use crate::vfs::{FileKind, VfsErrorKind, VfsHandle};
 
 use super::error::{DualWriteError, Unpaired};
 use super::pair::DualWrite;
@@ -174,6 +180,12 @@ impl DualFamily {
         vfs: VfsHandle,
         from: u32,
     ) -> StorageResult<DualWrite> {
+        // Every generation below `from` is abandoned (beyond repair, or a bootstrap that
+        // failed): a join retried under injected faults must not pile them up. The newest of
+        // them stays until its successor is bootstrapped: a power loss in the middle of its
+        // removal would otherwise leave a half-removed generation as the newest present,
+        // which the next open takes for the current mirror.
+        remove_generations_below(location, &vfs, from.saturating_sub(1));
         let mut last_error = None;
         for generation in from..from.saturating_add(GENERATIONS_TRIED_MAX) {
             let place = DualFamily::mirror_location(location, generation);
@@ -185,7 +197,10 @@ impl DualFamily {
                 }
             };
             match DualWrite::bootstrap(primary, mirror, &mut |_| {}) {
-                Ok((pair, _)) => return Ok(pair),
+                Ok((pair, _)) => {
+                    remove_generations_below(location, &vfs, generation);
+                    return Ok(pair);
+                }
                 Err(Unpaired { error, primary: p, .. }) if stale(&error) => {
                     last_error = Some(error.to_string());
                     primary = p;
@@ -201,6 +216,32 @@ impl DualFamily {
         }
         .into())
     }
+}
+
+/// Removes, best effort, every `mirror.K` entry of `location` with `K < current` (the
+/// generation's instance, and anything named after it: `mirror.K.creating`), then syncs the
+/// directory. A failure stops the sweep quietly: nothing removed here is ever read again,
+/// and the next bootstrap sweeps again.
+fn remove_generations_below(location: &str, vfs: &VfsHandle, current: u32) {
+    let dir = Path::new(location);
+    let Ok(entries) = vfs.read_dir(dir) else { return };
+    let older = |name: &str| -> bool {
+        let Some(rest) = name.strip_prefix("mirror.") else { return false };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let is_generation = digits > 0 && (digits == rest.len() || rest[digits..].starts_with('.'));
+        is_generation && rest[..digits].parse::<u32>().is_ok_and(|k| k < current)
+    };
+    for entry in entries.iter().filter(|e| older(&e.name)) {
+        let path = dir.join(&entry.name);
+        let removed = match entry.kind {
+            FileKind::Dir => remove_dir_all(vfs, &path),
+            FileKind::File => vfs.remove_file(&path).map_err(StorageError::from),
+        };
+        if removed.is_err() {
+            return;
+        }
+    }
+    let _ = vfs.sync_dir(dir);
 }
 
 /// Whether a failed bootstrap found a mirror generation already in use (not empty).
