@@ -13,23 +13,9 @@ use quorumkit_storage::families::Registry;
 use quorumkit_storage::image::format::{FORMAT_MAJOR, FORMAT_MINOR};
 use quorumkit_storage::vfs::{OsVfs, VfsHandle};
 
-fn qk_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_qk"));
-    command.args(args).env_remove("QK_SHOW_PANICS");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let out = command.output().expect("qk runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn qk(args: &[&str]) -> (i32, String, String) {
-    qk_env(args, &[])
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{qk, qk_env};
 
 #[test]
 fn out_of_range_numbers_are_usage_errors_naming_the_flag_and_its_range() {

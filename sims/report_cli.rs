@@ -3,16 +3,10 @@
 //! the same bytes, and bad paths and bad reports are refused with exit 2 naming the file.
 
 use std::path::Path;
-use std::process::Command;
 
-fn qk(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qk")).args(args).output().expect("qk runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::qk;
 
 fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_string_lossy().into_owned()

@@ -3,7 +3,6 @@
 //! for the same run and names what the power loss did.
 
 use std::path::Path;
-use std::process::Command;
 
 use quorumkit_storage::families::Registry;
 use quorumkit_storage::sim::engine::runner::RunOptions;
@@ -11,14 +10,9 @@ use quorumkit_storage::sim::engine::subject::Subject;
 use quorumkit_storage::sim::soak::regression::{regression_files, Regression};
 use quorumkit_storage::vfs::Fate;
 
-fn qk(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qk")).args(args).output().expect("qk runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::qk;
 
 #[test]
 fn recording_a_timeline_changes_nothing_and_agrees_with_the_crash_accounting() {
@@ -75,7 +69,9 @@ fn replay_html_draws_the_power_loss_of_a_failure_the_same_way_twice() {
     assert!(first.contains("Power loss at disk operation #"), "the power loss has its table");
     assert!(first.contains("<td>dropped</td>"), "the fsync the bug skipped lost writes");
     assert!(first.contains("<svg") && first.contains("class=\"step-failed\""));
-    assert!(!first.contains("http://") || !first.contains("src=\"http"), "no network fetch");
+    for fetch in ["src=\"http", "href=\"http", "url(http", "<script"] {
+        assert!(!first.contains(fetch), "the page fetches or runs something: {fetch}");
+    }
     assert_eq!(first, page("b.html"), "the same run draws the same bytes");
 }
 

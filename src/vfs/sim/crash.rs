@@ -223,13 +223,16 @@ impl State {
         let crash_op_no = self.op_no + 1;
         let faults = chooser.faults();
         let mut summary = CrashSummary::default();
-        let mut fates: Vec<(u64, Fate)> = Vec::new();
+        // Only a timeline recording keeps what happened to each pending operation.
+        let mut fates: Option<Vec<(u64, Fate)>> = self.trace.recording().then(Vec::new);
 
         // Namespace operations, oldest first; a kept rename lands whole.
         for op in std::mem::take(&mut self.pending_ns) {
             summary.pending += 1;
             let kept = chooser.namespace(op.op_no);
-            fates.push((op.op_no, if kept { Fate::Kept } else { Fate::Dropped }));
+            if let Some(fates) = &mut fates {
+                fates.push((op.op_no, if kept { Fate::Kept } else { Fate::Dropped }));
+            }
             if kept {
                 summary.kept += 1;
                 for assign in op.assigns {
@@ -280,7 +283,9 @@ impl State {
                     }
                     _ => None,
                 };
-                fates.push((op.op_no(), fate_of(&keep)));
+                if let Some(fates) = &mut fates {
+                    fates.push((op.op_no(), fate_of(&keep)));
+                }
                 match &keep {
                     Keep::Drop => {}
                     Keep::Whole => {
@@ -293,7 +298,7 @@ impl State {
                             && apply_misdirected(file, &op, sector_size, &mut rngs.misdirect)
                         {
                             stats.misdirects += 1;
-                            if let Some(last) = fates.last_mut() {
+                            if let Some(last) = fates.as_mut().and_then(|f| f.last_mut()) {
                                 last.1 = Fate::Misdirected;
                             }
                         } else if !misdirect {
@@ -356,8 +361,9 @@ impl State {
             "crash",
             TraceArgs::Crash { kept: summary.kept, pending: summary.pending },
         );
-        let op_no = self.op_no;
-        self.trace.record_crash(|| CrashFates { op_no, fates });
+        if let Some(fates) = fates {
+            self.trace.record_crash(CrashFates { op_no: self.op_no, fates });
+        }
         summary
     }
 

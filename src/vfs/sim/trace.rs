@@ -186,10 +186,15 @@ impl Trace {
         self.timeline.get_or_insert_with(Box::default);
     }
 
+    /// Whether a timeline is being recorded.
+    pub fn recording(&self) -> bool {
+        self.timeline.is_some()
+    }
+
     /// Records a crash's fates, when recording.
-    pub fn record_crash(&mut self, fates: impl FnOnce() -> CrashFates) {
+    pub fn record_crash(&mut self, fates: CrashFates) {
         if let Some(recorded) = &mut self.timeline {
-            recorded.crashes.push(fates());
+            recorded.crashes.push(fates);
         }
     }
 
